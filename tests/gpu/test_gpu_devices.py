@@ -1,0 +1,93 @@
+"""Choosing a device (`--gpu`), and seeing NPUs no driver here can use."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from gpu_helpers import fakes
+
+from vmcli.gpu.devices import detect_unusable, list_devices, select_device
+from vmcli.gpu.driver import GpuError
+
+
+@pytest.mark.parametrize(("kinds", "expect"), [
+    (("cpu", "gpu", "npu", "rocm", "cuda"), 4),
+    (("cpu", "gpu", "npu", "rocm"), 3),
+    (("cpu", "gpu", "npu"), 2),
+    (("cpu", "gpu"), 1),
+    (("cpu",), 0),
+    (("cpu", "cuda", "cuda"), 1),
+])
+def test_auto_prefers_cuda_rocm_npu_gpu_cpu(kinds, expect) -> None:  # type: ignore[no-untyped-def]
+    devs = fakes(*kinds)
+    assert select_device("auto", devs) is devs[expect]
+
+
+def test_kind_index_name_none() -> None:
+    devs = fakes("cpu", "rocm", "gpu")
+    assert select_device("rocm", devs) is devs[1]
+    assert select_device("ROCM", devs) is devs[1]
+    assert select_device("2", devs) is devs[2]
+    assert select_device("gpu device", devs) is devs[2]
+    assert select_device("none", devs) is None
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("cuda", "no cuda device"),
+    ("npu", "no npu device"),
+    ("7", "no device with that index"),
+    ("tpu", "not one of auto, cuda"),
+    ("device", "names 2 devices"),
+])
+def test_absent_lists_present(spec: str, words: str) -> None:
+    devs = fakes("cpu", "gpu")
+    with pytest.raises(GpuError) as err:
+        select_device(spec, devs)
+    assert words in str(err.value)
+    assert "present: 0=cpu:cpu device 0, 1=gpu:gpu device 1" in str(err.value)
+
+
+def test_auto_with_nothing_says_what_to_install() -> None:
+    with pytest.raises(GpuError, match="install vmcli\\[compute\\]"):
+        select_device("auto", ())
+
+
+def test_real_list_has_pocl_and_indexes() -> None:
+    devs = list_devices()
+    assert any(d.info.platform == "Portable Computing Language" for d in devs)
+    assert [d.index for d in devs] == list(range(len(devs)))
+    assert select_device("cpu") is not None
+
+
+def test_accel_nodes_are_listed_with_their_driver(tmp_path: Path) -> None:
+    dev, sys_ = tmp_path / "dev", tmp_path / "sys"
+    (dev / "accel").mkdir(parents=True)
+    (dev / "accel" / "accel0").touch()
+    drivers = sys_ / "bus" / "pci" / "drivers" / "intel_vpu"
+    drivers.mkdir(parents=True)
+    (sys_ / "class" / "accel" / "accel0" / "device").mkdir(parents=True)
+    (sys_ / "class" / "accel" / "accel0" / "device" / "driver").symlink_to(drivers)
+    found = detect_unusable(dev, sys_)
+    node = str(dev / "accel" / "accel0")
+    assert [(u.kind, u.name, u.seen_by) for u in found] == [("npu", "Intel NPU", node)]
+    assert "OpenCL" in found[0].needs
+
+
+def test_no_accel_nodes(tmp_path: Path) -> None:
+    assert detect_unusable(tmp_path, tmp_path) == []
+
+
+def test_openvino_npu_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Core:
+        available_devices = ["CPU", "NPU"]
+
+        def get_property(self, name: str, prop: str) -> str:
+            assert (name, prop) == ("NPU", "FULL_DEVICE_NAME")
+            return "Intel(R) AI Boost"
+
+    monkeypatch.setitem(sys.modules, "openvino", types.SimpleNamespace(Core=Core))
+    found = detect_unusable(tmp_path, tmp_path)
+    assert [(u.name, u.seen_by) for u in found] == [("Intel(R) AI Boost", "OpenVINO NPU")]

@@ -1,0 +1,149 @@
+"""Every compute device on this machine, and choosing one: `--gpu auto|cuda|rocm|npu|gpu|cpu|none|INDEX`
+or a part of a device name.
+
+Drivers load lazily: importing this module imports no vendor library. Devices that exist but that
+no driver here can use (an NPU without OpenCL, seen as /dev/accel/accel* or through OpenVINO) are
+listed separately, each with what it would need.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from vmcli.gpu.driver import KINDS, Device, Driver, GpuError
+
+SPECS = ("auto", *KINDS, "none")
+
+# Kernel driver name (/sys/class/accel/accelN/device/driver) -> the NPU it drives.
+ACCEL_DRIVERS: dict[str, str] = {
+    "intel_vpu": "Intel NPU",
+    "amdxdna": "AMD XDNA NPU",
+    "qaic": "Qualcomm Cloud AI 100",
+    "habanalabs": "Intel Gaudi",
+    "ivpu": "Intel NPU",
+}
+NEEDS_NPU = ("no vmcli driver for it yet (it exposes no OpenCL; an OpenVINO or Level Zero driver "
+             "would be needed)")
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """A device seen on this machine that no driver here can run kernels on."""
+
+    kind: str
+    name: str
+    seen_by: str
+    needs: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _opencl_driver() -> Driver | None:
+    if importlib.util.find_spec("pyopencl") is None:
+        return None
+    from vmcli.gpu.opencl import OpenClDriver
+
+    return OpenClDriver()
+
+
+def _icd_hint() -> str:
+    """Where pyopencl's wheel keeps PoCL's ICD file: some loaders only find it through
+    OCL_ICD_VENDORS (pyopencl#537). Setting it unasked would list PoCL twice where the loader
+    already finds it, so it is only suggested."""
+    spec = importlib.util.find_spec("pyopencl")
+    for root in (spec.submodule_search_locations or ()) if spec else ():
+        libs = Path(root) / ".libs"
+        if any(libs.glob("*.icd")) and "OCL_ICD_VENDORS" not in os.environ:
+            return f"; if pyopencl finds no platform, try OCL_ICD_VENDORS={libs}"
+    return ""
+
+
+@cache
+def drivers() -> tuple[Driver, ...]:
+    """The drivers that can load here (the `cuda` driver is not written yet: docs/gpu.md)."""
+    found = [_opencl_driver()]
+    return tuple(d for d in found if d is not None)
+
+
+@cache
+def list_devices() -> tuple[Device, ...]:
+    """All usable devices, numbered in order (the INDEX of `--gpu INDEX`)."""
+    devices: list[Device] = []
+    for driver in drivers():
+        devices.extend(driver.devices())
+    for i, d in enumerate(devices):
+        d.index = i
+    return tuple(devices)
+
+
+def detect_unusable(dev_root: Path = Path("/dev"), sys_root: Path = Path("/sys")) -> list[Unusable]:
+    """NPUs the kernel exposes as accel devices, and NPUs OpenVINO reports when it is installed."""
+    found: list[Unusable] = []
+    for node in sorted([*dev_root.glob("accel/accel*"), *dev_root.glob("accel[0-9]*")]):
+        driver = sys_root / "class" / "accel" / node.name / "device" / "driver"
+        drv = driver.resolve().name if driver.exists() else ""
+        found.append(Unusable("npu", ACCEL_DRIVERS.get(drv, f"accelerator ({drv or 'unknown driver'})"),
+                              str(node), NEEDS_NPU))
+    if "openvino" in sys.modules or importlib.util.find_spec("openvino") is not None:
+        try:
+            import openvino
+
+            core = openvino.Core()
+            for name in core.available_devices:
+                if name.startswith("NPU"):
+                    full = str(core.get_property(name, "FULL_DEVICE_NAME"))
+                    needs = "no vmcli OpenVINO driver yet (OpenVINO runs models, not OpenCL C)"
+                    found.append(Unusable("npu", full, f"OpenVINO {name}", needs))
+        except Exception as exc:  # a broken OpenVINO install must not break `vm gpu list`
+            found.append(Unusable("npu", "OpenVINO", "openvino", f"OpenVINO failed to start: {exc}"))
+    return found
+
+
+def present(devices: Sequence[Device]) -> str:
+    if not devices:
+        return ("no compute devices found (install vmcli[compute]: pyopencl and pocl-binary-distribution"
+                f"{_icd_hint()})")
+    return "present: " + ", ".join(f"{i}={d.info.kind}:{d.info.name}" for i, d in enumerate(devices))
+
+
+def select_device(spec: str, devices: Sequence[Device] | None = None) -> Device | None:
+    """The device `spec` names; None for "none". `auto` prefers cuda > rocm > npu > gpu > cpu.
+
+    A kind, index or name that matches nothing is a GpuError naming what is present.
+    """
+    spec = spec.strip()
+    if spec.lower() == "none":
+        return None
+    devs = list_devices() if devices is None else devices
+    key = spec.lower()
+    if key == "auto":
+        for kind in KINDS:
+            for d in devs:
+                if d.info.kind == kind:
+                    return d
+        raise GpuError(f"--gpu auto: {present(devs)}")
+    if key in KINDS:
+        for d in devs:
+            if d.info.kind == key:
+                return d
+        raise GpuError(f"--gpu {spec}: no {key} device; {present(devs)}")
+    if spec.isdigit():
+        index = int(spec)
+        if index < len(devs):
+            return devs[index]
+        raise GpuError(f"--gpu {spec}: no device with that index; {present(devs)}")
+    matches = [d for d in devs if key in d.info.name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise GpuError(f"--gpu {spec}: not one of {', '.join(SPECS)}, an index or a device name; "
+                       f"{present(devs)}")
+    raise GpuError(f"--gpu {spec}: names {len(matches)} devices; {present(devs)}")
