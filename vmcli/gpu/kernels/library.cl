@@ -24,7 +24,7 @@ KERNEL void vm_saxpy(float alpha, GLOBAL const float *x, GLOBAL float *y, uint n
 }
 
 /* Sum of one value per work item over the work-group, in `tmp[REDUCE_WG]`. */
-DEVICE float group_sum(SHARED float *tmp, float v)
+DEVICE float group_sum(SHARED_PTR float *tmp, float v)
 {
     uint l = LOCAL_ID(0);
     tmp[l] = v;

@@ -4,6 +4,7 @@
 #define KERNEL          __kernel
 #define GLOBAL          __global
 #define SHARED          __local
+#define SHARED_PTR      __local   /* a pointer parameter into SHARED memory */
 #define DEVICE          static inline
 #define GLOBAL_ID(d)    ((uint)get_global_id(d))
 #define GLOBAL_SIZE(d)  ((uint)get_global_size(d))

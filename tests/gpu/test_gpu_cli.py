@@ -1,0 +1,53 @@
+"""`vm gpu list` and `vm gpu bench` end to end, and that nothing imports pyopencl before it is needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+VM = [sys.executable, "-m", "vmcli"]
+
+
+def vm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*VM, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_list_json_has_pocl() -> None:
+    done = vm("gpu", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    pocl = [d for d in data["devices"] if d["platform"] == "Portable Computing Language"]
+    assert pocl and pocl[0]["kind"] == "cpu" and pocl[0]["compute_units"] >= 1
+    assert [d["index"] for d in data["devices"]] == list(range(len(data["devices"])))
+
+
+def test_list_table() -> None:
+    done = vm("gpu", "list")
+    assert done.returncode == 0, done.stderr
+    assert "pthread" in done.stdout and "cpu" in done.stdout
+
+
+def test_bench_one_device_json() -> None:
+    done = vm("gpu", "bench", "--device", "cpu", "--size", "64", "--copy-mb", "1", "--repeats", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["kind"] == "cpu" and row["sgemm_n"] == 64
+    assert row["sgemm_gflops"] > 0 and row["h2d_gbs"] > 0 and row["d2h_gbs"] > 0 and row["d2d_gbs"] > 0
+    assert row["sgemm_max_rel_err"] < 1e-4
+
+
+def test_bench_absent_kind_is_one_line_and_status_2() -> None:
+    done = vm("gpu", "bench", "--device", "rocm")
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("vm: error: --gpu rocm: no rocm device")
+    assert "present: 0=cpu:" in done.stderr
+
+
+def test_pyopencl_is_imported_lazily() -> None:
+    code = ("import sys, vmcli, vmcli.cli, vmcli.gpu, vmcli.gpu.driver, vmcli.gpu.devices, "
+            "vmcli.gpu.kernels, vmcli.gpu.runtime, vmcli.gpu.scheduler, vmcli.commands.gpu; "
+            "assert 'pyopencl' not in sys.modules, 'pyopencl imported too early'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
