@@ -1,0 +1,5 @@
+/* Prints nothing and exits with status 3. */
+int main(void)
+{
+    return 3;
+}
