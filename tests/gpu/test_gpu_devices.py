@@ -91,3 +91,19 @@ def test_openvino_npu_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "openvino", types.SimpleNamespace(Core=Core))
     found = detect_unusable(tmp_path, tmp_path)
     assert [(u.name, u.seen_by) for u in found] == [("Intel(R) AI Boost", "OpenVINO NPU")]
+
+
+def test_without_pyopencl_nothing_is_listed_and_the_error_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vmcli.gpu import devices
+
+    monkeypatch.setattr(devices, "_opencl_driver", lambda: None)
+    devices.drivers.cache_clear()
+    devices.list_devices.cache_clear()
+    try:
+        assert devices.list_devices() == ()
+        with pytest.raises(GpuError, match="no compute devices found"):
+            select_device("auto")
+    finally:
+        monkeypatch.undo()
+        devices.drivers.cache_clear()
+        devices.list_devices.cache_clear()

@@ -163,3 +163,15 @@ def test_every_kernel_is_in_the_library_source() -> None:
     src = kernels.source("opencl")
     for spec in kernels.BY_ID.values():
         assert f"KERNEL void {spec.symbol}(" in src
+
+
+def test_docs_table_matches_the_kernel_table() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "gpu.md").read_text()
+    for s in kernels.BY_ID.values():
+        row = next((line for line in doc.splitlines() if line.startswith(f"| {s.id} | `{s.name}` |")), None)
+        assert row is not None, f"docs/gpu.md has no row for kernel {s.id} {s.name}"
+        items = [item.split() for item in row.split("|")[3].split(",")]
+        want = [(p.direction or p.dtype, p.name) for p in s.params]
+        assert [(t[0], t[1].split("[")[0]) for t in items] == want

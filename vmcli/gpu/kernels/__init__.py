@@ -24,7 +24,7 @@ LaunchSize = tuple[tuple[int, ...], tuple[int, ...]]   # (global size, local siz
 
 REDUCE_WG = 256        # must match library.cl
 REDUCE_GROUPS = 64     # work-groups a reduction launches at most
-TILE = 16              # must match library.cl
+TILE, WPT = 32, 4      # sgemm's block side and results per work item: must match library.cl
 MAX_ITER = 1 << 16     # mandelbrot's iteration cap: a launch must end in bounded time
 MAX_KERNEL_TAPS = 63   # conv2d filter side cap
 
@@ -86,6 +86,10 @@ def _grid(w: str, h: str, local: int) -> Callable[[Scalars], LaunchSize]:
     return lambda s: ((_up(int(s[w]), local), _up(int(s[h]), local)), (local, local))
 
 
+def _sgemm_launch(s: Scalars) -> LaunchSize:
+    return (_up(int(s["N"]), TILE), _up(int(s["M"]), TILE) // WPT), (TILE, TILE // WPT)
+
+
 def _buf(name: str, direction: Direction, dtype: Literal["f32", "u32"] = "f32") -> Param:
     return Param(name, dtype, direction)
 
@@ -125,7 +129,7 @@ _KERNELS = (
                             _buf("B", "in"), _f32("beta"), _buf("C", "inout")),
                needs=lambda s: {"A": int(s["M"]) * int(s["K"]), "B": int(s["K"]) * int(s["N"]),
                                 "C": int(s["M"]) * int(s["N"])},
-               launch=_grid("N", "M", TILE), flops=lambda s: 2 * int(s["M"]) * int(s["N"]) * int(s["K"])),
+               launch=_sgemm_launch, flops=lambda s: 2 * int(s["M"]) * int(s["N"]) * int(s["K"])),
     KernelSpec(6, "conv2d", (_buf("in", "in"), _buf("k", "in"), _buf("out", "out"), _u32("H"), _u32("W"),
                              _u32("KH"), _u32("KW")),
                needs=lambda s: {"in": int(s["H"]) * int(s["W"]), "k": int(s["KH"]) * int(s["KW"]),

@@ -5,7 +5,9 @@
  * launch sizes is vmcli/gpu/kernels/__init__.py. */
 
 #define REDUCE_WG 256   /* work-group size of dot and reduce_sum (a power of two) */
-#define TILE 16         /* sgemm tile: TILE x TILE work-groups */
+#define TILE 32         /* sgemm: a work-group computes a TILE x TILE block of C */
+#define WPT 4           /* sgemm: results per work item, so a work-group is TILE x RTS items */
+#define RTS (TILE / WPT)
 
 /* c = a + b */
 KERNEL void vm_vadd(GLOBAL const float *a, GLOBAL const float *b, GLOBAL float *c, uint n)
@@ -61,26 +63,39 @@ KERNEL void vm_dot(GLOBAL const float *x, GLOBAL const float *y, GLOBAL float *o
         ATOMIC_ADD_F32(out, s);
 }
 
-/* C[M][N] = alpha * A[M][K] B[K][N] + beta * C (C is not read when beta == 0), in TILE x TILE tiles
- * staged through local memory. */
+/* C[M][N] = alpha * A[M][K] B[K][N] + beta * C (C is not read when beta == 0). A work-group computes
+ * a TILE x TILE block of C through TILE x TILE tiles of A and B staged in local memory; each of its
+ * TILE x TILE/WPT work items keeps WPT results (rows RTS apart) in registers, so every B element
+ * loaded from local memory serves WPT multiply-adds. */
 KERNEL void vm_sgemm(uint M, uint N, uint K, float alpha, GLOBAL const float *A, GLOBAL const float *B,
-                  float beta, GLOBAL float *C)
+                     float beta, GLOBAL float *C)
 {
     SHARED float As[TILE][TILE];
     SHARED float Bs[TILE][TILE];
-    uint col = GLOBAL_ID(0), row = GLOBAL_ID(1);
     uint lx = LOCAL_ID(0), ly = LOCAL_ID(1);
-    float acc = 0.0f;
+    uint col = GROUP_ID(0) * TILE + lx, row0 = GROUP_ID(1) * TILE;
+    float acc[WPT];
+    for (uint w = 0; w < WPT; w++)
+        acc[w] = 0.0f;
     for (uint t = 0; t < K; t += TILE) {
-        As[ly][lx] = (row < M && t + lx < K) ? A[row * K + t + lx] : 0.0f;
-        Bs[ly][lx] = (t + ly < K && col < N) ? B[(t + ly) * N + col] : 0.0f;
+        for (uint w = 0; w < WPT; w++) {
+            uint r = ly + w * RTS;
+            As[r][lx] = (row0 + r < M && t + lx < K) ? A[(row0 + r) * K + t + lx] : 0.0f;
+            Bs[r][lx] = (t + r < K && col < N) ? B[(t + r) * N + col] : 0.0f;
+        }
         BARRIER();
-        for (uint k = 0; k < TILE; k++)
-            acc += As[ly][k] * Bs[k][lx];
+        for (uint k = 0; k < TILE; k++) {
+            float b = Bs[k][lx];
+            for (uint w = 0; w < WPT; w++)
+                acc[w] += As[ly + w * RTS][k] * b;
+        }
         BARRIER();
     }
-    if (row < M && col < N)
-        C[row * N + col] = beta == 0.0f ? alpha * acc : alpha * acc + beta * C[row * N + col];
+    for (uint w = 0; w < WPT; w++) {
+        uint row = row0 + ly + w * RTS;
+        if (row < M && col < N)
+            C[row * N + col] = beta == 0.0f ? alpha * acc[w] : alpha * acc[w] + beta * C[row * N + col];
+    }
 }
 
 /* out[H][W] = in[H][W] cross-correlated with k[KH][KW], centred (row KH/2, column KW/2), zero

@@ -9,6 +9,7 @@ typedef unsigned int uint;
 #define _VM_DIM(v, d)   ((d) == 0 ? (v).x : (d) == 1 ? (v).y : (v).z)
 #define GLOBAL_ID(d)    (_VM_DIM(blockIdx, d) * _VM_DIM(blockDim, d) + _VM_DIM(threadIdx, d))
 #define GLOBAL_SIZE(d)  (_VM_DIM(gridDim, d) * _VM_DIM(blockDim, d))
+#define GROUP_ID(d)     _VM_DIM(blockIdx, d)
 #define LOCAL_ID(d)     _VM_DIM(threadIdx, d)
 #define BARRIER()       __syncthreads()
 #define ATOMIC_ADD_F32(p, v) atomicAdd((p), (v))

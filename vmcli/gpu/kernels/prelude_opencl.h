@@ -8,6 +8,7 @@
 #define DEVICE          static inline
 #define GLOBAL_ID(d)    ((uint)get_global_id(d))
 #define GLOBAL_SIZE(d)  ((uint)get_global_size(d))
+#define GROUP_ID(d)     ((uint)get_group_id(d))
 #define LOCAL_ID(d)     ((uint)get_local_id(d))
 #define BARRIER()       barrier(CLK_LOCAL_MEM_FENCE)
 
