@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 VM = [sys.executable, "-m", "vmcli"]
 
 
+@pytest.fixture(autouse=True)
+def private_cache(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vm` in a subprocess keeps its program cache with the tests', not in the user's."""
+    monkeypatch.setenv("VM_CACHE_DIR", str(cache_dir))
+
+
 def vm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*VM, *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([*VM, *args], capture_output=True, text=True, timeout=300, env=dict(os.environ))
 
 
 def test_list_json_has_pocl() -> None:

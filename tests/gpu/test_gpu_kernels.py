@@ -154,6 +154,14 @@ def test_bad_arguments_are_refused(runner: Runner, kernel, make, words: str) -> 
         runner.run(kernel, make(a))
 
 
+def test_flop_limit(pocl) -> None:  # type: ignore[no-untyped-def]
+    limited = Runner(pocl, max_flops=2 * 32**3)
+    m = np.zeros((64, 64), np.float32)
+    limited.run("sgemm", [32, 32, 32, 1.0, m, m, 0.0, m])
+    with pytest.raises(GpuError, match="over this runner's limit"):
+        limited.run("sgemm", [32, 32, 33, 1.0, m, m, 0.0, m])
+
+
 def test_table_ids_are_stable() -> None:
     assert {k: s.name for k, s in kernels.BY_ID.items()} == {
         1: "vadd", 2: "saxpy", 3: "dot", 4: "reduce_sum", 5: "sgemm", 6: "conv2d", 7: "mandelbrot"}

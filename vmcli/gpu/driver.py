@@ -106,7 +106,8 @@ class Queue(ABC):
     @abstractmethod
     def launch(self, kernel: Kernel, global_size: Sequence[int], local_size: Sequence[int] | None,
                args: Sequence[Buffer | np.generic]) -> Event:
-        """Run `kernel` over `global_size` work items (a multiple of `local_size` when given)."""
+        """Run `kernel` over `global_size` work items (a multiple of `local_size` when given). Sizes
+        count work items in every driver; a CUDA driver launches global/local blocks of local."""
 
     @abstractmethod
     def finish(self) -> None: ...
@@ -117,6 +118,7 @@ class Device(ABC):
 
     info: DeviceInfo
     index: int = -1
+    dialect: Literal["opencl", "cuda"] = "opencl"   # the C dialect compile() takes
 
     @abstractmethod
     def alloc(self, nbytes: int) -> Buffer: ...

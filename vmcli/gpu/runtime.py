@@ -92,10 +92,13 @@ def _scalar(value: Arg, dtype: str, name: str) -> np.generic:
 
 
 class Runner:
-    """One device, one queue, the kernel library compiled for it on first use."""
+    """One device, one queue, the kernel library compiled for it on first use. Not thread-safe: one
+    caller at a time. `max_flops` refuses launches whose flop count (the kernel table's) is larger,
+    since a launch cannot be interrupted once queued (PoCL runs it inside this process)."""
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, device: Device, max_flops: float | None = None) -> None:
         self.device = device
+        self.max_flops = max_flops
         self._queue: Queue | None = None
         self._program: Program | None = None
 
@@ -108,7 +111,8 @@ class Runner:
     @property
     def program(self) -> Program:
         if self._program is None:
-            self._program = self.device.compile(kernels.source("opencl"), kernels.OPTIONS["opencl"])
+            dialect = self.device.dialect
+            self._program = self.device.compile(kernels.source(dialect), kernels.OPTIONS[dialect])
         return self._program
 
     def run(self, kernel: int | str, args: Sequence[Arg]) -> Timings:
@@ -125,6 +129,9 @@ class Runner:
         reason = spec.limits(plain)
         if reason:
             raise GpuError(f"{spec.name}: {reason}")
+        if self.max_flops is not None and spec.flops(plain) > self.max_flops:
+            raise GpuError(f"{spec.name}: {spec.flops(plain)} flops is over this runner's limit of "
+                           f"{self.max_flops:.0f}")
         needs = spec.needs(plain)
         too_big = [k for k, n in needs.items() if n > MAX_ELEMENTS]
         if too_big:
