@@ -154,6 +154,25 @@ def test_bad_arguments_are_refused(runner: Runner, kernel, make, words: str) -> 
         runner.run(kernel, make(a))
 
 
+@pytest.mark.parametrize("kernel", ["vadd", "dot", "reduce_sum", "sgemm", "conv2d", "mandelbrot"])
+def test_empty_launches(runner: Runner, kernel: str) -> None:
+    """Zero-sized work touches nothing; outputs of one element start (and stay) zero."""
+    e, one = np.zeros(0, np.float32), np.full(1, 5.0, np.float32)
+    args: dict[str, list] = {
+        "vadd": [e, e, e, 0], "dot": [e, e, one, 0], "reduce_sum": [e, one, 0],
+        "sgemm": [0, 0, 0, 1.0, e, e, 0.0, e], "conv2d": [e, one, e, 0, 0, 1, 1],
+        "mandelbrot": [np.zeros(0, np.uint32), 0, 0, 0.0, 0.0, 1.0, 1.0, 10]}
+    runner.run(kernel, args[kernel])
+    if kernel in ("dot", "reduce_sum"):
+        assert one[0] == 0.0
+
+
+def test_huge_float_scalar_becomes_inf(runner: Runner) -> None:
+    x, y = np.ones(4, np.float32), np.zeros(4, np.float32)
+    runner.run("saxpy", [10**400, x, y, 4])
+    assert np.all(np.isposinf(y))
+
+
 def test_flop_limit(pocl) -> None:  # type: ignore[no-untyped-def]
     limited = Runner(pocl, max_flops=2 * 32**3)
     m = np.zeros((64, 64), np.float32)

@@ -88,7 +88,11 @@ def _scalar(value: Arg, dtype: str, name: str) -> np.generic:
         return np.uint32(value)
     if not isinstance(value, int | float | np.integer | np.floating) or isinstance(value, bool):
         raise GpuError(f"argument {name}: expected a number, got {value!r}")
-    return np.float32(value)
+    try:
+        with np.errstate(over="ignore"):
+            return np.float32(value)   # out of float32's range: +-inf, as a C cast gives
+    except OverflowError:   # an int beyond even float64
+        return np.float32(np.inf if value > 0 else -np.inf)
 
 
 class Runner:
@@ -147,8 +151,7 @@ class Runner:
                 raise GpuError(f"{spec.name}: buffer {p.name} holds {view.nbytes} bytes, needs {need}")
             if p.direction != "in" and not view.flags.writeable:
                 raise GpuError(f"{spec.name}: buffer {p.name} is {p.direction} but read-only")
-            # Only the bytes the kernel touches travel (at least one element: no zero-size buffers).
-            hosts[p.name] = view[:max(need, _NP_DTYPE[p.dtype].itemsize)]
+            hosts[p.name] = view[:need]   # only the bytes the kernel touches travel
         gsize, lsize = spec.launch(plain)
         if any(g > U32_MAX for g in gsize):
             raise GpuError(f"{spec.name}: launch size {gsize} too large")
@@ -159,15 +162,17 @@ class Runner:
         uploads: list[Event] = []
         try:
             for p in spec.buffers:
-                buf = buffers[p.name] = self.device.alloc(hosts[p.name].nbytes)
-                if p.direction == "out":
+                # At least one element: a launch with n = 0 still gets valid (untouched) buffers.
+                host = hosts[p.name]
+                buf = buffers[p.name] = self.device.alloc(max(host.nbytes, _NP_DTYPE[p.dtype].itemsize))
+                if p.direction == "out" or not host.nbytes:
                     uploads.append(q.fill_zero(buf))
                 else:
-                    uploads.append(q.write(buf, hosts[p.name], blocking=False))
+                    uploads.append(q.write(buf, host, blocking=False))
             launch_args = [buffers[p.name] if p.is_buffer else scalars[p.name] for p in spec.params]
             kernel_ev = q.launch(kern, gsize, lsize, launch_args)
             downloads = [q.read(hosts[p.name], buffers[p.name], blocking=False)
-                         for p in spec.buffers if p.direction != "in"]
+                         for p in spec.buffers if p.direction != "in" and hosts[p.name].nbytes]
         except BaseException:
             q.finish()
             for b in buffers.values():
