@@ -135,6 +135,9 @@ BAD = [
     ("vadd", lambda a: [a, 3, a, 4], "expected a buffer"),
     ("vadd", lambda a: [a, a, memoryview(bytes(256)), 4], "c is out but read-only"),
     ("saxpy", lambda a: ["x", a, a, 4], "expected a number"),
+    ("vadd", lambda a: [a.astype(np.float64), a, a, 4], "expected float32 elements"),
+    ("vadd", lambda a: [a, a, a[::2], 4], "C-contiguous"),
+    ("vadd", lambda a: [a, np.array([None] * 8), a, 4], "got object"),
     ("sgemm", lambda a: [8, 8, 8, 1.0, a, a, 0.0, a], "needs"),          # 64 floats needed, 64 held: ok
     ("sgemm", lambda a: [65536, 65536, 1, 1.0, a, a, 0.0, a], "would span"),
     ("conv2d", lambda a: [a, a, a, 4, 4, 64, 1], "filter must be"),

@@ -28,7 +28,8 @@ Arg = HostArray | int | float
 
 @dataclass(frozen=True)
 class Timings:
-    """Device times (from the device's own profiling clock) and the host's wall time, in seconds."""
+    """Device times (from the device's own profiling clock) and the host's wall time from start()
+    until wait() saw the launch finish, in seconds."""
 
     upload_s: float
     kernel_s: float
@@ -68,8 +69,13 @@ class Pending:
         return self._timings
 
 
-def _as_bytes(value: Arg, name: str) -> np.ndarray:
+def _as_bytes(value: Arg, name: str, dtype: np.dtype) -> np.ndarray:
+    """A flat byte view of a buffer argument. A numpy array must have the parameter's element type
+    (or be raw bytes, uint8); other buffer-protocol objects are taken as raw bytes."""
     if isinstance(value, np.ndarray):
+        if value.dtype not in (dtype, np.dtype(np.uint8)):
+            raise GpuError(f"argument {name}: expected {dtype} elements (or raw uint8 bytes), "
+                           f"got {value.dtype}")
         if not value.flags.c_contiguous:
             raise GpuError(f"argument {name}: array must be C-contiguous")
         return value.reshape(-1).view(np.uint8)
@@ -145,7 +151,7 @@ class Runner:
         for p, a in zip(spec.params, args, strict=True):
             if not p.is_buffer:
                 continue
-            view = _as_bytes(a, p.name)
+            view = _as_bytes(a, p.name, _NP_DTYPE[p.dtype])
             need = needs[p.name] * _NP_DTYPE[p.dtype].itemsize
             if view.nbytes < need:
                 raise GpuError(f"{spec.name}: buffer {p.name} holds {view.nbytes} bytes, needs {need}")
