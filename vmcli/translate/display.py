@@ -63,3 +63,67 @@ def x86_regs_accessed(code: bytes, address: int) -> set[str]:
             if name is not None:
                 names.add(name)
     return names
+
+
+# ---- rich views ---------------------------------------------------------------------------------
+
+def render(tr) -> None:
+    """Side by side: each source instruction next to the target instructions it became."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{tr.source_arch} -> {tr.target_arch} at {tr.address:#x}", show_lines=True,
+                  title_justify="left")
+    for col in ("address", "source bytes", "source", "target bytes", "target"):
+        table.add_column(col, no_wrap=True)
+    offset = 0
+    for si in tr.insns:
+        if not si.supported:
+            table.add_row(f"{si.address:#x}", si.raw.hex(), si.text, "",
+                          Text(f"unsupported: {si.reason}", style="bold red"))
+            continue
+        tb, tt = [], []
+        for word in si.target:
+            raw = word.to_bytes(4, "little")
+            tb.append(raw.hex())
+            tt.append(disasm_target(raw, offset))
+            offset += 4
+        table.add_row(f"{si.address:#x}", si.raw.hex(), si.text, "\n".join(tb), "\n".join(tt))
+    console = Console()
+    console.print(table)
+    state = ", ".join(f"{g}={loc['reg']}" for g, loc in tr.state.items())
+    console.print(f"state: {state or '-'}; guest_base 0; env_reg none"
+                  + (f"; exit address in {tr.exit_reg}" if tr.exit_reg else ""))
+    console.print(f"{sum(s.supported for s in tr.insns)}/{len(tr.insns)} instructions -> "
+                  f"{len(tr.code) // 4} AArch64 instructions ({len(tr.code)} bytes)")
+
+
+def render_checks(checks) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    style = {"pass": "green", "fail": "bold red", "unsupported": "yellow", "skipped": "yellow"}
+    table = Table(title="differential check (source on Unicorn x86-64, translation on Unicorn AArch64)")
+    for col in ("address", "instruction", "result", "runs", "detail"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row(f"{c.address:#x}", c.text, f"[{style[c.status]}]{c.status}[/]", str(c.runs),
+                      c.detail)
+    Console().print(table)
+
+
+def render_forms(arch: str, forms) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not forms:
+        console.print(f"no verified forms from {arch} yet")
+        return
+    table = Table(title=f"{len(forms)} verified forms from {arch}")
+    table.add_column("extension")
+    table.add_column("form")
+    for f in forms:
+        table.add_row(f.extension, f.name)
+    console.print(table)

@@ -239,3 +239,8 @@ def supported_form(insn: Insn) -> str:
     if form_key(insn) not in _form_keys():
         return "this operand size/kind of the instruction is not supported"
     return ""
+
+
+def forms_for(arch: str) -> list[Form]:
+    """Supported forms by source architecture (AArch64 -> x86-64 rules plug in here)."""
+    return all_forms() if arch == "x86_64" else []

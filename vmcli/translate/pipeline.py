@@ -213,6 +213,31 @@ def _guest_order(name: str) -> tuple[int, int]:
     return (2, 0)
 
 
+def _translate_chunk(args: tuple[list[tuple[bytes, int]], str]) -> tuple[list[Translation], list[int]]:
+    blocks, arch = args
+    out = [translate(code, address, arch) for code, address in blocks]
+    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)]
+
+
+def translate_blocks(blocks: list[tuple[bytes, int]], arch: str = "x86_64", jobs: int = 1) -> list[Translation]:
+    """Translate many blocks, in `jobs` worker processes when there are enough of them."""
+    if jobs <= 1 or len(blocks) < 2 * jobs:
+        return [translate(code, address, arch) for code, address in blocks]
+    import multiprocessing
+
+    size = (len(blocks) + jobs - 1) // jobs
+    chunks = [(blocks[i:i + size], arch) for i in range(0, len(blocks), size)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(jobs) as pool:
+        parts = pool.map(_translate_chunk, chunks)
+    out: list[Translation] = []
+    for results, counters in parts:
+        out += results
+        for i, level in enumerate(cache.LEVELS):
+            level.count(counters[2 * i], counters[2 * i + 1])
+    return out
+
+
 @dataclass
 class Stats:
     instructions: int = 0

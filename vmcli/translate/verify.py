@@ -302,3 +302,94 @@ def verify_form(form, verifier: Verifier, rng: random.Random, states: int = 200,
         if bad:
             break
     return FormResult(form.name, runs, bad, texts)
+
+
+@dataclass
+class InsnCheck:
+    address: int
+    text: str
+    status: str          # "pass", "fail", "unsupported" or "skipped"
+    runs: int = 0
+    detail: str = ""
+
+
+def memory_regs(insn, rng: random.Random, align: int = 1) -> dict[str, int] | None:
+    """Register values that put the instruction's memory operand inside the data window, or None
+    when no values can (RIP-relative operands are fixed by the code's address)."""
+    from vmcli.translate.decode_x86 import RIP, Mem
+
+    mems = [o for o in insn.operands if isinstance(o, Mem)]
+    if insn.spec.mnemonic == "lea":
+        return {}
+    if not mems:
+        return {}
+    mem = mems[0]
+    target = DATA + rng.randrange(0, DATA_SIZE - 32) // align * align
+    if mem.base == RIP:
+        ea = insn.next_ip + mem.disp
+        return {} if DATA <= ea <= DATA + DATA_SIZE - mem.size else None
+    regs: dict[str, int] = {}
+    if mem.base >= 0 and mem.index == mem.base:
+        k = 1 + mem.scale
+        v = target - mem.disp
+        target -= v % k
+        regs[GPR64[mem.base]] = ((target - mem.disp) // k) & M64
+        return regs
+    idx = 0
+    if mem.index >= 0:
+        idx = rng.randrange(0, 64)
+        if mem.base < 0:
+            v = target - mem.disp
+            target -= v % mem.scale
+            regs[GPR64[mem.index]] = ((target - mem.disp) // mem.scale) & M64
+            return regs
+        regs[GPR64[mem.index]] = idx
+    regs[GPR64[mem.base]] = (target - mem.disp - idx * mem.scale) & M64
+    return regs
+
+
+def verify_translation(tr, states: int = 200, seed: int = 0) -> list[InsnCheck]:
+    """--verify: each translated instruction, run alone at the verifier's code address."""
+    from vmcli.translate.decode_x86 import decode
+    from vmcli.translate.forms import X86_RULES
+    from vmcli.translate.pipeline import translate
+
+    rng = random.Random(seed)
+    verifier = Verifier()
+    out: list[InsnCheck] = []
+    for si in tr.insns:
+        if not si.supported:
+            out.append(InsnCheck(si.address, si.text, "unsupported", detail=si.reason))
+            continue
+        insn = decode(si.raw, X86_CODE)
+        assert insn is not None
+        rule = X86_RULES.get(insn.spec.mnemonic)
+        assert rule is not None
+        single = translate(si.raw, X86_CODE)
+        runs = 0
+        mismatches: list[Mismatch] = []
+        skipped = False
+        for _ in range(states):
+            fixed = memory_regs(insn, rng, 16 if rule.aligned else 1)
+            if fixed is None:
+                skipped = True
+                break
+            und = rule.undefined
+
+            def undefined(regs: dict[str, int], und=und, insn=insn) -> int:
+                return und(insn, regs) if callable(und) else und
+
+            n, bad = verifier.check(si.raw, single.code, {}, [random_state(rng, fixed)], undefined, rng,
+                                    exit_reg=single.exit_reg, count=1 if single.exit_reg else 0)
+            runs += n
+            mismatches += bad
+            if mismatches:
+                break
+        if skipped:
+            out.append(InsnCheck(si.address, si.text, "skipped", 0,
+                                 "RIP-relative operand outside the verifier's data window"))
+        elif mismatches:
+            out.append(InsnCheck(si.address, si.text, "fail", runs, "; ".join(mismatches[0].diffs)))
+        else:
+            out.append(InsnCheck(si.address, si.text, "pass", runs))
+    return out

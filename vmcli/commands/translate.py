@@ -1,0 +1,134 @@
+"""`vm translate`: verified x86-64 -> AArch64 binary translation of straight-line blocks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from vmcli.errors import BadInput
+
+
+def _int(value: str | None, what: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value, 0)
+    except ValueError as exc:
+        raise BadInput(f"{what}: not a number: {value!r}") from exc
+
+
+@click.command()
+@click.option("--from", "source", default="x86_64", show_default=True, metavar="ARCH",
+              help="Source architecture (x86_64; arm64 is listed by --list-supported).")
+@click.option("--hex", "hex_bytes", metavar="BYTES", help="Machine code as hex.")
+@click.option("--asm", "asm", metavar="TEXT", help="Assembly, instructions separated by ';'.")
+@click.option("--image", type=click.Path(dir_okay=False), help="Raw or ELF image to read code from.")
+@click.option("--start", metavar="ADDR", help="With --image: address (ELF) or file offset (raw).")
+@click.option("--count", type=int, help="With --image: number of instructions.")
+@click.option("--symbol", help="With --image: translate this ELF symbol.")
+@click.option("--input-file", type=click.Path(dir_okay=False), help="One hex block per line.")
+@click.option("--address", default="0", show_default=True, help="Guest address of the first byte.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per block (JSON Lines).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the translated code here.")
+@click.option("--stats", is_flag=True, help="Print counts, time, rate and cache hit rates to stderr.")
+@click.option("--verify", is_flag=True, help="Check each instruction against the source on Unicorn.")
+@click.option("--states", default=200, show_default=True, help="Random states per instruction (--verify).")
+@click.option("--list-supported", is_flag=True, help="List the supported (verified) forms.")
+@click.option("--jobs", "-j", default=1, show_default=True, help="Processes for --input-file.")
+def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | None, start: str | None,
+              count: int | None, symbol: str | None, input_file: str | None, address: str,
+              as_json: bool, output: str | None, stats: bool, verify: bool, states: int,
+              list_supported: bool, jobs: int) -> None:
+    """Translate x86-64 machine code to AArch64, verified bit for bit on Unicorn."""
+    from vmcli.translate import inputs, pipeline
+
+    arch = pipeline.normalize_arch(source)
+    if list_supported:
+        _list_supported(arch, as_json)
+        return
+    pipeline.check_direction(arch)
+    given = [x for x in (hex_bytes, asm, image, input_file) if x is not None]
+    if len(given) != 1:
+        raise BadInput("give exactly one of --hex, --asm, --image, --input-file (or --list-supported)")
+    base = _int(address, "--address") or 0
+    if hex_bytes is not None:
+        blocks = [inputs.Block(inputs.parse_hex(hex_bytes), base)]
+    elif asm is not None:
+        blocks = [inputs.Block(inputs.assemble(asm, arch, base), base)]
+    elif image is not None:
+        blocks = [inputs.read_image(image, _int(start, "--start"), count, symbol, arch)]
+    else:
+        assert input_file is not None
+        blocks = inputs.read_input_file(input_file)
+    if jobs < 1:
+        raise BadInput("--jobs must be at least 1")
+    t0 = time.perf_counter()
+    results = pipeline.translate_blocks([(b.code, b.address) for b in blocks], arch, jobs)
+    elapsed = time.perf_counter() - t0
+    if output is not None:
+        try:
+            with open(output, "wb") as fh:
+                for tr in results:
+                    fh.write(tr.code)
+        except OSError as exc:
+            raise BadInput(f"--output: {exc.strerror}: {output}") from exc
+    if verify:
+        _verify(results, states, as_json)
+    elif as_json:
+        out = sys.stdout
+        for tr in results:
+            out.write(json.dumps(tr.to_json()) + "\n")
+    elif output is None or len(results) <= 16:
+        from vmcli.translate.display import render
+
+        for tr in results:
+            render(tr)
+    if stats:
+        _stats(results, elapsed)
+
+
+def _stats(results: list, elapsed: float) -> None:
+    from vmcli.translate import cache
+
+    n = sum(len(tr.insns) for tr in results)
+    done = sum(sum(1 for si in tr.insns if si.supported) for tr in results)
+    lines = [f"instructions: {n} ({done} translated, {n - done} unsupported) in {len(results)} block(s)",
+             f"time: {elapsed:.3f} s, {n / elapsed if elapsed else 0:,.0f} instructions/s"]
+    for level in cache.LEVELS:
+        total = level.hits + level.misses
+        lines.append(f"cache {level.name}: {level.hit_rate:.1%} hits ({level.hits}/{total})")
+    click.echo("\n".join(lines), err=True)
+
+
+def _verify(results: list, states: int, as_json: bool) -> None:
+    from vmcli.translate.verify import verify_translation
+
+    failed = False
+    for tr in results:
+        checks = verify_translation(tr, states)
+        failed |= any(c.status == "fail" for c in checks)
+        if as_json:
+            for c in checks:
+                click.echo(json.dumps({"address": c.address, "text": c.text, "status": c.status,
+                                       "runs": c.runs, "detail": c.detail}))
+            continue
+        from vmcli.translate.display import render_checks
+
+        render_checks(checks)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _list_supported(arch: str, as_json: bool) -> None:
+    from vmcli.translate.display import render_forms
+    from vmcli.translate.forms import all_forms, forms_for
+
+    forms = forms_for(arch) if arch != "x86_64" else all_forms()
+    if as_json:
+        for f in forms:
+            click.echo(json.dumps({"form": f.name, "extension": f.extension}))
+        return
+    render_forms(arch, forms)
