@@ -98,7 +98,7 @@ def _from_elf(path: str, data: bytes, start: int | None, symbol: str | None) -> 
         size = None
         if symbol is not None:
             symtab = elf.get_section_by_name(".symtab")
-            syms = symtab.get_symbol_by_name(symbol) if symtab is not None else None
+            syms = symtab.get_symbol_by_name(symbol) if symtab is not None else None  # type: ignore[attr-defined]
             if not syms:
                 raise BadInput(f"--symbol: no symbol {symbol!r} in {path}")
             start = syms[0]["st_value"]

@@ -219,7 +219,8 @@ def _translate_chunk(args: tuple[list[tuple[bytes, int]], str]) -> tuple[list[Tr
     return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)]
 
 
-def translate_blocks(blocks: list[tuple[bytes, int]], arch: str = "x86_64", jobs: int = 1) -> list[Translation]:
+def translate_blocks(blocks: list[tuple[bytes, int]], arch: str = "x86_64",
+                     jobs: int = 1) -> list[Translation]:
     """Translate many blocks, in `jobs` worker processes when there are enough of them."""
     if jobs <= 1 or len(blocks) < 2 * jobs:
         return [translate(code, address, arch) for code, address in blocks]
