@@ -1,0 +1,5 @@
+"""`python -m vmcli` runs the `vm` command."""
+
+from vmcli.cli import main
+
+main()

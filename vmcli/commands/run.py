@@ -1,0 +1,63 @@
+"""`vm run`: boot a guest image and exit with its exit status."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from vmcli.commands.params import ADDRESS, SIZE
+from vmcli.errors import BadInput
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.argument("image")
+@click.option("--arch", "-a", help="arm64, riscv64 or x86_64 (default: from the ELF header).")
+@click.option("--board", "-M", help="Board (default: virt for arm64/riscv64, pc-flat for x86_64).")
+@click.option("--mem", "-m", type=SIZE, help="RAM size, e.g. 256M (default 128M).")
+@click.option("--load-addr", type=ADDRESS, help="Load address of a raw image (default: the board's).")
+@click.option("--entry", type=ADDRESS, help="Entry point (default: ELF header, or the raw load address).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Stop after SECONDS of wall time (exit status 124).")
+@click.option("--max-insns", type=click.IntRange(min=1),
+              help="Stop after N guest instructions (exit status 125).")
+@click.option("--semihosting-root", type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              help="Let the guest open host files, only below DIR (like a chroot).")
+@click.argument("guest_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    image: str,
+    arch: str | None,
+    board: str | None,
+    mem: int | None,
+    load_addr: int | None,
+    entry: int | None,
+    timeout: float | None,
+    max_insns: int | None,
+    semihosting_root: str | None,
+    guest_args: tuple[str, ...],
+) -> None:
+    """Boot IMAGE (raw or ELF) and exit with the guest's exit status.
+
+    Words after `--` reach the guest through semihosting SYS_GET_CMDLINE, after the image name.
+    Exit statuses of vm itself: 2 bad input, 122 guest halted, 123 guest reset, 124 timeout,
+    125 --max-insns reached, 126 guest fault, 130 interrupted.
+    """
+    from vmcli.images import resolve_image
+    from vmcli.machine.launch import boot
+    from vmcli.ui import fault_report
+
+    path = resolve_image(image)
+    if os.path.isdir(path):
+        raise BadInput(f"{path}: is a directory, not an image")
+    machine = boot(path, arch=arch, board=board, mem=mem, load_addr=load_addr, entry=entry,
+                   semihosting_root=semihosting_root, cmdline=" ".join((image, *guest_args)))
+    result = machine.run(timeout=timeout, max_insns=max_insns)
+    if result.reason == "fault" and result.fault is not None:
+        fault_report(result.fault)
+    elif result.reason == "halted" and result.fault is not None:
+        fault_report(result.fault, title="guest halted")
+    elif result.reason not in ("exit",):
+        click.echo(f"vm: {result.detail}", err=True)
+    ctx.exit(result.status)

@@ -1,0 +1,1 @@
+"""Observability: instruction counting, traces and the gdb stub."""

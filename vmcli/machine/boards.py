@@ -1,0 +1,96 @@
+"""One declarative table per board: RAM, devices and their addresses, load address, entry convention.
+
+The single source of truth for the memory maps; `vm boards` prints it. The arm64 and riscv64 maps copy
+QEMU's `virt` machines (hw/arm/virt.c, hw/riscv/virt.c) so an image built for them runs on both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A device on a board: `kind` names the class in vmcli.machine.devices; `space` is mmio or io."""
+
+    name: str
+    kind: str
+    base: int
+    size: int
+    space: str = "mmio"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    arch: str
+    description: str
+    ram_base: int
+    ram_default: int
+    ram_max: int                 # the RAM window ends before the next device region
+    raw_load_addr: int           # where a raw (non-ELF) image goes, like QEMU's -kernel
+    semihosting: bool            # ARM / RISC-V semihosting available
+    devices: tuple[DeviceSpec, ...] = field(default_factory=tuple)
+    entry_state: str = ""        # what the CPU holds at the entry point
+
+
+BOARDS: dict[str, Board] = {
+    "arm64/virt": Board(
+        name="virt",
+        arch="arm64",
+        description="QEMU-compatible AArch64 virt machine (Cortex-A72 class CPU, EL1, MMU off)",
+        ram_base=0x4000_0000,
+        ram_default=128 * MiB,
+        ram_max=255 * 1024 * MiB,
+        raw_load_addr=0x4008_0000,
+        semihosting=True,
+        devices=(
+            DeviceSpec("uart0", "pl011", 0x0900_0000, 0x1000, note="PL011 UART; stdout/stdin"),
+        ),
+        entry_state="PC = entry; other registers 0; semihosting via HLT #0xF000 (w0 = op, x1 = param)",
+    ),
+    "riscv64/virt": Board(
+        name="virt",
+        arch="riscv64",
+        description="QEMU-compatible RISC-V virt machine (RV64GC, M-mode, like -bios none)",
+        ram_base=0x8000_0000,
+        ram_default=128 * MiB,
+        ram_max=255 * 1024 * MiB,
+        raw_load_addr=0x8000_0000,
+        semihosting=True,
+        devices=(
+            DeviceSpec("test", "sifive_test", 0x0010_0000, 0x1000,
+                       note="SiFive test finisher: 0x5555 pass, (code<<16)|0x3333 exit, 0x7777 reset"),
+            DeviceSpec("uart0", "ns16550", 0x1000_0000, 0x100, note="NS16550A UART; stdout/stdin"),
+        ),
+        entry_state="PC = entry, M-mode; a0 = 0 (hart id), a1 = 0 (no device tree); "
+        "semihosting via slli x0,x0,0x1f; ebreak; srai x0,x0,7 (a0 = op, a1 = param)",
+    ),
+    "x86_64/pc-flat": Board(
+        name="pc-flat",
+        arch="x86_64",
+        description="vm's flat x86-64 board: 64-bit long mode from the first instruction, RAM from 0",
+        ram_base=0x0,
+        ram_default=128 * MiB,
+        ram_max=0xFE00_0000,
+        raw_load_addr=0x10_0000,
+        semihosting=False,
+        devices=(
+            DeviceSpec("com1", "ns16550", 0x3F8, 8, space="io", note="16550 UART (COM1); stdout/stdin"),
+            DeviceSpec("exit", "exit_port", 0xF4, 1, space="io",
+                       note="a byte written ends the run with that exit status"),
+        ),
+        entry_state="RIP = entry in 64-bit mode, flat segments, paging as Unicorn sets it (identity); "
+        "RSP = top of RAM; other registers 0",
+    ),
+}
+
+DEFAULT_BOARD = {"arm64": "virt", "riscv64": "virt", "x86_64": "pc-flat"}
+
+
+def board_for(arch: str, name: str | None = None) -> Board:
+    """The board `name` (default: the arch's default board) for `arch`; KeyError if there is none."""
+    return BOARDS[f"{arch}/{name or DEFAULT_BOARD[arch]}"]

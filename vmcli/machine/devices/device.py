@@ -1,0 +1,113 @@
+"""What every device shares: a window of registers, an access counter, and the host it reports to."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Stop:
+    """Why the guest stopped, as a device or the run loop saw it."""
+
+    status: int
+    reason: str                      # "exit", "fault", "reset", "timeout", "insn-limit", "halted"
+    detail: str = ""
+
+
+class Console:
+    """The guest's terminal: UART and semihosting output to a file descriptor, input from another.
+
+    Output is written straight through (one `os.write` per guest write) so a guest that prints and
+    then hangs has already shown its output. Input is polled, never waited for, on the status path.
+    """
+
+    def __init__(self, out_fd: int | None = None, in_fd: int | None = None, err_fd: int | None = None) -> None:
+        self.out_fd = sys.stdout.fileno() if out_fd is None else out_fd
+        self.err_fd = sys.stderr.fileno() if err_fd is None else err_fd
+        self.in_fd = in_fd if in_fd is not None else _stdin_fd()
+        self._pending = bytearray()
+        self._eof = False
+
+    def write(self, data: bytes, *, err: bool = False) -> None:
+        fd = self.err_fd if err else self.out_fd
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(fd, view)
+            except BrokenPipeError:
+                return                   # nobody reads any more; the guest keeps running
+            view = view[n:]
+
+    def input_ready(self) -> bool:
+        """True when a byte can be read without waiting."""
+        if self._pending:
+            return True
+        if self._eof or self.in_fd is None:
+            return False
+        try:
+            ready, _, _ = select.select([self.in_fd], [], [], 0)
+        except (OSError, ValueError):
+            self._eof = True
+            return False
+        if ready:
+            self._fill()
+        return bool(self._pending)
+
+    def read_byte(self, *, wait: bool = False) -> int | None:
+        """The next input byte; None when there is none now (or ever, at end of input)."""
+        if not self._pending and not self._eof and self.in_fd is not None and (wait or self.input_ready()):
+            if not self._pending:
+                self._fill()
+        if not self._pending:
+            return None
+        value = self._pending[0]
+        del self._pending[0]
+        return value
+
+    def _fill(self) -> None:
+        assert self.in_fd is not None
+        try:
+            chunk = os.read(self.in_fd, 4096)
+        except OSError:
+            chunk = b""
+        if chunk:
+            self._pending += chunk
+        else:
+            self._eof = True
+
+
+def _stdin_fd() -> int | None:
+    try:
+        return sys.stdin.fileno() if sys.stdin is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Host:
+    """What devices may ask of the machine: the console, and stopping the run."""
+
+    console: Console
+    stop: Callable[[Stop], None]
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class Device:
+    """A device window: `read`/`write` take an offset into it and an access size in bytes."""
+
+    kind = "device"
+
+    def __init__(self, name: str, host: Host) -> None:
+        self.name = name
+        self.host = host
+        self.accesses = 0
+
+    def read(self, offset: int, size: int) -> int:
+        return 0
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        return None

@@ -1,0 +1,330 @@
+"""A board wired up: CPU, RAM, devices and semihosting on Unicorn, and the run loop that owns the
+exit status.
+
+The default run path puts no Python on any guest instruction or block: RAM is a host buffer mapped
+with `mem_map_ptr`, devices are `mmio_map` windows (or x86 IN/OUT hooks), and semihosting enters
+through the exception hooks. Python runs only when the guest touches a device or traps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import unicorn
+from unicorn import arm64_const as a64
+from unicorn import riscv_const as rv
+from unicorn import x86_const as x86
+
+from vmcli.errors import BadInput, ExitStatus
+from vmcli.machine.boards import Board
+from vmcli.machine.cpu import Cpu
+from vmcli.machine.devices.device import Console, Device, Host, Stop
+from vmcli.machine.devices.exit_port import ExitPort
+from vmcli.machine.devices.ns16550 import NS16550
+from vmcli.machine.devices.pl011 import PL011
+from vmcli.machine.devices.semihosting import Semihosting
+from vmcli.machine.devices.sifive_test import SiFiveTest
+from vmcli.machine.faults import ARM64_EXCEPTIONS, MEM_ACCESS, UC_ERRORS, X86_EXCEPTIONS, Fault, describe
+from vmcli.machine.loader import Image, check_layout
+from vmcli.machine.memory import GuestMemory
+
+PAGE = 0x1000
+UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE     # `until` address for emu_start: no guest can execute there
+HLT_F000 = 0xD45E0000                 # AArch64 HLT #0xF000, the semihosting trap
+RV_SEMI_PRE, RV_EBREAK, RV_SEMI_POST = 0x01F01013, 0x00100073, 0x40705013
+
+DEVICE_CLASSES: dict[str, Callable[[str, Host], Device]] = {
+    "pl011": PL011,
+    "ns16550": NS16550,
+    "sifive_test": SiFiveTest,
+    "exit_port": ExitPort,
+}
+
+
+@dataclass
+class RunResult:
+    status: int
+    reason: str                       # exit, fault, reset, timeout, insn-limit, halted, interrupted
+    detail: str
+    fault: Fault | None
+    wall_s: float
+    insns: int | None = None          # guest instructions executed, when counted
+    device_accesses: dict[str, int] = field(default_factory=dict)
+    semihosting_calls: dict[str, int] = field(default_factory=dict)
+
+
+def host_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 1 << 40
+
+
+class Machine:
+    def __init__(
+        self,
+        board: Board,
+        image: Image,
+        *,
+        mem: int | None = None,
+        console: Console | None = None,
+        semihosting_root: str | None = None,
+        cmdline: str = "",
+    ) -> None:
+        self.board = board
+        self.image = image
+        self.mem_size = board.ram_default if mem is None else mem
+        self._check_mem()
+        ram_range = (board.ram_base, board.ram_base + self.mem_size)
+        windows = [(d.name, d.base, d.size) for d in board.devices if d.space == "mmio"]
+        check_layout(image, ram_range, windows)
+        if not ram_range[0] <= image.entry < ram_range[1]:
+            raise BadInput(f"{image.path}: entry point {image.entry:#x} lies outside RAM "
+                           f"[{ram_range[0]:#x}, {ram_range[1]:#x})")
+
+        self.cpu = Cpu(board.arch)
+        self.uc = self.cpu.uc
+        self.stop_request: Stop | None = None
+        self.fault: Fault | None = None
+        self._mem_fault: tuple[str, int, int] | None = None
+        self._semihost_pc: int | None = None
+        self.host = Host(console or Console(), self.request_stop)
+
+        # RAM: a host buffer (calloc: pages are committed only when touched) that devices see directly.
+        self.ram = np.zeros(self.mem_size, dtype=np.uint8)
+        self.uc.mem_map_ptr(board.ram_base, self.mem_size, unicorn.UC_PROT_ALL, self.ram.ctypes.data)
+        self.memory = GuestMemory(board.ram_base, self.ram)
+        for seg in image.segments:
+            self.memory.write(seg.address, seg.data)
+
+        self.devices: list[Device] = []
+        self._io: list[tuple[int, int, Device]] = []
+        for spec in board.devices:
+            device = DEVICE_CLASSES[spec.kind](spec.name, self.host)
+            self.devices.append(device)
+            if spec.space == "mmio":
+                self._map_mmio(device, spec.base, spec.size)
+            else:
+                self._io.append((spec.base, spec.size, device))
+        if self._io:
+            self.uc.hook_add(unicorn.UC_HOOK_INSN, self._port_in, None, 1, 0, x86.UC_X86_INS_IN)
+            self.uc.hook_add(unicorn.UC_HOOK_INSN, self._port_out, None, 1, 0, x86.UC_X86_INS_OUT)
+
+        self.semihosting: Semihosting | None = None
+        if board.semihosting:
+            heap_base = (max(s.end for s in image.segments) + 15) & ~15
+            self.semihosting = Semihosting("semihosting", self.host, self.memory, root=semihosting_root,
+                                           cmdline=cmdline, heap=(heap_base, ram_range[1]))
+            self.devices.append(self.semihosting)
+        elif semihosting_root is not None:
+            raise BadInput(f"board {board.arch}/{board.name} has no semihosting; --semihosting-root does not apply")
+
+        self.uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_PROT, self._on_bad_access)
+        self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
+        if board.arch == "riscv64":
+            self.uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._on_invalid_rv)
+        self._reset_cpu()
+
+    # -- set-up -------------------------------------------------------------------------------------
+    def _check_mem(self) -> None:
+        size, board = self.mem_size, self.board
+        if size <= 0:
+            raise BadInput("--mem must be larger than 0")
+        if size % PAGE:
+            raise BadInput(f"--mem must be a multiple of 4 KiB, not {size}")
+        if size > board.ram_max:
+            raise BadInput(f"--mem {size} is more than the {board.arch}/{board.name} board's RAM window "
+                           f"({board.ram_max} bytes)")
+        if size > host_memory_bytes():
+            raise BadInput(f"--mem {size} is more than this host's memory ({host_memory_bytes()} bytes)")
+
+    def _map_mmio(self, device: Device, base: int, size: int) -> None:
+        def read(uc: Any, offset: int, width: int, user: Any) -> int:
+            return device.read(offset, width)
+
+        def write(uc: Any, offset: int, width: int, value: int, user: Any) -> None:
+            device.write(offset, width, value)
+
+        self.uc.mmio_map(base, (size + PAGE - 1) & ~(PAGE - 1), read, None, write, None)
+
+    def _reset_cpu(self) -> None:
+        self.cpu.pc = self.image.entry
+        if self.board.arch == "x86_64":
+            self.uc.reg_write(x86.UC_X86_REG_RSP, self.board.ram_base + self.mem_size)
+        elif self.board.arch == "riscv64":
+            self.uc.reg_write(rv.UC_RISCV_REG_A0, 0)
+            self.uc.reg_write(rv.UC_RISCV_REG_A1, 0)
+
+    # -- hooks (Python runs only here, on device access or trap) ------------------------------------
+    def request_stop(self, stop: Stop) -> None:
+        if self.stop_request is None:
+            self.stop_request = stop
+        self.uc.emu_stop()
+
+    def _port_device(self, port: int) -> tuple[Device, int] | None:
+        for base, size, device in self._io:
+            if base <= port < base + size:
+                return device, port - base
+        return None
+
+    def _port_in(self, uc: Any, port: int, size: int, user: Any) -> int:
+        hit = self._port_device(port)
+        return hit[0].read(hit[1], size) if hit else (1 << (8 * size)) - 1   # open bus reads all ones
+
+    def _port_out(self, uc: Any, port: int, size: int, value: int, user: Any) -> None:
+        hit = self._port_device(port)
+        if hit:
+            hit[0].write(hit[1], size, value)
+
+    def _on_bad_access(self, uc: Any, access: int, address: int, size: int, value: int, user: Any) -> bool:
+        self._mem_fault = (MEM_ACCESS.get(access, "bad memory access"), address, size)
+        return False
+
+    def _on_interrupt(self, uc: Any, intno: int, user: Any) -> None:
+        arch = self.board.arch
+        if arch == "arm64" and intno == 1 and self.semihosting is not None:
+            pc = self.cpu.pc
+            if int.from_bytes(uc.mem_read(pc, 4), "little") == HLT_F000:
+                op, param = uc.reg_read(a64.UC_ARM64_REG_X0) & 0xFFFFFFFF, uc.reg_read(a64.UC_ARM64_REG_X1)
+                result = self.semihosting.call(op, param)
+                uc.reg_write(a64.UC_ARM64_REG_X0, result & (2**64 - 1))
+                uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
+                return
+        names = ARM64_EXCEPTIONS if arch == "arm64" else X86_EXCEPTIONS if arch == "x86_64" else {}
+        self._trap(names.get(intno, f"unhandled exception {intno}"))
+
+    def _on_invalid_rv(self, uc: Any, user: Any) -> bool:
+        pc = self.cpu.pc
+        try:
+            words = [int.from_bytes(uc.mem_read(pc + d, 4), "little") for d in (-4, 0, 4)]
+        except unicorn.UcError:
+            words = []
+        if self.semihosting is not None and words == [RV_SEMI_PRE, RV_EBREAK, RV_SEMI_POST]:
+            # Done by the run loop: the hook cannot resume the guest itself (emu_start would spin on
+            # the exception until its timeout), so stop and let the loop resume after the ebreak.
+            self._semihost_pc = pc
+            uc.emu_stop()
+            return True
+        return False
+
+    def _trap(self, reason: str) -> None:
+        if self.fault is None:
+            self.fault = describe(self.cpu, reason)
+        self.request_stop(Stop(ExitStatus.GUEST_FAULT, "fault", reason))
+
+    # -- the run loop -------------------------------------------------------------------------------
+    def run(self, *, timeout: float | None = None, max_insns: int | None = None) -> RunResult:
+        counter = None
+        if max_insns is not None:
+            from vmcli.debug.counter import InsnCounter   # numba: imported only when counting
+            counter = InsnCounter(self.uc, limit=max_insns)
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        with self._interruptible():
+            while self.stop_request is None:
+                timeout_us = 0
+                if deadline is not None:
+                    timeout_us = max(1, int((deadline - time.monotonic()) * 1e6))
+                error: unicorn.UcError | None = None
+                try:
+                    self.uc.emu_start(self.cpu.pc, UNREACHABLE, timeout=timeout_us)
+                except unicorn.UcError as exc:
+                    error = exc
+                if self.stop_request is not None:
+                    break
+                if self._semihost_pc is not None:
+                    self._riscv_semihost()
+                    continue
+                if counter is not None and counter.reached:
+                    self.stop_request = Stop(ExitStatus.INSN_LIMIT, "insn-limit",
+                                             f"--max-insns {max_insns} reached")
+                elif error is not None:
+                    self._fault_from(error)
+                elif self.interrupted:
+                    self.stop_request = Stop(ExitStatus.INTERRUPTED, "interrupted", "interrupted (Ctrl-C)")
+                elif deadline is not None and time.monotonic() >= deadline - 0.001:
+                    self.stop_request = Stop(ExitStatus.TIMEOUT, "timeout", f"--timeout {timeout:g} s reached")
+                else:
+                    self.stop_request = Stop(ExitStatus.GUEST_HALTED, "halted",
+                                             "the guest is waiting for an interrupt (wfi/hlt) and none can come")
+                    self.fault = describe(self.cpu, "waiting for an interrupt that no device can raise")
+        wall = time.monotonic() - start
+        if self.semihosting is not None:
+            self.semihosting.close_all()
+        stop = self.stop_request
+        assert stop is not None
+        return RunResult(
+            status=int(stop.status), reason=stop.reason, detail=stop.detail,
+            fault=self.fault if stop.reason in ("fault", "halted") else None, wall_s=wall,
+            insns=counter.count if counter is not None else None,
+            device_accesses={d.name: d.accesses for d in self.devices},
+            semihosting_calls=dict(self.semihosting.calls) if self.semihosting else {},
+        )
+
+    def _riscv_semihost(self) -> None:
+        pc, self._semihost_pc = self._semihost_pc, None
+        assert pc is not None and self.semihosting is not None
+        op, param = self.uc.reg_read(rv.UC_RISCV_REG_A0), self.uc.reg_read(rv.UC_RISCV_REG_A1)
+        result = self.semihosting.call(op & 0xFFFFFFFF, param)
+        self.uc.reg_write(rv.UC_RISCV_REG_A0, result & (2**64 - 1))
+        self.cpu.pc = pc + 4              # the srai after ebreak is a no-op marker
+
+    def _fault_from(self, error: unicorn.UcError) -> None:
+        if self._mem_fault is not None:
+            reason, address, size = self._mem_fault
+            self.fault = describe(self.cpu, reason, address=address, size=size)
+        elif self.fault is None:
+            self.fault = describe(self.cpu, UC_ERRORS.get(error.errno, f"CPU error: {error}"))
+        self.stop_request = Stop(ExitStatus.GUEST_FAULT, "fault", self.fault.reason)
+
+    # -- Ctrl-C: emu_start runs in C, so a signal must reach Unicorn from another thread ------------
+    interrupted = False
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        done = False
+
+        def on_signal(signum: int, frame: Any) -> None:
+            self.interrupted = True
+
+        def watch() -> None:
+            # The C-level handler writes the signal number here at once; the Python handler above
+            # would run only after emu_start returned.
+            while True:
+                try:
+                    byte = os.read(read_fd, 1)
+                except OSError:
+                    return
+                if done or not byte:
+                    return
+                if byte[0] == signal.SIGINT:
+                    self.interrupted = True
+                    self.uc.emu_stop()
+
+        old_handler = signal.signal(signal.SIGINT, on_signal)
+        old_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        watcher = threading.Thread(target=watch, name="vm-sigint", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done = True
+            signal.set_wakeup_fd(old_wakeup)
+            signal.signal(signal.SIGINT, old_handler)
+            os.write(write_fd, b"\0")
+            watcher.join(timeout=1)
+            os.close(read_fd)
+            os.close(write_fd)

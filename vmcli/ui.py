@@ -1,0 +1,42 @@
+"""Rich rendering shared by commands: fault reports, run statistics, tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from vmcli.machine.faults import Fault
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def fault_report(fault: Fault, *, title: str = "guest fault") -> None:
+    """One short report: the reason, PC, the instruction there, and the registers."""
+    c = err_console
+    c.print(f"[bold red]vm: {title}:[/] {fault.summary()}")
+    if fault.insn_text:
+        c.print(f"  {fault.pc:#x}: {fault.insn_bytes.hex(' ')}  [bold]{fault.insn_text}[/]")
+    names = list(fault.registers)
+    width = max((len(n) for n in names), default=0)
+    per_line = 4
+    for i in range(0, len(names), per_line):
+        row = "  ".join(f"{n:>{width}}={fault.registers[n]:016x}" for n in names[i:i + per_line])
+        c.print(f"  {row}")
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*row)
+    return t
