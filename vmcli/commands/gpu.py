@@ -55,7 +55,8 @@ def list_(as_json: bool) -> None:
               help="SGEMM matrix side.")
 @click.option("--copy-mb", default=32, show_default=True, type=click.IntRange(1, 4096),
               help="Copy size in MiB.")
-@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(1, 100),
+              help="Runs per figure (the median is shown).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench(spec: str | None, sgemm_n: int, copy_mb: int, repeats: int, as_json: bool) -> None:
     """Copy bandwidth (host->device, device->host, device->device) and SGEMM GFLOP/s per device."""
