@@ -70,14 +70,32 @@ def test_accel_nodes_are_listed_with_their_driver(tmp_path: Path) -> None:
     drivers.mkdir(parents=True)
     (sys_ / "class" / "accel" / "accel0" / "device").mkdir(parents=True)
     (sys_ / "class" / "accel" / "accel0" / "device" / "driver").symlink_to(drivers)
-    found = detect_unusable(dev, sys_)
+    found = detect_unusable(dev, sys_, tmp_path)
     node = str(dev / "accel" / "accel0")
     assert [(u.kind, u.name, u.seen_by) for u in found] == [("npu", "Intel NPU", node)]
     assert "OpenCL" in found[0].needs
 
 
 def test_no_accel_nodes(tmp_path: Path) -> None:
-    assert detect_unusable(tmp_path, tmp_path) == []
+    assert detect_unusable(tmp_path, tmp_path, tmp_path) == []
+
+
+def test_nvidia_gpu_without_opencl_is_listed(tmp_path: Path) -> None:
+    info = tmp_path / "proc" / "driver" / "nvidia" / "gpus" / "0000:01:00.0" / "information"
+    info.parent.mkdir(parents=True)
+    info.write_text("Model: \t\t NVIDIA H100 80GB HBM3\nIRQ:   42\n")
+    found = detect_unusable(tmp_path, tmp_path, tmp_path / "proc")
+    assert [(u.kind, u.name) for u in found] == [("cuda", "NVIDIA H100 80GB HBM3")]
+    assert "vmcli[cuda]" in found[0].needs
+    # Where an OpenCL cuda device is usable, the GPU is not listed again.
+    assert detect_unusable(tmp_path, tmp_path, tmp_path / "proc", have={"cuda", "cpu"}) == []
+
+
+def test_nvidia_device_node_without_proc_info(tmp_path: Path) -> None:
+    (tmp_path / "nvidia0").touch()
+    (tmp_path / "nvidiactl").touch()
+    found = detect_unusable(tmp_path, tmp_path, tmp_path)
+    assert [(u.kind, u.name, u.seen_by) for u in found] == [("cuda", "NVIDIA GPU", str(tmp_path / "nvidia0"))]
 
 
 def test_openvino_npu_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +107,7 @@ def test_openvino_npu_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             return "Intel(R) AI Boost"
 
     monkeypatch.setitem(sys.modules, "openvino", types.SimpleNamespace(Core=Core))
-    found = detect_unusable(tmp_path, tmp_path)
+    found = detect_unusable(tmp_path, tmp_path, tmp_path)
     assert [(u.name, u.seen_by) for u in found] == [("Intel(R) AI Boost", "OpenVINO NPU")]
 
 

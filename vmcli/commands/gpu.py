@@ -28,7 +28,8 @@ def list_(as_json: bool) -> None:
     """Show every compute device: index, kind, name, platform, compute units, memory."""
     from vmcli.gpu.devices import detect_unusable, list_devices, present
 
-    devices, unusable = list_devices(), detect_unusable()
+    devices = list_devices()
+    unusable = detect_unusable(have={d.info.kind for d in devices})
     if as_json:
         click.echo(json.dumps({"devices": [{"index": d.index, **d.info.to_dict()} for d in devices],
                                "unusable": [u.to_dict() for u in unusable]}, indent=2))

@@ -2,8 +2,8 @@
 or a part of a device name.
 
 Drivers load lazily: importing this module imports no vendor library. Devices that exist but that
-no driver here can use (an NPU without OpenCL, seen as /dev/accel/accel* or through OpenVINO) are
-listed separately, each with what it would need.
+no driver here can use (an NVIDIA GPU without an OpenCL platform, an NPU seen as /dev/accel/accel*
+or through OpenVINO) are listed separately, each with what it would need.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -84,9 +84,32 @@ def list_devices() -> tuple[Device, ...]:
     return tuple(devices)
 
 
-def detect_unusable(dev_root: Path = Path("/dev"), sys_root: Path = Path("/sys")) -> list[Unusable]:
-    """NPUs the kernel exposes as accel devices, and NPUs OpenVINO reports when it is installed."""
-    found: list[Unusable] = []
+NEEDS_CUDA = ("no NVIDIA OpenCL platform here, and vmcli's native cuda driver (vmcli[cuda], "
+              "cuda-python) is not written yet")
+
+
+def _nvidia_gpus(dev_root: Path, proc_root: Path) -> list[Unusable]:
+    """NVIDIA GPUs the kernel driver reports (/proc/driver/nvidia/gpus/*/information), else its
+    device nodes."""
+    found = []
+    for info in sorted(proc_root.glob("driver/nvidia/gpus/*/information")):
+        try:
+            lines = info.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Model:")), "NVIDIA GPU")
+        found.append(Unusable("cuda", model, str(info.parent), NEEDS_CUDA))
+    if not found:
+        found = [Unusable("cuda", "NVIDIA GPU", str(node), NEEDS_CUDA)
+                 for node in sorted(dev_root.glob("nvidia[0-9]*"))]
+    return found
+
+
+def detect_unusable(dev_root: Path = Path("/dev"), sys_root: Path = Path("/sys"),
+                    proc_root: Path = Path("/proc"), have: Collection[str] = ()) -> list[Unusable]:
+    """Devices no driver here runs kernels on: NVIDIA GPUs when no `cuda` device is usable (`have`
+    holds the usable kinds), NPUs the kernel exposes as accel devices, NPUs OpenVINO reports."""
+    found: list[Unusable] = [] if "cuda" in have else _nvidia_gpus(dev_root, proc_root)
     for node in sorted([*dev_root.glob("accel/accel*"), *dev_root.glob("accel[0-9]*")]):
         driver = sys_root / "class" / "accel" / node.name / "device" / "driver"
         drv = driver.resolve().name if driver.exists() else ""
