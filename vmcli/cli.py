@@ -8,6 +8,7 @@ numba or pyopencl. Errors a user can cause end in one line on stderr and a docum
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from typing import Any

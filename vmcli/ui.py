@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vmcli.machine.faults import Fault
@@ -22,9 +23,9 @@ def print_json(obj: Any) -> None:
 def fault_report(fault: Fault, *, title: str = "guest fault") -> None:
     """One short report: the reason, PC, the instruction there, and the registers."""
     c = err_console
-    c.print(f"[bold red]vm: {title}:[/] {fault.summary()}")
+    c.print(f"[bold red]vm: {title}:[/] {escape(fault.summary())}")
     if fault.insn_text:
-        c.print(f"  {fault.pc:#x}: {fault.insn_bytes.hex(' ')}  [bold]{fault.insn_text}[/]")
+        c.print(f"  {fault.pc:#x}: {fault.insn_bytes.hex(' ')}  [bold]{escape(fault.insn_text)}[/]")
     names = list(fault.registers)
     width = max((len(n) for n in names), default=0)
     per_line = 4

@@ -40,7 +40,7 @@ def run(
 ) -> None:
     """Boot IMAGE (raw or ELF) and exit with the guest's exit status.
 
-    Words after `--` reach the guest through semihosting SYS_GET_CMDLINE, after the image name.
+    Words after `--` reach the guest as its command line (semihosting SYS_GET_CMDLINE).
     Exit statuses of vm itself: 2 bad input, 122 guest halted, 123 guest reset, 124 timeout,
     125 --max-insns reached, 126 guest fault, 130 interrupted.
     """
@@ -52,7 +52,7 @@ def run(
     if os.path.isdir(path):
         raise BadInput(f"{path}: is a directory, not an image")
     machine = boot(path, arch=arch, board=board, mem=mem, load_addr=load_addr, entry=entry,
-                   semihosting_root=semihosting_root, cmdline=" ".join((image, *guest_args)))
+                   semihosting_root=semihosting_root, cmdline=" ".join(guest_args))
     result = machine.run(timeout=timeout, max_insns=max_insns)
     if result.reason == "fault" and result.fault is not None:
         fault_report(result.fault)

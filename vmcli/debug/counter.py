@@ -27,7 +27,7 @@ def _compiled_counter() -> Any:
     emu_stop = types.ExternalFunction("uc_emu_stop", types.int32(types.voidptr))
 
     @numba.cfunc(types.void(types.voidptr, types.uint64, types.uint32, types.voidptr), cache=True)
-    def on_insn(uc, address, size, user):  # type: ignore[no-untyped-def]
+    def on_insn(uc, address, size, user):
         state = numba.carray(user, 3, dtype=np.uint64)
         if state[COUNT] >= state[LIMIT]:
             state[REACHED] = 1

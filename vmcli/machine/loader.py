@@ -124,7 +124,7 @@ def _load_elf(name: str, data: bytes, arch: str | None) -> Image:
             if filesz > memsz:
                 raise BadInput(f"{name}: corrupt ELF: segment file size {filesz:#x} exceeds its memory size {memsz:#x}")
             if offset + filesz > len(data):
-                raise BadInput(f"{name}: truncated ELF: segment at file offset {offset:#x} runs past the end of the file")
+                raise BadInput(f"{name}: truncated ELF: segment at file offset {offset:#x} runs past the end")
             if memsz > MAX_IMAGE:
                 raise BadInput(f"{name}: ELF segment of {memsz:#x} bytes is absurdly large")
             segments.append(Segment(seg["p_paddr"], data[offset:offset + filesz], memsz,

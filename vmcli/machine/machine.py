@@ -224,7 +224,7 @@ class Machine:
     def run(self, *, timeout: float | None = None, max_insns: int | None = None) -> RunResult:
         counter = None
         if max_insns is not None:
-            from vmcli.debug.counter import InsnCounter   # numba: imported only when counting
+            from vmcli.debug.counter import InsnCounter  # numba: imported only when counting
             counter = InsnCounter(self.uc, limit=max_insns)
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout

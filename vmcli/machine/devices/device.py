@@ -59,9 +59,9 @@ class Console:
 
     def read_byte(self, *, wait: bool = False) -> int | None:
         """The next input byte; None when there is none now (or ever, at end of input)."""
-        if not self._pending and not self._eof and self.in_fd is not None and (wait or self.input_ready()):
-            if not self._pending:
-                self._fill()
+        if not self._pending and not self._eof and self.in_fd is not None and (wait or self.input_ready()) \
+                and not self._pending:
+            self._fill()
         if not self._pending:
             return None
         value = self._pending[0]

@@ -1,0 +1,28 @@
+"""`vm boards`: the boards' memory maps, from the table in vmcli/machine/boards.py."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def boards(as_json: bool) -> None:
+    """Show each board: RAM, load address, devices and their addresses."""
+    from vmcli.machine.boards import BOARDS
+    from vmcli.ui import out_console, print_json, table
+
+    if as_json:
+        print_json([dataclasses.asdict(b) for b in BOARDS.values()])
+        return
+    for board in BOARDS.values():
+        rows = [["RAM", "memory", f"{board.ram_base:#x}", f"{board.ram_default >> 20} MiB (--mem)", ""]]
+        rows += [[d.name, d.kind, f"{d.base:#x}" + (" (I/O port)" if d.space == "io" else ""),
+                  f"{d.size:#x}", d.note] for d in board.devices]
+        out_console.print(table(f"{board.arch} / {board.name}: {board.description}",
+                                ["name", "kind", "address", "size", "notes"], rows))
+        out_console.print(f"  raw images load at {board.raw_load_addr:#x}; "
+                          f"semihosting: {'yes' if board.semihosting else 'no'}")
+        out_console.print(f"  at entry: {board.entry_state}\n")
