@@ -61,3 +61,19 @@ def test_pyopencl_is_imported_lazily() -> None:
             "assert 'pyopencl' not in sys.modules, 'pyopencl imported too early'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_list_shows_unusable_devices_with_what_they_need(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from vmcli.commands.gpu import gpu
+    from vmcli.gpu import devices
+
+    seen = devices.Unusable("npu", "Intel NPU", "/dev/accel/accel0", devices.NEEDS_NPU)
+    monkeypatch.setattr(devices, "detect_unusable", lambda have=(): [seen])
+    monkeypatch.setenv("COLUMNS", "200")   # one line per entry
+    table = CliRunner().invoke(gpu, ["list"])
+    assert table.exit_code == 0, table.output
+    assert "seen, not usable: npu Intel NPU (/dev/accel/accel0): no vmcli driver" in table.output
+    as_json = CliRunner().invoke(gpu, ["list", "--json"])
+    assert json.loads(as_json.output)["unusable"] == [seen.to_dict()]
