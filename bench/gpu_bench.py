@@ -41,7 +41,8 @@ def paired_s(a: Callable[[], object], b: Callable[[], object], repeats: int) -> 
     """Medians of `a` and `b` run alternately, so a load change on the machine hits both alike."""
     a()
     b()
-    ta, tb = [], []
+    ta: list[float] = []
+    tb: list[float] = []
     for _ in range(repeats):
         for fn, times in ((a, ta), (b, tb)):
             t = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vmcli.gpu.cache import ProgramCache
-from vmcli.gpu.driver import Device, DeviceInfo, Kind, Program, Queue
+from vmcli.gpu.driver import Buffer, Device, DeviceInfo, Kind, Program, Queue
 from vmcli.gpu.opencl import ClDevice, OpenClDriver
 
 
@@ -24,7 +24,7 @@ class FakeDevice(Device):
                                max_work_group=256)
         self.index = index
 
-    def alloc(self, nbytes: int):  # type: ignore[no-untyped-def]
+    def alloc(self, nbytes: int) -> Buffer:
         raise AssertionError("a fake device holds no memory")
 
     def queue(self) -> Queue:

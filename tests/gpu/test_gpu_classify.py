@@ -12,6 +12,7 @@ from vmcli.gpu.classify import (
     ClDescription,
     classify,
 )
+from vmcli.gpu.opencl import ClDevice
 
 CASES = [
     # platform name, platform vendor, device name, device vendor, type -> kind
@@ -41,6 +42,6 @@ def test_classify(pname: str, pvendor: str, dname: str, dvendor: str, dtype: int
     assert classify(ClDescription(pname, pvendor, dname, dvendor, dtype)) == kind
 
 
-def test_pocl_device_is_cpu(pocl) -> None:  # type: ignore[no-untyped-def]
+def test_pocl_device_is_cpu(pocl: ClDevice) -> None:
     assert pocl.info.kind == "cpu"
     assert pocl.info.compute_units >= 1 and pocl.info.global_mem > 0

@@ -10,7 +10,7 @@ import pytest
 from gpu_helpers import fakes
 
 from vmcli.gpu.devices import detect_unusable, list_devices, select_device
-from vmcli.gpu.driver import GpuError
+from vmcli.gpu.driver import GpuError, Kind
 
 
 @pytest.mark.parametrize(("kinds", "expect"), [
@@ -21,7 +21,7 @@ from vmcli.gpu.driver import GpuError
     (("cpu",), 0),
     (("cpu", "cuda", "cuda"), 1),
 ])
-def test_auto_prefers_cuda_rocm_npu_gpu_cpu(kinds, expect) -> None:  # type: ignore[no-untyped-def]
+def test_auto_prefers_cuda_rocm_npu_gpu_cpu(kinds: tuple[Kind, ...], expect: int) -> None:
     devs = fakes(*kinds)
     assert select_device("auto", devs) is devs[expect]
 

@@ -3,11 +3,15 @@ their buffers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
 from vmcli.gpu import kernels
 from vmcli.gpu.driver import GpuError
+from vmcli.gpu.opencl import ClDevice
 from vmcli.gpu.runtime import Runner
 
 rng = np.random.default_rng(2024)
@@ -148,7 +152,8 @@ BAD = [
 
 
 @pytest.mark.parametrize(("kernel", "make", "words"), BAD)
-def test_bad_arguments_are_refused(runner: Runner, kernel, make, words: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_arguments_are_refused(runner: Runner, kernel: int | str, make: Callable[[np.ndarray], list[Any]],
+                                   words: str) -> None:
     a = np.zeros(64, np.float32)
     if words == "needs":   # the control case: exactly enough is accepted
         runner.run(kernel, make(a))
@@ -176,7 +181,7 @@ def test_huge_float_scalar_becomes_inf(runner: Runner) -> None:
     assert np.all(np.isposinf(y))
 
 
-def test_flop_limit(pocl) -> None:  # type: ignore[no-untyped-def]
+def test_flop_limit(pocl: ClDevice) -> None:
     limited = Runner(pocl, max_flops=2 * 32**3)
     m = np.zeros((64, 64), np.float32)
     limited.run("sgemm", [32, 32, 32, 1.0, m, m, 0.0, m])

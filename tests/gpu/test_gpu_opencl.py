@@ -58,7 +58,7 @@ def test_async_copies_complete_through_events(pocl: ClDevice) -> None:
     up = q.write(a, src, blocking=False)
     cp = q.copy(b, a)
     out = np.zeros(n, np.float32)
-    down = q.read(memoryview(out), b, blocking=False)
+    down = q.read(out.data, b, blocking=False)   # a memoryview
     down.wait()
     assert up.done() and cp.done() and down.done()
     assert np.array_equal(out, src)

@@ -24,7 +24,8 @@ class Launch(Protocol):
 
 
 class Lane(Protocol):
-    device: Device
+    @property
+    def device(self) -> Device: ...
 
     def start(self, kernel: int | str, args: Sequence[Arg]) -> Launch: ...
 
