@@ -198,6 +198,9 @@ def test_every_kernel_is_in_the_library_source() -> None:
     src = kernels.source("opencl")
     for spec in kernels.BY_ID.values():
         assert f"KERNEL void {spec.symbol}(" in src
+    # The launch sizes in Python and the constants in library.cl agree.
+    for name, value in (("REDUCE_WG", kernels.REDUCE_WG), ("TILE", kernels.TILE), ("WPT", kernels.WPT)):
+        assert f"#define {name} {value} " in src
 
 
 def test_docs_table_matches_the_kernel_table() -> None:

@@ -24,7 +24,7 @@ LaunchSize = tuple[tuple[int, ...], tuple[int, ...]]   # (global size, local siz
 
 REDUCE_WG = 256        # must match library.cl
 REDUCE_GROUPS = 64     # work-groups a reduction launches at most
-TILE, WPT = 32, 4      # sgemm's block side and results per work item: must match library.cl
+TILE, WPT = 32, 8      # sgemm's block side and results per work item: must match library.cl
 MAX_ITER = 1 << 16     # mandelbrot's iteration cap: a launch must end in bounded time
 MAX_KERNEL_TAPS = 63   # conv2d filter side cap
 

@@ -6,7 +6,7 @@
 
 #define REDUCE_WG 256   /* work-group size of dot and reduce_sum (a power of two) */
 #define TILE 32         /* sgemm: a work-group computes a TILE x TILE block of C */
-#define WPT 4           /* sgemm: results per work item, so a work-group is TILE x RTS items */
+#define WPT 8           /* sgemm: results per work item, so a work-group is TILE x RTS items */
 #define RTS (TILE / WPT)
 
 /* c = a + b */
