@@ -22,8 +22,8 @@ from vmcli.errors import VmError
 Kind = Literal["cuda", "rocm", "npu", "gpu", "cpu"]
 KINDS: tuple[Kind, ...] = ("cuda", "rocm", "npu", "gpu", "cpu")
 
-# Host memory a copy reads or writes: a numpy array or a (writable, for reads) buffer-protocol view.
-HostArray = np.ndarray | memoryview
+# Host memory a copy reads or writes: a numpy array or a buffer-protocol object (writable for reads).
+HostArray = np.ndarray | memoryview | bytearray | bytes
 
 
 class GpuError(VmError):
