@@ -11,6 +11,7 @@ from gpu_helpers import FakeDevice, pocl_device
 
 from vmcli.gpu.cache import ProgramCache
 from vmcli.gpu.driver import GpuError
+from vmcli.gpu.opencl import ClDevice
 from vmcli.gpu.runtime import Arg, Runner, Timings
 from vmcli.gpu.scheduler import Scheduler, launch_cost
 
@@ -99,3 +100,13 @@ def test_two_pocl_contexts_share_independent_launches(cache_dir: Path, runner: R
     np.testing.assert_allclose(C, A.astype(np.float64) @ B, rtol=1e-5)
     assert job.lane in (0, 1)
     assert all(n > 0 for n in s.submitted)
+
+
+def test_for_devices_builds_one_runner_per_device(pocl: ClDevice, cache_dir: Path) -> None:
+    s = Scheduler.for_devices([pocl, pocl_device(ProgramCache(cache_dir))], max_flops=1e6)
+    assert [type(lane).__name__ for lane in s.lanes] == ["Runner", "Runner"]
+    x, y = np.ones(8, np.float32), np.zeros(8, np.float32)
+    assert s.submit("vadd", [x, x, y, 8]).wait().kernel_s > 0
+    assert y.tolist() == [2.0] * 8
+    with pytest.raises(GpuError, match="limit"):
+        s.submit("sgemm", [128, 128, 128, 1.0, x, x, 0.0, y])

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from vmcli.gpu import kernels
 from vmcli.gpu.driver import Device, GpuError
-from vmcli.gpu.runtime import Arg, Timings
+from vmcli.gpu.runtime import Arg, Runner, Timings
 
 
 class Launch(Protocol):
@@ -57,6 +57,11 @@ class Scheduler:
     lanes: Sequence[Lane]
     submitted: list[int] = field(init=False)
     _active: list[list[Job]] = field(init=False)
+
+    @classmethod
+    def for_devices(cls, devices: Sequence[Device], max_flops: float | None = None) -> Scheduler:
+        """One Runner (one queue) per device."""
+        return cls([Runner(d, max_flops) for d in devices])
 
     def __post_init__(self) -> None:
         if not self.lanes:
