@@ -11,7 +11,6 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Any
 
 import click
 
@@ -58,15 +57,21 @@ def vm(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Console entry point: maps errors to one line and an exit status."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: exits with the command's status; errors become one line and a status."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("VM_DEBUG"))
     try:
-        return vm.main(args=argv, prog_name="vm", standalone_mode=False)
+        # Commands end with ctx.exit(status); without standalone mode click returns that status.
+        status = vm.main(args=argv, prog_name="vm", standalone_mode=False)
+        sys.exit(status if isinstance(status, int) else ExitStatus.OK)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"vm: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(ExitStatus.BAD_INPUT)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"vm: error: {exc.format_message()}", err=True)
         sys.exit(ExitStatus.BAD_INPUT)
     except click.exceptions.Abort:
         click.echo("vm: interrupted", err=True)

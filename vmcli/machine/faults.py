@@ -34,6 +34,15 @@ X86_EXCEPTIONS = {
     8: "double fault (#DF)", 13: "general protection (#GP)", 14: "page fault (#PF)",
     16: "x87 floating point (#MF)", 17: "alignment check (#AC)", 19: "SIMD floating point (#XM)",
 }
+# RISC-V mcause exception codes (privileged spec, table 3.6).
+RISCV_EXCEPTIONS = {
+    0: "misaligned instruction fetch", 1: "instruction access fault", 2: "undefined instruction",
+    3: "breakpoint (ebreak)", 4: "misaligned load", 5: "load access fault", 6: "misaligned store",
+    7: "store access fault", 8: "environment call (ecall) with no handler", 12: "instruction page fault",
+    13: "load page fault", 15: "store page fault",
+}
+# x86 exceptions that are faults: the saved RIP is the faulting instruction (traps save the next one).
+X86_FAULTS = {0, 5, 6, 7, 8, 13, 14, 16, 17, 19}
 MEM_ACCESS = {
     unicorn.UC_MEM_READ_UNMAPPED: "read from unmapped memory",
     unicorn.UC_MEM_WRITE_UNMAPPED: "write to unmapped memory",

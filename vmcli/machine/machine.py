@@ -32,7 +32,16 @@ from vmcli.machine.devices.ns16550 import NS16550
 from vmcli.machine.devices.pl011 import PL011
 from vmcli.machine.devices.semihosting import Semihosting
 from vmcli.machine.devices.sifive_test import SiFiveTest
-from vmcli.machine.faults import ARM64_EXCEPTIONS, MEM_ACCESS, UC_ERRORS, X86_EXCEPTIONS, Fault, describe
+from vmcli.machine.faults import (
+    ARM64_EXCEPTIONS,
+    MEM_ACCESS,
+    RISCV_EXCEPTIONS,
+    UC_ERRORS,
+    X86_EXCEPTIONS,
+    X86_FAULTS,
+    Fault,
+    describe,
+)
 from vmcli.machine.loader import Image, check_layout
 from vmcli.machine.memory import GuestMemory
 
@@ -96,6 +105,9 @@ class Machine:
         self.fault: Fault | None = None
         self._mem_fault: tuple[str, int, int] | None = None
         self._semihost_pc: int | None = None
+        # Debug probes (vmcli.debug: --trace, --stats) that may stop the guest to drain a buffer;
+        # each returns True when it did, and the run loop resumes the guest.
+        self.pause_handlers: list[Callable[[], bool]] = []
         self.host = Host(console or Console(), self.request_stop)
 
         # RAM: a host buffer (calloc: pages are committed only when touched) that devices see directly.
@@ -114,6 +126,8 @@ class Machine:
                 self._map_mmio(device, spec.base, spec.size)
             else:
                 self._io.append((spec.base, spec.size, device))
+        if board.arch == "x86_64":
+            self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall, None, 1, 0, x86.UC_X86_INS_SYSCALL)
         if self._io:
             self.uc.hook_add(unicorn.UC_HOOK_INSN, self._port_in, None, 1, 0, x86.UC_X86_INS_IN)
             self.uc.hook_add(unicorn.UC_HOOK_INSN, self._port_out, None, 1, 0, x86.UC_X86_INS_OUT)
@@ -147,11 +161,14 @@ class Machine:
             raise BadInput(f"--mem {size} is more than this host's memory ({host_memory_bytes()} bytes)")
 
     def _map_mmio(self, device: Device, base: int, size: int) -> None:
+        # emu_stop takes effect at the end of the translated block: once the guest has asked to
+        # stop, the rest of that block must not reach the devices (no output after an exit).
         def read(uc: Any, offset: int, width: int, user: Any) -> int:
-            return device.read(offset, width)
+            return device.read(offset, width) if self.stop_request is None else 0
 
         def write(uc: Any, offset: int, width: int, value: int, user: Any) -> None:
-            device.write(offset, width, value)
+            if self.stop_request is None:
+                device.write(offset, width, value)
 
         self.uc.mmio_map(base, (size + PAGE - 1) & ~(PAGE - 1), read, None, write, None)
 
@@ -177,11 +194,13 @@ class Machine:
 
     def _port_in(self, uc: Any, port: int, size: int, user: Any) -> int:
         hit = self._port_device(port)
-        return hit[0].read(hit[1], size) if hit else (1 << (8 * size)) - 1   # open bus reads all ones
+        if hit is None or self.stop_request is not None:
+            return (1 << (8 * size)) - 1      # an open bus reads all ones
+        return hit[0].read(hit[1], size)
 
     def _port_out(self, uc: Any, port: int, size: int, value: int, user: Any) -> None:
         hit = self._port_device(port)
-        if hit:
+        if hit is not None and self.stop_request is None:
             hit[0].write(hit[1], size, value)
 
     def _on_bad_access(self, uc: Any, access: int, address: int, size: int, value: int, user: Any) -> bool:
@@ -198,8 +217,21 @@ class Machine:
                 uc.reg_write(a64.UC_ARM64_REG_X0, result & (2**64 - 1))
                 uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
                 return
-        names = ARM64_EXCEPTIONS if arch == "arm64" else X86_EXCEPTIONS if arch == "x86_64" else {}
-        self._trap(names.get(intno, f"unhandled exception {intno}"))
+        # Point the report at the trapping instruction: Unicorn passes RISC-V exceptions, AArch64
+        # calls (svc/hvc/smc) and x86 int3/int n with the PC already past it.
+        if arch == "riscv64" or (arch == "arm64" and intno in (2, 11, 13)):
+            self.cpu.pc = self.cpu.pc - 4
+        elif arch == "x86_64" and intno not in X86_FAULTS:
+            pc = self.cpu.pc
+            if uc.mem_read(pc - 1, 1) == b"\xcc":
+                self.cpu.pc = pc - 1
+            elif uc.mem_read(pc - 2, 1) == b"\xcd":
+                self.cpu.pc = pc - 2
+        names = {"arm64": ARM64_EXCEPTIONS, "x86_64": X86_EXCEPTIONS, "riscv64": RISCV_EXCEPTIONS}[arch]
+        self._trap(names.get(intno, f"interrupt {intno:#x} with no handler"))
+
+    def _on_syscall(self, uc: Any, user: Any) -> None:
+        self._trap("system call (syscall) with no handler")
 
     def _on_invalid_rv(self, uc: Any, user: Any) -> bool:
         pc = self.cpu.pc
@@ -242,6 +274,8 @@ class Machine:
                     break
                 if self._semihost_pc is not None:
                     self._riscv_semihost()
+                    continue
+                if any([handler() for handler in self.pause_handlers]):
                     continue
                 if counter is not None and counter.reached:
                     self.stop_request = Stop(ExitStatus.INSN_LIMIT, "insn-limit",

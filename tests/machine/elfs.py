@@ -1,0 +1,21 @@
+"""Hand-made ELF64 files for loader tests: exactly the header fields a test wants, nothing else."""
+
+from __future__ import annotations
+
+import struct
+
+EM = {"arm64": 183, "riscv64": 243, "x86_64": 62, "arm": 40}
+
+
+def make_elf(arch: str, segments: list[tuple[int, bytes, int]], entry: int, *, etype: int = 2) -> bytes:
+    """ELF64 little-endian with one PT_LOAD per (paddr, data, memsz)."""
+    phoff, phnum = 64, len(segments)
+    data_off = phoff + 56 * phnum
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    header += struct.pack("<HHIQQQIHHHHHH", etype, EM[arch], 1, entry, phoff, 0, 0, 64, 56, phnum, 64, 0, 0)
+    phdrs, blob = b"", b""
+    for paddr, data, memsz in segments:
+        offset = data_off + len(blob)
+        phdrs += struct.pack("<IIQQQQQQ", 1, 5, offset, paddr, paddr, len(data), memsz, 0x1000)
+        blob += data
+    return header + phdrs + blob

@@ -1,0 +1,139 @@
+"""`vm run` end to end as a user runs it: bundled images, exit statuses, and every kind of bad input
+ending in one line on stderr and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from elfs import make_elf
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "guest-images" / "bin"
+ARCHES = ("arm64", "riscv64", "x86_64")
+RAM = {"arm64": 0x4000_0000, "riscv64": 0x8000_0000, "x86_64": 0x0}
+NOP = {"arm64": b"\x1f\x20\x03\xd5", "riscv64": b"\x13\x00\x00\x00", "x86_64": b"\x90"}
+
+
+def vm(*args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "vmcli", *args], input=stdin, capture_output=True,
+                          timeout=timeout, check=False, cwd=ROOT)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_hello_elf_and_raw(arch: str) -> None:
+    for args in ([str(BIN / f"hello-{arch}.elf")], [str(BIN / f"hello-{arch}.bin"), "--arch", arch]):
+        proc = vm("run", *args)
+        assert proc.stdout == f"Hello from {arch}\n".encode() and proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_exit_status_is_the_guests(arch: str) -> None:
+    proc = vm("run", f"exit-{arch}")                   # bundled images run by name too
+    assert proc.returncode == 3 and proc.stderr == b""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_fault_report(arch: str) -> None:
+    proc = vm("run", str(BIN / f"fault-{arch}.elf"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 126
+    assert "guest fault: read from unmapped memory" in err and "pc=0x" in err
+    assert "Traceback" not in err and len(err.splitlines()) < 15
+
+
+def test_timeout_and_max_insns_statuses(tmp_path: Path) -> None:
+    spin = tmp_path / "spin.bin"
+    spin.write_bytes(b"\x00\x00\x00\x14")                # b .
+    proc = vm("run", str(spin), "--arch", "arm64", "--timeout", "0.5")
+    assert proc.returncode == 124 and b"--timeout" in proc.stderr
+    proc = vm("run", str(spin), "--arch", "arm64", "--max-insns", "1000")
+    assert proc.returncode == 125 and b"--max-insns 1000 reached" in proc.stderr
+
+
+def test_load_addr_and_entry_options(tmp_path: Path) -> None:
+    raw = (BIN / "hello-arm64.bin").read_bytes()
+    moved = tmp_path / "moved.bin"
+    moved.write_bytes(b"\x00" * 16 + raw)               # 16 bytes of junk before the program
+    # hello is position-independent up to its literal pool; load it where it was linked, enter after junk
+    proc = vm("run", str(moved), "--arch", "arm64", "--load-addr", hex(0x4008_0000 - 16), "--entry", "0x40080000")
+    assert proc.stdout == b"Hello from arm64\n" and proc.returncode == 0
+
+
+BAD_INPUTS = {
+    "missing": (lambda d: d / "nope.elf", [], "no such file"),
+    "empty": (lambda d: _write(d / "e.bin", b""), ["--arch", "arm64"], "image is empty"),
+    "directory": (lambda d: d, [], "directory"),
+    "raw without arch": (lambda d: _write(d / "r.bin", b"\x00" * 8), [], "--arch is needed"),
+    "unknown arch": (lambda d: _write(d / "r.bin", b"\x00" * 8), ["--arch", "mips"], "unknown --arch"),
+    "unknown board": (lambda d: _write(d / "r.bin", b"\x00" * 8), ["--arch", "arm64", "--board", "sbsa"], "no board"),
+    "truncated elf": (lambda d: _write(d / "t.elf", (BIN / "hello-arm64.elf").read_bytes()[:100]), [], "ELF"),
+    "corrupt elf": (lambda d: _write(d / "c.elf", b"\x7fELF" + b"\xff" * 60), ["--arch", "arm64"], "ELF"),
+    "elf for another arch": (lambda d: BIN / "hello-riscv64.elf", ["--arch", "arm64"], "is for riscv64, not arm64"),
+    "elf for arm32": (lambda d: _write(d / "a.elf", make_elf("arm", [(0x40080000, b"\0" * 4, 4)], 0x40080000)), [],
+                      "does not run"),
+    "segment outside ram": (lambda d: _write(d / "o.elf", make_elf("arm64", [(0x1000, NOP["arm64"], 4)], 0x1000)),
+                            [], "outside RAM"),
+    "segment on a device": (lambda d: _write(d / "u.elf", make_elf("arm64", [(0x0900_0000, NOP["arm64"], 4)],
+                                                                   0x0900_0000)), [], "overlaps device uart0"),
+    "overlapping segments": (lambda d: _write(d / "v.elf", make_elf("arm64", [(0x4008_0000, b"\0" * 64, 64),
+                                                                             (0x4008_0020, b"\0" * 64, 64)],
+                                                                   0x4008_0000)), [], "overlap"),
+    "absurd memsz": (lambda d: _write(d / "z.elf", make_elf("arm64", [(0x4008_0000, NOP["arm64"], 1 << 62)],
+                                                            0x4008_0000)), [], "absurdly large"),
+    "filesz past end": (lambda d: _write(d / "f.elf", make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)],
+                                                               0x4008_0000)[:-2]), [], "truncated ELF"),
+    "entry outside ram": (lambda d: _write(d / "n.elf", make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)], 0x10)),
+                          [], "entry point 0x10 lies outside RAM"),
+    "mem zero": (lambda d: BIN / "hello-arm64.elf", ["--mem", "0"], "--mem must be larger than 0"),
+    "mem unaligned": (lambda d: BIN / "hello-arm64.elf", ["--mem", "1000"], "multiple of 4 KiB"),
+    "mem too large": (lambda d: BIN / "hello-arm64.elf", ["--mem", "200T"], "--mem"),
+    "mem garbage": (lambda d: BIN / "hello-arm64.elf", ["--mem", "lots"], "is not a size"),
+    "raw image larger than ram": (lambda d: _write(d / "big.bin", b"\0" * (1 << 20)), ["--arch", "arm64", "--mem",
+                                                                                       "512K"], "outside RAM"),
+    "load addr outside ram": (lambda d: _write(d / "r.bin", b"\x00" * 8), ["--arch", "arm64", "--load-addr", "0x10"],
+                              "outside RAM"),
+    "load addr for an elf": (lambda d: BIN / "hello-arm64.elf", ["--load-addr", "0x40000000"], "raw images"),
+    "bad address": (lambda d: _write(d / "r.bin", b"\x00" * 8), ["--arch", "arm64", "--entry", "0xZZ"],
+                    "not an address"),
+    "semihosting root on x86": (lambda d: BIN / "hello-x86_64.elf", ["--semihosting-root", "."], "no semihosting"),
+    "semihosting root missing": (lambda d: BIN / "hello-arm64.elf", ["--semihosting-root", "/nonexistent-dir"],
+                                 "does not exist"),
+}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_and_status_2(tmp_path: Path, case: str) -> None:
+    make, args, message = BAD_INPUTS[case]
+    proc = vm("run", str(make(tmp_path)), *args)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_input_loses_nothing(tmp_path: Path) -> None:
+    target = _write(tmp_path / "keep.bin", b"\x01\x02")
+    vm("run", str(target), "--arch", "nonsense")
+    assert target.read_bytes() == b"\x01\x02"
+
+
+def test_boards_images_disasm() -> None:
+    boards = vm("boards", "--json")
+    assert boards.returncode == 0 and b'"pc-flat"' in boards.stdout and b"151060480" not in boards.stdout
+    listing = vm("images")
+    assert listing.returncode == 0 and b"hello-arm64.elf" in listing.stdout
+    dis = vm("disasm", str(BIN / "hello-x86_64.elf"), "--count", "3")
+    assert dis.returncode == 0 and b"0x100000:" in dis.stdout
+
+
+def test_internal_errors_are_one_line_without_debug(tmp_path: Path) -> None:
+    proc = vm("run", str(BIN / "hello-arm64.elf"), "--timeout", "-1")
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr
