@@ -97,6 +97,7 @@ class Ctx:
     vfree: list[int] = field(default_factory=lambda: list(VSCRATCH))
     exit: bool = False
     addresses: dict[Mem, int] = field(default_factory=dict)
+    vconsts: dict[tuple[int, str], int] = field(default_factory=dict)
 
     def __call__(self, *words: int) -> None:
         self.words.extend(words)

@@ -234,8 +234,11 @@ def form_key(insn: Insn) -> tuple[int, int, str]:
 
 def supported_form(insn: Insn) -> str:
     """'' when the instruction's form is covered (and therefore verified), else the reason."""
-    if X86_RULES.get(insn.spec.mnemonic) is None:
+    r = X86_RULES.get(insn.spec.mnemonic)
+    if r is None:
         return f"no rule for {insn.spec.mnemonic}"
+    if r.accepts is not None and not r.accepts(insn):
+        return "this immediate is outside the verified range"
     if form_key(insn) not in _form_keys():
         return "this operand size/kind of the instruction is not supported"
     return ""

@@ -24,6 +24,7 @@ class Rule:
     undefined: int | Callable[[Any, dict[str, int]], int] = 0  # flags left undefined
     aligned: bool = False                     # memory operand must be 16-byte aligned (movaps ...)
     imms: tuple[int, ...] | None = None       # immediates the form accepts (None: any)
+    accepts: Callable[[Any], bool] | None = None  # rejects instances outside the verified ones
     note: str = ""
 
 

@@ -8,6 +8,8 @@ C and V are the x86 flags of the narrow operation.
 
 from __future__ import annotations
 
+from typing import Any
+
 from vmcli.translate import encode_a64 as A
 from vmcli.translate.decode_x86 import Imm, Mem, Reg
 from vmcli.translate.emit_a64 import AF, CF, EXIT_REG, FLAGS, OF, PF, SF, ZF, Ctx
@@ -19,13 +21,13 @@ rule = RuleTable()
 ALL = CF | PF | AF | ZF | SF | OF
 
 
-def _ops(c: Ctx) -> tuple:
+def _ops(c: Ctx) -> tuple[Any, ...]:
     return c.insn.operands
 
 
 def _size(c: Ctx) -> int:
     """Size of the first operand in bytes."""
-    op = c.insn.operands[0]
+    op = _ops(c)[0]
     return op.size if isinstance(op, Reg | Mem) else c.insn.opsize
 
 
@@ -595,3 +597,778 @@ for _name in CC:
 def _jmp(c: Ctx) -> None:
     c.slot_const(EXIT_REG, "rip", 64, False)
     c.exit = True
+
+
+# =================================================================================================
+# SSE .. SSE4.1
+# =================================================================================================
+#
+# x86 float results differ from AArch64's in three places, all fixed up here bit for bit:
+#   - an invalid operation (inf - inf, 0 * inf, sqrt(-1) ...) gives x86's default NaN 0xFFC00000
+#     (negative); AArch64 gives 0x7FC00000,
+#   - with a NaN operand x86 returns the *first* source's NaN (quieted) if it is a NaN, else the
+#     second's; AArch64 prefers a signalling NaN wherever it is,
+#   - min/max return the second operand when either is NaN or both are zero (a plain select).
+
+
+def _vops(c: Ctx) -> tuple[int, int]:
+    """(dst vector register, source vector register) for `op xmm, xmm/mem`."""
+    dst, src = _ops(c)[0], _ops(c)[1]
+    size = src.size if isinstance(src, Mem) else 16
+    return dst.num, c.vread(src, size)
+
+
+def _splat(c: Ctx, value: int, arr: str) -> int:
+    """A scratch vector with `value` in every lane of `arr` (4s or 2d), made once per instruction."""
+    if (value, arr) in c.vconsts:
+        return c.vconsts[(value, arr)]
+    v = c.vtmp()
+    c.vconsts[(value, arr)] = v
+    if arr == "4s" and value & 0xFFFFFF == 0:
+        c(A.movi("4s", v, value >> 24, 24))
+    elif arr == "4s" and value & 0xFF00FFFF == 0:
+        c(A.movi("4s", v, value >> 16, 16))
+    else:
+        t = c.tmp()
+        c.const(t, value, 64 if arr == "2d" else 32)
+        c(A.dup_gen(arr, v, t))
+    return v
+
+
+
+_SIGN = {"4s": 0x80000000, "2d": 1 << 63}
+_QUIET = {"4s": 0x00400000, "2d": 1 << 51}
+
+
+def _fix_invalid(c: Ctx, r: int, arr: str, inputs: tuple[int, ...]) -> None:
+    """NaN results from non-NaN inputs become x86's default NaN (sign bit set); NaN inputs are
+    propagated x86's way: the first source's NaN (quieted) wins, then the second's."""
+    t = c.vtmp()
+    sign = _splat(c, _SIGN[arr], arr)
+    c(A.f3("fcmeq", arr, t, r, r), A.v3("bic", "16b", t, sign, t), A.v3("orr", "16b", r, r, t))
+    quiet = _splat(c, _QUIET[arr], arr)
+    for src in reversed(inputs):
+        m, q = c.vtmp(), c.vtmp()
+        c(A.f3("fcmeq", arr, m, src, src), A.v3("orr", "16b", q, src, quiet), A.v3("bif", "16b", r, q, m))
+
+
+def _fop(c: Ctx, op: str, arr: str, a: int, b: int) -> int:
+    r = c.vtmp()
+    c(A.f3(op, arr, r, a, b))
+    _fix_invalid(c, r, arr, (a, b))
+    return r
+
+
+def _scalar_insert(c: Ctx, d: int, r: int, arr: str) -> None:
+    c(A.ins_elem(2 if arr == "4s" else 3, d, 0, r, 0))
+
+
+_FARITH = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
+
+for _op, _aop in _FARITH.items():
+    @rule(f"{_op}ps", f"{_op}pd", aligned=True)
+    def _farith_p(c: Ctx) -> None:
+        m = c.insn.spec.mnemonic
+        arr = "4s" if m.endswith("ps") else "2d"
+        d, s = _vops(c)
+        r = _fop(c, _FARITH[m[:-2]], arr, d, s)
+        c.vmov(d, r)
+
+    @rule(f"{_op}ss", f"{_op}sd")
+    def _farith_s(c: Ctx) -> None:
+        m = c.insn.spec.mnemonic
+        arr = "4s" if m.endswith("ss") else "2d"
+        d, s = _vops(c)
+        r = _fop(c, _FARITH[m[:-2]], arr, d, s)
+        _scalar_insert(c, d, r, arr)
+
+
+def _arr_of(m: str) -> str:
+    return "4s" if m.endswith(("ps", "ss")) else "2d"
+
+
+@rule("sqrtps", "sqrtpd", "sqrtss", "sqrtsd", aligned=True)
+def _sqrt(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    arr = _arr_of(m)
+    d, s = _vops(c)
+    r = c.vtmp()
+    c(A.f2("fsqrt", arr, r, s))
+    t, nan_in = c.vtmp(), c.vtmp()
+    sign = _splat(c, _SIGN[arr], arr)
+    c(A.f3("fcmeq", arr, t, r, r), A.v3("bic", "16b", t, sign, t), A.f3("fcmeq", arr, nan_in, s, s),
+      A.v3("and", "16b", t, t, nan_in), A.v3("orr", "16b", r, r, t))
+    if m[-2] == "p":
+        c.vmov(d, r)
+    else:
+        _scalar_insert(c, d, r, arr)
+
+
+@rule("minps", "minpd", "maxps", "maxpd", "minss", "minsd", "maxss", "maxsd", aligned=True)
+def _minmax(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    arr = _arr_of(m)
+    d, s = _vops(c)
+    t, r = c.vtmp(), c.vtmp()
+    # min: d < s ? d : s      max: d > s ? d : s      (false for NaN -> the second operand)
+    if m.startswith("min"):
+        c(A.f3("fcmgt", arr, t, s, d))
+    else:
+        c(A.f3("fcmgt", arr, t, d, s))
+    c(A.vmov(r, d), A.v3("bif", "16b", r, s, t))
+    if m[-2] == "p":
+        c.vmov(d, r)
+    else:
+        _scalar_insert(c, d, r, arr)
+
+
+def _cmp_pred(c: Ctx, arr: str, a: int, b: int, pred: int) -> int:
+    r = c.vtmp()
+    base = pred & 3
+    if base == 0:
+        c(A.f3("fcmeq", arr, r, a, b))
+    elif base == 1:
+        c(A.f3("fcmgt", arr, r, b, a))
+    elif base == 2:
+        c(A.f3("fcmge", arr, r, b, a))
+    else:
+        t = c.vtmp()
+        c(A.f3("fcmeq", arr, r, a, a), A.f3("fcmeq", arr, t, b, b), A.v3("and", "16b", r, r, t))
+        pred ^= 4  # computed "ordered"; UNORD (3) is its negation
+    if pred & 4:
+        c(A.v2("not", "16b", r, r))
+    return r
+
+
+def _imm8(c: Ctx) -> int:
+    return next(o.value for o in c.insn.operands if isinstance(o, Imm)) & 0xFF
+
+
+def _imm_below(limit: int):
+    def accepts(insn) -> bool:
+        return next(o.value for o in insn.operands if isinstance(o, Imm)) & 0xFF < limit
+    return accepts
+
+
+@rule("cmpps", "cmppd", "cmpss", "cmpsd", aligned=True, imms=tuple(range(8)), accepts=_imm_below(8))
+def _cmpps(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    arr = _arr_of(m)
+    d, s = _vops(c)
+    r = _cmp_pred(c, arr, d, s, _imm8(c))
+    if m[-2] == "p":
+        c.vmov(d, r)
+    else:
+        _scalar_insert(c, d, r, arr)
+
+
+@rule("comiss", "ucomiss", "comisd", "ucomisd")
+def _comis(c: Ctx) -> None:
+    d, s = _vops(c)
+    prec = "s" if c.insn.spec.mnemonic.endswith("ss") else "d"
+    c(A.fcmp(prec, d, s))
+    cf, zf, pf, m = c.tmp(), c.tmp(), c.tmp(), c.tmp()
+    # unordered: ZF PF CF = 111, less: CF, equal: ZF; OF SF AF cleared
+    c(A.cset(32, cf, "lt"), A.cset(32, zf, "eq"), A.cset(32, pf, "vs"), A.logic("orr", 32, zf, zf, pf))
+    c.const(m, ALL, 32)
+    c(A.logic("bic", 32, FLAGS, FLAGS, m), A.logic("orr", 32, FLAGS, FLAGS, cf),
+      A.logic("orr", 32, FLAGS, FLAGS, pf, "lsl", 2), A.logic("orr", 32, FLAGS, FLAGS, zf, "lsl", 6))
+
+
+# ---- conversions -------------------------------------------------------------------------------
+
+def _int_indefinite(c: Ctx, r: int, src: int, arr_f: str) -> None:
+    """x86 gives 0x80000000 for NaN and out-of-range; fcvt* saturate (INT_MAX) or give 0 (NaN)."""
+    imax, ok, lim = c.vtmp(), c.vtmp(), c.vtmp()
+    c(A.movi("4s", imax, 0x80, 24, op=1, cmode=0x6))            # mvni: 0x7FFFFFFF
+    c(A.v3("cmeq", "4s", imax, r, imax), A.v3("sub", "4s", r, r, imax))
+    c(A.f3("fcmeq", arr_f, ok, src, src), A.movi("4s", lim, 0x80, 24), A.v3("bif", "16b", r, lim, ok))
+
+
+@rule("cvtps2dq", "cvttps2dq", aligned=True)
+def _cvtps2dq(c: Ctx) -> None:
+    d, s = _vops(c)
+    r = c.vtmp()
+    c(A.f2("fcvtzs" if c.insn.spec.mnemonic == "cvttps2dq" else "fcvtns", "4s", r, s))
+    _int_indefinite(c, r, s, "4s")
+    c.vmov(d, r)
+
+
+@rule("cvtpd2dq", "cvttpd2dq", aligned=True)
+def _cvtpd2dq(c: Ctx) -> None:
+    d, s = _vops(c)
+    r64, n, w, ok, m, lim = (c.vtmp() for _ in range(6))
+    c(A.f2("fcvtzs" if c.insn.spec.mnemonic == "cvttpd2dq" else "fcvtns", "2d", r64, s))
+    c(A.narrow2("sqxtn", "2s", n, r64, False), A.widen(True, "2s", w, n), A.v3("cmeq", "2d", ok, w, r64),
+      A.f3("fcmeq", "2d", m, s, s), A.v3("and", "16b", ok, ok, m), A.narrow2("xtn", "2s", ok, ok, False),
+      A.movi("2s", lim, 0x80, 24), A.v3("bif", "8b", n, lim, ok))
+    c.vmov(d, n)
+
+
+@rule("cvtdq2ps", aligned=True)
+def _cvtdq2ps(c: Ctx) -> None:
+    d, s = _vops(c)
+    c(A.f2("scvtf", "4s", d, s))
+
+
+@rule("cvtdq2pd")
+def _cvtdq2pd(c: Ctx) -> None:
+    d, s = _vops(c)
+    t = c.vtmp()
+    c(A.widen(True, "2s", t, s), A.f2("scvtf", "2d", d, t))
+
+
+@rule("cvtps2pd")
+def _cvtps2pd(c: Ctx) -> None:
+    d, s = _vops(c)
+    c(A.f2("fcvtl", "2d", d, s))
+
+
+@rule("cvtpd2ps", aligned=True)
+def _cvtpd2ps(c: Ctx) -> None:
+    d, s = _vops(c)
+    c(A.f2("fcvtn", "2d", d, s))                       # fcvtn Vd.2s, Vn.2d: upper half zeroed
+
+
+@rule("cvtss2sd", "cvtsd2ss")
+def _cvt_scalar(c: Ctx) -> None:
+    d, s = _vops(c)
+    r = c.vtmp()
+    if c.insn.spec.mnemonic == "cvtss2sd":
+        c(A.fp1("fcvt_d", "s", r, s))
+        _scalar_insert(c, d, r, "2d")
+    else:
+        c(A.fp1("fcvt_s", "d", r, s))
+        _scalar_insert(c, d, r, "4s")
+
+
+@rule("cvtsi2ss", "cvtsi2sd")
+def _cvtsi2s(c: Ctx) -> None:
+    dst, src = _ops(c)
+    bits = 8 * src.size
+    v = c.read(src, src.size)
+    r = c.vtmp()
+    prec = "s" if c.insn.spec.mnemonic == "cvtsi2ss" else "d"
+    c(A.fpint("scvtf", bits, prec, r, v))
+    _scalar_insert(c, dst.num, r, "4s" if prec == "s" else "2d")
+
+
+@rule("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si")
+def _cvt2si(c: Ctx) -> None:
+    dst, src = _ops(c)
+    m = c.insn.spec.mnemonic
+    prec = "s" if m.endswith("ss2si") else "d"
+    s = c.vread(src, src.size) if isinstance(src, Mem) else src.num
+    bits = 8 * dst.size
+    r, t, lim = c.tmp(), c.tmp(), c.tmp()
+    c(A.fpint("fcvtzs" if m.startswith("cvtt") else "fcvtns", 64, prec, r, s))
+    if bits == 32:
+        c(A.bfm("sbfm", 64, t, r, 0, 31), A.addsub("subs", 64, A.ZR, t, r))   # fits in 32 bits?
+    else:
+        c.const(t, (1 << 63) - 1)
+        c(A.addsub("subs", 64, A.ZR, r, t))                                    # saturated?
+    c.const(lim, 1 << (bits - 1), bits)
+    c(A.csel("csel", bits, r, r, lim, "eq" if bits == 32 else "ne"))
+    c(A.fcmp(prec, s, s), A.csel("csel", bits, r, r, lim, "vc"))
+    c.write(dst, dst.size, r)
+
+
+# ---- logic and integer arithmetic --------------------------------------------------------------
+
+_V3OPS = {
+    "andps": ("and", "16b"), "andpd": ("and", "16b"), "pand": ("and", "16b"),
+    "orps": ("orr", "16b"), "orpd": ("orr", "16b"), "por": ("orr", "16b"),
+    "xorps": ("eor", "16b"), "xorpd": ("eor", "16b"), "pxor": ("eor", "16b"),
+    "paddb": ("add", "16b"), "paddw": ("add", "8h"), "paddd": ("add", "4s"), "paddq": ("add", "2d"),
+    "psubb": ("sub", "16b"), "psubw": ("sub", "8h"), "psubd": ("sub", "4s"), "psubq": ("sub", "2d"),
+    "paddsb": ("sqadd", "16b"), "paddsw": ("sqadd", "8h"), "paddusb": ("uqadd", "16b"),
+    "paddusw": ("uqadd", "8h"), "psubsb": ("sqsub", "16b"), "psubsw": ("sqsub", "8h"),
+    "psubusb": ("uqsub", "16b"), "psubusw": ("uqsub", "8h"),
+    "pmullw": ("mul", "8h"), "pmulld": ("mul", "4s"),
+    "pminub": ("umin", "16b"), "pmaxub": ("umax", "16b"), "pminsw": ("smin", "8h"),
+    "pmaxsw": ("smax", "8h"), "pminsb": ("smin", "16b"), "pmaxsb": ("smax", "16b"),
+    "pminsd": ("smin", "4s"), "pmaxsd": ("smax", "4s"), "pminuw": ("umin", "8h"),
+    "pmaxuw": ("umax", "8h"), "pminud": ("umin", "4s"), "pmaxud": ("umax", "4s"),
+    "pavgb": ("urhadd", "16b"), "pavgw": ("urhadd", "8h"),
+    "pcmpeqb": ("cmeq", "16b"), "pcmpeqw": ("cmeq", "8h"), "pcmpeqd": ("cmeq", "4s"),
+    "pcmpeqq": ("cmeq", "2d"), "pcmpgtb": ("cmgt", "16b"), "pcmpgtw": ("cmgt", "8h"),
+    "pcmpgtd": ("cmgt", "4s"),
+    "punpcklbw": ("zip1", "16b"), "punpcklwd": ("zip1", "8h"), "punpckldq": ("zip1", "4s"),
+    "punpcklqdq": ("zip1", "2d"), "punpckhbw": ("zip2", "16b"), "punpckhwd": ("zip2", "8h"),
+    "punpckhdq": ("zip2", "4s"), "punpckhqdq": ("zip2", "2d"),
+    "unpcklps": ("zip1", "4s"), "unpckhps": ("zip2", "4s"), "unpcklpd": ("zip1", "2d"),
+    "unpckhpd": ("zip2", "2d"),
+}
+
+
+@rule(*_V3OPS, aligned=True)
+def _v3op(c: Ctx) -> None:
+    op, arr = _V3OPS[c.insn.spec.mnemonic]
+    d, s = _vops(c)
+    if op.startswith(("zip", "uzp", "trn")):
+        c(A.perm(op, arr, d, d, s))
+    else:
+        c(A.v3(op, arr, d, d, s))
+
+
+@rule("andnps", "andnpd", "pandn", aligned=True)
+def _andn(c: Ctx) -> None:
+    d, s = _vops(c)
+    c(A.v3("bic", "16b", d, s, d))
+
+
+@rule("pmulhw", "pmulhuw", aligned=True)
+def _pmulh(c: Ctx) -> None:
+    d, s = _vops(c)
+    op = "smull" if c.insn.spec.mnemonic == "pmulhw" else "umull"
+    lo, hi = c.vtmp(), c.vtmp()
+    c(A.v3diff(op, "4h", lo, d, s), A.v3diff(op, "4h", hi, d, s, upper=True), A.perm("uzp2", "8h", d, lo, hi))
+
+
+@rule("pmuludq", "pmuldq", aligned=True)
+def _pmuludq(c: Ctx) -> None:
+    d, s = _vops(c)
+    a, b = c.vtmp(), c.vtmp()
+    op = "umull" if c.insn.spec.mnemonic == "pmuludq" else "smull"
+    c(A.narrow2("xtn", "2s", a, d, False), A.narrow2("xtn", "2s", b, s, False), A.v3diff(op, "2s", d, a, b))
+
+
+@rule("pmaddwd", aligned=True)
+def _pmaddwd(c: Ctx) -> None:
+    d, s = _vops(c)
+    lo, hi = c.vtmp(), c.vtmp()
+    c(A.v3diff("smull", "4h", lo, d, s), A.v3diff("smull", "4h", hi, d, s, upper=True),
+      A.v3("addp", "4s", d, lo, hi))
+
+
+@rule("psadbw", aligned=True)
+def _psadbw(c: Ctx) -> None:
+    d, s = _vops(c)
+    t = c.vtmp()
+    c(A.v3("uabd", "16b", t, d, s), A.v2("uaddlp", "16b", t, t), A.v2("uaddlp", "8h", t, t),
+      A.v2("uaddlp", "4s", d, t))
+
+
+@rule("pabsb", "pabsw", "pabsd", aligned=True)
+def _pabs(c: Ctx) -> None:
+    d, s = _vops(c)
+    arr = {"b": "16b", "w": "8h", "d": "4s"}[c.insn.spec.mnemonic[-1]]
+    c(A.v2("abs", arr, d, s))
+
+
+@rule("psignb", "psignw", "psignd", aligned=True)
+def _psign(c: Ctx) -> None:
+    d, s = _vops(c)
+    arr = {"b": "16b", "w": "8h", "d": "4s"}[c.insn.spec.mnemonic[-1]]
+    n, lt, z = c.vtmp(), c.vtmp(), c.vtmp()
+    c(A.v2("neg", arr, n, d), A.v2("cmlt0", arr, lt, s), A.v2("cmeq0", arr, z, s),
+      A.v3("bit", "16b", d, n, lt), A.v3("bic", "16b", d, d, z))
+
+
+@rule("pmulhrsw", aligned=True)
+def _pmulhrsw(c: Ctx) -> None:
+    d, s = _vops(c)
+    lo, hi = c.vtmp(), c.vtmp()
+    # ((a * b >> 14) + 1) >> 1 == (a * b + 2^14) >> 15, truncated to 16 bits as x86 does
+    c(A.v3diff("smull", "4h", lo, d, s), A.v3diff("smull", "4h", hi, d, s, upper=True),
+      A.vshift("rshrn", "4h", d, lo, 15), A.vshift("rshrn", "8h", d, hi, 15))
+
+
+@rule("pmaddubsw", aligned=True)
+def _pmaddubsw(c: Ctx) -> None:
+    d, s = _vops(c)
+    ua, sb, plo, phi, e = (c.vtmp() for _ in range(5))
+    c(A.widen(False, "8b", ua, d), A.widen(True, "8b", sb, s), A.v3("mul", "8h", plo, ua, sb),
+      A.widen(False, "8b", ua, d, upper=True), A.widen(True, "8b", sb, s, upper=True),
+      A.v3("mul", "8h", phi, ua, sb), A.perm("uzp1", "8h", e, plo, phi), A.perm("uzp2", "8h", phi, plo, phi),
+      A.v3("sqadd", "8h", d, e, phi))
+
+
+_HORIZ = {"phaddw": ("add", "8h"), "phaddd": ("add", "4s"), "phaddsw": ("sqadd", "8h"),
+          "phsubw": ("sub", "8h"), "phsubd": ("sub", "4s"), "phsubsw": ("sqsub", "8h")}
+
+
+@rule(*_HORIZ, aligned=True)
+def _phadd(c: Ctx) -> None:
+    op, arr = _HORIZ[c.insn.spec.mnemonic]
+    d, s = _vops(c)
+    e, o = c.vtmp(), c.vtmp()
+    c(A.perm("uzp1", arr, e, d, s), A.perm("uzp2", arr, o, d, s), A.v3(op, arr, d, e, o))
+
+
+@rule("haddps", "haddpd", "hsubps", "hsubpd", aligned=True)
+def _hadd(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    arr = "4s" if m.endswith("ps") else "2d"
+    d, s = _vops(c)
+    e, o = c.vtmp(), c.vtmp()
+    c(A.perm("uzp1", arr, e, d, s), A.perm("uzp2", arr, o, d, s))
+    r = _fop(c, "fadd" if m.startswith("hadd") else "fsub", arr, e, o)
+    c.vmov(d, r)
+
+
+@rule("addsubps", "addsubpd", aligned=True)
+def _addsub(c: Ctx) -> None:
+    arr = "4s" if c.insn.spec.mnemonic.endswith("ps") else "2d"
+    d, s = _vops(c)
+    sub = _fop(c, "fsub", arr, d, s)
+    add = _fop(c, "fadd", arr, d, s)
+    if arr == "2d":
+        c(A.ins_elem(3, sub, 1, add, 1))
+    else:
+        mask = c.vtmp()
+        c(A.movi("2d", mask, 0xF0), A.v3("bit", "16b", sub, add, mask))
+    c.vmov(d, sub)
+
+
+# ---- shifts ------------------------------------------------------------------------------------
+
+_VSHIFT = {"psrlw": ("ushr", "8h"), "psrld": ("ushr", "4s"), "psrlq": ("ushr", "2d"),
+           "psraw": ("sshr", "8h"), "psrad": ("sshr", "4s"),
+           "psllw": ("shl", "8h"), "pslld": ("shl", "4s"), "psllq": ("shl", "2d")}
+
+
+@rule(*_VSHIFT, aligned=True)
+def _vshift(c: Ctx) -> None:
+    op, arr = _VSHIFT[c.insn.spec.mnemonic]
+    esize = {"8h": 16, "4s": 32, "2d": 64}[arr]
+    dst, src = _ops(c)
+    d = dst.num
+    if isinstance(src, Imm):
+        n = src.value & 0xFF
+        if op == "sshr":
+            n = min(n, esize - 1)
+        if n == 0:
+            return
+        if n >= esize:
+            c(A.movi("2d", d, 0))
+        else:
+            c(A.vshift(op, arr, d, d, n))
+        return
+    s = c.vread(src, 16)
+    cnt, lim, v = c.tmp(), c.tmp(), c.vtmp()
+    # the count is the whole low quadword; anything >= esize shifts everything out
+    c(A.fpint("fmov_to_gpr", 64, "d", cnt, s), A.movw("movz", 64, lim, esize),
+      A.addsub("subs", 64, A.ZR, cnt, lim), A.csel("csel", 64, cnt, cnt, lim, "lo"))
+    if op != "shl":
+        c(A.addsub("sub", 64, cnt, A.ZR, cnt))
+    c(A.dup_gen(arr if arr != "2d" else "2d", v, cnt))
+    c(A.v3("sshl" if op == "sshr" else "ushl", arr, d, d, v))
+
+
+@rule("psrldq", "pslldq")
+def _vshift_bytes(c: Ctx) -> None:
+    dst, imm = _ops(c)
+    d = dst.num
+    n = imm.value & 0xFF
+    if n == 0:
+        return
+    if n >= 16:
+        c(A.movi("2d", d, 0))
+        return
+    z = c.vtmp()
+    c(A.movi("2d", z, 0))
+    if c.insn.spec.mnemonic == "psrldq":
+        c(A.ext(d, d, z, n))
+    else:
+        c(A.ext(d, z, d, 16 - n))
+
+
+# ---- pack, shuffle, blend ------------------------------------------------------------------------
+
+_PACK = {"packsswb": ("sqxtn", "8b", "16b"), "packuswb": ("sqxtun", "8b", "16b"),
+         "packssdw": ("sqxtn", "4h", "8h"), "packusdw": ("sqxtun", "4h", "8h")}
+
+
+@rule(*_PACK, aligned=True)
+def _pack(c: Ctx) -> None:
+    op, lo, hi = _PACK[c.insn.spec.mnemonic]
+    d, s = _vops(c)
+    t = c.vtmp()
+    c(A.narrow2(op, lo, t, d, False), A.narrow2(op, hi, t, s, True))
+    c.vmov(d, t)
+
+
+@rule("pshufd", "pshuflw", "pshufhw", aligned=True)
+def _pshufd(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    d, s = _vops(c)
+    imm = _imm8(c)
+    t = c.vtmp()
+    if m == "pshufd":
+        for i in range(4):
+            c(A.ins_elem(2, t, i, s, (imm >> 2 * i) & 3))
+    else:
+        base = 0 if m == "pshuflw" else 4
+        c(A.vmov(t, s))
+        for i in range(4):
+            c(A.ins_elem(1, t, base + i, s, base + ((imm >> 2 * i) & 3)))
+    c.vmov(d, t)
+
+
+@rule("shufps", "shufpd", aligned=True)
+def _shufps(c: Ctx) -> None:
+    d, s = _vops(c)
+    imm = _imm8(c)
+    t = c.vtmp()
+    if c.insn.spec.mnemonic == "shufps":
+        for i in range(4):
+            c(A.ins_elem(2, t, i, d if i < 2 else s, (imm >> 2 * i) & 3))
+    else:
+        c(A.ins_elem(3, t, 0, d, imm & 1), A.ins_elem(3, t, 1, s, (imm >> 1) & 1))
+    c.vmov(d, t)
+
+
+@rule("pshufb", aligned=True)
+def _pshufb(c: Ctx) -> None:
+    d, s = _vops(c)
+    t = c.vtmp()
+    # x86 zeroes a lane whose index has bit 7 set, else uses index & 15; tbl zeroes indices >= 16
+    c(A.movi("16b", t, 0x8F), A.v3("and", "16b", t, s, t), A.tbl(d, d, t))
+
+
+@rule("palignr", aligned=True)
+def _palignr(c: Ctx) -> None:
+    d, s = _vops(c)
+    n = _imm8(c)
+    if n >= 32:
+        c(A.movi("2d", d, 0))
+    elif n >= 16:
+        if n > 16:
+            z = c.vtmp()
+            c(A.movi("2d", z, 0), A.ext(d, d, z, n - 16))
+    elif n == 0:
+        c.vmov(d, s)
+    else:
+        c(A.ext(d, s, d, n))
+
+
+@rule("blendps", "blendpd", "pblendw", aligned=True)
+def _blend(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    d, s = _vops(c)
+    imm = _imm8(c)
+    size, lanes = {"blendps": (2, 4), "blendpd": (3, 2), "pblendw": (1, 8)}[m]
+    for i in range(lanes):
+        if imm >> i & 1:
+            c(A.ins_elem(size, d, i, s, i))
+
+
+@rule("blendvps", "blendvpd", "pblendvb", aligned=True)
+def _blendv(c: Ctx) -> None:
+    arr, sh = {"blendvps": ("4s", 31), "blendvpd": ("2d", 63), "pblendvb": ("16b", 7)}[c.insn.spec.mnemonic]
+    d, s = _vops(c)
+    t = c.vtmp()
+    c(A.vshift("sshr", arr, t, 0, sh), A.v3("bit", "16b", d, s, t))
+
+
+@rule("ptest", aligned=True)
+def _ptest(c: Ctx) -> None:
+    d, s = _vops(c)
+    a, b = c.vtmp(), c.vtmp()
+    za, zb, m = c.tmp(), c.tmp(), c.tmp()
+    c(A.v3("and", "16b", a, d, s), A.v3("bic", "16b", b, s, d), A.across("umaxv", "4s", a, a),
+      A.across("umaxv", "4s", b, b), A.fpint("fmov_to_gpr", 32, "s", za, a),
+      A.fpint("fmov_to_gpr", 32, "s", zb, b))
+    c.const(m, ALL, 32)
+    c(A.logic("bic", 32, FLAGS, FLAGS, m), A.addsub("subs", 32, A.ZR, za, A.ZR), A.cset(32, za, "eq"),
+      A.addsub("subs", 32, A.ZR, zb, A.ZR), A.cset(32, zb, "eq"), A.logic("orr", 32, FLAGS, FLAGS, zb),
+      A.logic("orr", 32, FLAGS, FLAGS, za, "lsl", 6))
+
+
+_PMOVX = {"bw": ("8b",), "bd": ("8b", "4h"), "bq": ("8b", "4h", "2s"), "wd": ("4h",), "wq": ("4h", "2s"),
+          "dq": ("2s",)}
+
+
+@rule(*[f"pmov{s}x{k}" for s in "sz" for k in _PMOVX])
+def _pmovx(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    d, s = _vops(c)
+    signed = m[4] == "s"
+    t = c.vtmp()
+    src = s
+    steps = _PMOVX[m[-2:]]
+    for i, arr in enumerate(steps):
+        out = d if i == len(steps) - 1 else t
+        c(A.widen(signed, arr, out, src))
+        src = out
+
+
+# ---- moves -----------------------------------------------------------------------------------------
+
+@rule("movups", "movupd", "movdqu", "lddqu")
+def _movu(c: Ctx) -> None:
+    _move128(c)
+
+
+@rule("movaps", "movapd", "movdqa", "movntdq", "movntdqa", aligned=True)
+def _mova(c: Ctx) -> None:
+    _move128(c)
+
+
+def _move128(c: Ctx) -> None:
+    dst, src = _ops(c)
+    if isinstance(dst, Mem):
+        a = c.addr(dst)
+        c(A.ldst("str", "v", 16, src.num, a))
+    elif isinstance(src, Mem):
+        a = c.addr(src)
+        c(A.ldst("ldr", "v", 16, dst.num, a))
+    else:
+        c.vmov(dst.num, src.num)
+
+
+@rule("movss", "movsd")
+def _movss(c: Ctx) -> None:
+    dst, src = _ops(c)
+    size = 4 if c.insn.spec.mnemonic == "movss" else 8
+    lane = 2 if size == 4 else 3
+    if isinstance(dst, Mem):
+        c(A.ldst("str", "v", size, src.num, c.addr(dst)))
+    elif isinstance(src, Mem):
+        c(A.ldst("ldr", "v", size, dst.num, c.addr(src)))        # the load zeroes the upper lanes
+    else:
+        c(A.ins_elem(lane, dst.num, 0, src.num, 0))
+
+
+@rule("movhlps", "movlhps")
+def _movhl(c: Ctx) -> None:
+    dst, src = _ops(c)
+    if c.insn.spec.mnemonic == "movhlps":
+        c(A.ins_elem(3, dst.num, 0, src.num, 1))
+    else:
+        c(A.ins_elem(3, dst.num, 1, src.num, 0))
+
+
+@rule("movlps", "movlpd", "movhps", "movhpd")
+def _movlh_mem(c: Ctx) -> None:
+    dst, src = _ops(c)
+    high = c.insn.spec.mnemonic[3] == "h"
+    t = c.tmp()
+    if isinstance(src, Mem):
+        c(A.ldst("ldr", "r", 8, t, c.addr(src)), A.ins_gen(3, dst.num, 1 if high else 0, t))
+    else:
+        c(A.umov(3, t, src.num, 1 if high else 0), A.ldst("str", "r", 8, t, c.addr(dst)))
+
+
+@rule("movsldup", "movshdup", aligned=True)
+def _movdup(c: Ctx) -> None:
+    d, s = _vops(c)
+    c(A.perm("trn1" if c.insn.spec.mnemonic == "movsldup" else "trn2", "4s", d, s, s))
+
+
+@rule("movddup")
+def _movddup(c: Ctx) -> None:
+    d, s = _vops(c)
+    c(A.dup_elem("2d", d, s, 0))
+
+
+@rule("movd", "movq")
+def _movd(c: Ctx) -> None:
+    dst, src = _ops(c)
+    if isinstance(dst, Reg) and dst.kind == "xmm":
+        if isinstance(src, Reg) and src.kind == "gpr":
+            bits = 8 * src.size
+            c(A.fpint("fmov_from_gpr", bits, "s" if bits == 32 else "d", dst.num, src.num))
+        elif isinstance(src, Mem):
+            c(A.ldst("ldr", "v", src.size, dst.num, c.addr(src)))
+        else:
+            c(A.fp1("fmov", "d", dst.num, src.num))                  # movq xmm, xmm: upper zeroed
+        return
+    if isinstance(dst, Mem):
+        c(A.ldst("str", "v", dst.size, src.num, c.addr(dst)))
+    elif dst.kind == "gpr":
+        bits = 8 * dst.size
+        c(A.fpint("fmov_to_gpr", bits, "s" if bits == 32 else "d", dst.num, src.num))
+    else:
+        c(A.fp1("fmov", "d", dst.num, src.num))
+
+
+@rule("movmskps", "movmskpd")
+def _movmsk(c: Ctx) -> None:
+    dst, src = _ops(c)
+    lanes = 4 if c.insn.spec.mnemonic == "movmskps" else 2
+    size = 2 if lanes == 4 else 3
+    r, t = c.tmp(), c.tmp()
+    c(A.movw("movz", 64, r, 0))
+    for i in range(lanes):
+        c(A.umov(size, t, src.num, i), A.lsr_imm(64 if size == 3 else 32, t, t, 8 * (1 << size) - 1),
+          A.logic("orr", 32, r, r, t, "lsl", i))
+    c(A.mov(32, dst.num, r))
+
+
+@rule("pmovmskb")
+def _pmovmskb(c: Ctx) -> None:
+    dst, src = _ops(c)
+    t, k = c.vtmp(), c.vtmp()
+    g = c.tmp()
+    c.const(g, 0x8040201008040201)
+    c(A.dup_gen("2d", k, g), A.v2("cmlt0", "16b", t, src.num), A.v3("and", "16b", t, t, k),
+      A.v3("addp", "16b", t, t, t), A.v3("addp", "16b", t, t, t), A.v3("addp", "16b", t, t, t),
+      A.umov(1, dst.num, t, 0))
+
+
+# ---- insert / extract ------------------------------------------------------------------------------
+
+@rule("pinsrb", "pinsrw", "pinsrd", "pinsrq")
+def _pinsr(c: Ctx) -> None:
+    dst, src, _ = _ops(c)
+    m = c.insn.spec.mnemonic
+    size = {"b": 0, "w": 1, "d": 2, "q": 3}[m[-1]]
+    if m == "pinsrd" and src.size == 8:
+        size = 3
+    lanes = 16 >> size
+    v = c.load(src, 1 << size) if isinstance(src, Mem) else src.num
+    c(A.ins_gen(size, dst.num, _imm8(c) % lanes, v))
+
+
+@rule("pextrb", "pextrw", "pextrd", "extractps")
+def _pextr(c: Ctx) -> None:
+    dst, src, _ = _ops(c)
+    m = c.insn.spec.mnemonic
+    size = {"b": 0, "w": 1, "d": 2, "s": 2}[m[-1]]
+    if m == "pextrd" and dst.size == 8:
+        size = 3
+    lanes = 16 >> size
+    idx = _imm8(c) % lanes
+    if isinstance(dst, Mem):
+        t = c.tmp()
+        c(A.umov(size, t, src.num, idx), A.ldst("str", "r", 1 << size, t, c.addr(dst)))
+    else:
+        c(A.umov(size, dst.num, src.num, idx))
+
+
+@rule("insertps")
+def _insertps(c: Ctx) -> None:
+    dst, src, _ = _ops(c)
+    imm = _imm8(c)
+    d = dst.num
+    if isinstance(src, Mem):
+        s, sel = c.vread(src, 4), 0
+    else:
+        s, sel = src.num, imm >> 6
+    t = c.vtmp()
+    c(A.vmov(t, d), A.ins_elem(2, t, (imm >> 4) & 3, s, sel))
+    for i in range(4):
+        if imm >> i & 1:
+            c(A.ins_gen(2, t, i, A.ZR))
+    c.vmov(d, t)
+
+
+# ---- rounding ----------------------------------------------------------------------------------
+
+@rule("roundps", "roundpd", "roundss", "roundsd", aligned=True, imms=tuple(range(16)),
+      accepts=_imm_below(16))
+def _round(c: Ctx) -> None:
+    m = c.insn.spec.mnemonic
+    arr = "4s" if m.endswith(("ps", "ss")) else "2d"
+    d, s = _vops(c)
+    imm = _imm8(c)
+    mode = 0 if imm & 4 else imm & 3                   # bit 2: use MXCSR.RC (round to nearest here)
+    op = ("frintn", "frintm", "frintp", "frintz")[mode]
+    r = c.vtmp()
+    c(A.f2(op, arr, r, s))
+    if m[-2] == "p":
+        c.vmov(d, r)
+    else:
+        _scalar_insert(c, d, r, arr)
