@@ -9,13 +9,17 @@ import click
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def boards(as_json: bool) -> None:
+@click.option("--markdown", is_flag=True, help="Print Markdown tables (docs/running.md holds this output).")
+def boards(as_json: bool, markdown: bool) -> None:
     """Show each board: RAM, load address, devices and their addresses."""
-    from vmcli.machine.boards import BOARDS
+    from vmcli.machine.boards import BOARDS, markdown_tables
     from vmcli.ui import out_console, print_json, table
 
     if as_json:
         print_json([dataclasses.asdict(b) for b in BOARDS.values()])
+        return
+    if markdown:
+        click.echo(markdown_tables(), nl=False)
         return
     for board in BOARDS.values():
         rows = [["RAM", "memory", f"{board.ram_base:#x}", f"{board.ram_default >> 20} MiB (--mem)", ""]]

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MiB = 1 << 20
+# In holes of QEMU's virt maps (arm64: before the platform bus; riscv64: after fw_cfg), so the same
+# addresses stay free on both; x86_64: right after the RAM window.
+COMPUTE_NOTE = "guest compute device (vm only): kernels on the --gpu host device; docs/compute-device.md"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ BOARDS: dict[str, Board] = {
         semihosting=True,
         devices=(
             DeviceSpec("uart0", "pl011", 0x0900_0000, 0x1000, note="PL011 UART; stdout/stdin"),
+            DeviceSpec("compute", "compute", 0x0B00_0000, 0x1000, note=COMPUTE_NOTE),
         ),
         entry_state="PC = entry; other registers 0; semihosting via HLT #0xF000 (w0 = op, x1 = param)",
     ),
@@ -65,6 +69,7 @@ BOARDS: dict[str, Board] = {
             DeviceSpec("test", "sifive_test", 0x0010_0000, 0x1000,
                        note="SiFive test finisher: 0x5555 pass, (code<<16)|0x3333 exit, 0x7777 reset"),
             DeviceSpec("uart0", "ns16550", 0x1000_0000, 0x100, note="NS16550A UART; stdout/stdin"),
+            DeviceSpec("compute", "compute", 0x1020_0000, 0x1000, note=COMPUTE_NOTE),
         ),
         entry_state="PC = entry, M-mode; a0 = 0 (hart id), a1 = 0 (no device tree); "
         "semihosting via slli x0,x0,0x1f; ebreak; srai x0,x0,7 (a0 = op, a1 = param)",
@@ -82,6 +87,7 @@ BOARDS: dict[str, Board] = {
             DeviceSpec("com1", "ns16550", 0x3F8, 8, space="io", note="16550 UART (COM1); stdout/stdin"),
             DeviceSpec("exit", "exit_port", 0xF4, 1, space="io",
                        note="a byte written ends the run with that exit status"),
+            DeviceSpec("compute", "compute", 0xFE00_0000, 0x1000, note=COMPUTE_NOTE),
         ),
         entry_state="RIP = entry in 64-bit mode, flat segments, paging as Unicorn sets it (identity); "
         "RSP = top of RAM; other registers 0",
@@ -94,3 +100,19 @@ DEFAULT_BOARD = {"arm64": "virt", "riscv64": "virt", "x86_64": "pc-flat"}
 def board_for(arch: str, name: str | None = None) -> Board:
     """The board `name` (default: the arch's default board) for `arch`; KeyError if there is none."""
     return BOARDS[f"{arch}/{name or DEFAULT_BOARD[arch]}"]
+
+
+def markdown_tables() -> str:
+    """The boards as Markdown, for docs/running.md (a test keeps the two the same)."""
+    out = []
+    for board in BOARDS.values():
+        out.append(f"### {board.arch} `{board.name}`\n\n{board.description}.\n")
+        out.append("| name | kind | address | size | notes |\n|---|---|---|---|---|")
+        out.append(f"| RAM | memory | {board.ram_base:#x} | {board.ram_default >> 20} MiB by default (--mem) | |")
+        for d in board.devices:
+            where = f"{d.base:#x}" + (" (I/O port)" if d.space == "io" else "")
+            note = d.note.replace("|", "\\|")
+            out.append(f"| {d.name} | {d.kind} | {where} | {d.size:#x} | {note} |")
+        out.append(f"\nRaw images load at {board.raw_load_addr:#x}. Semihosting: "
+                   f"{'yes' if board.semihosting else 'no'}. At entry: {board.entry_state}.\n")
+    return "\n".join(out)
