@@ -23,6 +23,11 @@ from vmcli.errors import BadInput
               help="Stop after N guest instructions (exit status 125).")
 @click.option("--semihosting-root", type=click.Path(exists=True, file_okay=False, resolve_path=True),
               help="Let the guest open host files, only below DIR (like a chroot).")
+@click.option("--gpu", metavar="SPEC",
+              help="Host device behind the guest compute device: auto (default), cuda, rocm, npu, gpu, "
+                   "cpu, none, or an INDEX from `vm gpu list`.")
+@click.option("--allow-guest-kernels", is_flag=True,
+              help="Let the guest run its own OpenCL C source (in a worker process).")
 @click.argument("guest_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(
@@ -36,6 +41,8 @@ def run(
     timeout: float | None,
     max_insns: int | None,
     semihosting_root: str | None,
+    gpu: str | None,
+    allow_guest_kernels: bool,
     guest_args: tuple[str, ...],
 ) -> None:
     """Boot IMAGE (raw or ELF) and exit with the guest's exit status.
@@ -45,6 +52,7 @@ def run(
     125 --max-insns reached, 126 guest fault, 130 interrupted.
     """
     from vmcli.images import resolve_image
+    from vmcli.machine.devices.compute import compute_options
     from vmcli.machine.launch import boot
     from vmcli.ui import fault_report
 
@@ -52,7 +60,8 @@ def run(
     if os.path.isdir(path):
         raise BadInput(f"{path}: is a directory, not an image")
     machine = boot(path, arch=arch, board=board, mem=mem, load_addr=load_addr, entry=entry,
-                   semihosting_root=semihosting_root, cmdline=" ".join(guest_args))
+                   semihosting_root=semihosting_root, cmdline=" ".join(guest_args),
+                   compute=compute_options(gpu, allow_guest_kernels))
     result = machine.run(timeout=timeout, max_insns=max_insns)
     if result.reason == "fault" and result.fault is not None:
         fault_report(result.fault)

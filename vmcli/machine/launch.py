@@ -5,6 +5,7 @@ from __future__ import annotations
 from vmcli.errors import BadInput
 from vmcli.machine.boards import BOARDS, DEFAULT_BOARD, Board, board_for
 from vmcli.machine.cpu import ARCHES, canonical_arch
+from vmcli.machine.devices.compute import ComputeOptions
 from vmcli.machine.devices.device import Console
 from vmcli.machine.loader import ELF_MAGIC, elf_arch, load_image, read_image_file
 from vmcli.machine.machine import Machine
@@ -40,6 +41,7 @@ def boot(
     semihosting_root: str | None = None,
     cmdline: str = "",
     console: Console | None = None,
+    compute: ComputeOptions | None = None,
 ) -> Machine:
     """A machine with the image loaded and checked, ready to run."""
     data = read_image_file(image_path)
@@ -49,4 +51,4 @@ def boot(
     image = load_image(image_path, chosen.arch, data=data, entry=entry,
                        raw_load_addr=chosen.raw_load_addr if load_addr is None else load_addr)
     return Machine(chosen, image, mem=mem, console=console, semihosting_root=semihosting_root,
-                   cmdline=cmdline)
+                   cmdline=cmdline, compute=compute)

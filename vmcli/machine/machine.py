@@ -26,6 +26,7 @@ from unicorn import x86_const as x86
 from vmcli.errors import BadInput, ExitStatus
 from vmcli.machine.boards import Board
 from vmcli.machine.cpu import Cpu
+from vmcli.machine.devices.compute import ComputeDevice, ComputeOptions
 from vmcli.machine.devices.device import Console, Device, Host, Stop
 from vmcli.machine.devices.exit_port import ExitPort
 from vmcli.machine.devices.ns16550 import NS16550
@@ -87,6 +88,7 @@ class Machine:
         console: Console | None = None,
         semihosting_root: str | None = None,
         cmdline: str = "",
+        compute: ComputeOptions | None = None,
     ) -> None:
         self.board = board
         self.image = image
@@ -120,7 +122,10 @@ class Machine:
         self.devices: list[Device] = []
         self._io: list[tuple[int, int, Device]] = []
         for spec in board.devices:
-            device = DEVICE_CLASSES[spec.kind](spec.name, self.host)
+            if spec.kind == "compute":       # the one device that reads guest RAM besides semihosting
+                device: Device = ComputeDevice(spec.name, self.host, self.memory, compute)
+            else:
+                device = DEVICE_CLASSES[spec.kind](spec.name, self.host)
             self.devices.append(device)
             if spec.space == "mmio":
                 self._map_mmio(device, spec.base, spec.size)
@@ -302,6 +307,27 @@ class Machine:
             device_accesses={d.name: d.accesses for d in self.devices},
             semihosting_calls=dict(self.semihosting.calls) if self.semihosting else {},
         )
+
+    def resume(self, *, count: int = 0) -> str:
+        """For a debugger: run from the current PC once, up to `count` instructions (0: no limit).
+        Returns "stopped" when the guest ended or faulted (stop_request says why; resuming after a
+        fault runs the faulting instruction again), "semihosting" when a RISC-V semihosting call was
+        done here (the guest may go on), or "paused" (count reached, emu_stop from a hook or another
+        thread, or the guest waits for an interrupt)."""
+        if self.stop_request is not None and self.stop_request.reason == "fault":
+            self.stop_request = self.fault = None
+        self._mem_fault = None
+        error: unicorn.UcError | None = None
+        try:
+            self.uc.emu_start(self.cpu.pc, UNREACHABLE, count=count)
+        except unicorn.UcError as exc:
+            error = exc
+        if self.stop_request is None and self._semihost_pc is not None:
+            self._riscv_semihost()
+            return "stopped" if self.stop_request is not None else "semihosting"
+        if self.stop_request is None and error is not None:
+            self._fault_from(error)
+        return "stopped" if self.stop_request is not None else "paused"
 
     def _riscv_semihost(self) -> None:
         pc, self._semihost_pc = self._semihost_pc, None
