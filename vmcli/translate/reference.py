@@ -77,3 +77,6 @@ def hardware_nan_fix(insn: Insn, regs: dict[str, int], memory: bytes, want: dict
         if _is_nan(x, bits) and _is_nan(y, bits):
             out[i] = _quiet(x, bits)
     want[f"xmm{dst.num}"] = _join(out, bits)
+
+# instructions whose oracle answer needs one of the corrections above
+CORRECTED = _BINARY | _PAIRS | _ADDSUB | UNALIAS
