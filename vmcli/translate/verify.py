@@ -207,7 +207,7 @@ class A64Cpu:
         self.uc.mem_map(A64_CODE, CODE_SIZE)
         self.uc.mem_map(DATA & ~0xFFF, 0x1000)
         self.code = b""
-        self.layout: tuple[str, ...] = ()
+        self.layout: tuple[tuple[str, str], ...] = ()
         self.scratch = FastRegs(self.uc, [a64c.UC_ARM64_REG_X0 + i for i in range(29)]
                                 + [a64c.UC_ARM64_REG_Q0 + i for i in range(32)])
         self.runs = 0
