@@ -19,3 +19,17 @@ def make_elf(arch: str, segments: list[tuple[int, bytes, int]], entry: int, *, e
         phdrs += struct.pack("<IIQQQQQQ", 1, 5, offset, paddr, paddr, len(data), memsz, 0x1000)
         blob += data
     return header + phdrs + blob
+
+
+def make_elf32(arch: str, segments: list[tuple[int, bytes, int]], entry: int) -> bytes:
+    """ELF32 little-endian with one PT_LOAD per (paddr, data, memsz)."""
+    phoff, phnum = 52, len(segments)
+    data_off = phoff + 32 * phnum
+    header = b"\x7fELF" + bytes([1, 1, 1, 0]) + bytes(8)
+    header += struct.pack("<HHIIIIIHHHHHH", 2, EM[arch], 1, entry, phoff, 0, 0, 52, 32, phnum, 40, 0, 0)
+    phdrs, blob = b"", b""
+    for paddr, data, memsz in segments:
+        offset = data_off + len(blob)
+        phdrs += struct.pack("<IIIIIIII", 1, offset, paddr, paddr, len(data), memsz, 5, 0x1000)
+        blob += data
+    return header + phdrs + blob

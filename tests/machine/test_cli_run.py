@@ -137,3 +137,12 @@ def test_boards_images_disasm() -> None:
 def test_internal_errors_are_one_line_without_debug(tmp_path: Path) -> None:
     proc = vm("run", str(BIN / "hello-arm64.elf"), "--timeout", "-1")
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
+
+
+def test_elf32_and_bss_are_loaded(tmp_path: Path) -> None:
+    from elfs import make_elf32
+    # x86-64 code in an ELF32 container: read a .bss byte (must be 0) and exit with 40 + it
+    code = bytes.fromhex("8a0425" + (0x101000).to_bytes(4, "little").hex()) + bytes.fromhex("0428e6f4")
+    image = _write(tmp_path / "x.elf", make_elf32("x86_64", [(0x100000, code, 0x2000)], 0x100000))
+    proc = vm("run", str(image))
+    assert proc.returncode == 40, proc.stderr

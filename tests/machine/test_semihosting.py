@@ -230,3 +230,13 @@ def test_riscv_semihosting_sequence() -> None:
     out = run_code("riscv64", rv(words), data=b"semihosted on riscv64\n\0", data_offset=0x100)
     assert out.stdout == b"semihosted on riscv64\n"
     assert out.result.status == 5 and out.result.semihosting_calls == {"write0": 1}
+
+
+def test_console_input_through_read_and_readc() -> None:
+    b = Blocks()
+    name = b.add(b":tt\0")
+    buf = b.add(bytes(16))
+    out, res = semicalls([("open", b.words(name, 0, 3)), ("read", b.words(1, buf, 16)), (0x07, 0)], b,
+                         stdin=b"line one\nX")
+    assert res[0] == 1 and res[1] == 16 - 9 and res[2] == ord("X")
+    assert out.machine.memory.read(buf, 9) == b"line one\n"
