@@ -67,16 +67,24 @@ def x86_regs_accessed(code: bytes, address: int) -> set[str]:
 
 # ---- rich views ---------------------------------------------------------------------------------
 
+def _console():
+    """A console as wide as the terminal, or 160 columns when writing to a file or pipe."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
 def render(tr) -> None:
     """Side by side: each source instruction next to the target instructions it became."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=f"{tr.source_arch} -> {tr.target_arch} at {tr.address:#x}", show_lines=True,
                   title_justify="left")
     for col in ("address", "source bytes", "source", "target bytes", "target"):
-        table.add_column(col, no_wrap=True)
+        table.add_column(col, overflow="fold")
     offset = 0
     for si in tr.insns:
         if not si.supported:
@@ -90,7 +98,7 @@ def render(tr) -> None:
             tt.append(disasm_target(raw, offset))
             offset += 4
         table.add_row(f"{si.address:#x}", si.raw.hex(), si.text, "\n".join(tb), "\n".join(tt))
-    console = Console()
+    console = _console()
     console.print(table)
     state = ", ".join(f"{g}={loc['reg']}" for g, loc in tr.state.items())
     console.print(f"state: {state or '-'}; guest_base 0; env_reg none"
@@ -100,7 +108,6 @@ def render(tr) -> None:
 
 
 def render_checks(checks) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     style = {"pass": "green", "fail": "bold red", "unsupported": "yellow", "skipped": "yellow"}
@@ -110,14 +117,13 @@ def render_checks(checks) -> None:
     for c in checks:
         table.add_row(f"{c.address:#x}", c.text, f"[{style[c.status]}]{c.status}[/]", str(c.runs),
                       c.detail)
-    Console().print(table)
+    _console().print(table)
 
 
 def render_forms(arch: str, forms) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     if not forms:
         console.print(f"no verified forms from {arch} yet")
         return
