@@ -146,3 +146,20 @@ def test_elf32_and_bss_are_loaded(tmp_path: Path) -> None:
     image = _write(tmp_path / "x.elf", make_elf32("x86_64", [(0x100000, code, 0x2000)], 0x100000))
     proc = vm("run", str(image))
     assert proc.returncode == 40, proc.stderr
+
+
+@pytest.mark.parametrize("guest", ["spin", "wait-for-input"])
+def test_ctrl_c_stops_the_guest(tmp_path: Path, guest: str) -> None:
+    import signal
+    import time
+
+    from guests import asm
+    code = {"spin": asm("arm64", "b .", 0x4008_0000),                      # spins in compiled code
+            "wait-for-input": asm("arm64", "mov x0, #7; hlt #0xf000; b .", 0x4008_0000)}[guest]   # SYS_READC
+    image = _write(tmp_path / "g.bin", code)
+    proc = subprocess.Popen([sys.executable, "-m", "vmcli", "run", str(image), "--arch", "arm64"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    time.sleep(1.5)                                     # let it start and reach the loop
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and b"interrupted" in err and b"Traceback" not in err

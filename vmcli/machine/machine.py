@@ -351,7 +351,10 @@ class Machine:
     @contextmanager
     def _interruptible(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
-            yield
+            try:
+                yield
+            finally:
+                self.host.console.close()
             return
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
@@ -372,6 +375,7 @@ class Machine:
                     return
                 if byte[0] == signal.SIGINT:
                     self.interrupted = True
+                    self.host.console.cancelled = True    # a guest waiting for input stops waiting
                     self.uc.emu_stop()
 
         old_handler = signal.signal(signal.SIGINT, on_signal)
@@ -382,6 +386,7 @@ class Machine:
             yield
         finally:
             done = True
+            self.host.console.close()             # the terminal goes back as it was, whatever happened
             signal.set_wakeup_fd(old_wakeup)
             signal.signal(signal.SIGINT, old_handler)
             os.write(write_fd, b"\0")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -23,14 +25,19 @@ class Console:
 
     Output is written straight through (one `os.write` per guest write) so a guest that prints and
     then hangs has already shown its output. Input is polled, never waited for, on the status path.
+    A terminal on stdin is put in cbreak mode (no line buffering or local echo: the guest echoes, as
+    on a serial line) the first time the guest looks for input, and restored by `close`.
     """
 
     def __init__(self, out_fd: int | None = None, in_fd: int | None = None, err_fd: int | None = None) -> None:
         self.out_fd = sys.stdout.fileno() if out_fd is None else out_fd
         self.err_fd = sys.stderr.fileno() if err_fd is None else err_fd
         self.in_fd = in_fd if in_fd is not None else _stdin_fd()
+        self.cancelled = False           # set from another thread to end a waiting read (Ctrl-C)
         self._pending = bytearray()
         self._eof = False
+        self._saved_tty: list[Any] | None = None
+        self._tty_checked = False
 
     def write(self, data: bytes, *, err: bool = False) -> None:
         fd = self.err_fd if err else self.out_fd
@@ -44,40 +51,63 @@ class Console:
 
     def input_ready(self) -> bool:
         """True when a byte can be read without waiting."""
-        if self._pending:
-            return True
-        if self._eof or self.in_fd is None:
-            return False
-        try:
-            ready, _, _ = select.select([self.in_fd], [], [], 0)
-        except (OSError, ValueError):
-            self._eof = True
-            return False
-        if ready:
-            self._fill()
-        return bool(self._pending)
+        return bool(self._pending) or self._poll(0)
 
     def read_byte(self, *, wait: bool = False) -> int | None:
-        """The next input byte; None when there is none now (or ever, at end of input)."""
-        if not self._pending and not self._eof and self.in_fd is not None and (wait or self.input_ready()) \
-                and not self._pending:
-            self._fill()
+        """The next input byte; None when there is none now (or, with `wait`, ever: end of input)."""
+        while not self._pending and not self._eof and self.in_fd is not None and not self.cancelled:
+            if self._poll(0.2 if wait else 0) or not wait:
+                break
         if not self._pending:
             return None
         value = self._pending[0]
         del self._pending[0]
         return value
 
-    def _fill(self) -> None:
-        assert self.in_fd is not None
+    def close(self) -> None:
+        """Give the terminal back as it was."""
+        if self._saved_tty is not None and self.in_fd is not None:
+            import termios
+
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcsetattr(self.in_fd, termios.TCSADRAIN, self._saved_tty)
+            self._saved_tty = None
+
+    def _poll(self, timeout: float) -> bool:
+        """Read what is waiting (within `timeout` seconds) into the buffer; True if it now holds input."""
+        if self._eof or self.in_fd is None:
+            return bool(self._pending)
+        if not self._tty_checked:
+            self._enter_cbreak()
         try:
-            chunk = os.read(self.in_fd, 4096)
-        except OSError:
-            chunk = b""
-        if chunk:
-            self._pending += chunk
-        else:
+            ready, _, _ = select.select([self.in_fd], [], [], timeout)
+        except (OSError, ValueError):
             self._eof = True
+            return bool(self._pending)
+        if ready:
+            try:
+                chunk = os.read(self.in_fd, 4096)
+            except OSError:
+                chunk = b""
+            if chunk:
+                self._pending += chunk
+            else:
+                self._eof = True
+        return bool(self._pending)
+
+    def _enter_cbreak(self) -> None:
+        self._tty_checked = True
+        assert self.in_fd is not None
+        if not os.isatty(self.in_fd):
+            return
+        import termios
+        import tty
+
+        try:
+            self._saved_tty = termios.tcgetattr(self.in_fd)
+            tty.setcbreak(self.in_fd, termios.TCSANOW)
+        except termios.error:
+            self._saved_tty = None
 
 
 def _stdin_fd() -> int | None:
