@@ -8,6 +8,7 @@ through the exception hooks. Python runs only when the guest touches a device or
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import threading
@@ -112,8 +113,10 @@ class Machine:
         self.pause_handlers: list[Callable[[], bool]] = []
         self.host = Host(console or Console(), self.request_stop)
 
-        # RAM: a host buffer (calloc: pages are committed only when touched) that devices see directly.
-        self.ram = np.zeros(self.mem_size, dtype=np.uint8)
+        # RAM: an anonymous page-aligned mapping (pages are committed only when touched) that devices
+        # see directly through a numpy view.
+        self._ram_map = mmap.mmap(-1, self.mem_size)
+        self.ram = np.frombuffer(self._ram_map, dtype=np.uint8)
         self.uc.mem_map_ptr(board.ram_base, self.mem_size, unicorn.UC_PROT_ALL, self.ram.ctypes.data)
         self.memory = GuestMemory(board.ram_base, self.ram)
         for seg in image.segments:
