@@ -35,6 +35,7 @@ LIBC_INPUT = GUEST / "data" / "input.txt"
 def expected_images() -> set[str]:
     names = {f"{p}-{a}.elf" for p in ("hello", "exit", "fault", "bench") for a in ARCHES}
     names |= {f"hello-{a}.bin" for a in ARCHES} | {f"libc-{a}.elf" for a in QEMU_ARCHES}
+    names |= {f"gpu-{p}-{a}.elf" for p in ("saxpy", "sgemm", "mandelbrot") for a in QEMU_ARCHES}  # vm only
     return names
 
 

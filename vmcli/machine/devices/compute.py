@@ -194,6 +194,9 @@ class ComputeDevice(Device):
                 try:
                     self._device_count = len(list_devices())
                     self._gpu = select_device(self.options.gpu)
+                    if self._gpu is not None:
+                        # Build (or load) the kernel library now, on discovery, not in the first command.
+                        _ = self.runner(self._gpu).program
                 except GpuError as exc:
                     self.host.console.write(f"vm: compute device: {exc}\n".encode(), err=True)
         return self._gpu
