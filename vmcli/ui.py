@@ -41,3 +41,24 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     for row in rows:
         t.add_row(*row)
     return t
+
+
+def print_run_stats(stats: Any, *, as_json: bool = False) -> None:
+    """`vm run --stats`: on stderr, since stdout carries the guest's console."""
+    data = stats.as_dict()
+    if as_json:
+        sys.stderr.write(json.dumps(data, indent=2) + "\n")
+        return
+    t = Table(title="vm run statistics", title_justify="left", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("guest instructions", f"{data['instructions']:,}")
+    t.add_row("blocks executed", f"{data['blocks']:,}")
+    t.add_row("wall time", f"{data['wall_s']:.3f} s")
+    t.add_row("guest MIPS", f"{data['mips']:,.1f}")
+    for name, count in data["device_accesses"].items():
+        t.add_row(f"device {escape(name)} accesses", f"{count:,}")
+    for kind, count in data["semihosting_calls"].items():
+        t.add_row(f"semihosting {escape(kind)}", f"{count:,}")
+    t.add_row("exit", f"{escape(data['exit_reason'])} (status {data['exit_status']})")
+    err_console.print(t)

@@ -28,6 +28,17 @@ from vmcli.errors import BadInput
                    "cpu, none, or an INDEX from `vm gpu list`.")
 @click.option("--allow-guest-kernels", is_flag=True,
               help="Let the guest run its own OpenCL C source (in a worker process).")
+@click.option("--gdb", "gdb_address", metavar="[HOST:]PORT",
+              help="Wait for a gdb connection on PORT (127.0.0.1 unless HOST is given) before the first "
+                   "instruction.")
+@click.option("--trace", "trace_path", metavar="FILE", help="Write the executed instructions to FILE.")
+@click.option("--trace-blocks", is_flag=True, help="Trace executed blocks instead of instructions.")
+@click.option("--trace-mem", is_flag=True, help="Add memory accesses to the trace.")
+@click.option("--trace-format", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+              help="Trace file format.")
+@click.option("--trace-range", metavar="START:END", help="Trace only code in [START, END).")
+@click.option("--stats", is_flag=True, help="Print run statistics at exit (on stderr).")
+@click.option("--json", "as_json", is_flag=True, help="With --stats: print them as JSON.")
 @click.argument("guest_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(
@@ -43,6 +54,14 @@ def run(
     semihosting_root: str | None,
     gpu: str | None,
     allow_guest_kernels: bool,
+    gdb_address: str | None,
+    trace_path: str | None,
+    trace_blocks: bool,
+    trace_mem: bool,
+    trace_format: str,
+    trace_range: str | None,
+    stats: bool,
+    as_json: bool,
     guest_args: tuple[str, ...],
 ) -> None:
     """Boot IMAGE (raw or ELF) and exit with the guest's exit status.
@@ -62,7 +81,25 @@ def run(
     machine = boot(path, arch=arch, board=board, mem=mem, load_addr=load_addr, entry=entry,
                    semihosting_root=semihosting_root, cmdline=" ".join(guest_args),
                    compute=compute_options(gpu, allow_guest_kernels))
-    result = machine.run(timeout=timeout, max_insns=max_insns)
+    if trace_path is None and (trace_blocks or trace_mem or trace_range):
+        raise BadInput("--trace-blocks, --trace-mem and --trace-range need --trace FILE")
+    if as_json and not stats:
+        raise BadInput("--json goes with --stats")
+    if gdb_address is not None:
+        if trace_path or stats or max_insns or timeout:
+            raise BadInput("--gdb does not combine with --trace, --stats, --max-insns or --timeout")
+        from vmcli.debug.gdbstub import serve
+        result = serve(machine, gdb_address, announce=lambda line: click.echo(line, err=True))
+    elif trace_path is not None or stats:
+        from vmcli.debug.observe import TraceOptions, run_observed
+        from vmcli.ui import print_run_stats
+        trace = None if trace_path is None else TraceOptions(trace_path, trace_blocks, trace_mem, trace_format,
+                                                             trace_range)
+        result, run_stats = run_observed(machine, timeout=timeout, max_insns=max_insns, trace=trace, stats=stats)
+        if run_stats is not None:
+            print_run_stats(run_stats, as_json=as_json)
+    else:
+        result = machine.run(timeout=timeout, max_insns=max_insns)
     if result.reason == "fault" and result.fault is not None:
         fault_report(result.fault)
     elif result.reason == "halted" and result.fault is not None:

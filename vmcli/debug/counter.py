@@ -46,7 +46,7 @@ class InsnCounter:
         self.state[LIMIT] = np.uint64(limit if limit is not None else 2**64 - 1)
         self.callback = _compiled_counter()       # keep alive as long as the hook exists
         self.handle = add_native_hook(uc, unicorn.UC_HOOK_CODE, self.callback.address, self.state.ctypes.data)
-        uc.ctl_remove_cache(0, 2**64 - 1)         # code translated before the hook would not count
+        uc.ctl_flush_tb()         # code translated before the hook would not count
 
     @property
     def count(self) -> int:

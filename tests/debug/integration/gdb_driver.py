@@ -1,0 +1,95 @@
+"""Drive the real gdb-multiarch in batch mode against `vm run --gdb`.
+
+    out = gdb_session(IMAGES / "hello-arm64.elf", ["stepi", "p/x $pc"])
+    out.gdb, out.stdout, out.status
+
+vm listens on port 0 (any free port) and prints the port it got; gdb attaches with `target remote`,
+runs the commands, and ends (batch mode kills or detaches the guest at the end). With
+`interrupt_after` gdb gets SIGINT (Ctrl-C) once it prints that marker, which it sends on to the stub
+as the remote interrupt byte.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from elftools.elf.elffile import ELFFile
+
+ROOT = Path(__file__).resolve().parents[3]
+IMAGES = ROOT / "guest-images" / "bin"
+VM = [sys.executable, "-m", "vmcli"]
+ARCHES = ("arm64", "riscv64", "x86_64")
+
+
+def _root_conftest() -> ModuleType:
+    """tests/conftest.py under a name of its own (`import conftest` may find another one)."""
+    spec = importlib.util.spec_from_file_location("vm_tests_conftest", ROOT / "tests" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+require_tool = _root_conftest().require_tool
+
+
+@dataclass
+class Session:
+    gdb: str          # gdb's stdout and stderr
+    stdout: str       # the guest's console
+    stderr: str       # vm's own messages
+    status: int       # vm's exit status
+
+
+def symbols(image: Path) -> dict[str, int]:
+    with image.open("rb") as f:
+        table = ELFFile(f).get_section_by_name(".symtab")
+        return {s.name: s["st_value"] for s in table.iter_symbols() if s.name}
+
+
+def entry(image: Path) -> int:
+    with image.open("rb") as f:
+        return int(ELFFile(f).header["e_entry"])
+
+
+def gdb_session(image: Path, commands: list[str], *, interrupt_after: str | None = None,
+                timeout: float = 60) -> Session:
+    require_tool("gdb-multiarch")
+    vm = subprocess.Popen([*VM, "run", str(image), "--gdb", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert vm.stderr is not None
+        line = vm.stderr.readline()
+        found = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert found, f"vm did not announce its port: {line!r}"
+        args = ["gdb-multiarch", "-q", "-batch", "-nx", "-ex", "set confirm off",
+                "-ex", f"target remote 127.0.0.1:{found.group(1)}"]
+        for command in commands:
+            args += ["-ex", command]
+        gdb = subprocess.Popen([*args, str(image)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert gdb.stdout is not None
+        lines = []
+        deadline = time.monotonic() + timeout
+        for out_line in gdb.stdout:
+            lines.append(out_line)
+            if interrupt_after is not None and out_line.startswith(interrupt_after):
+                time.sleep(0.3)              # let the guest get going; the test does not depend on how far
+                gdb.send_signal(signal.SIGINT)
+            if time.monotonic() > deadline:
+                gdb.kill()
+                break
+        gdb.wait(timeout=timeout)
+        stdout, stderr = vm.communicate(timeout=timeout)
+        return Session("".join(lines), stdout, line + stderr, vm.returncode)
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
