@@ -16,6 +16,7 @@ from typing import Any
 
 import unicorn
 
+from vmcli.debug.native import flush_translations
 from vmcli.machine.machine import Machine
 
 # Unicorn memory hook types per gdb watchpoint kind (Z2 write, Z3 read, Z4 access).
@@ -132,7 +133,7 @@ class Debugger:
         yet, without dropping code translated before it, which would then run uncounted; count=0
         removes the hook and drops all translations itself. So flush when counting starts."""
         if count and not self._counting:
-            self.uc.ctl_flush_tb()
+            flush_translations(self.uc)
         self._counting = bool(count)
         return self.machine.resume(count=count)
 

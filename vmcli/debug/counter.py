@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import unicorn
 
-from vmcli.debug.native import add_native_hook, unicorn_symbols
+from vmcli.debug.native import add_native_hook, flush_translations, unicorn_symbols
 
 COUNT, LIMIT, REACHED = 0, 1, 2
 
@@ -46,7 +46,7 @@ class InsnCounter:
         self.state[LIMIT] = np.uint64(limit if limit is not None else 2**64 - 1)
         self.callback = _compiled_counter()       # keep alive as long as the hook exists
         self.handle = add_native_hook(uc, unicorn.UC_HOOK_CODE, self.callback.address, self.state.ctypes.data)
-        uc.ctl_flush_tb()         # code translated before the hook would not count
+        flush_translations(uc)         # code translated before the hook would not count
 
     @property
     def count(self) -> int:

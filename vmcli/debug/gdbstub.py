@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vmcli.debug.control import Debugger, Event
+from vmcli.debug.native import flush_translations
 from vmcli.debug.registers import REGISTERS, decode, encode, read_reg, target_xml, write_reg
 from vmcli.errors import BadInput, ExitStatus
 from vmcli.machine.devices.device import Stop
@@ -422,7 +423,7 @@ class GdbStub:
         for seg in m.image.segments:
             m.memory.write(seg.address, seg.data)
         self.uc.context_restore(self.initial)
-        self.uc.ctl_flush_tb()
+        flush_translations(self.uc)
         m.stop_request = m.fault = None
         self.last = Event("step", 5)
 

@@ -43,3 +43,9 @@ def remove_native_hook(uc: unicorn.Uc, handle: int) -> None:
 
 def engine_pointer(uc: unicorn.Uc) -> Any:
     return uc._uch
+
+
+def flush_translations(uc: unicorn.Uc) -> None:
+    """Drop all translated code, so that hooks added now apply to every instruction. (Unicorn 2.1's
+    ctl_remove_cache over the whole address space leaves translations in place.)"""
+    uc.ctl_flush_tb()  # type: ignore[attr-defined]   # defined by Unicorn's ctl table, unseen by mypy

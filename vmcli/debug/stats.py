@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import unicorn
 
-from vmcli.debug.native import add_native_hook, remove_native_hook, unicorn_symbols
+from vmcli.debug.native import add_native_hook, flush_translations, remove_native_hook, unicorn_symbols
 from vmcli.machine.cpu import Cpu
 
 HEADER = 8
@@ -94,7 +94,7 @@ class BlockCounter:
         self.callback = _compiled_block_counter()    # keep alive as long as the hook exists
         self.state = self._table(capacity)
         self.handle = add_native_hook(uc, unicorn.UC_HOOK_BLOCK, self.callback.address, self.state.ctypes.data)
-        uc.ctl_flush_tb()            # blocks translated before the hook would not count
+        flush_translations(uc)            # blocks translated before the hook would not count
 
     @staticmethod
     def _table(capacity: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import unicorn
 
-from vmcli.debug.native import add_native_hook, remove_native_hook, unicorn_symbols
+from vmcli.debug.native import add_native_hook, flush_translations, remove_native_hook, unicorn_symbols
 from vmcli.errors import BadInput
 from vmcli.machine.cpu import Cpu
 
@@ -114,7 +114,7 @@ class Tracer:
         self._lines: dict[Any, bytes] = {}
         self.state = np.zeros(HEADER + WORDS * capacity, dtype=np.uint64)
         self.state[CAP] = capacity
-        self.state[HEADROOM] = HEADROOM_RECORDS if memory else 1
+        self.state[HEADROOM] = min(HEADROOM_RECORDS, capacity // 2) if memory else 1
         lo, hi = address_range or (0, 2**64)
         self.state[LO], self.state[HI] = lo, min(hi, 2**64 - 1)
         self.ring = self.state[HEADER:].reshape(capacity, WORDS)
@@ -131,7 +131,7 @@ class Tracer:
         if memory:
             self.handles.append(add_native_hook(self.uc, unicorn.UC_HOOK_MEM_READ_AFTER | unicorn.UC_HOOK_MEM_WRITE,
                                                 on_mem.address, data))
-        self.uc.ctl_flush_tb()          # code translated before the hooks would not trace
+        flush_translations(self.uc)          # code translated before the hooks would not trace
 
     # -- run-loop interface ------------------------------------------------------------------------
     def paused(self) -> bool:
