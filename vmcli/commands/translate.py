@@ -22,7 +22,7 @@ def _int(value: str | None, what: str) -> int | None:
 
 @click.command()
 @click.option("--from", "source", default="x86_64", show_default=True, metavar="ARCH",
-              help="Source architecture (x86_64; arm64 is listed by --list-supported).")
+              help="Source architecture: x86_64 (to AArch64) or arm64 (to x86-64).")
 @click.option("--hex", "hex_bytes", metavar="BYTES", help="Machine code as hex.")
 @click.option("--asm", "asm", metavar="TEXT", help="Assembly, instructions separated by ';'.")
 @click.option("--image", type=click.Path(dir_okay=False), help="Raw or ELF image to read code from.")
@@ -42,7 +42,7 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
               count: int | None, symbol: str | None, input_file: str | None, address: str,
               as_json: bool, output: str | None, stats: bool, verify: bool, states: int,
               list_supported: bool, jobs: int) -> None:
-    """Translate x86-64 machine code to AArch64, verified bit for bit on Unicorn."""
+    """Translate x86-64 machine code to AArch64 or back, verified bit for bit on Unicorn."""
     from vmcli.translate import inputs, pipeline
 
     arch = pipeline.normalize_arch(source)

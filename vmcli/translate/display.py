@@ -78,6 +78,10 @@ def _console():
 
 def render(tr) -> None:
     """Side by side: each source instruction next to the target instructions it became."""
+    if tr.target_arch == "x86_64":
+        from vmcli.translate.pipeline_a64 import render_x86
+
+        return render_x86(tr)
     from rich.table import Table
     from rich.text import Text
 
@@ -111,12 +115,14 @@ def render_checks(checks) -> None:
     from rich.table import Table
 
     style = {"pass": "green", "fail": "bold red", "unsupported": "yellow", "skipped": "yellow"}
-    table = Table(title="differential check (source on Unicorn x86-64, translation on Unicorn AArch64)")
+    from rich.markup import escape
+
+    table = Table(title="differential check on Unicorn (source vs translation, same guest state)")
     for col in ("address", "instruction", "result", "runs", "detail"):
         table.add_column(col)
     for c in checks:
-        table.add_row(f"{c.address:#x}", c.text, f"[{style[c.status]}]{c.status}[/]", str(c.runs),
-                      c.detail)
+        table.add_row(f"{c.address:#x}", escape(c.text), f"[{style[c.status]}]{c.status}[/]", str(c.runs),
+                      escape(c.detail))
     _console().print(table)
 
 

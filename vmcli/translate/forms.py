@@ -244,6 +244,10 @@ def supported_form(insn: Insn) -> str:
     return ""
 
 
-def forms_for(arch: str) -> list[Form]:
+def forms_for(arch: str) -> list:
     """Supported forms by source architecture (AArch64 -> x86-64 rules plug in here)."""
+    if arch == "arm64":
+        from vmcli.translate.pipeline_a64 import a64_forms
+
+        return a64_forms()
     return all_forms() if arch == "x86_64" else []

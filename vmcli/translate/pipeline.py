@@ -20,7 +20,7 @@ from vmcli.translate.decode_x86 import Insn, decode
 from vmcli.translate.emit_a64 import EXIT_REG, FLAGS, Ctx, Template, apply, slot_values, template_key
 from vmcli.translate.rules_x86_to_a64 import rule as X86_RULES
 
-DIRECTIONS = {"x86_64": "arm64"}
+DIRECTIONS = {"x86_64": "arm64", "arm64": "x86_64"}
 ARCH_ALIASES = {"x86_64": "x86_64", "x86-64": "x86_64", "amd64": "x86_64", "x64": "x86_64",
                 "arm64": "arm64", "aarch64": "arm64"}
 
@@ -130,6 +130,10 @@ def translate(code: bytes, address: int = 0, source_arch: str = "x86_64") -> Tra
     """Translate one block (cache level 3 keyed by bytes, address and direction)."""
     source_arch = normalize_arch(source_arch)
     target_arch = check_direction(source_arch)
+    if source_arch == "arm64":
+        from vmcli.translate.pipeline_a64 import translate_a64
+
+        return translate_a64(code, address)
     key = (code, address, source_arch)
     hit = cache.BLOCKS.get(key)
     if hit is not None:

@@ -411,6 +411,10 @@ def memory_regs(insn, rng: random.Random, align: int = 1) -> dict[str, int] | No
 
 def verify_translation(tr, states: int = 200, seed: int = 0) -> list[InsnCheck]:
     """--verify: each translated instruction, run alone at the verifier's code address."""
+    if tr.source_arch == "arm64":
+        from vmcli.translate.verify_a64 import verify_translation_a64
+
+        return verify_translation_a64(tr, states, seed)
     from vmcli.translate.decode_x86 import decode
     from vmcli.translate.forms import X86_RULES
     from vmcli.translate.pipeline import translate

@@ -1,0 +1,146 @@
+"""The compute device from guest code: register accesses from arm64, riscv64 and x86_64 instructions,
+and the bundled gpu-* programs end to end under `vm run` on both picolibc arches (each checks the
+device against its own CPU; the tests check the results against numpy too)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from compute_helpers import (
+    buf,
+    descriptor,
+    f32,
+    mandelbrot,
+    u32,
+    vm_cache,  # noqa: F401 (session fixture: a cache of the tests' own)
+)
+from guests import A0, A1, T0, T1, asm, load_addr, run_code, rv, rv_la, rv_li, rv_lw, rv_sw
+
+from vmcli.machine.devices import compute as c
+from vmcli.machine.devices.compute import ArgType as T
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "guest-images" / "bin"
+RV_WFI = 0x10500073
+N = 16
+
+
+def saxpy_data(base: int, data_offset: int) -> tuple[bytes, int, int, int]:
+    """Descriptor at `base + data_offset`, x and y after it, the guest's result words after those."""
+    desc_at = base + data_offset
+    x_at, y_at, result_at = desc_at + 0x200, desc_at + 0x280, desc_at + 0x300
+    desc = descriptor(2, [f32(3.0), buf(T.BUF_IN, x_at, 4 * N), buf(T.BUF_INOUT, y_at, 4 * N), u32(N)])
+    data = bytearray(0x308)
+    data[:len(desc)] = desc
+    data[0x200:0x240] = np.arange(N, dtype=np.float32).tobytes()
+    data[0x280:0x2C0] = np.full(N, 0.5, np.float32).tobytes()
+    return bytes(data), y_at, result_at, desc_at
+
+
+def guest_code(arch: str, base: int, data_offset: int) -> bytes:
+    """DESC (two 32-bit writes; x86_64 one 64-bit write), DOORBELL, then STATUS and ERROR into RAM."""
+    desc_at, result_at = base + data_offset, base + data_offset + 0x300
+    if arch == "arm64":
+        return asm("arm64", f"""
+            movz x1, #0x0b00, lsl #16
+            movz x2, #{desc_at & 0xFFFF:#x}
+            movk x2, #{desc_at >> 16:#x}, lsl #16
+            str w2, [x1, #0x30]
+            lsr x3, x2, #32
+            str w3, [x1, #0x34]
+            mov w4, #1
+            str w4, [x1, #0x38]
+            movz x6, #{result_at & 0xFFFF:#x}
+            movk x6, #{result_at >> 16:#x}, lsl #16
+            ldr w5, [x1, #0x3c]
+            str w5, [x6]
+            ldr w5, [x1, #0x40]
+            str w5, [x6, #4]
+            wfi
+        """, base)
+    if arch == "x86_64":
+        return asm("x86_64", f"""
+            mov rbx, 0xfe000000
+            mov rcx, {desc_at:#x}
+            mov qword ptr [rbx + 0x30], rcx
+            mov dword ptr [rbx + 0x38], 1
+            mov eax, dword ptr [rbx + 0x3c]
+            mov dword ptr [{result_at:#x}], eax
+            mov eax, dword ptr [rbx + 0x40]
+            mov dword ptr [{result_at + 4:#x}], eax
+            hlt
+        """, base)
+    words = [*rv_li(T0, 0x1020_0000), *rv_la(T1, data_offset - 8), rv_sw(T1, T0, 0x30), rv_sw(0, T0, 0x34),
+             *rv_li(A0, 1), rv_sw(A0, T0, 0x38), rv_lw(A1, T0, 0x3C), *rv_la(T1, data_offset + 0x300 - 40),
+             rv_sw(A1, T1, 0), rv_lw(A1, T0, 0x40), rv_sw(A1, T1, 4), RV_WFI]
+    return rv(words)
+
+
+@pytest.mark.parametrize("arch", ["arm64", "riscv64", "x86_64"])
+def test_guest_rings_the_doorbell(arch: str) -> None:
+    base = load_addr(arch)
+    data_offset = 0x200 if arch == "riscv64" else 0x1000     # riscv64: within auipc+addi reach
+    data, y_at, result_at, _ = saxpy_data(base, data_offset)
+    out = run_code(arch, guest_code(arch, base, data_offset), data=data, data_offset=data_offset)
+    assert out.result.reason == "halted", out.result.detail
+    memory = out.machine.memory
+    status, error = np.frombuffer(memory.read(result_at, 8), np.uint32)
+    assert (status, error) == (c.Status.DONE, 0), out.stderr
+    y = np.frombuffer(memory.read(y_at, 4 * N), np.float32)
+    assert np.array_equal(y, np.float32(3.0) * np.arange(N, dtype=np.float32) + np.float32(0.5))
+    assert out.result.device_accesses["compute"] >= 4
+
+
+def vm(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    env.pop("VM_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "vmcli", *args], capture_output=True, text=True, timeout=300,
+                          check=False, cwd=cwd, env=env)
+
+
+@pytest.mark.parametrize("arch", ["arm64", "riscv64"])
+def test_gpu_saxpy_and_sgemm_pass(arch: str) -> None:
+    proc = vm("run", str(BIN / f"gpu-saxpy-{arch}.elf"), "--", "65536", "2")
+    assert proc.returncode == 0 and proc.stdout.endswith("PASS\n"), proc.stdout + proc.stderr
+    assert "gpu-saxpy: n=65536 device=" in proc.stdout and "launch_us=" in proc.stdout
+    proc = vm("run", str(BIN / f"gpu-sgemm-{arch}.elf"), "--gpu", "cpu")
+    assert proc.returncode == 0 and proc.stdout.endswith("PASS\n"), proc.stdout + proc.stderr
+    assert "gpu-sgemm: 256x256x256 device=" in proc.stdout and "speedup=" in proc.stdout
+
+
+@pytest.mark.parametrize("arch", ["arm64", "riscv64"])
+def test_gpu_mandelbrot_saves_the_picture(arch: str, tmp_path: Path) -> None:
+    proc = vm("run", f"gpu-mandelbrot-{arch}", "--semihosting-root", str(tmp_path), "--", "m.pgm")
+    assert proc.returncode == 0 and proc.stdout.endswith("gpu-mandelbrot: wrote m.pgm\nPASS\n"), proc.stdout
+    data = (tmp_path / "m.pgm").read_bytes()
+    header = b"P5\n640 480\n255\n"
+    assert data.startswith(header) and len(data) == len(header) + 640 * 480
+    f = np.float32
+    want = mandelbrot(640, 480, f(-2.2), f(-1.1625), f(3.1) / f(640), f(2.325) / f(480), 255)
+    assert np.array_equal(np.frombuffer(data[len(header):], np.uint8).reshape(480, 640), want)
+    # Without a root the guest cannot write its file and says so.
+    proc = vm("run", f"gpu-mandelbrot-{arch}")
+    assert proc.returncode == 2 and "cannot write mandelbrot.pgm" in proc.stdout
+
+
+def test_gpu_none_and_an_absent_kind() -> None:
+    proc = vm("run", "gpu-saxpy-arm64", "--gpu", "none")
+    assert proc.returncode == 1 and "FAIL: no compute device" in proc.stdout
+    proc = vm("run", "gpu-saxpy-arm64", "--gpu", "npu")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("vm: error: --gpu npu: no npu device; present: 0=")
+    assert "Traceback" not in proc.stderr
+
+
+def test_vm_run_without_gpu_use_imports_no_opencl() -> None:
+    code = ("import sys\nfrom vmcli.cli import vm\n"
+            "status = vm.main(['run', 'hello-arm64'], standalone_mode=False)\n"
+            "print('pyopencl' in sys.modules, status)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          cwd=ROOT)
+    assert proc.stdout == "Hello from arm64\nFalse 0\n", proc.stderr
