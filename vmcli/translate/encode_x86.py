@@ -104,3 +104,34 @@ def _memory(reg_field: int, mem: Mem) -> tuple[bytes, int, int]:
 
 def operand_sizes(spec: OpSpec, opsize: int, rex_w: bool = False) -> list[int]:
     return [operand_size(code, opsize, rex_w) for code in spec.operands]
+
+
+# ---- raw forms for the AArch64 -> x86-64 builder (emit_x86.py) ------------------------------------
+# The builder emits instructions outside the decoder's subset (div, bsr, sahf, ...); these encode any
+# ModRM or opcode+register instruction from its opcode bytes. tests/translate/test_a64_encoders.py
+# round-trips every instruction the builder emits through capstone and keystone.
+
+def encode_modrm(opcode: bytes, reg: int, rm: int | Mem, w: bool = False, prefix: bytes = b"",
+                 imm: bytes = b"", byte_reg: bool = False, byte_rm: bool = False) -> bytes:
+    """`prefix opcode ModRM [SIB disp] imm`: reg is a register number or a /digit, rm a register
+    number or a memory operand. byte_reg/byte_rm: that operand is an 8-bit register (spl, bpl, sil
+    and dil need a REX prefix to be told from ah..bh)."""
+    rex_r = reg >> 3
+    force = byte_reg and 4 <= reg < 8
+    if isinstance(rm, Mem):
+        tail, rex_x, rex_b = _memory(reg & 7, rm)
+    else:
+        tail, rex_x, rex_b = bytes([0xC0 | ((reg & 7) << 3) | (rm & 7)]), 0, rm >> 3
+        force |= byte_rm and 4 <= rm < 8
+    rex = 0x40 | (int(w) << 3) | (rex_r << 2) | (rex_x << 1) | rex_b
+    out = bytearray(prefix)
+    if rex != 0x40 or force:
+        out.append(rex)
+    return bytes(out + opcode + tail + imm)
+
+
+def encode_opreg(opcode: bytes, reg: int, w: bool = False, imm: bytes = b"") -> bytes:
+    """An opcode whose last byte carries the register (B8+r mov, 0F C8+r bswap)."""
+    rex = 0x40 | (int(w) << 3) | (reg >> 3)
+    out = bytearray([rex]) if rex != 0x40 else bytearray()
+    return bytes(out + opcode[:-1] + bytes([opcode[-1] + (reg & 7)]) + imm)

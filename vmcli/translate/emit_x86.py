@@ -1,0 +1,277 @@
+"""The x86-64 side of AArch64 -> x86-64 translation: host state layout and the code builder rules use.
+
+Host state: every guest register lives in an env block whose address is in r15 (ENV_REG); guest
+memory is identity-mapped (guest_base 0). Layout (byte offsets):
+    x0..x30 at 8*n, sp at 0xF8, nzcv at 0x100 (AArch64 layout, bits 31:28), v0..v31 at 0x110 + 16*n.
+Each instruction loads what it reads into scratch host registers, computes and stores what it
+writes, so an instruction's code is independent of its neighbours. All other host registers
+(rax..r14, xmm0..xmm15) are scratch. MXCSR must hold its default (round to nearest, no FTZ/DAZ).
+A block that ends in a branch leaves the guest address to continue at in r14 (EXIT_REG).
+
+NZCV <-> x86 flags: N = SF, Z = ZF, V = OF and C = CF after an addition but NOT CF after a
+subtraction (x86 CF is a borrow). Conditions are evaluated by loading NZCV into the x86 flags
+with CF = NOT C, which makes every AArch64 condition one x86 condition code (COND_CC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vmcli.translate.decode_x86 import Mem
+from vmcli.translate.encode_x86 import encode_modrm, encode_opreg
+
+RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI = range(8)
+R8, R9, R10, R11, R12, R13, R14, R15 = range(8, 16)
+ENV_REG = R15
+EXIT_REG = R14
+# scratch in allocation order: rax/rcx/rdx last, they are the ones div/mul/shift-by-cl need
+SCRATCH = (RBX, RSI, RDI, R8, R9, R10, R11, R12, R13, RBP, RAX, RCX, RDX)
+GPR_NAMES = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"] + [f"r{i}" for i in range(8, 16)]
+
+SP_OFF = 0xF8
+NZCV_OFF = 0x100
+V_BASE = 0x110
+ENV_SIZE = V_BASE + 32 * 16
+
+# x86 condition codes (the low nibble of Jcc/SETcc/CMOVcc)
+CC = {"o": 0, "no": 1, "b": 2, "ae": 3, "e": 4, "ne": 5, "be": 6, "a": 7, "s": 8, "ns": 9,
+      "l": 12, "ge": 13, "le": 14, "g": 15}
+# AArch64 condition -> x86 condition, with the flags loaded by Ctx.load_flags (CF = NOT C)
+COND_CC = {"eq": "e", "ne": "ne", "hs": "ae", "lo": "b", "mi": "s", "pl": "ns", "vs": "o", "vc": "no",
+           "hi": "a", "ls": "be", "ge": "ge", "lt": "l", "gt": "g", "le": "le"}
+
+_ALU = {"add": 0, "or": 1, "adc": 2, "sbb": 3, "and": 4, "sub": 5, "xor": 6, "cmp": 7}
+_SHIFT = {"rol": 0, "ror": 1, "shl": 4, "shr": 5, "sar": 7}
+
+
+def x_off(n: int) -> int:
+    return 8 * n
+
+
+def v_off(n: int) -> int:
+    return V_BASE + 16 * n
+
+
+def env(offset: int, size: int = 8) -> Mem:
+    return Mem(ENV_REG, -1, 1, offset, size)
+
+
+@dataclass
+class Code:
+    """One instruction's x86 code: instruction chunks, the exit flag, the guest registers touched."""
+    chunks: list[bytes]
+    exit: bool
+    regs: frozenset[str]
+
+    @property
+    def bytes(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+@dataclass
+class Ctx:
+    """Builds the x86-64 code of one AArch64 instruction."""
+
+    insn: object
+    chunks: list[bytes] = field(default_factory=list)
+    free: list[int] = field(default_factory=lambda: list(SCRATCH))
+    exit: bool = False
+    regs: set[str] = field(default_factory=set)
+
+    def __call__(self, *chunks: bytes) -> None:
+        self.chunks.extend(chunks)
+
+    def code(self) -> Code:
+        return Code(self.chunks, self.exit, frozenset(self.regs))
+
+    # ---- registers ------------------------------------------------------------------------------
+
+    def tmp(self) -> int:
+        return self.free.pop(0)
+
+    def take(self, *regs: int) -> None:
+        """Reserve specific host registers (mul/div use rax and rdx, variable shifts rcx)."""
+        for r in regs:
+            self.free.remove(r)
+
+    def release(self, *regs: int) -> None:
+        self.free = sorted(set(self.free) | set(regs), key=SCRATCH.index)
+
+    # ---- guest state ----------------------------------------------------------------------------
+
+    def get(self, n: int, sf: bool, sp: bool = False, into: int | None = None) -> int:
+        """Host register holding guest X/W register n (31: xzr, or sp when `sp`); a W value is
+        zero-extended. Uses mov only, so the x86 flags survive."""
+        r = self.tmp() if into is None else into
+        if n == 31 and not sp:
+            self.mov_imm(r, 0)
+        else:
+            name = "sp" if n == 31 else f"x{n}"
+            self.regs.add(name)
+            self.load(r, env(SP_OFF if n == 31 else x_off(n)), 8 if sf else 4)
+        return r
+
+    def put(self, n: int, r: int, sf: bool, sp: bool = False) -> None:
+        """Write host register r to guest X/W register n (a W write zero-extends)."""
+        if n == 31 and not sp:
+            return
+        self.regs.add("sp" if n == 31 else f"x{n}")
+        if not sf:
+            self.mov(False, r, r)
+        self.store(env(SP_OFF if n == 31 else x_off(n)), r, 8)
+
+    # ---- integer instructions (w: 64-bit operand size) ----------------------------------------
+
+    def alu(self, op: str, w: bool, dst: int, src: int | Mem) -> None:
+        """dst op= src (op in add/or/adc/sbb/and/sub/xor/cmp)."""
+        if isinstance(src, Mem):
+            self(encode_modrm(bytes([8 * _ALU[op] + 3]), dst, src, w))
+        else:
+            self(encode_modrm(bytes([8 * _ALU[op] + 1]), src, dst, w))
+
+    def alu_imm(self, op: str, w: bool, dst: int, imm: int) -> None:
+        assert -(1 << 31) <= imm < (1 << 31)
+        if -128 <= imm < 128:
+            self(encode_modrm(b"\x83", _ALU[op], dst, w, imm=(imm & 0xFF).to_bytes(1, "little")))
+        else:
+            self(encode_modrm(b"\x81", _ALU[op], dst, w, imm=(imm & 0xFFFFFFFF).to_bytes(4, "little")))
+
+    def test(self, w: bool, a: int, b: int) -> None:
+        self(encode_modrm(b"\x85", b, a, w))
+
+    def shift(self, op: str, w: bool, r: int, amount: int) -> None:
+        if amount:
+            self(encode_modrm(b"\xc1", _SHIFT[op], r, w, imm=bytes([amount])))
+
+    def shift_cl(self, op: str, w: bool, r: int) -> None:
+        self(encode_modrm(b"\xd3", _SHIFT[op], r, w))
+
+    def shrd(self, w: bool, dst: int, src: int, amount: int) -> None:
+        """dst = (src:dst) >> amount."""
+        self(encode_modrm(b"\x0f\xac", src, dst, w, imm=bytes([amount])))
+
+    def mov(self, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(b"\x89", src, dst, w))
+
+    def load(self, dst: int, mem: Mem, size: int, signed: bool = False, w: bool = True) -> None:
+        """dst = memory, zero- (or sign-) extended to 64 bits (to 32 when signed and not w)."""
+        if size == 8:
+            self(encode_modrm(b"\x8b", dst, mem, True))
+        elif size == 4:
+            self(encode_modrm(b"\x63", dst, mem, True) if signed and w else encode_modrm(b"\x8b", dst, mem))
+        else:
+            op = {(1, False): b"\x0f\xb6", (2, False): b"\x0f\xb7", (1, True): b"\x0f\xbe",
+                  (2, True): b"\x0f\xbf"}[size, signed]
+            self(encode_modrm(op, dst, mem, signed and w))
+
+    def store(self, mem: Mem, src: int, size: int) -> None:
+        if size == 1:
+            self(encode_modrm(b"\x88", src, mem, byte_reg=True))
+        else:
+            self(encode_modrm(b"\x89", src, mem, size == 8, prefix=b"\x66" if size == 2 else b""))
+
+    def extend(self, dst: int, src: int, size: int, signed: bool, w: bool = True) -> None:
+        """dst = low `size` bytes of src, zero- or sign-extended (to 64 bits, or 32 when not w)."""
+        if size == 8:
+            if dst != src:
+                self.mov(True, dst, src)
+        elif size == 4:
+            if signed and w:
+                self(encode_modrm(b"\x63", dst, src, True))
+            else:
+                self.mov(False, dst, src)
+        else:
+            op = {(1, False): b"\x0f\xb6", (2, False): b"\x0f\xb7", (1, True): b"\x0f\xbe",
+                  (2, True): b"\x0f\xbf"}[size, signed]
+            self(encode_modrm(op, dst, src, signed and w, byte_rm=size == 1))
+
+    def mov_imm(self, r: int, value: int, w: bool = True) -> None:
+        """r = value (a 64-bit constant; mov only, flags survive)."""
+        value &= (1 << 64) - 1 if w else 0xFFFFFFFF
+        if value < (1 << 32):
+            self(encode_opreg(b"\xb8", r, imm=value.to_bytes(4, "little")))
+        elif value >= (1 << 64) - (1 << 31):
+            self(encode_modrm(b"\xc7", 0, r, True, imm=(value & 0xFFFFFFFF).to_bytes(4, "little")))
+        else:
+            self(encode_opreg(b"\xb8", r, True, imm=value.to_bytes(8, "little")))
+
+    def lea(self, w: bool, dst: int, mem: Mem) -> None:
+        self(encode_modrm(b"\x8d", dst, mem, w))
+
+    def unary(self, op: str, w: bool, r: int) -> None:
+        """not/neg/mul/imul/div/idiv r (F7 group)."""
+        digit = {"not": 2, "neg": 3, "mul": 4, "imul": 5, "div": 6, "idiv": 7}[op]
+        self(encode_modrm(b"\xf7", digit, r, w))
+
+    def imul(self, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(b"\x0f\xaf", dst, src, w))
+
+    def cmov(self, cc: str, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(bytes([0x0F, 0x40 + CC[cc]]), dst, src, w))
+
+    def setcc(self, cc: str, r: int) -> None:
+        self(encode_modrm(bytes([0x0F, 0x90 + CC[cc]]), 0, r, byte_rm=True))
+
+    def bt(self, w: bool, r: int, bit: int) -> None:
+        self(encode_modrm(b"\x0f\xba", 4, r, w, imm=bytes([bit])))
+
+    def bsr(self, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(b"\x0f\xbd", dst, src, w))
+
+    def bswap(self, w: bool, r: int) -> None:
+        self(encode_opreg(b"\x0f\xc8", r, w))
+
+    def sign_extend_acc(self, w: bool) -> None:
+        """cqo / cdq: rdx:rax = sign-extended rax."""
+        self(b"\x48\x99" if w else b"\x99")
+
+    def cmc(self) -> None:
+        self(b"\xf5")
+
+    # ---- flags ----------------------------------------------------------------------------------
+
+    def nzcv_value(self, sub: bool) -> int:
+        """A register holding NZCV (bits 31:28) from the x86 flags of the last add/sub/logic op
+        (sub: C = NOT CF, x86's CF being a borrow)."""
+        n, z, c, v = self.tmp(), self.tmp(), self.tmp(), self.tmp()
+        self.setcc("s", n)
+        self.setcc("e", z)
+        self.setcc("ae" if sub else "b", c)
+        self.setcc("o", v)
+        for r in (n, z, c, v):
+            self.extend(r, r, 1, False, w=False)
+        for r in (z, c, v):
+            self.lea(False, n, Mem(r, n, 2, 0, 0))
+        self.shift("shl", False, n, 28)
+        self.release(z, c, v)
+        return n
+
+    def store_nzcv(self, sub: bool) -> None:
+        n = self.nzcv_value(sub)
+        self.store_nzcv_reg(n)
+        self.release(n)
+
+    def store_nzcv_reg(self, r: int) -> None:
+        self.regs.add("nzcv")
+        self.store(env(NZCV_OFF), r, 8)
+
+    def load_flags(self) -> None:
+        """x86 flags from the guest NZCV: SF = N, ZF = Z, CF = NOT C, OF = V (then COND_CC applies)."""
+        self.regs.add("nzcv")
+        self.take(RAX)
+        t = self.tmp()
+        self.load(RAX, env(NZCV_OFF), 4)
+        self.shift("shr", False, RAX, 24)               # al = N Z C V 0 0 0 0
+        self.mov(False, t, RAX)
+        self.unary("not", False, t)
+        self.shift("shr", False, t, 5)
+        self.alu_imm("and", False, t, 1)                  # t = NOT C
+        self.alu_imm("and", False, RAX, 0xC0)
+        self.alu("or", False, RAX, t)
+        self.shift("shl", False, RAX, 8)                  # ah = SF ZF 0 0 0 0 0 CF
+        self.load(t, env(NZCV_OFF), 4)
+        self.shift("shr", False, t, 28)
+        self.alu_imm("and", False, t, 1)
+        self(encode_modrm(b"\x80", 0, t, imm=b"\x7f", byte_rm=True))   # add t8, 0x7f: OF = V
+        self(b"\x9e")                                     # sahf (leaves OF alone)
+        self.release(t, RAX)
