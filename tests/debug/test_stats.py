@@ -20,10 +20,10 @@ SMALL = [f"{name}-{arch}.elf" for name in ("hello", "exit", "fault") for arch in
 def test_block_counter_counts_every_instruction(image: str) -> None:
     oracle = python_hook_run(IMAGES / image)
     m = quiet_machine(IMAGES / image)
-    counter = BlockCounter(m.uc, capacity=16)          # small: the table grows during the run
+    counter = BlockCounter(m.cpu, capacity=16)          # small: the table grows during the run
     m.pause_handlers.append(counter.paused)
     m.run(timeout=30)
-    assert counter.instructions(m.cpu, m.cpu.pc) == len(oracle["insns"])
+    assert counter.instructions(m.cpu.pc) == len(oracle["insns"])
     assert counter.blocks == len(oracle["blocks"])
 
 

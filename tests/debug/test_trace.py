@@ -25,8 +25,8 @@ def traced(image: str, **options: object) -> str:
     out = io.BytesIO()
     tracer = Tracer(m.cpu, out, capacity=64, **options)      # small ring: many drains during the run
     m.pause_handlers.append(tracer.paused)
-    m.run(timeout=30)
-    tracer.close()
+    result = m.run(timeout=30)
+    tracer.close(m.cpu.pc, ran_stop_pc=result.reason != "insn-limit")
     return out.getvalue().decode()
 
 
@@ -75,3 +75,30 @@ def test_trace_range_and_cli(tmp_path: Path) -> None:
     # the UART is written once per character from main: its stores are in the trace
     uart_writes = [line for line in lines if re.match(r"\s+write 0x9000000 \[4\]", line)]
     assert len(uart_writes) == len("Hello from arm64\n")
+
+
+@pytest.mark.parametrize("image", ["libc-arm64.elf", "hello-x86_64.elf", "fault-riscv64.elf"])
+def test_stats_stay_exact_while_a_trace_stops_the_guest_to_drain(image: str) -> None:
+    from vmcli.debug.stats import BlockCounter
+    oracle = python_hook_run(IMAGES / image)
+    m = quiet_machine(IMAGES / image)
+    out = io.BytesIO()
+    tracer = Tracer(m.cpu, out, capacity=50, memory=True)    # stops the guest mid-block, again and again
+    counter = BlockCounter(m.cpu)
+    m.pause_handlers += [tracer.paused, counter.paused]
+    result = m.run(timeout=30)
+    tracer.close(m.cpu.pc, ran_stop_pc=result.reason != "insn-limit")
+    assert len([line for line in out.getvalue().decode().splitlines() if line[0] != " "]) == len(oracle["insns"])
+    assert counter.instructions(m.cpu.pc) == len(oracle["insns"])
+    assert counter.blocks == len(oracle["blocks"])
+
+
+def test_max_insns_with_trace_traces_exactly_that_many(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "vmcli", "run", str(IMAGES / "bench-arm64.elf"), "--max-insns",
+                           "200000", "--trace", str(trace), "--trace-format", "jsonl", "--stats", "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 125
+    assert len(trace.read_text().splitlines()) == 200000
+    stats, _ = json.JSONDecoder().raw_decode(proc.stderr[proc.stderr.index("{"):])
+    assert stats["instructions"] == 200000

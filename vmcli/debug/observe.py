@@ -35,19 +35,21 @@ def run_observed(machine: Machine, *, timeout: float | None = None, max_insns: i
         machine.pause_handlers.append(tracer.paused)
     counter = None
     if stats:
-        counter = BlockCounter(machine.uc)
+        counter = BlockCounter(machine.cpu)
         machine.pause_handlers.append(counter.paused)
+    result = None
     try:
         result = machine.run(timeout=timeout, max_insns=max_insns)
     finally:
         if tracer is not None:
-            tracer.close()
+            tracer.close(machine.cpu.pc if result is not None else None,
+                         ran_stop_pc=result is None or result.reason != "insn-limit")
         if out is not None:
             out.close()
     if counter is None:
         return result, None
     counter.close()
-    insns = result.insns if result.insns is not None else counter.instructions(machine.cpu, machine.cpu.pc)
+    insns = result.insns if result.insns is not None else counter.instructions(machine.cpu.pc)
     return result, RunStats(
         instructions=insns, blocks=counter.blocks, wall_s=result.wall_s, exit_reason=result.reason,
         exit_status=result.status, device_accesses=result.device_accesses,

@@ -9,7 +9,9 @@ the middle of a block counts exactly like a per-instruction hook would (the faul
 included).
 
 When the table is half full the hook stops the guest before the block runs; the machine's run loop
-calls `paused()`, which grows the table and lets the guest go on.
+calls `paused()`, which grows the table and lets the guest go on. When something else stopped the
+guest inside a block (a trace draining its ring), that block was counted whole but the rest of it
+runs as a new block on resume: `paused()` notes the part that did not run, to leave it out.
 """
 
 from __future__ import annotations
@@ -89,12 +91,16 @@ def insn_lengths(arch: str, code: bytes, address: int, cpu: Cpu) -> list[int]:
 class BlockCounter:
     """Counts executed blocks on a machine's CPU, and from them the instructions."""
 
-    def __init__(self, uc: unicorn.Uc, capacity: int = 1 << 14) -> None:
-        self.uc = uc
+    def __init__(self, cpu: Cpu, capacity: int = 1 << 14) -> None:
+        self.cpu = cpu
+        self.uc = uc = cpu.uc
         self.callback = _compiled_block_counter()    # keep alive as long as the hook exists
         self.state = self._table(capacity)
         self.handle = add_native_hook(uc, unicorn.UC_HOOK_BLOCK, self.callback.address, self.state.ctypes.data)
         flush_translations(uc)            # blocks translated before the hook would not count
+        # (block, size, pc, blocks entered by then): blocks a pause left at pc; the rest of such a
+        # block runs as a block of its own on resume.
+        self.cut: list[tuple[int, int, int, int]] = []
 
     @staticmethod
     def _table(capacity: int) -> np.ndarray:
@@ -113,6 +119,10 @@ class BlockCounter:
     def paused(self) -> bool:
         """Run-loop hook: grow a half-full table; True when the guest stopped for that."""
         if not self.state[GROW]:
+            last, size = int(self.state[LAST_ADDR]), int(self.state[LAST_SIZE])
+            pc = self.cpu.pc
+            if self.state[BLOCKS] and last <= pc < last + size:
+                self.cut.append((last, size, pc, int(self.state[BLOCKS])))
             return False
         old = self.state
         new = self._table(2 * (int(old[MASK]) + 1))
@@ -133,29 +143,41 @@ class BlockCounter:
     def close(self) -> None:
         remove_native_hook(self.uc, self.handle)
 
+    def _cuts(self) -> list[tuple[int, int, int, int]]:
+        """The cuts the guest resumed from (the run loop also asks at the final stop)."""
+        return [cut for cut in self.cut if cut[3] < int(self.state[BLOCKS])]
+
     @property
     def blocks(self) -> int:
-        return int(self.state[BLOCKS])
+        """Blocks executed: a block cut by a pause and resumed counts once."""
+        return int(self.state[BLOCKS]) - len(self._cuts())
 
-    def instructions(self, cpu: Cpu, stop_pc: int) -> int:
+    def instructions(self, stop_pc: int) -> int:
         """Instructions executed: each block's length times its hits, the last block cut at stop_pc."""
+        cpu = self.cpu
         arch = cpu.spec.name
         total = 0
-        last_addr, last_size = int(self.state[LAST_ADDR]), int(self.state[LAST_SIZE])
         for address, size, hits in self.entries().tolist():
-            code = _read(self.uc, address, size)
-            lengths = insn_lengths(arch, code, address, cpu)
-            total += len(lengths) * hits
-            if self.blocks and address == last_addr and size == last_size and address <= stop_pc < address + size:
-                # The guest stopped inside its last block: count up to and including the stop PC.
-                offset, ran = 0, 0
-                for n in lengths:
-                    if offset > stop_pc - address:
-                        break
-                    offset += n
-                    ran += 1
-                total -= len(lengths) - ran
+            total += len(insn_lengths(arch, _read(self.uc, address, size), address, cpu)) * hits
+        # A pause left these blocks at pc, before the instruction there ran: it and the rest of the
+        # block ran (and counted) again as a block of their own.
+        for address, size, pc, _ in self._cuts():
+            total -= _left(arch, cpu, self.uc, address, size, pc, including=True)
+        last_addr, last_size = int(self.state[LAST_ADDR]), int(self.state[LAST_SIZE])
+        if int(self.state[BLOCKS]) and last_addr <= stop_pc < last_addr + last_size:
+            # The guest stopped inside its last block: count up to and including the stop PC.
+            total -= _left(arch, cpu, self.uc, last_addr, last_size, stop_pc, including=False)
         return total
+
+
+def _left(arch: str, cpu: Cpu, uc: unicorn.Uc, address: int, size: int, pc: int, *, including: bool) -> int:
+    """Instructions of the block at address after pc (and the one at pc, if `including`)."""
+    offset, left = 0, 0
+    for n in insn_lengths(arch, _read(uc, address, size), address, cpu):
+        if address + offset > pc or (including and address + offset == pc):
+            left += 1
+        offset += n
+    return left
 
 
 def _read(uc: unicorn.Uc, address: int, size: int) -> bytes:
