@@ -62,7 +62,7 @@ def test_register_and_memory_writes_change_what_the_guest_does(arch: str) -> Non
     ret = main + insn_at(arch, image, main).size       # main is "set result; return"
     reg = RESULT_REG[arch]
     s = gdb_session(image, [
-        f"break *{ret:#x}", "continue", f'printf "R=%d\\n", ${reg}', f"set var ${reg} = 7", "continue",
+        f"hbreak *{ret:#x}", "continue", f'printf "R=%d\\n", ${reg}', f"set var ${reg} = 7", "continue",
     ])
     assert "R=3" in s.gdb, s.gdb
     assert "exited with code 07" in s.gdb
