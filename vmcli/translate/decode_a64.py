@@ -265,6 +265,129 @@ enc("blr", "1101011 0001 11111 000000 Rn:5 00000", "blr xn", NONE, group="branch
 enc("ret", "1101011 0010 11111 000000 Rn:5 00000", "ret xn", NONE, group="branch")
 
 
+# ---- Advanced SIMD (NEON) ---------------------------------------------------------------------------
+_ARR = {"8b": (0, 0), "16b": (0, 1), "4h": (1, 0), "8h": (1, 1), "2s": (2, 0), "4s": (2, 1), "2d": (3, 1)}
+
+
+def arr(*labels: str) -> tuple[Variant, ...]:
+    return tuple(_v(a, size=_ARR[a][0], Q=_ARR[a][1]) for a in labels)
+
+
+ALL7 = arr("8b", "16b", "4h", "8h", "2s", "4s", "2d")
+BHS = arr("8b", "16b", "4h", "8h", "2s", "4s")
+BH = arr("8b", "16b", "4h", "8h")
+B = arr("8b", "16b")
+FARR = (_v("2s", sz=0, Q=0), _v("4s", sz=0, Q=1), _v("2d", sz=1, Q=1))
+Q2 = (_v("8b", Q=0), _v("16b", Q=1))
+_3SAME = "0 Q {u} 01110 size:2 1 Rm:5 {op:05b} 1 Rn:5 Rd:5"
+
+for _m, _u, _op, _nv0 in (("add", 0, 0b10000, ALL7), ("sub", 1, 0b10000, ALL7),
+                           ("mul", 0, 0b10011, arr("4h", "8h", "2s", "4s")),
+                           ("cmeq", 1, 0b10001, ALL7), ("cmgt", 0, 0b00110, BHS), ("cmhi", 1, 0b00110, BHS),
+                           ("cmge", 0, 0b00111, BHS), ("cmhs", 1, 0b00111, BHS), ("cmtst", 0, 0b10001, ALL7),
+                           ("sqadd", 0, 0b00001, BH), ("uqadd", 1, 0b00001, BH), ("sqsub", 0, 0b00101, BH),
+                           ("uqsub", 1, 0b00101, BH), ("smax", 0, 0b01100, BHS), ("smin", 0, 0b01101, BHS),
+                           ("umax", 1, 0b01100, BHS), ("umin", 1, 0b01101, BHS)):
+    enc(f"{_m}_v", _3SAME.format(u=_u, op=_op), f"{_m} vd.<T>, vn.<T>, vm.<T>", _nv0, group="neon")
+for _u, _size, _m in ((0, 0, "and"), (0, 1, "bic"), (0, 2, "orr"), (0, 3, "orn"), (1, 0, "eor"), (1, 1, "bsl"),
+                      (1, 2, "bit"), (1, 3, "bif")):
+    enc(f"{_m}_v", f"0 Q {_u} 01110 {_size:02b} 1 Rm:5 00011 1 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, vm.<T>", Q2,
+        group="neon")
+for _opc, _m in ((1, "uzp1"), (2, "trn1"), (3, "zip1"), (5, "uzp2"), (6, "trn2"), (7, "zip2")):
+    enc(f"{_m}_v", f"0 Q 0 01110 size:2 0 Rm:5 0 {_opc:03b} 10 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, vm.<T>", ALL7,
+        group="neon")
+enc("ext_v", "0 Q 10 1110 000 Rm:5 0 imm4:4 0 Rn:5 Rd:5", "ext vd.<T>, vn.<T>, vm.<T>, #index", Q2,
+    valid=lambda f: f["Q"] == 1 or f["imm4"] < 8, group="neon")
+_2MISC = "0 Q {u} 01110 size:2 10000 {op:05b} 10 Rn:5 Rd:5"
+for _m, _u, _op, _nv1 in (("rev64", 0, 0, BHS), ("rev32", 1, 0, BH), ("rev16", 0, 1, B), ("cnt", 0, 0b00101, B),
+                           ("not", 1, 0b00101, B), ("abs", 0, 0b01011, BHS), ("neg", 1, 0b01011, ALL7),
+                           ("cmgt0", 0, 0b01000, BHS), ("cmeq0", 0, 0b01001, ALL7), ("cmlt0", 0, 0b01010, BHS),
+                           ("cmge0", 1, 0b01000, BHS), ("cmle0", 1, 0b01001, BHS)):
+    _syn = f"{_m} vd.<T>, vn.<T>" + (", #0" if _m.endswith("0") else "")
+    enc(f"{_m}_v", _2MISC.format(u=_u, op=_op), _syn.replace(f"{_m} ", f"{_m.removesuffix('0')} "), _nv1,
+        group="neon")
+_IMM5 = {"b": "idx:4 1", "h": "idx:3 10", "s": "idx:2 100", "d": "idx:1 1000"}
+for _e, _imm5 in _IMM5.items():
+    _arrs = {"b": Q2, "h": (_v("4h", Q=0), _v("8h", Q=1)), "s": (_v("2s", Q=0), _v("4s", Q=1)),
+             "d": (_v("2d", Q=1),)}[_e]
+    enc(f"dup_elem_{_e}", f"0 Q 0 01110000 {_imm5} 0 0000 1 Rn:5 Rd:5", f"dup vd.<T>, vn.{_e}[i]", _arrs, group="neon")
+    enc(f"dup_gen_{_e}", f"0 Q 0 01110000 {_imm5} 0 0001 1 Rn:5 Rd:5", f"dup vd.<T>, {'x' if _e == 'd' else 'w'}n",
+        _arrs, group="neon")
+    enc(f"ins_gen_{_e}", f"0 1 0 01110000 {_imm5} 0 0011 1 Rn:5 Rd:5",
+        f"ins vd.{_e}[i], {'x' if _e == 'd' else 'w'}n", NONE, group="neon")
+    _src = {"b": "src:4", "h": "src:3 u", "s": "src:2 u:2", "d": "src:1 u:3"}[_e]
+    enc(f"ins_elem_{_e}", f"0 1 1 01110000 {_imm5} 0 {_src} 1 Rn:5 Rd:5", f"ins vd.{_e}[i], vn.{_e}[j]", NONE,
+        group="neon")
+    enc(f"umov_{_e}", f"0 {int(_e == 'd')} 0 01110000 {_imm5} 0 0111 1 Rn:5 Rd:5",
+        f"umov {'x' if _e == 'd' else 'w'}d, vn.{_e}[i]", NONE, group="neon")
+    if _e != "d":
+        _smov = (_v("w", Q=0), _v("x", Q=1)) if _e != "s" else (_v("x", Q=1),)
+        enc(f"smov_{_e}", f"0 Q 0 01110000 {_imm5} 0 0101 1 Rn:5 Rd:5", f"smov <R>d, vn.{_e}[i]", _smov,
+            group="neon")
+enc("tbl_v", "0 Q 001110 000 Rm:5 0 00 0 00 Rn:5 Rd:5", "tbl vd.<T>, {vn.16b}, vm.<T>", Q2, group="neon")
+for _m, _u, _op, _nv2 in (("addv", 0, 0b11011, arr("8b", "16b", "4h", "8h", "4s")),
+                           ("umaxv", 1, 0b01010, arr("8b", "16b", "4h", "8h", "4s")),
+                           ("uminv", 1, 0b11010, arr("8b", "16b", "4h", "8h", "4s")),
+                           ("smaxv", 0, 0b01010, arr("8b", "16b", "4h", "8h", "4s")),
+                           ("sminv", 0, 0b11010, arr("8b", "16b", "4h", "8h", "4s"))):
+    enc(f"{_m}_v", f"0 Q {_u} 01110 size:2 11000 {_op:05b} 10 Rn:5 Rd:5", f"{_m} <e>d, vn.<T>", _nv2,
+        group="neon")
+# shifts by immediate: immh:immb holds the lane size and the amount
+_SHIFT_ARR = {"8b": (1, 0), "16b": (1, 1), "4h": (2, 0), "8h": (2, 1), "2s": (4, 0), "4s": (4, 1), "2d": (8, 1)}
+
+
+def _sharr(*labels: str) -> tuple[Variant, ...]:
+    """Arrangements of a shift: immh's leading one gives the lane size (immh = 0001 b, 001x h ...)."""
+    out = []
+    for a in labels:
+        top, q = _SHIFT_ARR[a]
+        bit = top.bit_length() - 1
+        out.append(_v(a, Q=q, **{f"h{bit}": 1}, **{f"h{j}": 0 for j in range(bit + 1, 4)}))
+    return tuple(out)
+
+
+def _shift_ok(f: Fields) -> bool:
+    immh = (f["h3"] << 3) | (f["h2"] << 2) | (f["h1"] << 1) | f["h0"]
+    return immh != 0 and not (immh >> 3 and not f["Q"])
+
+
+for _m, _u, _op, _nv3 in (("shl", 0, 0b01010, ("4h", "8h", "2s", "4s", "2d")),
+                           ("ushr", 1, 0, ("4h", "8h", "2s", "4s", "2d")),
+                           ("sshr", 0, 0, ("4h", "8h", "2s", "4s"))):
+    enc(f"{_m}_v", f"0 Q {_u} 011110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, #shift",
+        _sharr(*_nv3), valid=_shift_ok, group="neon")
+# floating point, vector
+_3F = "0 Q {u} 01110 {a} sz 1 Rm:5 {op:05b} 1 Rn:5 Rd:5"
+for _m, _u, _a, _op in (("fadd", 0, 0, 0b11010), ("fsub", 0, 1, 0b11010), ("fmul", 1, 0, 0b11011),
+                        ("fdiv", 1, 0, 0b11111), ("fmax", 0, 0, 0b11110), ("fmin", 0, 1, 0b11110),
+                        ("fcmeq", 0, 0, 0b11100), ("fcmge", 1, 0, 0b11100), ("fcmgt", 1, 1, 0b11100)):
+    enc(f"{_m}_v", _3F.format(u=_u, a=_a, op=_op), f"{_m} vd.<T>, vn.<T>, vm.<T>", FARR, group="neon-fp")
+_2F = "0 Q {u} 01110 {a} sz 10000 {op:05b} 10 Rn:5 Rd:5"
+for _m, _u, _a, _op, _nv4 in (("fabs", 0, 1, 0b01111, FARR), ("fneg", 1, 1, 0b01111, FARR),
+                               ("fsqrt", 1, 1, 0b11111, FARR), ("scvtf", 0, 0, 0b11101, FARR),
+                               ("fcvtzs", 0, 1, 0b11011, FARR)):
+    enc(f"{_m}_v", _2F.format(u=_u, a=_a, op=_op), f"{_m} vd.<T>, vn.<T>", _nv4, group="neon-fp")
+
+# SIMD&FP loads and stores: s, d and q registers
+_VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),
+          _v("ldr_d", size=3, opc=1), _v("str_q", size=0, opc=2), _v("ldr_q", size=0, opc=3))
+for _mode, (_pat, _syn) in _MODES.items():
+    _vvalid: Callable[[Fields], bool] | None = _roff if _mode == "roff" else None
+    enc(f"vldst_{_mode}", _pat.replace("111 0", "111 1"), f"<T> <R>t, {_syn}", _VLDST, _vvalid, group="neon-mem")
+_VPAIR = (_v("stp_s", opc=0, L=0), _v("ldp_s", opc=0, L=1), _v("stp_d", opc=1, L=0), _v("ldp_d", opc=1, L=1),
+          _v("stp_q", opc=2, L=0), _v("ldp_q", opc=2, L=1))
+for _mode, _bits, _syn in (("post", "001", "[xn|sp], #imm"), ("off", "010", "[xn|sp, #imm]"),
+                           ("pre", "011", "[xn|sp, #imm]!")):
+    enc(f"vldstp_{_mode}", f"opc:2 101 1 {_bits} L imm7:7 Rt2:5 Rn:5 Rt:5", f"<T> <R>t, <R>t2, {_syn}", _VPAIR,
+        lambda f: not (f["L"] and f["Rt"] == f["Rt2"]), group="neon-mem")
+_LD1 = tuple(_v(a, size=_ARR[a][0], Q=_ARR[a][1]) for a in ("8b", "16b", "4h", "8h", "2s", "4s", "2d"))
+for _l, _m in ((0, "st1"), (1, "ld1")):
+    enc(f"{_m}_v", f"0 Q 0011000 {_l} 000000 0111 size:2 Rn:5 Rt:5", f"{_m} {{vt.<T>}}, [xn|sp]", _LD1,
+        group="neon-mem")
+    enc(f"{_m}_post", f"0 Q 0011001 {_l} 0 Rm:5 0111 size:2 Rn:5 Rt:5", f"{_m} {{vt.<T>}}, [xn|sp], #imm|xm", _LD1,
+        group="neon-mem")
+
+
 def sext(value: int, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) & 1 else value
 

@@ -34,7 +34,7 @@ V_BASE = 0x110
 ENV_SIZE = V_BASE + 32 * 16
 
 # x86 condition codes (the low nibble of Jcc/SETcc/CMOVcc)
-CC = {"o": 0, "no": 1, "b": 2, "ae": 3, "e": 4, "ne": 5, "be": 6, "a": 7, "s": 8, "ns": 9,
+CC = {"o": 0, "no": 1, "b": 2, "ae": 3, "e": 4, "ne": 5, "be": 6, "a": 7, "s": 8, "ns": 9, "p": 10, "np": 11,
       "l": 12, "ge": 13, "le": 14, "g": 15}
 # AArch64 condition -> x86 condition, with the flags loaded by Ctx.load_flags (CF = NOT C)
 COND_CC = {"eq": "e", "ne": "ne", "hs": "ae", "lo": "b", "mi": "s", "pl": "ns", "vs": "o", "vc": "no",
@@ -68,6 +68,60 @@ class Code:
         return b"".join(self.chunks)
 
 
+# ---- SSE (the NEON rules) --------------------------------------------------------------------------
+# name -> (mandatory prefix, opcode bytes); operands are (xmm dst, xmm or memory src)
+SSE: dict[str, tuple[bytes, bytes]] = {}
+for _name, _op in {"paddb": "FC", "paddw": "FD", "paddd": "FE", "paddq": "D4", "psubb": "F8", "psubw": "F9",
+                   "psubd": "FA", "psubq": "FB", "pmullw": "D5", "pcmpeqb": "74", "pcmpeqw": "75",
+                   "pcmpeqd": "76", "pcmpgtb": "64", "pcmpgtw": "65", "pcmpgtd": "66", "pand": "DB",
+                   "pandn": "DF", "por": "EB", "pxor": "EF", "paddsb": "EC", "paddsw": "ED", "paddusb": "DC",
+                   "paddusw": "DD", "psubsb": "E8", "psubsw": "E9", "psubusb": "D8", "psubusw": "D9",
+                   "pmaxsw": "EE", "pmaxub": "DE", "pminsw": "EA", "pminub": "DA", "punpcklbw": "60",
+                   "punpcklwd": "61", "punpckldq": "62", "punpcklqdq": "6C", "punpckhbw": "68",
+                   "punpckhwd": "69", "punpckhdq": "6A", "punpckhqdq": "6D", "pshufd": "70", "addpd": "58",
+                   "mulpd": "59", "subpd": "5C", "divpd": "5E", "minpd": "5D", "maxpd": "5F", "sqrtpd": "51",
+                   "cmppd": "C2", "psadbw": "F6", "pmuludq": "F4", "movd_in": "6E", "movd_out": "7E",
+                   "movq_out": "D6"}.items():
+    SSE[_name] = (b"\x66", b"\x0f" + bytes.fromhex(_op))
+for _name, _op in {"pmulld": "40", "pcmpeqq": "29", "pmaxsb": "3C", "pmaxsd": "3D", "pmaxuw": "3E",
+                   "pmaxud": "3F", "pminsb": "38", "pminsd": "39", "pminuw": "3A", "pminud": "3B",
+                   "pshufb": "00", "pabsb": "1C", "pabsw": "1D", "pabsd": "1E", "pmovsxdq": "25",
+                   "pmovzxdq": "35"}.items():
+    SSE[_name] = (b"\x66", b"\x0f\x38" + bytes.fromhex(_op))
+for _name, _op in {"addps": "58", "mulps": "59", "subps": "5C", "divps": "5E", "minps": "5D", "maxps": "5F",
+                   "sqrtps": "51", "cmpps": "C2", "andps": "54", "andnps": "55", "orps": "56", "xorps": "57",
+                   "cvtdq2ps": "5B"}.items():
+    SSE[_name] = (b"", b"\x0f" + bytes.fromhex(_op))
+SSE["cvttps2dq"] = (b"\xf3", b"\x0f\x5b")
+SSE["movdqu_load"] = (b"\xf3", b"\x0f\x6f")
+SSE["movdqu_store"] = (b"\xf3", b"\x0f\x7f")
+SSE["movq_in"] = (b"\xf3", b"\x0f\x7e")       # movq xmm, xmm/m64 (zeroes bits 127:64)
+SSE["cvtsi2sd"] = (b"\xf2", b"\x0f\x2a")
+SSE["cvttsd2si"] = (b"\xf2", b"\x0f\x2c")
+SSE["ucomisd"] = (b"\x66", b"\x0f\x2e")
+SSE["pextr"] = (b"\x66", b"\x0f\x3a")          # + 14 b / 15 w / 16 d,q (xmm in reg, r/m destination)
+SSE["pinsr"] = (b"\x66", b"\x0f\x3a")          # + 20 b / 22 d,q ; pinsrw is 66 0F C4
+
+XMM_SCRATCH = tuple(range(16))
+# lane size (bits) -> the SSE instruction of each lane-wise operation
+LANE_OPS = {
+    "add": {8: "paddb", 16: "paddw", 32: "paddd", 64: "paddq"},
+    "sub": {8: "psubb", 16: "psubw", 32: "psubd", 64: "psubq"},
+    "mul": {16: "pmullw", 32: "pmulld"},
+    "cmeq": {8: "pcmpeqb", 16: "pcmpeqw", 32: "pcmpeqd", 64: "pcmpeqq"},
+    "cmgt": {8: "pcmpgtb", 16: "pcmpgtw", 32: "pcmpgtd"},
+    "sqadd": {8: "paddsb", 16: "paddsw"}, "uqadd": {8: "paddusb", 16: "paddusw"},
+    "sqsub": {8: "psubsb", 16: "psubsw"}, "uqsub": {8: "psubusb", 16: "psubusw"},
+    "smax": {8: "pmaxsb", 16: "pmaxsw", 32: "pmaxsd"}, "smin": {8: "pminsb", 16: "pminsw", 32: "pminsd"},
+    "umax": {8: "pmaxub", 16: "pmaxuw", 32: "pmaxud"}, "umin": {8: "pminub", 16: "pminuw", 32: "pminud"},
+    "abs": {8: "pabsb", 16: "pabsw", 32: "pabsd"},
+}
+# SSE shifts by immediate: (opcode, /digit) by lane size
+SHIFT_IMM = {"psll": {16: (0x71, 6), 32: (0x72, 6), 64: (0x73, 6)},
+             "psrl": {16: (0x71, 2), 32: (0x72, 2), 64: (0x73, 2)},
+             "psra": {16: (0x71, 4), 32: (0x72, 4)}}
+
+
 @dataclass
 class Ctx:
     """Builds the x86-64 code of one AArch64 instruction."""
@@ -77,6 +131,7 @@ class Ctx:
     free: list[int] = field(default_factory=lambda: list(SCRATCH))
     exit: bool = False
     regs: set[str] = field(default_factory=set)
+    vfree: list[int] = field(default_factory=lambda: list(XMM_SCRATCH))
 
     def __call__(self, *chunks: bytes) -> None:
         self.chunks.extend(chunks)
@@ -275,3 +330,65 @@ class Ctx:
         self(encode_modrm(b"\x80", 0, t, imm=b"\x7f", byte_rm=True))   # add t8, 0x7f: OF = V
         self(b"\x9e")                                     # sahf (leaves OF alone)
         self.release(t, RAX)
+
+    # ---- vectors ---------------------------------------------------------------------------------
+
+    def vtmp(self) -> int:
+        return self.vfree.pop(0)
+
+    def vrelease(self, *regs: int) -> None:
+        self.vfree = sorted(set(self.vfree) | set(regs))
+
+    def sse(self, name: str, dst: int, src: int | Mem, imm: int | None = None, w: bool = False) -> None:
+        prefix, op = SSE[name]
+        self(encode_modrm(op, dst, src, w, prefix=prefix, imm=b"" if imm is None else bytes([imm])))
+
+    def vget(self, n: int, into: int | None = None) -> int:
+        x = self.vtmp() if into is None else into
+        self.regs.add(f"v{n}")
+        self.sse("movdqu_load", x, env(v_off(n), 16))
+        return x
+
+    def vput(self, n: int, x: int, q: bool = True) -> None:
+        """Write xmm x to guest Vn; a 64-bit (Q = 0) result clears bits 127:64 as AArch64 does."""
+        self.regs.add(f"v{n}")
+        if not q:
+            self.sse("movq_in", x, x)
+        self.sse("movdqu_store", x, env(v_off(n), 16))
+
+    def vcopy(self, dst: int, src: int) -> None:
+        if dst != src:
+            self.sse("movdqu_load", dst, src)
+
+    def vconst(self, value: int, into: int | None = None) -> int:
+        """xmm = a 128-bit constant (built through a general register, mov only)."""
+        x = self.vtmp() if into is None else into
+        lo, hi = value & ((1 << 64) - 1), value >> 64
+        r = self.tmp()
+        self.mov_imm(r, lo)
+        self.sse("movd_in", x, r, w=True)
+        if hi:
+            t = self.vtmp()
+            self.mov_imm(r, hi)
+            self.sse("movd_in", t, r, w=True)
+            self.sse("punpcklqdq", x, t)
+            self.vrelease(t)
+        self.release(r)
+        return x
+
+    def vshift(self, kind: str, bits: int, x: int, amount: int) -> None:
+        opcode, digit = SHIFT_IMM[kind][bits]
+        self(encode_modrm(bytes([0x0F, opcode]), digit, x, prefix=b"\x66", imm=bytes([amount])))
+
+    def vbytes_shift(self, right: bool, x: int, amount: int) -> None:
+        """psrldq / pslldq: shift the whole register by bytes."""
+        self(encode_modrm(b"\x0f\x73", 3 if right else 7, x, prefix=b"\x66", imm=bytes([amount])))
+
+    def vselect(self, mask: int, x: int, y: int) -> None:
+        """y = mask ? x : y, lane-wise on an all-ones/all-zeros mask (x and mask are kept)."""
+        t = self.vtmp()
+        self.vcopy(t, x)
+        self.sse("pxor", t, y)
+        self.sse("pand", t, mask)
+        self.sse("pxor", y, t)
+        self.vrelease(t)

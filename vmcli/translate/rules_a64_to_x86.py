@@ -426,6 +426,9 @@ def _address(c: Ctx, f: dict[str, int], mode: str, scale: int) -> tuple[int, int
         idx = c.get(f["Rm"], True)
         size, signed = _EXTEND[f["option"]]
         c.extend(idx, idx, size, signed)
+        if f["S"] and scale == 16:            # q registers: lea scales by 8 at most
+            c.shift("shl", True, idx, 4)
+            scale = 1
         a = c.tmp()
         c.lea(True, a, Mem(base, idx, scale if f["S"] else 1, 0, 0))
         return a, None
@@ -538,3 +541,601 @@ def _br(c: Ctx) -> None:
         c.mov_imm(r, _pc(c) + 4)
         c.put(30, r, True)
     c.exit = True
+
+
+# =================================================================================================
+# Advanced SIMD (NEON) -> SSE .. SSE4.1
+# =================================================================================================
+#
+# Vn is loaded from the env block into a scratch xmm, computed on, and stored back whole; a 64-bit
+# arrangement (Q = 0) clears bits 127:64 of the result as AArch64 does (Ctx.vput). Permutations
+# (zip/uzp/trn/ext/rev/dup/ins) are one byte table per source, applied with pshufb.
+
+_ESIZE = {"b": 8, "h": 16, "s": 32, "d": 64}
+
+
+def _arr(c: Ctx) -> tuple[int, int, bool]:
+    """(lane bits, lanes, Q) of the instruction's arrangement."""
+    label = c.insn.variant.label  # type: ignore[attr-defined]
+    esize = _ESIZE[label[-1]]
+    lanes = int(label[:-1])
+    return esize, lanes, lanes * esize == 128
+
+
+def _lane_const(value: int, esize: int) -> int:
+    """A 128-bit constant holding `value` in every lane."""
+    return sum(value << (esize * i) for i in range(128 // esize))
+
+
+def _ones(c: Ctx) -> int:
+    x = c.vtmp()
+    c.sse("pcmpeqb", x, x)
+    return x
+
+
+def _zero(c: Ctx) -> int:
+    x = c.vtmp()
+    c.sse("pxor", x, x)
+    return x
+
+
+@rule(*(f"{m}_v" for m in ("add", "sub", "mul", "cmeq", "cmgt", "sqadd", "uqadd", "sqsub", "uqsub", "smax",
+                           "smin", "umax", "umin")))
+def _v3(c: Ctx) -> None:
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f = _f(c)
+    esize, _, q = _arr(c)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    c.sse(LANE_OPS[_name(c)[:-2]][esize], a, b)
+    c.vput(f["Rd"], a, q)
+
+
+@rule("cmhi_v", "cmge_v", "cmhs_v", "cmtst_v")
+def _vcmp(c: Ctx) -> None:
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f, m = _f(c), _name(c)[:-2]
+    esize, _, q = _arr(c)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    if m == "cmhi":           # unsigned >: flip the sign bits, compare signed
+        k = c.vconst(_lane_const(1 << (esize - 1), esize))
+        c.sse("pxor", a, k)
+        c.sse("pxor", b, k)
+        c.sse(LANE_OPS["cmgt"][esize], a, b)
+        r = a
+    elif m in ("cmge", "cmhs"):   # n >= m  <=>  max(n, m) == n
+        r = c.vtmp()
+        c.vcopy(r, a)
+        c.sse(LANE_OPS["smax" if m == "cmge" else "umax"][esize], r, b)
+        c.sse(LANE_OPS["cmeq"][esize], r, a)
+    else:                     # cmtst: (n & m) != 0
+        c.sse("pand", a, b)
+        c.sse(LANE_OPS["cmeq"][esize], a, _zero(c))
+        c.sse("pxor", a, _ones(c))
+        r = a
+    c.vput(f["Rd"], r, q)
+
+
+@rule("and_v", "bic_v", "orr_v", "orn_v", "eor_v", "bsl_v", "bit_v", "bif_v")
+def _vlogic(c: Ctx) -> None:
+    f, m = _f(c), _name(c)[:-2]
+    q = bool(f["Q"])
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    if m in ("and", "orr", "eor"):
+        c.sse({"and": "pand", "orr": "por", "eor": "pxor"}[m], a, b)
+        r = a
+    elif m == "bic":
+        c.sse("pandn", b, a)      # ~m & n
+        r = b
+    elif m == "orn":
+        c.sse("pxor", b, _ones(c))
+        c.sse("por", a, b)
+        r = a
+    else:
+        d = c.vget(f["Rd"])
+        if m == "bsl":            # d ? n : m
+            c.vselect(d, a, b)
+            r = b
+        elif m == "bit":          # m ? n : d
+            c.vselect(b, a, d)
+            r = d
+        else:                     # bif: m ? d : n
+            c.vselect(b, d, a)
+            r = a
+    c.vput(f["Rd"], r, q)
+
+
+# ---- permutations through byte tables ----------------------------------------------------------
+
+Lane = tuple[int, int] | None     # (source number, lane) or None for zero
+
+
+def _permute(c: Ctx, sources: list[int], lanes: list[Lane], esize: int, q: bool, rd: int) -> None:
+    """Vd = lanes picked from the guest registers `sources` (one pshufb per source, then por)."""
+    eb = esize // 8
+    table: list[tuple[int, int] | None] = []
+    for lane in lanes:
+        for k in range(eb):
+            table.append(None if lane is None else (lane[0], lane[1] * eb + k))
+    table += [None] * (16 - len(table))
+    out: int | None = None
+    for s, guest in enumerate(sources):
+        index = [0x80 if t is None or t[0] != s else t[1] for t in table]
+        if all(i == 0x80 for i in index):
+            continue
+        x = c.vget(guest)
+        if index != list(range(16)):
+            c.sse("pshufb", x, c.vconst(int.from_bytes(bytes(index), "little")))
+        if out is None:
+            out = x
+        else:
+            c.sse("por", out, x)
+    if out is None:
+        out = _zero(c)
+    c.vput(rd, out, q)
+
+
+@rule("zip1_v", "zip2_v", "uzp1_v", "uzp2_v", "trn1_v", "trn2_v")
+def _zip(c: Ctx) -> None:
+    f, m = _f(c), _name(c)[:-2]
+    esize, n, q = _arr(c)
+    half = n // 2
+    lanes: list[Lane] = []
+    if m.startswith("zip"):
+        base = 0 if m == "zip1" else half
+        for p in range(half):
+            lanes += [(0, base + p), (1, base + p)]
+    elif m.startswith("uzp"):
+        concat = [(0, i) for i in range(n)] + [(1, i) for i in range(n)]
+        lanes = [concat[2 * e + (m == "uzp2")] for e in range(n)]
+    else:
+        odd = int(m == "trn2")
+        for p in range(half):
+            lanes += [(0, 2 * p + odd), (1, 2 * p + odd)]
+    _permute(c, [f["Rn"], f["Rm"]], lanes, esize, q, f["Rd"])
+
+
+@rule("ext_v")
+def _ext(c: Ctx) -> None:
+    f = _f(c)
+    nbytes = 16 if f["Q"] else 8
+    concat = [(0, i) for i in range(nbytes)] + [(1, i) for i in range(nbytes)]
+    lanes: list[Lane] = list(concat[f["imm4"]:f["imm4"] + nbytes])
+    _permute(c, [f["Rn"], f["Rm"]], lanes, 8, bool(f["Q"]), f["Rd"])
+
+
+@rule("rev64_v", "rev32_v", "rev16_v")
+def _vrev(c: Ctx) -> None:
+    f = _f(c)
+    esize, n, q = _arr(c)
+    k = int(_name(c)[3:5]) // esize          # lanes per container
+    lanes: list[Lane] = [(0, (e // k) * k + (k - 1 - e % k)) for e in range(n)]
+    _permute(c, [f["Rn"]], lanes, esize, q, f["Rd"])
+
+
+def _elem(c: Ctx) -> int:
+    return int(_name(c)[-1:] in "bhsd" and _ESIZE[_name(c)[-1]])
+
+
+@rule("dup_elem_b", "dup_elem_h", "dup_elem_s", "dup_elem_d")
+def _dup_elem(c: Ctx) -> None:
+    f = _f(c)
+    esize, n, q = _arr(c)
+    _permute(c, [f["Rn"]], [(0, f["idx"])] * n, esize, q, f["Rd"])
+
+
+@rule("ins_elem_b", "ins_elem_h", "ins_elem_s", "ins_elem_d")
+def _ins_elem(c: Ctx) -> None:
+    f = _f(c)
+    esize = _elem(c)
+    lanes: list[Lane] = [(0, i) for i in range(128 // esize)]
+    lanes[f["idx"]] = (1, f["src"])
+    _permute(c, [f["Rd"], f["Rn"]], lanes, esize, True, f["Rd"])
+
+
+def _movq_in(c: Ctx, x: int, r: int) -> None:
+    c.sse("movd_in", x, r, w=True)
+
+
+@rule("dup_gen_b", "dup_gen_h", "dup_gen_s", "dup_gen_d")
+def _dup_gen(c: Ctx) -> None:
+    f = _f(c)
+    esize, _, q = _arr(c)
+    r = c.get(f["Rn"], esize == 64)
+    x = c.vtmp()
+    _movq_in(c, x, r)
+    index = [k % (esize // 8) for k in range(16)]
+    c.sse("pshufb", x, c.vconst(int.from_bytes(bytes(index), "little")))
+    c.vput(f["Rd"], x, q)
+
+
+_PINSR = {8: b"\x0f\x3a\x20", 16: b"\x0f\xc4", 32: b"\x0f\x3a\x22", 64: b"\x0f\x3a\x22"}
+_PEXTR = {8: b"\x0f\x3a\x14", 16: b"\x0f\x3a\x15", 32: b"\x0f\x3a\x16", 64: b"\x0f\x3a\x16"}
+
+
+@rule("ins_gen_b", "ins_gen_h", "ins_gen_s", "ins_gen_d")
+def _ins_gen(c: Ctx) -> None:
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f = _f(c)
+    esize = _elem(c)
+    x = c.vget(f["Rd"])
+    r = c.get(f["Rn"], esize == 64)
+    c(encode_modrm(_PINSR[esize], x, r, esize == 64, prefix=b"\x66", imm=bytes([f["idx"]])))
+    c.vput(f["Rd"], x, True)
+
+
+@rule("umov_b", "umov_h", "umov_s", "umov_d", "smov_b", "smov_h", "smov_s")
+def _umov(c: Ctx) -> None:
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f = _f(c)
+    esize = _elem(c)
+    x = c.vget(f["Rn"])
+    r = c.tmp()
+    c(encode_modrm(_PEXTR[esize], x, r, esize == 64, prefix=b"\x66", imm=bytes([f["idx"]])))
+    sf = esize == 64 or _sf(c)
+    if _name(c).startswith("smov"):
+        c.extend(r, r, esize // 8, True, w=sf)
+    c.put(f["Rd"], r, sf)
+
+
+@rule("tbl_v")
+def _tbl(c: Ctx) -> None:
+    """pshufb reads index bit 7 as 'zero' and the low 4 bits as the lane: adding 0x70 with unsigned
+    saturation turns every index >= 16 into one >= 0x80 and leaves 0..15 alone."""
+    f = _f(c)
+    idx = c.vget(f["Rm"])
+    c.sse("paddusb", idx, c.vconst(_lane_const(0x70, 8)))
+    t = c.vget(f["Rn"])
+    c.sse("pshufb", t, idx)
+    c.vput(f["Rd"], t, bool(f["Q"]))
+
+
+# ---- two-register misc ----------------------------------------------------------------------------
+
+@rule("not_v", "neg_v", "abs_v", "cmgt0_v", "cmeq0_v", "cmlt0_v", "cmge0_v", "cmle0_v", "cnt_v")
+def _v2(c: Ctx) -> None:
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f, m = _f(c), _name(c)[:-2]
+    esize, _, q = _arr(c)
+    a = c.vget(f["Rn"])
+    if m == "not":
+        c.sse("pxor", a, _ones(c))
+        r = a
+    elif m == "abs":
+        c.sse(LANE_OPS["abs"][esize], a, a)
+        r = a
+    elif m == "cnt":              # popcount of each byte from a nibble table
+        lut = c.vconst(int.from_bytes(bytes(bin(i).count("1") for i in range(16)), "little"))
+        low = c.vconst(_lane_const(0x0F, 8))
+        hi = c.vtmp()
+        c.vcopy(hi, a)
+        c.vshift("psrl", 16, hi, 4)
+        c.sse("pand", hi, low)
+        c.sse("pand", a, low)
+        r = c.vtmp()
+        c.vcopy(r, lut)
+        c.sse("pshufb", r, a)
+        c.sse("pshufb", lut, hi)
+        c.sse("paddb", r, lut)
+    else:
+        z = _zero(c)
+        if m == "neg":
+            c.sse(LANE_OPS["sub"][esize], z, a)
+            r = z
+        elif m in ("cmgt0", "cmle0"):
+            c.sse(LANE_OPS["cmgt"][esize], a, z)
+            r = a
+        elif m == "cmeq0":
+            c.sse(LANE_OPS["cmeq"][esize], a, z)
+            r = a
+        else:                     # cmlt0, cmge0: 0 > n
+            c.sse(LANE_OPS["cmgt"][esize], z, a)
+            r = z
+        if m in ("cmle0", "cmge0"):
+            c.sse("pxor", r, _ones(c))
+    c.vput(f["Rd"], r, q)
+
+
+# ---- reductions and shifts ------------------------------------------------------------------------
+
+@rule("addv_v", "umaxv_v", "uminv_v", "smaxv_v", "sminv_v")
+def _across(c: Ctx) -> None:
+    """Fold the register in halves (psrldq) with the lane operation; the result is lane 0 and the
+    rest of Vd is cleared (it is written as a B/H/S register)."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f = _f(c)
+    esize, n, q = _arr(c)
+    op = LANE_OPS[{"addv": "add", "umaxv": "umax", "uminv": "umin", "smaxv": "smax", "sminv": "smin"}[
+        _name(c)[:-2]]][esize]
+    a = c.vget(f["Rn"])
+    t = c.vtmp()
+    width = n * esize // 8
+    while width > esize // 8:
+        width //= 2
+        c.vcopy(t, a)
+        c.vbytes_shift(True, t, width)
+        c.sse(op, a, t)
+    c.sse("pand", a, c.vconst((1 << esize) - 1))
+    c.vput(f["Rd"], a, True)
+
+
+def _shift_amount(f: dict[str, int]) -> tuple[int, int]:
+    immh = (f["h3"] << 3) | (f["h2"] << 2) | (f["h1"] << 1) | f["h0"]
+    esize = 8 << (immh.bit_length() - 1)
+    return esize, (immh << 3) | f["immb"]
+
+
+@rule("shl_v", "ushr_v", "sshr_v")
+def _vshift(c: Ctx) -> None:
+    f = _f(c)
+    esize, value = _shift_amount(f)
+    a = c.vget(f["Rn"])
+    if _name(c) == "shl_v":
+        c.vshift("psll", esize, a, value - esize)
+    else:
+        c.vshift("psrl" if _name(c) == "ushr_v" else "psra", esize, a, 2 * esize - value)
+    c.vput(f["Rd"], a, bool(f["Q"]))
+
+
+# ---- floating point -------------------------------------------------------------------------------
+#
+# x86 and AArch64 agree on every non-NaN result (IEEE 754, round to nearest, no flush to zero) but
+# not on NaNs: AArch64 returns the first signalling NaN operand quieted, else the first quiet NaN,
+# else (an invalid operation) the default NaN 0x7FC00000 / 0x7FF8000000000000; x86 returns its
+# own default NaN (sign set) and picks between NaN operands by other rules. _nan_result rebuilds
+# AArch64's choice in every lane where the x86 result is a NaN.
+
+def _fdouble(c: Ctx) -> bool:
+    return _arr(c)[0] == 64
+
+
+def _fconst(c: Ctx, double: bool, v32: int, v64: int) -> int:
+    return c.vconst(_lane_const(v64, 64) if double else _lane_const(v32, 32))
+
+
+def _isnan(c: Ctx, x: int, double: bool) -> int:
+    m = c.vtmp()
+    c.vcopy(m, x)
+    c.sse("cmppd" if double else "cmpps", m, x, imm=3)      # unordered with itself
+    return m
+
+
+def _issnan(c: Ctx, x: int, nan: int, double: bool) -> int:
+    """Lanes holding a signalling NaN (a NaN whose quiet bit is clear)."""
+    m = c.vtmp()
+    c.vcopy(m, x)
+    if double:
+        c.vshift("psll", 64, m, 12)
+        c.vshift("psra", 32, m, 31)
+        c.sse("pshufd", m, m, imm=0xF5)
+    else:
+        c.vshift("psll", 32, m, 9)
+        c.vshift("psra", 32, m, 31)
+    c.sse("pandn", m, nan)
+    return m
+
+
+def _nan_choice(c: Ctx, a: int, b: int | None, double: bool) -> int:
+    """Per lane: the AArch64 NaN result of an operation on a (and b)."""
+    qbit = _fconst(c, double, 0x00400000, 0x0008000000000000)
+    v = _fconst(c, double, 0x7FC00000, 0x7FF8000000000000)
+    qa = c.vtmp()
+    c.vcopy(qa, a)
+    c.sse("por", qa, qbit)
+    na = _isnan(c, a, double)
+    if b is not None:
+        qb = c.vtmp()
+        c.vcopy(qb, b)
+        c.sse("por", qb, qbit)
+        nb = _isnan(c, b, double)
+        c.vselect(nb, qb, v)
+        c.vselect(na, qa, v)
+        c.vselect(_issnan(c, b, nb, double), qb, v)
+    else:
+        c.vselect(na, qa, v)
+    c.vselect(_issnan(c, a, na, double), qa, v)
+    return v
+
+
+_FARITH = {"fadd": "add", "fsub": "sub", "fmul": "mul", "fdiv": "div", "fmax": "max", "fmin": "min"}
+
+
+@rule("fadd_v", "fsub_v", "fmul_v", "fdiv_v", "fmax_v", "fmin_v")
+def _farith(c: Ctx) -> None:
+    f, m = _f(c), _name(c)[:-2]
+    double = _fdouble(c)
+    suffix = "pd" if double else "ps"
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    r = c.vtmp()
+    c.vcopy(r, a)
+    c.sse(_FARITH[m] + suffix, r, b)
+    if m in ("fmax", "fmin"):
+        # equal operands (+0 and -0 among them): max is a & b, min a | b (x86 returns b)
+        eq = c.vtmp()
+        c.vcopy(eq, a)
+        c.sse("cmp" + suffix, eq, b, imm=0)
+        z = c.vtmp()
+        c.vcopy(z, a)
+        c.sse("pand" if m == "fmax" else "por", z, b)
+        c.vselect(eq, z, r)
+        nan = c.vtmp()
+        c.vcopy(nan, a)
+        c.sse("cmp" + suffix, nan, b, imm=3)
+    else:
+        nan = _isnan(c, r, double)
+    c.vselect(nan, _nan_choice(c, a, b, double), r)
+    c.vput(f["Rd"], r, bool(f["Q"]))
+
+
+@rule("fcmeq_v", "fcmge_v", "fcmgt_v")
+def _fcmp(c: Ctx) -> None:
+    f, m = _f(c), _name(c)[:-2]
+    op = "cmppd" if _fdouble(c) else "cmpps"
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    if m == "fcmeq":
+        c.sse(op, a, b, imm=0)
+        r = a
+    else:                         # n >= m is m <= n; n > m is m < n (false on NaN, as AArch64)
+        c.sse(op, b, a, imm=2 if m == "fcmge" else 1)
+        r = b
+    c.vput(f["Rd"], r, bool(f["Q"]))
+
+
+@rule("fabs_v", "fneg_v", "fsqrt_v")
+def _funary(c: Ctx) -> None:
+    """fabs/fneg only touch the sign bit (NaNs pass unchanged, as AArch64 does)."""
+    f, m = _f(c), _name(c)[:-2]
+    double = _fdouble(c)
+    a = c.vget(f["Rn"])
+    if m == "fabs":
+        c.sse("pand", a, _fconst(c, double, 0x7FFFFFFF, (1 << 63) - 1))
+        r = a
+    elif m == "fneg":
+        c.sse("pxor", a, _fconst(c, double, 0x80000000, 1 << 63))
+        r = a
+    else:
+        r = c.vtmp()
+        c.sse("sqrtpd" if double else "sqrtps", r, a)
+        c.vselect(_isnan(c, r, double), _nan_choice(c, a, None, double), r)
+    c.vput(f["Rd"], r, bool(f["Q"]))
+
+
+@rule("scvtf_v", "fcvtzs_v")
+def _fconvert(c: Ctx) -> None:
+    """fcvtzs saturates and turns NaN into 0; x86 gives the 'integer indefinite' 0x80..0 for both:
+    lanes >= 2^31 (2^63) are flipped to the maximum, NaN lanes cleared."""
+    f = _f(c)
+    double = _fdouble(c)
+    a = c.vget(f["Rn"])
+    if _name(c) == "scvtf_v":
+        if double:
+            r = c.vtmp()
+            _per_lane_64(c, a, r, "cvtsi2sd")
+        else:
+            r = c.vtmp()
+            c.sse("cvtdq2ps", r, a)
+    elif double:
+        r = c.vtmp()
+        _per_lane_64(c, a, r, "cvttsd2si")
+    else:
+        r = c.vtmp()
+        c.sse("cvttps2dq", r, a)
+        big = c.vconst(_lane_const(0x4F000000, 32))           # 2^31
+        c.sse("cmpps", big, a, imm=2)                          # 2^31 <= a
+        c.sse("pxor", r, big)
+        nan = _isnan(c, a, False)
+        c.sse("pandn", nan, r)
+        r = nan
+    c.vput(f["Rd"], r, bool(f["Q"]))
+
+
+def _per_lane_64(c: Ctx, a: int, out: int, op: str) -> None:
+    """out = op applied to both 64-bit lanes of a (through a general register)."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    r = c.tmp()
+    big = c.vconst(0x43E0000000000000) if op == "cvttsd2si" else None     # 2^63
+    limit, zero = c.tmp(), c.tmp()
+    c.mov_imm(limit, (1 << 63) - 1)
+    c.mov_imm(zero, 0)
+    parts = []
+    for lane in range(2):
+        t = c.vtmp()
+        c.vcopy(t, a)
+        if lane:
+            c.sse("pshufd", t, t, imm=0xEE)
+        if op == "cvtsi2sd":
+            c(encode_modrm(b"\x0f\x7e", t, r, True, prefix=b"\x66"))       # movq r, t
+            c.sse("pxor", t, t)
+            c.sse("cvtsi2sd", t, r, w=True)
+        else:
+            assert big is not None
+            c.sse("cvttsd2si", r, t, w=True)
+            c.sse("ucomisd", t, big)
+            c.cmov("ae", True, r, limit)                                   # >= 2^63 (not NaN)
+            c.sse("ucomisd", t, t)
+            c.cmov("p", True, r, zero)                                     # NaN
+            c.sse("pxor", t, t)
+            _movq_in(c, t, r)
+        parts.append(t)
+    c.vcopy(out, parts[0])
+    c.sse("punpcklqdq", out, parts[1])
+
+
+# ---- SIMD&FP loads and stores ---------------------------------------------------------------------
+
+def _vbytes(f: dict[str, int]) -> int:
+    return 16 if f["size"] == 0 else 1 << f["size"]
+
+
+def _vload(c: Ctx, x: int, mem: Mem, size: int) -> None:
+    """x = size bytes from memory, the rest of the register cleared."""
+    c.sse({4: "movd_in", 8: "movq_in", 16: "movdqu_load"}[size], x, mem)
+
+
+def _vstore(c: Ctx, x: int, mem: Mem, size: int) -> None:
+    c.sse({4: "movd_out", 8: "movq_out", 16: "movdqu_store"}[size], x, mem)
+
+
+@rule("vldst_uimm", "vldst_unscaled", "vldst_pre", "vldst_post", "vldst_roff")
+def _vldst(c: Ctx) -> None:
+    f = _f(c)
+    size = _vbytes(f)
+    addr, wb = _address(c, f, _name(c).removeprefix("vldst_"), size)
+    mem = Mem(addr, -1, 1, 0, size)
+    if f["opc"] & 1:
+        x = c.vtmp()
+        _vload(c, x, mem, size)
+        c.vput(f["Rt"], x, True)
+    else:
+        _vstore(c, c.vget(f["Rt"]), mem, size)
+    if wb is not None:
+        c.put(f["Rn"], wb, True, sp=True)
+
+
+@rule("vldstp_post", "vldstp_off", "vldstp_pre")
+def _vldstp(c: Ctx) -> None:
+    f = _f(c)
+    size = 4 << f["opc"]
+    base = c.get(f["Rn"], True, sp=True)
+    mode = _name(c).removeprefix("vldstp_")
+    a = c.tmp()
+    c.lea(True, a, Mem(base, -1, 1, sext(f["imm7"], 7) * size, 0))
+    addr, wb = (base, a) if mode == "post" else (a, a if mode == "pre" else None)
+    for i, rt in enumerate((f["Rt"], f["Rt2"])):
+        mem = Mem(addr, -1, 1, i * size, size)
+        if f["L"]:
+            x = c.vtmp()
+            _vload(c, x, mem, size)
+            c.vput(rt, x, True)
+        else:
+            _vstore(c, c.vget(rt), mem, size)
+    if wb is not None:
+        c.put(f["Rn"], wb, True, sp=True)
+
+
+@rule("ld1_v", "st1_v", "ld1_post", "st1_post")
+def _ld1(c: Ctx) -> None:
+    """One register, any arrangement: in little-endian memory the lanes are the register's bytes."""
+    f = _f(c)
+    size = 16 if f["Q"] else 8
+    base = c.get(f["Rn"], True, sp=True)
+    mem = Mem(base, -1, 1, 0, size)
+    if _name(c).startswith("ld1"):
+        x = c.vtmp()
+        _vload(c, x, mem, size)
+        c.vput(f["Rt"], x, True)
+    else:
+        _vstore(c, c.vget(f["Rt"]), mem, size)
+    if _name(c).endswith("post"):
+        a = c.tmp()
+        if f["Rm"] == 31:
+            c.lea(True, a, Mem(base, -1, 1, size, 0))
+        else:
+            c.lea(True, a, Mem(base, c.get(f["Rm"], True), 1, 0, 0))
+        c.put(f["Rn"], a, True, sp=True)

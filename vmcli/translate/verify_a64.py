@@ -211,13 +211,24 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
     name, f = insn.enc.name, insn.fields
     if name in ("br", "blr", "ret"):
         return {} if f["Rn"] == 31 else {f"x{f['Rn']}": A64_CODE + 4 * rng.randrange(-0x1000, 0x1000)}
-    if not name.startswith("ldst"):
+    if name.startswith(("ld1", "st1")):
+        size = width = 16 if f["Q"] else 8
+        mode = "post"
+    elif name.startswith(("ldst", "vldst")):
+        if name.startswith("vldstp"):
+            size = 4 << f["opc"]
+        elif name.startswith("vldst"):
+            size = 16 if f["size"] == 0 else 1 << f["size"]
+        elif name.startswith("ldstp"):
+            size = 8 if f["opc"] == 2 else 4
+        else:
+            size = 1 << f["size"]
+        width = 2 * size if name.startswith(("ldstp", "vldstp")) else size
+        mode = name.split("_", 1)[1]
+    else:
         return {}
-    size = 1 << f["size"] if "size" in f else (8 if f["opc"] == 2 else 4)
-    width = 2 * size if name.startswith("ldstp") else size
-    mode = name.split("_", 1)[1]
     regs: dict[str, int] = {}
-    if name.startswith("ldstp"):
+    if name.startswith(("ldstp", "vldstp")):
         off = 0 if mode == "post" else sext(f["imm7"], 7) * size
     elif mode == "uimm":
         off = f["imm12"] * size
@@ -236,7 +247,7 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
         if f["Rm"] != 31:
             regs[f"x{f['Rm']}"] = raw
         value = _extend(raw if f["Rm"] != 31 else 0, option)
-        off = value << (f["size"] if f["S"] else 0)
+        off = value << ((size.bit_length() - 1) if f["S"] else 0)
     target = DATA + rng.randrange(0, DATA_SIZE - 32)
     base = target - off
     if f["Rn"] == 31:               # sp stays 16-byte aligned
@@ -283,7 +294,7 @@ def _bias(f: dict[str, int], name: str, rng: random.Random) -> None:
         f["imms"] &= 31
     if name.startswith(("sbfm", "ubfm", "bfm", "extr")):
         f["N"] = f["sf"]
-    if name.startswith("ldst_roff"):
+    if name.endswith("ldst_roff"):
         f["option"] = rng.choice([2, 3, 6, 7])
     for imm in ("imm26", "imm19"):
         if imm in f and name in ("b", "bl", "b_cond", "cbz", "cbnz"):
