@@ -152,3 +152,23 @@ def test_instances_decode_as_capstone_does() -> None:
             word, _regs = instance(form, rng)
             got = list(cs.disasm(word.to_bytes(4, "little"), A64_CODE))
             assert got and got[0].size == 4, (form.name, hex(word))
+
+
+def test_random_blocks(verifier: Verifier) -> None:
+    """Straight-line blocks mixing integer, flag-setting, conditional and NEON forms (NZCV flows
+    from one instruction to the next), some ending in a branch."""
+    rng = random.Random(99)
+    body = [f for f in a64_forms() if f.enc.group in ("base", "neon", "neon-fp")
+            and not f.enc.name.startswith(("ldst", "adr"))]
+    branches = [f for f in a64_forms() if f.enc.group == "branch" and f.enc.name not in ("br", "blr", "ret")]
+    for _ in range(40 if STATES < 1000 else 300):
+        chosen = [rng.choice(body) for _ in range(rng.randint(2, 8))]
+        if rng.random() < 0.3:
+            chosen.append(rng.choice(branches))
+        words = [instance(f, rng, A64_CODE + 4 * i)[0] for i, f in enumerate(chosen)]
+        code = b"".join(w.to_bytes(4, "little") for w in words)
+        tr = translate(code, A64_CODE, "arm64")
+        assert not tr.unsupported
+        runs, bad = verifier.check(code, tr.code, (random_state(rng) for _ in range(10)), rng,
+                                   branch=tr.exit_reg is not None, count=len(words))
+        assert runs == 10 and not bad, ([si.text for si in tr.insns], bad[0].diffs)

@@ -216,3 +216,14 @@ def render_x86(tr: A64Translation) -> None:
     n = sum(len(getattr(si, "chunks", [])) for si in tr.insns)
     console.print(f"{sum(s.supported for s in tr.insns)}/{len(tr.insns)} instructions -> "
                   f"{n} x86-64 instructions ({len(tr.code)} bytes)")
+
+
+def forms_markdown() -> str:
+    """The supported AArch64 forms as a markdown table, one row per encoding (docs/translator-arm64.md)."""
+    rows = ["| group | encoding | variants (each one a verified form) |", "|---|---|---|"]
+    for e in active():
+        variants = " ".join(v.label for v in e.variants) or "-"
+        syntax = e.syntax.replace("|", "\\|")
+        rows.append(f"| {e.group} | `{syntax}` | {variants} |")
+    rows.append(f"\n{len(a64_forms())} forms in {len(active())} encodings.")
+    return "\n".join(rows)

@@ -160,12 +160,14 @@ class Verifier:
         self.host = X86Host()
 
     def check(self, source: bytes, target: bytes, states: Iterable[GuestState], rng: random.Random,
-              branch: bool = False, limit: int = 3) -> tuple[int, list[Mismatch]]:
-        """Returns (runs, mismatches); a state where both sides fault is not counted as a run."""
+              branch: bool = False, limit: int = 3, count: int = 1) -> tuple[int, list[Mismatch]]:
+        """Returns (runs, mismatches); a state where both sides fault is not counted as a run.
+        branch: the code ends in a branch after `count` instructions; the source stops there and
+        its pc must equal the translation's exit address."""
         runs = 0
         bad: list[Mismatch] = []
         for st in states:
-            want = self.src.run(source, st, 1 if branch else 0)
+            want = self.src.run(source, st, count if branch else 0)
             got = self.host.run(target, st, rng)
             diffs: list[str] = []
             if isinstance(want, str) or isinstance(got, str):
