@@ -13,13 +13,25 @@ checked against numpy; a figure and its baseline run alternately.
 - scheduler: 16 independent SGEMM 256x256 launches, wall time, one lane against two lanes (two
   contexts on the selected device: on a one-device machine this shows the scheduler's overhead,
   not a speed-up).
+- guest_saxpy_1m: the guest compute device's path for the same SAXPY, against the same direct
+  pyopencl baseline. `doorbell`: a machine's device rung from here with x and y in guest RAM
+  (descriptor copy and checks, zero-copy views of guest RAM), paired with the baseline. `guest`: the
+  bundled gpu-saxpy-arm64 run in this process (vm run's machine) timing 7 launches per run on the
+  device's clock register, doorbell write to status read (MMIO exits included; each run's first
+  launch dropped), in runs that alternate with 6 calls of the baseline.
+- guest_sgemm_256_<arch>: the bundled gpu-sgemm-<arch> under `vm run` (--repeats // 3 runs, at least
+  2): the median of 5 device launches (doorbell to status, guest clock) against the same product
+  computed by the emulated guest CPU (-O2 i-k-j loop), both timed by the guest in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from vmcli.gpu import kernels  # noqa: E402
 from vmcli.gpu.devices import select_device  # noqa: E402
@@ -51,14 +64,11 @@ def paired_s(a: Callable[[], object], b: Callable[[], object], repeats: int) -> 
     return statistics.median(ta), statistics.median(tb)
 
 
-def saxpy(device: ClDevice, repeats: int) -> dict[str, float]:
+def direct_saxpy(device: ClDevice, x: np.ndarray, y0: np.ndarray) -> tuple[Callable[[], None], np.ndarray]:
+    """The baseline: y = 2x + y through pyopencl alone (buffers created per call, as vmcli does)."""
     import pyopencl as cl
 
-    n = 1 << 20
-    rng = np.random.default_rng(0)
-    x, y0 = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
-    want = np.float32(2.0) * x + y0
-
+    n = x.size
     ctx = cl.Context([device.cl_device])
     q = cl.CommandQueue(ctx)
     prg = cl.Program(ctx, kernels.source("opencl")).build()
@@ -76,6 +86,15 @@ def saxpy(device: ClDevice, repeats: int) -> dict[str, float]:
         cl.enqueue_nd_range_kernel(q, kern, (n,), (64,))
         cl.enqueue_copy(q, y_direct, by, is_blocking=True)
 
+    return direct, y_direct
+
+
+def saxpy(device: ClDevice, repeats: int) -> dict[str, float]:
+    n = 1 << 20
+    rng = np.random.default_rng(0)
+    x, y0 = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+    want = np.float32(2.0) * x + y0
+    direct, y_direct = direct_saxpy(device, x, y0)
     runner = Runner(device)
     y_vm = y0.copy()
 
@@ -124,21 +143,115 @@ def scheduler(device: ClDevice, repeats: int) -> dict[str, float]:
     return {"one_lane_ms": one * 1e3, "two_lanes_ms": two * 1e3, "speedup": one / two}
 
 
+def vm_run(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "vmcli", "run", *args], capture_output=True, text=True,
+                          check=False, cwd=ROOT)
+    if proc.returncode != 0 or not proc.stdout.endswith("PASS\n"):
+        sys.exit(f"gpu_bench: vm run {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def run_guest(image: str, device: ClDevice, cmdline: str) -> str:
+    """Run a bundled guest in this process under `vm run`'s machine; its console output."""
+    import tempfile
+
+    from vmcli.machine.devices.compute import ComputeOptions
+    from vmcli.machine.devices.device import Console
+    from vmcli.machine.launch import boot
+
+    with tempfile.TemporaryFile() as out, open(os.devnull, "rb") as null:
+        machine = boot(str(ROOT / "guest-images/bin" / f"{image}.elf"), cmdline=cmdline,
+                       console=Console(out.fileno(), null.fileno(), out.fileno()),
+                       compute=ComputeOptions(str(device.index)))
+        result = machine.run()
+        out.seek(0)
+        text = out.read().decode()
+    if result.status != 0:
+        sys.exit(f"gpu_bench: {image} {cmdline} exited with {result.status}:\n{text}")
+    return text
+
+
+def guest_saxpy(device: ClDevice, repeats: int) -> dict[str, float]:
+    import struct
+
+    from vmcli.machine.devices import compute as c
+    from vmcli.machine.devices.compute import ComputeOptions
+    from vmcli.machine.launch import boot
+
+    n = 1 << 20
+    rng = np.random.default_rng(0)
+    x, y0 = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+    want = np.float32(2.0) * x + y0
+    direct, y_direct = direct_saxpy(device, x, y0)
+
+    machine = boot(str(ROOT / "guest-images/bin/gpu-saxpy-arm64.elf"), compute=ComputeOptions(str(device.index)))
+    dev = next(d for d in machine.devices if isinstance(d, c.ComputeDevice))
+    mem = machine.memory
+    desc_at, x_at = mem.base + (64 << 20), mem.base + (65 << 20)
+    y_at = x_at + x.nbytes
+    mem.write(x_at, x.tobytes())
+    args = [(c.ArgType.F32, 0, int(np.float32(2.0).view(np.uint32)), 0), (c.ArgType.BUF_IN, 0, x_at, x.nbytes),
+            (c.ArgType.BUF_INOUT, 0, y_at, x.nbytes), (c.ArgType.U32, 0, n, 0)]
+    desc = c.HEADER.pack(c.DESC_MAGIC, c.Opcode.RUN_BUILTIN, 2, len(args), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    mem.write(desc_at, (desc + b"".join(struct.pack("<IIQQ", *a) for a in args)).ljust(c.DESC_SIZE, b"\0"))
+    y_guest = mem.view(y_at, x.nbytes).view(np.float32)
+
+    def doorbell() -> None:
+        y_guest[:] = y0
+        dev.write(c.REG_DESC, 8, desc_at)
+        dev.write(c.REG_DOORBELL, 4, c.DOORBELL_RUN)
+        assert dev.status == c.Status.DONE, dev.error_message
+
+    t_direct, t_door = paired_s(direct, doorbell, 10 * repeats)
+    assert np.array_equal(y_direct, want) and np.array_equal(y_guest, want)
+
+    # The real guest, in this process, in rounds that alternate with the baseline.
+    guest_times: list[float] = []
+    direct_times: list[float] = []
+    for _ in range(max(3, repeats // 2)):
+        out = run_guest("gpu-saxpy-arm64", device, f"{n} 7")
+        m = re.search(r"launch_us=([\d,]+)", out)
+        assert m is not None and out.endswith("PASS\n"), out
+        guest_times += [int(v) / 1e6 for v in m.group(1).split(",")[1:]]
+        for _ in range(6):
+            t = time.perf_counter()
+            direct()
+            direct_times.append(time.perf_counter() - t)
+    guest_s, base_s = statistics.median(guest_times), statistics.median(direct_times)
+    return {"direct_ms": t_direct * 1e3, "doorbell_ms": t_door * 1e3, "doorbell_ratio": t_door / t_direct,
+            "direct_again_ms": base_s * 1e3, "guest_ms": guest_s * 1e3, "guest_ratio": guest_s / base_s}
+
+
+def guest_sgemm(device: ClDevice, arch: str, runs: int) -> dict[str, float]:
+    device_us, cpu_us = [], []
+    for _ in range(runs):
+        out = vm_run(f"gpu-sgemm-{arch}", "--gpu", str(device.index))
+        m = re.search(r"device_us=(\d+) kernel_us=\d+ cpu_us=(\d+)", out)
+        assert m is not None, out
+        device_us.append(int(m.group(1)))
+        cpu_us.append(int(m.group(2)))
+    dev_s, cpu_s = statistics.median(device_us) / 1e6, statistics.median(cpu_us) / 1e6
+    return {"offloaded_ms": dev_s * 1e3, "guest_cpu_ms": cpu_s * 1e3, "speedup": cpu_s / dev_s}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--guest-only", action="store_true", help="only the guest compute device's figures")
     args = ap.parse_args()
     device = select_device(args.device)
     if not isinstance(device, ClDevice):
         sys.exit(f"gpu_bench: needs an OpenCL device, got {device!r}")
-    results = {
-        "device": f"{device.info.kind}: {device.info.name} ({device.info.platform})",
-        "saxpy_1m": saxpy(device, args.repeats),
-        **{f"sgemm_{n}": sgemm(device, n, args.repeats) for n in (256, 512, 1024)},
-        "scheduler_16x_sgemm_256": scheduler(device, max(3, args.repeats // 2)),
-    }
+    results: dict[str, object] = {"device": f"{device.info.kind}: {device.info.name} ({device.info.platform})"}
+    if not args.guest_only:
+        results["saxpy_1m"] = saxpy(device, args.repeats)
+        results.update({f"sgemm_{n}": sgemm(device, n, args.repeats) for n in (256, 512, 1024)})
+        results["scheduler_16x_sgemm_256"] = scheduler(device, max(3, args.repeats // 2))
+    results["guest_saxpy_1m"] = guest_saxpy(device, args.repeats)
+    for arch in ("arm64", "riscv64"):
+        results[f"guest_sgemm_256_{arch}"] = guest_sgemm(device, arch, max(2, args.repeats // 3))
     if args.json:
         print(json.dumps(results, indent=2))
         return
