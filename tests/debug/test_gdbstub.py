@@ -82,8 +82,9 @@ def test_memory_registers_breakpoints_step_and_kill(session) -> None:  # type: i
     assert gdb.ask(f"Z0,{main:x},4") == "OK"
     assert gdb.ask("vCont;c").startswith("T05")
     assert machine.cpu.pc == main
+    assert gdb.ask("vCont;s:1").startswith("T05") and machine.cpu.pc == main   # the breakpoint traps again
+    assert gdb.ask(f"z0,{main:x},4") == "OK"                                  # as gdb does: remove, step
     assert gdb.ask("vCont;s:1").startswith("T05") and machine.cpu.pc != main
-    assert gdb.ask(f"z0,{main:x},4") == "OK"
     assert gdb.ask("c") == "W00"                     # ran to its end: exit status 0
     assert stub.result is not None and stub.result.status == 0
 

@@ -17,7 +17,7 @@ from typing import Any
 import unicorn
 
 from vmcli.debug.native import flush_translations
-from vmcli.machine.machine import Machine
+from vmcli.machine.machine import RV_EBREAK, RV_SEMI_POST, RV_SEMI_PRE, Machine
 
 # Unicorn memory hook types per gdb watchpoint kind (Z2 write, Z3 read, Z4 access).
 WATCH_HOOKS = {
@@ -67,7 +67,7 @@ class Debugger:
         self.breakpoints: dict[int, int] = {}                      # address -> hook handle
         self.watchpoints: dict[tuple[str, int, int], list[int]] = {}   # (kind, address, length) -> handles
         self.interrupted = False
-        self._skip: int | None = None        # a breakpoint here is not hit by the first instruction run
+        self._skip: int | None = None        # a breakpoint here is not hit (re-running an instruction)
         self._bp_hit: int | None = None
         self._watch_hit: tuple[str, int] | None = None
         self._watch_armed = True
@@ -106,6 +106,18 @@ class Debugger:
         for key in list(self.watchpoints):
             self.remove_watchpoint(*key)
 
+    def _at_semihosting_ebreak(self, pc: int) -> bool:
+        """Whether pc is the ebreak of a RISC-V semihosting call. gdb takes an ebreak in memory for
+        a breakpoint of the program's own: stopped on one, it resumes by moving the PC past it
+        (see `pc_written`), and a step never ends on one here."""
+        if self.machine.board.arch != "riscv64" or self.machine.semihosting is None:
+            return False
+        try:
+            words = [int.from_bytes(self.uc.mem_read(pc + d, 4), "little") for d in (-4, 0, 4)]
+        except unicorn.UcError:
+            return False
+        return words == [RV_SEMI_PRE, RV_EBREAK, RV_SEMI_POST]
+
     def _on_breakpoint(self, uc: Any, address: int, size: int, user: Any) -> None:
         if address == self._skip:
             self._skip = None
@@ -121,6 +133,16 @@ class Debugger:
         if self._watch_hit is None:
             self._watch_hit = (kind, max(address, start))
         uc.emu_stop()
+
+    def pc_written(self, new_pc: int) -> None:
+        """gdb is about to set the PC. Moving it from a semihosting ebreak to the instruction after
+        is gdb stepping over what it thinks is the program's own breakpoint: make the call first,
+        as running the ebreak would have."""
+        pc = self.machine.cpu.pc
+        if new_pc == pc + 4 and self._at_semihosting_ebreak(pc):
+            self._prepare()
+            self._skip = pc
+            self._explain(self._run(1))
 
     # -- running -----------------------------------------------------------------------------------
     def interrupt(self) -> None:
@@ -142,6 +164,8 @@ class Debugger:
         self._prepare()
         outcome = self._run(1)
         event = self._explain(outcome)
+        if event is None and self._at_semihosting_ebreak(self.machine.cpu.pc):
+            event = self._explain(self._run(1))           # the call is part of this step
         return event if event is not None else Event("step")
 
     def cont(self) -> Event:
@@ -163,8 +187,9 @@ class Debugger:
             return Event("halted")
 
     def _prepare(self) -> None:
-        pc = self.machine.cpu.pc
-        self._skip = pc if pc in self.breakpoints else None
+        # A breakpoint at the PC stops the guest at once, as a trap instruction there would: gdb
+        # removes it itself before it steps over it.
+        self._skip = None
         self._bp_hit = None
         self._watch_hit = None
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from vmcli.debug.control import Debugger, Event
 from vmcli.debug.native import flush_translations
-from vmcli.debug.registers import REGISTERS, decode, encode, read_reg, target_xml, write_reg
+from vmcli.debug.registers import REGISTERS, Reg, decode, encode, read_reg, target_xml, write_reg
 from vmcli.errors import BadInput, ExitStatus
 from vmcli.machine.devices.device import Stop
 from vmcli.machine.machine import Machine, RunResult
@@ -260,9 +260,14 @@ class GdbStub:
             width = reg.bits // 4
             if at + width > len(text):
                 break
-            write_reg(self.uc, reg, decode(reg, text[at:at + width]))
+            self._write(reg, decode(reg, text[at:at + width]))
             at += width
         return "OK"
+
+    def _write(self, reg: Reg, value: int) -> None:
+        if reg.uc == self.machine.cpu.spec.pc:
+            self.debugger.pc_written(value)
+        write_reg(self.uc, reg, value)
 
     def _read_one(self, text: str, body: bytes) -> str:
         num = int(text, 16)
@@ -275,7 +280,7 @@ class GdbStub:
         num = int(num_text, 16)
         if num >= len(self.regs):
             return "E00"
-        write_reg(self.uc, self.regs[num], decode(self.regs[num], value))
+        self._write(self.regs[num], decode(self.regs[num], value))
         return "OK"
 
     def _ram(self, address: int, length: int) -> np.ndarray | None:

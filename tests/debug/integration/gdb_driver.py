@@ -61,9 +61,9 @@ def entry(image: Path) -> int:
 
 
 def gdb_session(image: Path, commands: list[str], *, interrupt_after: str | None = None,
-                timeout: float = 60) -> Session:
+                vm_args: tuple[str, ...] = (), timeout: float = 60) -> Session:
     require_tool("gdb-multiarch")
-    vm = subprocess.Popen([*VM, "run", str(image), "--gdb", "127.0.0.1:0"], stdout=subprocess.PIPE,
+    vm = subprocess.Popen([*VM, "run", str(image), "--gdb", "127.0.0.1:0", *vm_args], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert vm.stderr is not None

@@ -9,11 +9,12 @@ output and exit status after gdb changed its registers or memory.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import capstone
 import pytest
-from gdb_driver import ARCHES, IMAGES, entry, gdb_session, symbols
+from gdb_driver import ARCHES, IMAGES, ROOT, entry, gdb_session, symbols
 
 from vmcli.machine.cpu import ARCHES as SPECS
 
@@ -163,3 +164,19 @@ def test_fault_stops_with_sigsegv_and_detach_lets_the_guest_run_on(arch: str) ->
     s = gdb_session(IMAGES / f"hello-{arch}.elf", ["stepi", "detach"])
     assert "Detaching" in s.gdb or "detached" in s.gdb
     assert s.stdout == f"Hello from {arch}\n" and s.status == 0
+
+
+@pytest.mark.parametrize("arch", ["arm64", "riscv64"])
+def test_stepping_through_semihosting_calls_keeps_them(arch: str, tmp_path: Path) -> None:
+    # sys_semihost is `hlt #0xf000; ret` on arm64 and `slli; ebreak; srai; ret` on riscv64. gdb
+    # single-steps it (riscv64: by breakpoints, and it moves the PC over the ebreak itself, taking
+    # it for a breakpoint instruction); every call must still happen exactly once.
+    image = IMAGES / f"libc-{arch}.elf"
+    call = symbols(image)["sys_semihost"]
+    steps = ["stepi"] * 4
+    shutil.copy(ROOT / "guest-images" / "data" / "input.txt", tmp_path)
+    s = gdb_session(image, [f"break *{call:#x}", "continue", *steps, "continue", *steps, "delete", "continue"],
+                    vm_args=("--semihosting-root", str(tmp_path)))
+    assert s.stdout == ("libc: read input.txt: 193 bytes, 5 lines, 37 words, crc32 f1273916\n"
+                        "libc: wrote output.txt: 193 bytes, crc32 b6bd802c\n"), s.gdb
+    assert s.status == 5 and "exited with code 05" in s.gdb
