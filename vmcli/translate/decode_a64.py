@@ -368,6 +368,29 @@ for _m, _u, _a, _op, _nv4 in (("fabs", 0, 1, 0b01111, FARR), ("fneg", 1, 1, 0b01
                                ("fcvtzs", 0, 1, 0b11011, FARR)):
     enc(f"{_m}_v", _2F.format(u=_u, a=_a, op=_op), f"{_m} vd.<T>, vn.<T>", _nv4, group="neon-fp")
 
+# floating point, scalar (an S or D result clears the rest of the V register)
+SD = (_v("s", ftype=0), _v("d", ftype=1))
+for _op, _m in ((0, "fmul"), (1, "fdiv"), (2, "fadd"), (3, "fsub"), (4, "fmax"), (5, "fmin")):
+    enc(f"{_m}_s", f"00011110 ftype:2 1 Rm:5 {_op:04b} 10 Rn:5 Rd:5", f"{_m} <T>d, <T>n, <T>m", SD, group="fp")
+for _op, _m in ((0, "fmov"), (1, "fabs"), (2, "fneg"), (3, "fsqrt")):
+    enc(f"{_m}_s", f"00011110 ftype:2 1 0000 {_op:02b} 10000 Rn:5 Rd:5", f"{_m} <T>d, <T>n", SD, group="fp")
+for _op, _m, _syn in ((0, "fcmp", "<T>n, <T>m"), (0b10000, "fcmpe", "<T>n, <T>m"), (0b01000, "fcmp0", "<T>n, #0.0"),
+                      (0b11000, "fcmpe0", "<T>n, #0.0")):
+    _rm = "00000" if _op & 0b01000 else "Rm:5"
+    enc(f"{_m}_s", f"00011110 ftype:2 1 {_rm} 00 1000 Rn:5 {_op:05b}", f"{_m.removesuffix('0')} {_syn}", SD,
+        group="fp")
+enc("fcvt_s", "00011110 ftype:2 1 0001 opc:2 10000 Rn:5 Rd:5", "fcvt <T>", (_v("dd, sn", ftype=0, opc=1),
+    _v("sd, dn", ftype=1, opc=0)), group="fp")
+_GEN_FP = (_v("sd, wn", sf=0, ftype=0), _v("sd, xn", sf=1, ftype=0), _v("dd, wn", sf=0, ftype=1),
+           _v("dd, xn", sf=1, ftype=1))
+enc("scvtf_s", "sf 00 11110 ftype:2 1 00 010 000000 Rn:5 Rd:5", "scvtf <T>", _GEN_FP, group="fp")
+enc("fcvtzs_s", "sf 00 11110 ftype:2 1 11 000 000000 Rn:5 Rd:5", "fcvtzs <T>",
+    (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
+     _v("xd, dn", sf=1, ftype=1)), group="fp")
+enc("fmov_gen", "sf 00 11110 ftype:2 1 00 11 op 000000 Rn:5 Rd:5", "fmov <T>",
+    (_v("wd, sn", sf=0, ftype=0, op=0), _v("sd, wn", sf=0, ftype=0, op=1), _v("xd, dn", sf=1, ftype=1, op=0),
+     _v("dd, xn", sf=1, ftype=1, op=1)), group="fp")
+
 # SIMD&FP loads and stores: s, d and q registers
 _VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),
           _v("ldr_d", size=3, opc=1), _v("str_q", size=0, opc=2), _v("ldr_q", size=0, opc=3))

@@ -945,12 +945,9 @@ def _nan_choice(c: Ctx, a: int, b: int | None, double: bool) -> int:
 _FARITH = {"fadd": "add", "fsub": "sub", "fmul": "mul", "fdiv": "div", "fmax": "max", "fmin": "min"}
 
 
-@rule("fadd_v", "fsub_v", "fmul_v", "fdiv_v", "fmax_v", "fmin_v")
-def _farith(c: Ctx) -> None:
-    f, m = _f(c), _name(c)[:-2]
-    double = _fdouble(c)
+def _fbinary(c: Ctx, m: str, double: bool, a: int, b: int) -> int:
+    """fadd/fsub/fmul/fdiv/fmax/fmin of xmm a and b, lane-wise, with AArch64's NaN and zero rules."""
     suffix = "pd" if double else "ps"
-    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
     r = c.vtmp()
     c.vcopy(r, a)
     c.sse(_FARITH[m] + suffix, r, b)
@@ -969,7 +966,14 @@ def _farith(c: Ctx) -> None:
     else:
         nan = _isnan(c, r, double)
     c.vselect(nan, _nan_choice(c, a, b, double), r)
-    c.vput(f["Rd"], r, bool(f["Q"]))
+    return r
+
+
+@rule("fadd_v", "fsub_v", "fmul_v", "fdiv_v", "fmax_v", "fmin_v")
+def _farith(c: Ctx) -> None:
+    f = _f(c)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    c.vput(f["Rd"], _fbinary(c, _name(c)[:-2], _fdouble(c), a, b), bool(f["Q"]))
 
 
 @rule("fcmeq_v", "fcmge_v", "fcmgt_v")
@@ -986,23 +990,161 @@ def _fcmp(c: Ctx) -> None:
     c.vput(f["Rd"], r, bool(f["Q"]))
 
 
-@rule("fabs_v", "fneg_v", "fsqrt_v")
-def _funary(c: Ctx) -> None:
-    """fabs/fneg only touch the sign bit (NaNs pass unchanged, as AArch64 does)."""
-    f, m = _f(c), _name(c)[:-2]
-    double = _fdouble(c)
-    a = c.vget(f["Rn"])
+def _funary_x(c: Ctx, m: str, double: bool, a: int) -> int:
+    """fabs/fneg only touch the sign bit (NaNs pass unchanged, as AArch64 does); fsqrt takes the
+    NaN rule; fmov is a copy."""
     if m == "fabs":
         c.sse("pand", a, _fconst(c, double, 0x7FFFFFFF, (1 << 63) - 1))
-        r = a
-    elif m == "fneg":
+        return a
+    if m == "fneg":
         c.sse("pxor", a, _fconst(c, double, 0x80000000, 1 << 63))
-        r = a
-    else:
-        r = c.vtmp()
-        c.sse("sqrtpd" if double else "sqrtps", r, a)
-        c.vselect(_isnan(c, r, double), _nan_choice(c, a, None, double), r)
+        return a
+    if m == "fmov":
+        return a
+    r = c.vtmp()
+    c.sse("sqrtpd" if double else "sqrtps", r, a)
+    c.vselect(_isnan(c, r, double), _nan_choice(c, a, None, double), r)
+    return r
+
+
+@rule("fabs_v", "fneg_v", "fsqrt_v")
+def _funary(c: Ctx) -> None:
+    f = _f(c)
+    r = _funary_x(c, _name(c)[:-2], _fdouble(c), c.vget(f["Rn"]))
     c.vput(f["Rd"], r, bool(f["Q"]))
+
+
+# ---- scalar floating point: an S or D result clears the rest of the V register ----------------------
+
+def _sdouble(c: Ctx) -> bool:
+    return _f(c)["ftype"] == 1
+
+
+def _fput_scalar(c: Ctx, rd: int, x: int, double: bool) -> None:
+    if not double:
+        c.sse("pand", x, c.vconst(0xFFFFFFFF))
+    c.vput(rd, x, q=not double)
+
+
+@rule("fmul_s", "fdiv_s", "fadd_s", "fsub_s", "fmax_s", "fmin_s")
+def _farith_s(c: Ctx) -> None:
+    f, double = _f(c), _sdouble(c)
+    r = _fbinary(c, _name(c)[:-2], double, c.vget(f["Rn"]), c.vget(f["Rm"]))
+    _fput_scalar(c, f["Rd"], r, double)
+
+
+@rule("fmov_s", "fabs_s", "fneg_s", "fsqrt_s")
+def _funary_s(c: Ctx) -> None:
+    f, double = _f(c), _sdouble(c)
+    r = _funary_x(c, _name(c)[:-2], double, c.vget(f["Rn"]))
+    _fput_scalar(c, f["Rd"], r, double)
+
+
+@rule("fcmp_s", "fcmpe_s", "fcmp0_s", "fcmpe0_s")
+def _fcmp_s(c: Ctx) -> None:
+    """NZCV: unordered 0011, equal 0110, less 1000, greater 0010; from ucomis: PF = unordered,
+    CF = less or unordered, ZF = equal or unordered."""
+    f, double = _f(c), _sdouble(c)
+    a = c.vget(f["Rn"])
+    b = _zero(c) if "0" in _name(c) else c.vget(f["Rm"])
+    _ucomi(c, double, a, b)
+    p, cf, z = c.tmp(), c.tmp(), c.tmp()
+    c.setcc("p", p)
+    c.setcc("b", cf)
+    c.setcc("e", z)
+    for r in (p, cf, z):
+        c.extend(r, r, 1, False, w=False)
+    n = c.tmp()
+    c.mov(False, n, p)
+    c.alu_imm("xor", False, n, 1)          # n = ordered
+    c.alu("and", False, z, n)              # Z = equal and ordered
+    c.alu("and", False, n, cf)             # N = less and ordered
+    k = c.tmp()
+    c.mov(False, k, n)
+    c.alu_imm("xor", False, k, 1)          # C = not less
+    c.lea(False, n, Mem(z, n, 2, 0, 0))
+    c.lea(False, n, Mem(k, n, 2, 0, 0))
+    c.lea(False, n, Mem(p, n, 2, 0, 0))
+    c.shift("shl", False, n, 28)
+    c.store_nzcv_reg(n)
+
+
+def _ucomi(c: Ctx, double: bool, a: int, b: int) -> None:
+    """ucomisd / ucomiss a, b."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    c(encode_modrm(b"\x0f\x2e", a, b, prefix=b"\x66" if double else b""))
+
+
+@rule("scvtf_s")
+def _scvtf_s(c: Ctx) -> None:
+    f, double = _f(c), _sdouble(c)
+    sf = bool(f["sf"])
+    r = c.get(f["Rn"], sf)
+    if not sf:
+        c.extend(r, r, 4, True)
+    x = _zero(c)
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    c(encode_modrm(b"\x0f\x2a", x, r, True, prefix=b"\xf2" if double else b"\xf3"))   # cvtsi2s{d,s} x, r64
+    c.vput(f["Rd"], x, True)
+
+
+@rule("fcvtzs_s")
+def _fcvtzs_s(c: Ctx) -> None:
+    """x86 gives 0x80..0 for NaN and out-of-range values: AArch64 saturates and gives 0 for NaN."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f, double = _f(c), _sdouble(c)
+    sf = bool(f["sf"])
+    a = c.vget(f["Rn"])
+    r = c.tmp()
+    c(encode_modrm(b"\x0f\x2c", r, a, sf, prefix=b"\xf2" if double else b"\xf3"))   # cvtts{d,s}2si
+    bits = 64 if sf else 32
+    if double:
+        big = c.vconst(0x43E0000000000000 if sf else 0x41E0000000000000)
+    else:
+        big = c.vconst(0x5F000000 if sf else 0x4F000000)
+    limit, zero = c.tmp(), c.tmp()
+    c.mov_imm(limit, (1 << (bits - 1)) - 1)
+    c.mov_imm(zero, 0)
+    _ucomi(c, double, a, big)
+    c.cmov("ae", sf, r, limit)             # >= 2^(bits-1), not NaN
+    _ucomi(c, double, a, a)
+    c.cmov("p", sf, r, zero)               # NaN
+    c.put(f["Rd"], r, sf)
+
+
+@rule("fmov_gen")
+def _fmov_gen(c: Ctx) -> None:
+    """fmov between general and FP registers: bits move unchanged; an FP destination is S/D."""
+    f = _f(c)
+    sf = bool(f["sf"])
+    if f["op"] == 1:                       # to FP
+        r = c.get(f["Rn"], sf)
+        x = c.vtmp()
+        c.sse("movd_in", x, r, w=sf)
+        c.vput(f["Rd"], x, True)
+    else:
+        from vmcli.translate.encode_x86 import encode_modrm
+
+        x = c.vget(f["Rn"])
+        r = c.tmp()
+        c(encode_modrm(b"\x0f\x7e", x, r, sf, prefix=b"\x66"))                        # movd/movq r, xmm
+        c.put(f["Rd"], r, sf)
+
+
+@rule("fcvt_s")
+def _fcvt_s(c: Ctx) -> None:
+    """fcvt between single and double: both quiet a signalling NaN and keep sign and payload."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f = _f(c)
+    a = c.vget(f["Rn"])
+    x = _zero(c)
+    to_double = f["ftype"] == 0
+    c(encode_modrm(b"\x0f\x5a", x, a, prefix=b"\xf3" if to_double else b"\xf2"))  # cvtss2sd / cvtsd2ss
+    c.vput(f["Rd"], x, True)
 
 
 @rule("scvtf_v", "fcvtzs_v")
