@@ -33,6 +33,9 @@ WATCH_STOPS_BEFORE = {"arm64": True, "riscv64": True, "x86_64": False}
 # Fault reasons (vmcli.machine.faults) to the POSIX signal gdb shows; the first match wins.
 FAULT_SIGNALS = (
     ("unaligned", signal.SIGBUS),
+    ("misaligned", signal.SIGBUS),
+    ("alignment", signal.SIGBUS),
+    ("debug (#DB)", signal.SIGTRAP),
     ("undefined", signal.SIGILL),
     ("invalid", signal.SIGILL),
     ("illegal", signal.SIGILL),

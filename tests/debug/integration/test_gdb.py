@@ -156,11 +156,20 @@ def test_ctrl_c_interrupts_a_running_guest_and_kill_ends_it(arch: str) -> None:
     assert s.status == 130
 
 
+UNDEFINED = {"arm64": "0x00000000", "riscv64": "0x00000000", "x86_64": "0x0b0f"}    # udf #0, illegal, ud2
+
+
 @pytest.mark.parametrize("arch", ARCHES)
 def test_fault_stops_with_sigsegv_and_detach_lets_the_guest_run_on(arch: str) -> None:
     s = gdb_session(IMAGES / f"fault-{arch}.elf", ["continue", 'printf "PC=%#lx\\n", $pc', "kill"])
     assert "received signal SIGSEGV" in s.gdb, s.gdb
     assert "fault: reading unmapped address" in s.stdout
+    # an undefined instruction written at the entry point: SIGILL, with the PC on it
+    image = IMAGES / f"hello-{arch}.elf"
+    s = gdb_session(image, [f"set var *(unsigned int *)$pc = {UNDEFINED[arch]}", "continue",
+                            'printf "PC=%#lx\\n", $pc', "kill"])
+    assert "received signal SIGILL" in s.gdb, s.gdb
+    assert pc_values(s.gdb) == [entry(image)]
     s = gdb_session(IMAGES / f"hello-{arch}.elf", ["stepi", "detach"])
     assert "Detaching" in s.gdb or "detached" in s.gdb
     assert s.stdout == f"Hello from {arch}\n" and s.status == 0
