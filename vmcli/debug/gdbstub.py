@@ -310,7 +310,7 @@ class GdbStub:
         if view is None or len(data) != length:
             return ERR_MEMORY
         view[:] = np.frombuffer(data, dtype=np.uint8)
-        self.uc.ctl_remove_cache(address, address + max(length, 1))   # the guest may run what was written
+        flush_translations(self.uc)           # the guest may run what was written
         return "OK"
 
     def _insert(self, text: str, body: bytes) -> str:
