@@ -282,11 +282,11 @@ Q2 = (_v("8b", Q=0), _v("16b", Q=1))
 _3SAME = "0 Q {u} 01110 size:2 1 Rm:5 {op:05b} 1 Rn:5 Rd:5"
 
 for _m, _u, _op, _nv0 in (("add", 0, 0b10000, ALL7), ("sub", 1, 0b10000, ALL7),
-                           ("mul", 0, 0b10011, arr("4h", "8h", "2s", "4s")),
-                           ("cmeq", 1, 0b10001, ALL7), ("cmgt", 0, 0b00110, BHS), ("cmhi", 1, 0b00110, BHS),
-                           ("cmge", 0, 0b00111, BHS), ("cmhs", 1, 0b00111, BHS), ("cmtst", 0, 0b10001, ALL7),
-                           ("sqadd", 0, 0b00001, BH), ("uqadd", 1, 0b00001, BH), ("sqsub", 0, 0b00101, BH),
-                           ("uqsub", 1, 0b00101, BH), ("smax", 0, 0b01100, BHS), ("smin", 0, 0b01101, BHS),
+                           ("mul", 0, 0b10011, BHS),
+                           ("cmeq", 1, 0b10001, ALL7), ("cmgt", 0, 0b00110, ALL7), ("cmhi", 1, 0b00110, ALL7),
+                           ("cmge", 0, 0b00111, ALL7), ("cmhs", 1, 0b00111, ALL7), ("cmtst", 0, 0b10001, ALL7),
+                           ("sqadd", 0, 0b00001, ALL7), ("uqadd", 1, 0b00001, BHS), ("sqsub", 0, 0b00101, ALL7),
+                           ("uqsub", 1, 0b00101, BHS), ("smax", 0, 0b01100, BHS), ("smin", 0, 0b01101, BHS),
                            ("umax", 1, 0b01100, BHS), ("umin", 1, 0b01101, BHS)):
     enc(f"{_m}_v", _3SAME.format(u=_u, op=_op), f"{_m} vd.<T>, vn.<T>, vm.<T>", _nv0, group="neon")
 for _u, _size, _m in ((0, 0, "and"), (0, 1, "bic"), (0, 2, "orr"), (0, 3, "orn"), (1, 0, "eor"), (1, 1, "bsl"),
@@ -300,9 +300,9 @@ enc("ext_v", "0 Q 10 1110 000 Rm:5 0 imm4:4 0 Rn:5 Rd:5", "ext vd.<T>, vn.<T>, v
     valid=lambda f: f["Q"] == 1 or f["imm4"] < 8, group="neon")
 _2MISC = "0 Q {u} 01110 size:2 10000 {op:05b} 10 Rn:5 Rd:5"
 for _m, _u, _op, _nv1 in (("rev64", 0, 0, BHS), ("rev32", 1, 0, BH), ("rev16", 0, 1, B), ("cnt", 0, 0b00101, B),
-                           ("not", 1, 0b00101, B), ("abs", 0, 0b01011, BHS), ("neg", 1, 0b01011, ALL7),
-                           ("cmgt0", 0, 0b01000, BHS), ("cmeq0", 0, 0b01001, ALL7), ("cmlt0", 0, 0b01010, BHS),
-                           ("cmge0", 1, 0b01000, BHS), ("cmle0", 1, 0b01001, BHS)):
+                           ("not", 1, 0b00101, B), ("abs", 0, 0b01011, ALL7), ("neg", 1, 0b01011, ALL7),
+                           ("cmgt0", 0, 0b01000, ALL7), ("cmeq0", 0, 0b01001, ALL7), ("cmlt0", 0, 0b01010, ALL7),
+                           ("cmge0", 1, 0b01000, ALL7), ("cmle0", 1, 0b01001, ALL7)):
     _syn = f"{_m} vd.<T>, vn.<T>" + (", #0" if _m.endswith("0") else "")
     enc(f"{_m}_v", _2MISC.format(u=_u, op=_op), _syn.replace(f"{_m} ", f"{_m.removesuffix('0')} "), _nv1,
         group="neon")
@@ -351,11 +351,22 @@ def _shift_ok(f: Fields) -> bool:
     return immh != 0 and not (immh >> 3 and not f["Q"])
 
 
-for _m, _u, _op, _nv3 in (("shl", 0, 0b01010, ("4h", "8h", "2s", "4s", "2d")),
-                           ("ushr", 1, 0, ("4h", "8h", "2s", "4s", "2d")),
-                           ("sshr", 0, 0, ("4h", "8h", "2s", "4s"))):
+for _m, _u, _op, _nv3 in (("shl", 0, 0b01010, tuple(_SHIFT_ARR)), ("ushr", 1, 0, tuple(_SHIFT_ARR)),
+                           ("sshr", 0, 0, tuple(_SHIFT_ARR))):
     enc(f"{_m}_v", f"0 Q {_u} 011110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, #shift",
         _sharr(*_nv3), valid=_shift_ok, group="neon")
+# widening shifts (sxtl/uxtl are sshll/ushll #0) and narrowing (xtn, xtn2)
+_WIDE = []
+for _src, _bit in (("b", 0), ("h", 1), ("s", 2)):
+    _dst = {"b": "8h", "h": "4s", "s": "2d"}[_src]
+    for _q, _n in ((0, {"b": "8b", "h": "4h", "s": "2s"}[_src]), (1, {"b": "16b", "h": "8h", "s": "4s"}[_src])):
+        _WIDE.append(_v(f"{'2' if _q else ''} vd.{_dst}, vn.{_n}", Q=_q, **{f"h{_bit}": 1},
+                        **{f"h{j}": 0 for j in range(_bit + 1, 4)}))
+for _m, _u in (("sshll", 0), ("ushll", 1)):
+    enc(f"{_m}_v", f"0 Q {_u} 011110 h3 h2 h1 h0 immb:3 10100 1 Rn:5 Rd:5", f"{_m}<T>, #shift", tuple(_WIDE),
+        group="neon")
+enc("xtn_v", "0 Q 0 01110 size:2 10000 10010 10 Rn:5 Rd:5", "xtn{2} vd.<T>, vn.(2x)", BHS, group="neon")
+
 # floating point, vector
 _3F = "0 Q {u} 01110 {a} sz 1 Rm:5 {op:05b} 1 Rn:5 Rd:5"
 for _m, _u, _a, _op in (("fadd", 0, 0, 0b11010), ("fsub", 0, 1, 0b11010), ("fmul", 1, 0, 0b11011),

@@ -579,15 +579,94 @@ def _zero(c: Ctx) -> int:
     return x
 
 
+def _sign_mask(c: Ctx, x: int, esize: int) -> None:
+    """x = all ones in lanes whose sign bit is set (esize 32 or 64)."""
+    c.vshift("psra", 32, x, 31)
+    if esize == 64:
+        c.sse("pshufd", x, x, imm=0xF5)
+
+
+def _gt64(c: Ctx, a: int, b: int, unsigned: bool) -> None:
+    """a = (a > b) on 64-bit lanes without SSE4.2's pcmpgtq: the high dwords compare signed (or
+    unsigned), the low dwords unsigned, both through the dword compare with flipped sign bits."""
+    flip = c.vconst(_lane_const((0x80000000_80000000 if unsigned else 0x80000000), 64))
+    c.sse("pxor", a, flip)
+    c.sse("pxor", b, flip)
+    eq = c.vtmp()
+    c.vcopy(eq, a)
+    c.sse("pcmpeqd", eq, b)
+    c.sse("pcmpgtd", a, b)
+    lo = c.vtmp()
+    c.sse("pshufd", lo, a, imm=0xA0)       # the low dword's result, also in the high position
+    c.sse("pand", eq, lo)
+    c.sse("por", a, eq)
+    c.sse("pshufd", a, a, imm=0xF5)        # the high dword's decision in both halves
+
+
+def _saturating(c: Ctx, m: str, esize: int, a: int, b: int) -> None:
+    """sqadd/sqsub/uqadd/uqsub on 32/64-bit lanes (SSE has them for 8 and 16 bits only)."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    add, sub = LANE_OPS["add"][esize], LANE_OPS["sub"][esize]
+    if m == "uqadd":                       # a + min(~a, b)
+        t = _ones(c)
+        c.sse("pxor", t, a)
+        c.sse(LANE_OPS["umin"][esize], t, b)
+        c.sse(add, a, t)
+        return
+    if m == "uqsub":                       # max(a, b) - b
+        c.sse(LANE_OPS["umax"][esize], a, b)
+        c.sse(sub, a, b)
+        return
+    r = c.vtmp()
+    c.vcopy(r, a)
+    c.sse(add if m == "sqadd" else sub, r, b)
+    ov = c.vtmp()                          # signed overflow: (a ^ r) & (b ^ r), or (a ^ b) & (a ^ r)
+    c.vcopy(ov, a)
+    c.sse("pxor", ov, r)
+    t = c.vtmp()
+    c.vcopy(t, b)
+    c.sse("pxor", t, r if m == "sqadd" else a)
+    c.sse("pand", ov, t)
+    _sign_mask(c, ov, esize)
+    sat = c.vtmp()                         # INT_MAX, or INT_MIN where a is negative
+    c.vcopy(sat, a)
+    _sign_mask(c, sat, esize)
+    c.sse("pxor", sat, c.vconst(_lane_const((1 << (esize - 1)) - 1, esize)))
+    c.vselect(ov, sat, r)
+    c.vcopy(a, r)
+
+
+def _mul8(c: Ctx, a: int, b: int) -> None:
+    """Byte lanes: pmullw on the even and the odd bytes."""
+    ao, bo = c.vtmp(), c.vtmp()
+    c.vcopy(ao, a)
+    c.vcopy(bo, b)
+    c.vshift("psrl", 16, ao, 8)
+    c.vshift("psrl", 16, bo, 8)
+    c.sse("pmullw", ao, bo)
+    c.vshift("psll", 16, ao, 8)
+    c.sse("pmullw", a, b)
+    c.sse("pand", a, c.vconst(_lane_const(0xFF, 16)))
+    c.sse("por", a, ao)
+
+
 @rule(*(f"{m}_v" for m in ("add", "sub", "mul", "cmeq", "cmgt", "sqadd", "uqadd", "sqsub", "uqsub", "smax",
                            "smin", "umax", "umin")))
 def _v3(c: Ctx) -> None:
     from vmcli.translate.emit_x86 import LANE_OPS
 
-    f = _f(c)
+    f, m = _f(c), _name(c)[:-2]
     esize, _, q = _arr(c)
     a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
-    c.sse(LANE_OPS[_name(c)[:-2]][esize], a, b)
+    if m == "mul" and esize == 8:
+        _mul8(c, a, b)
+    elif m == "cmgt" and esize == 64:
+        _gt64(c, a, b, False)
+    elif m[1] == "q" and esize >= 32:
+        _saturating(c, m, esize, a, b)
+    else:
+        c.sse(LANE_OPS[m][esize], a, b)
     c.vput(f["Rd"], a, q)
 
 
@@ -598,7 +677,15 @@ def _vcmp(c: Ctx) -> None:
     f, m = _f(c), _name(c)[:-2]
     esize, _, q = _arr(c)
     a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
-    if m == "cmhi":           # unsigned >: flip the sign bits, compare signed
+    if esize == 64 and m != "cmtst":
+        if m == "cmhi":
+            _gt64(c, a, b, True)
+            r = a
+        else:                     # n >= m  <=>  not (m > n)
+            _gt64(c, b, a, m == "cmhs")
+            c.sse("pxor", b, _ones(c))
+            r = b
+    elif m == "cmhi":             # unsigned >: flip the sign bits, compare signed
         k = c.vconst(_lane_const(1 << (esize - 1), esize))
         c.sse("pxor", a, k)
         c.sse("pxor", b, k)
@@ -609,7 +696,7 @@ def _vcmp(c: Ctx) -> None:
         c.vcopy(r, a)
         c.sse(LANE_OPS["smax" if m == "cmge" else "umax"][esize], r, b)
         c.sse(LANE_OPS["cmeq"][esize], r, a)
-    else:                     # cmtst: (n & m) != 0
+    else:                         # cmtst: (n & m) != 0
         c.sse("pand", a, b)
         c.sse(LANE_OPS["cmeq"][esize], a, _zero(c))
         c.sse("pxor", a, _ones(c))
@@ -805,6 +892,13 @@ def _v2(c: Ctx) -> None:
     if m == "not":
         c.sse("pxor", a, _ones(c))
         r = a
+    elif m == "abs" and esize == 64:      # (x ^ s) - s with s the sign mask
+        s = c.vtmp()
+        c.vcopy(s, a)
+        _sign_mask(c, s, 64)
+        c.sse("pxor", a, s)
+        c.sse("psubq", a, s)
+        r = a
     elif m == "abs":
         c.sse(LANE_OPS["abs"][esize], a, a)
         r = a
@@ -821,6 +915,15 @@ def _v2(c: Ctx) -> None:
         c.sse("pshufb", r, a)
         c.sse("pshufb", lut, hi)
         c.sse("paddb", r, lut)
+    elif esize == 64 and m in ("cmgt0", "cmle0", "cmlt0", "cmge0"):
+        r = c.vtmp()                      # n < 0 is the sign; n > 0 is neither negative nor zero
+        c.vcopy(r, a)
+        _sign_mask(c, r, 64)
+        if m in ("cmgt0", "cmle0"):
+            c.sse("pcmpeqq", a, _zero(c))
+            c.sse("por", r, a)
+        if m in ("cmgt0", "cmge0"):
+            c.sse("pxor", r, _ones(c))
     else:
         z = _zero(c)
         if m == "neg":
@@ -838,6 +941,39 @@ def _v2(c: Ctx) -> None:
         if m in ("cmle0", "cmge0"):
             c.sse("pxor", r, _ones(c))
     c.vput(f["Rd"], r, q)
+
+
+@rule("sshll_v", "ushll_v")
+def _widen(c: Ctx) -> None:
+    """sshll/ushll (sxtl/uxtl): pmovsx/pmovzx of the low (or, for the '2' form, high) half."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f = _f(c)
+    immh = (f["h3"] << 3) | (f["h2"] << 2) | (f["h1"] << 1) | f["h0"]
+    src = 8 << (immh.bit_length() - 1)
+    shift = ((immh << 3) | f["immb"]) - src
+    a = c.vget(f["Rn"])
+    if f["Q"]:
+        c.vbytes_shift(True, a, 8)
+    op = {8: 0x20, 16: 0x23, 32: 0x25}[src] + (0x10 if _name(c) == "ushll_v" else 0)
+    r = c.vtmp()
+    c(encode_modrm(bytes([0x0F, 0x38, op]), r, a, prefix=b"\x66"))
+    if shift:
+        c.vshift("psll", 2 * src, r, shift)
+    c.vput(f["Rd"], r, True)
+
+
+@rule("xtn_v")
+def _xtn(c: Ctx) -> None:
+    """xtn: the low half of each lane; xtn2 writes the upper half of Vd and keeps the lower."""
+    f = _f(c)
+    esize, n, q = _arr(c)
+    half = 64 // esize
+    if q:
+        lanes: list[Lane] = [(0, i) for i in range(half)] + [(1, 2 * i) for i in range(half)]
+        _permute(c, [f["Rd"], f["Rn"]], lanes, esize, True, f["Rd"])
+    else:
+        _permute(c, [f["Rn"]], [(0, 2 * i) for i in range(half)], esize, False, f["Rd"])
 
 
 # ---- reductions and shifts ------------------------------------------------------------------------
@@ -872,13 +1008,32 @@ def _shift_amount(f: dict[str, int]) -> tuple[int, int]:
 
 @rule("shl_v", "ushr_v", "sshr_v")
 def _vshift(c: Ctx) -> None:
-    f = _f(c)
+    """SSE shifts 16/32/64-bit lanes; bytes shift as words and are masked, and an arithmetic shift
+    of bytes or quadwords is a logical one with the sign re-extended: (x ^ m) - m, m = the moved
+    sign bit."""
+    f, m = _f(c), _name(c)[:-2]
     esize, value = _shift_amount(f)
     a = c.vget(f["Rn"])
-    if _name(c) == "shl_v":
-        c.vshift("psll", esize, a, value - esize)
+    lanes = 16 if esize == 8 else esize
+    if m == "shl":
+        n = value - esize
+        c.vshift("psll", lanes, a, n)
+        if esize == 8:
+            c.sse("pand", a, c.vconst(_lane_const((0xFF << n) & 0xFF, 8)))
     else:
-        c.vshift("psrl" if _name(c) == "ushr_v" else "psra", esize, a, 2 * esize - value)
+        n = 2 * esize - value
+        if m == "sshr" and esize in (16, 32):
+            c.vshift("psra", esize, a, n)
+        else:
+            if m == "sshr":
+                n = min(n, esize - 1)             # >> esize and >> esize-1 both give the sign
+            c.vshift("psrl", lanes, a, n)
+            if esize == 8:
+                c.sse("pand", a, c.vconst(_lane_const(0xFF >> n, 8)))
+            if m == "sshr":
+                k = c.vconst(_lane_const(1 << (esize - 1 - n), esize))
+                c.sse("pxor", a, k)
+                c.sse("psubb" if esize == 8 else "psubq", a, k)
     c.vput(f["Rd"], a, bool(f["Q"]))
 
 
