@@ -969,9 +969,9 @@ def _xtn(c: Ctx) -> None:
     f = _f(c)
     esize, n, q = _arr(c)
     half = 64 // esize
+    low: list[Lane] = [(0, i) for i in range(half)]
     if q:
-        lanes: list[Lane] = [(0, i) for i in range(half)] + [(1, 2 * i) for i in range(half)]
-        _permute(c, [f["Rd"], f["Rn"]], lanes, esize, True, f["Rd"])
+        _permute(c, [f["Rd"], f["Rn"]], low + [(1, 2 * i) for i in range(half)], esize, True, f["Rd"])
     else:
         _permute(c, [f["Rn"]], [(0, 2 * i) for i in range(half)], esize, False, f["Rd"])
 
