@@ -359,8 +359,8 @@ for _m, _u, _op, _nv3 in (("shl", 0, 0b01010, tuple(_SHIFT_ARR)), ("ushr", 1, 0,
 _WIDE = []
 for _from, _bit in (("b", 0), ("h", 1), ("s", 2)):
     _dst = {"b": "8h", "h": "4s", "s": "2d"}[_from]
-    for _q, _n in ((0, {"b": "8b", "h": "4h", "s": "2s"}[_from]), (1, {"b": "16b", "h": "8h", "s": "4s"}[_from])):
-        _WIDE.append(_v(f"{'2' if _q else ''} vd.{_dst}, vn.{_n}", Q=_q, **{f"h{_bit}": 1},
+    for _q, _narrow in ((0, {"b": "8b", "h": "4h", "s": "2s"}[_from]), (1, {"b": "16b", "h": "8h", "s": "4s"}[_from])):
+        _WIDE.append(_v(f"{'2' if _q else ''} vd.{_dst}, vn.{_narrow}", Q=_q, **{f"h{_bit}": 1},
                         **{f"h{j}": 0 for j in range(_bit + 1, 4)}))
 for _m, _u in (("sshll", 0), ("ushll", 1)):
     enc(f"{_m}_v", f"0 Q {_u} 011110 h3 h2 h1 h0 immb:3 10100 1 Rn:5 Rd:5", f"{_m}<T>, #shift", tuple(_WIDE),
