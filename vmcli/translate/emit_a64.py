@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from vmcli.translate import encode_a64 as A
 from vmcli.translate.decode_x86 import RIP, Imm, Insn, Mem, Operand, Reg
@@ -37,9 +38,10 @@ def is_small(value: int) -> bool:
 
 @dataclass
 class Patch:
-    word: int     # index of the movz/movk word
+    word: int     # index of the patched word
     slot: str     # "imm", "disp" or "rip"
     offset: int   # bit offset of the 16-bit chunk in the value
+    kind: int = 0  # 0: movz/movk imm16 chunk, 1: add/sub imm12 of |value|, 2: movn imm16 of ~value
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Template:
     words: list[int]
     patches: list[Patch]
     exit: bool = False  # the instruction ends the block (branch)
+    regs: list[tuple[int, int, int]] = field(default_factory=list)  # (word, shift, parameter)
 
 
 def slot_values(insn: Insn) -> dict[str, int]:
@@ -64,25 +67,125 @@ def slot_values(insn: Insn) -> dict[str, int]:
     return values
 
 
-def template_key(insn: Insn) -> tuple:
-    """The shape of an instruction: everything its code depends on except data values."""
+# Registers are parameters of a template too: operand registers are renamed to classes (the
+# first distinct general register is g0, the next g1 ...; likewise x0, x1 for xmm), except the
+# ones rules name themselves (rax, rcx, rdx; xmm0), which stay exact. The template is built for
+# two renamings and the fields that follow the renaming become register patches.
+MAX_PARAMS = 4                      # per kind; params 0..3 general, 4..7 xmm
+# canonical number of class 0 in the two renamings; a field's (A, B) pair names kind and class
+CANON = {("gpr", "A"): 8, ("gpr", "B"): 12, ("xmm", "A"): 4, ("xmm", "B"): 8}
+
+
+def _classes(insn: Insn, facts: Any) -> tuple[list[object], list[int]]:
+    """The shape of the instruction, and its register parameters (8 slots, -1 unused).
+    `facts` is the rule: the registers it names itself stay exact; imm8 data is patched."""
+    params = [-1] * (2 * MAX_PARAMS)
+    seen: dict[tuple[str, int], int] = {}
+    fixed = set(facts.implicit)
+
+    def cls(kind: str, num: int) -> int:
+        if (kind, num) in fixed:
+            return num
+        key = (kind, num)
+        if key not in seen:
+            index = sum(1 for k in seen if k[0] == kind)
+            seen[key] = index
+            params[(0 if kind == "gpr" else MAX_PARAMS) + index] = num
+        return 8 + seen[key]
+
     shape: list[object] = [insn.spec.id, insn.opsize]
     for op in insn.operands:
         if isinstance(op, Reg):
-            shape.append((op.kind, op.num, op.size))
+            shape.append((op.kind, cls(op.kind, op.num), op.size))
         elif isinstance(op, Mem):
-            disp = op.disp if (op.base != RIP and is_small(op.disp)) else None
-            shape.append(("m", op.base, op.index, op.scale, op.size, disp))
+            base = op.base if op.base in (-1, RIP) else cls("gpr", op.base) + 100
+            index = op.index if op.index < 0 else cls("gpr", op.index) + 100
+            disp = _sign(op.disp) if (op.base != RIP and is_small(op.disp)) else None
+            shape.append(("m", base, index, op.scale, op.size, disp))
+        elif op.size <= 1 and not (facts.data_imm and op.size == 1):
+            shape.append(("i", op.value, op.size))      # imm8: rules may use it structurally
         else:
-            structural = op.size <= 1 or is_small(op.value)
-            shape.append(("i", op.value if structural else None, op.size))
-    return tuple(shape)
+            shape.append(("i", _sign(op.value) if is_small(op.value) else None, op.size))
+    return shape, params
 
 
-def apply(template: Template, values: dict[str, int]) -> list[int]:
+def _sign(value: int) -> int:
+    """Small data values are patched in; only their sign class shapes the code."""
+    return 0 if value == 0 else 1 if value > 0 else 2
+
+
+def template_key(insn: Insn, facts: Any) -> tuple:
+    """The shape of an instruction: everything its code depends on except data values and
+    the numbers of its (renamed) registers."""
+    return tuple(_classes(insn, facts)[0])
+
+
+def register_params(insn: Insn, facts: Any) -> list[int]:
+    return _classes(insn, facts)[1]
+
+
+def renamed(insn: Insn, variant: str, facts: Any) -> Insn:
+    """The instruction with its renamed registers replaced by canonical numbers."""
+    _, params = _classes(insn, facts)
+    table = {}
+    for i, num in enumerate(params):
+        if num >= 0:
+            kind = "gpr" if i < MAX_PARAMS else "xmm"
+            table[(kind, num)] = CANON[(kind, variant)] + i % MAX_PARAMS
+    ops: list[Operand] = []
+    for op in insn.operands:
+        if isinstance(op, Reg):
+            ops.append(dataclasses.replace(op, num=table.get((op.kind, op.num), op.num)))
+        elif isinstance(op, Mem):
+            base = table.get(("gpr", op.base), op.base)
+            index = table.get(("gpr", op.index), op.index)
+            ops.append(dataclasses.replace(op, base=base, index=index))
+        else:
+            ops.append(op)
+    return dataclasses.replace(insn, operands=tuple(ops))
+
+
+_FIELDS = (0, 5, 10, 16)
+
+
+def parametrize(a: Template, b: Template, params_b: list[int]) -> Template:
+    """One template from the code of the two renamings: differing register fields -> patches."""
+    assert len(a.words) == len(b.words) and a.patches == b.patches and a.exit == b.exit
+    words = list(a.words)
+    regs: list[tuple[int, int, int]] = []
+    for i, (wa, wb) in enumerate(zip(a.words, b.words, strict=True)):
+        if wa == wb:
+            continue
+        for shift in _FIELDS:
+            fa, fb = (wa >> shift) & 31, (wb >> shift) & 31
+            if fa == fb:
+                continue
+            assert fb == fa + 4, (i, hex(wa), hex(wb))
+            if 8 <= fa < 8 + MAX_PARAMS:
+                regs.append((i, shift, fa - 8))
+            else:
+                assert 4 <= fa < 4 + MAX_PARAMS, (i, hex(wa), hex(wb))
+                regs.append((i, shift, MAX_PARAMS + fa - 4))
+            words[i] &= ~(31 << shift)
+    tpl = Template(words, a.patches, a.exit, regs)
+    zero = {"imm": 0, "disp": 0, "rip": 0}
+    assert apply(tpl, zero, params_b) == apply(b, zero), "register fields not separable"
+    return tpl
+
+
+def apply(template: Template, values: dict[str, int], params: list[int] | None = None) -> list[int]:
     words = list(template.words)
     for p in template.patches:
-        words[p.word] |= ((values[p.slot] >> p.offset) & 0xFFFF) << 5
+        v = values[p.slot]
+        if p.kind == 0:
+            words[p.word] |= ((v >> p.offset) & 0xFFFF) << 5
+        elif p.kind == 1:
+            words[p.word] |= (abs(v) & 0xFFF) << 10
+        else:
+            words[p.word] |= (~v & 0xFFFF) << 5
+    for word, shift, param in template.regs:
+        assert params is not None
+        words[word] |= params[param] << shift
     return words
 
 
@@ -96,6 +199,7 @@ class Ctx:
     free: list[int] = field(default_factory=lambda: list(SCRATCH))
     vfree: list[int] = field(default_factory=lambda: list(VSCRATCH))
     exit: bool = False
+    data_imm: bool = False
     addresses: dict[Mem, int] = field(default_factory=dict)
     vconsts: dict[tuple[int, str], int] = field(default_factory=dict)
 
@@ -146,12 +250,28 @@ class Ctx:
         if sext_to64 and nbits == 32:
             self(A.bfm("sbfm", 64, rd, rd, 0, 31))
 
+    def small_const(self, rd: int, slot: str, value: int, bits: int) -> None:
+        """A small data value through one patched movz (>= 0) or movn (< 0)."""
+        if value >= 0:
+            self.patches.append(Patch(len(self.words), slot, 0, 0))
+            self(A.movw("movz", bits, rd, 0))
+        else:
+            self.patches.append(Patch(len(self.words), slot, 0, 2))
+            self(A.movw("movn", bits, rd, 0))
+
+    def add_small(self, rd: int, rn: int, slot: str, value: int) -> None:
+        """rd = rn + value for a small value, the magnitude patched into add/sub's imm12."""
+        self.patches.append(Patch(len(self.words), slot, 0, 1))
+        self(A.addsub_imm("add" if value >= 0 else "sub", 64, rd, rn, 0))
+
     def imm(self, op: Operand, bits: int, rd: int | None = None) -> int:
         """A register holding immediate `op` truncated to `bits` (sign-extended as x86 does)."""
         assert isinstance(op, Imm)
         rd = self.tmp() if rd is None else rd
-        if op.size <= 1 or is_small(op.value) or op.size == 0:
+        if op.size == 0 or (op.size == 1 and not self.data_imm):
             self.const(rd, op.value, max(bits, 32))
+        elif is_small(op.value):
+            self.small_const(rd, "imm", op.value, max(bits, 32))
         else:
             nbits = 64 if op.size == 8 else 32
             self.slot_const(rd, "imm", nbits, sext_to64=(bits == 64 and op.size == 4))
@@ -182,22 +302,20 @@ class Ctx:
             self(A.lsl_imm(64, t, mem.index, shift) if shift else A.mov(64, t, mem.index))
         elif mem.base >= 0:
             if is_small(mem.disp):
-                op = "add" if mem.disp >= 0 else "sub"
-                self(A.addsub_imm(op, 64, t, mem.base, abs(mem.disp)))
+                self.add_small(t, mem.base, "disp", mem.disp)
                 return t
             self.slot_const(t, "disp", 32, True)
             self(A.addsub("add", 64, t, t, mem.base))
             return t
         else:
             if is_small(mem.disp):
-                self.const(t, mem.disp)
+                self.small_const(t, "disp", mem.disp, 64)
             else:
                 self.slot_const(t, "disp", 32, True)
             return t
         if mem.disp:
             if is_small(mem.disp):
-                op = "add" if mem.disp >= 0 else "sub"
-                self(A.addsub_imm(op, 64, t, t, abs(mem.disp)))
+                self.add_small(t, t, "disp", mem.disp)
             else:
                 d = self.tmp()
                 self.slot_const(d, "disp", 32, True)

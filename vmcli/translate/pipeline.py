@@ -17,7 +17,18 @@ from typing import Any
 from vmcli.errors import BadInput
 from vmcli.translate import cache
 from vmcli.translate.decode_x86 import Insn, decode
-from vmcli.translate.emit_a64 import EXIT_REG, FLAGS, Ctx, Template, apply, slot_values, template_key
+from vmcli.translate.emit_a64 import (
+    EXIT_REG,
+    FLAGS,
+    Ctx,
+    Template,
+    apply,
+    parametrize,
+    register_params,
+    renamed,
+    slot_values,
+    template_key,
+)
 from vmcli.translate.rules_x86_to_a64 import rule as X86_RULES
 
 DIRECTIONS = {"x86_64": "arm64", "arm64": "x86_64"}
@@ -105,16 +116,19 @@ def decode_cached(code: bytes, pos: int, address: int) -> Insn | None:
     return dataclasses.replace(hit, address=address) if address else hit
 
 
-def template_for(insn: Insn) -> Template:
-    """Level 2: instruction shape -> template."""
-    key = template_key(insn)
-    tpl = cache.TEMPLATES.get(key)
+def template_for(insn: Insn, count: bool = True) -> Template:
+    """Level 2: instruction shape -> template (registers and data values are patched in)."""
+    rule = X86_RULES.get(insn.spec.mnemonic)
+    assert rule is not None
+    key = template_key(insn, rule)
+    tpl = cache.TEMPLATES.get(key) if count else cache.TEMPLATES.data.get(key)
     if tpl is None:
-        rule = X86_RULES.get(insn.spec.mnemonic)
-        assert rule is not None
-        ctx = Ctx(insn)
-        rule.emit(ctx)
-        tpl = ctx.template()
+        variants = []
+        for name in ("A", "B"):
+            ctx = Ctx(renamed(insn, name, rule), data_imm=rule.data_imm)
+            rule.emit(ctx)
+            variants.append(ctx.template())
+        tpl = parametrize(variants[0], variants[1], register_params(renamed(insn, "B", rule), rule))
         cache.TEMPLATES.put(key, tpl)
     return tpl
 
@@ -172,7 +186,7 @@ def translate(code: bytes, address: int = 0, source_arch: str = "x86_64") -> Tra
             pos += len(raw)
             continue
         tpl = template_for(insn)
-        out = apply(tpl, slot_values(insn))
+        out = apply(tpl, slot_values(insn), register_params(insn, X86_RULES.rules[insn.spec.mnemonic]))
         words += out
         insns.append(SourceInsn(insn.address, raw, text, True, out))
         done += raw

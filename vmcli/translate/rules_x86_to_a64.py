@@ -95,13 +95,13 @@ def _arith(c: Ctx, kind: str, dst, src, write: bool, mask: int = ALL) -> None:
         c.write(dst, size, r)
 
 
-@rule("add", "sub", "adc", "sbb")
+@rule("add", "sub", "adc", "sbb", data_imm=True)
 def _add_sub(c: Ctx) -> None:
     dst, src = _ops(c)
     _arith(c, c.insn.spec.mnemonic, dst, src, write=True)
 
 
-@rule("cmp")
+@rule("cmp", data_imm=True)
 def _cmp(c: Ctx) -> None:
     dst, src = _ops(c)
     _arith(c, "sub", dst, src, write=False)
@@ -165,13 +165,13 @@ def _logic(c: Ctx, op: str, dst, src, write: bool) -> None:
 _LOGIC = {"and": "and", "or": "orr", "xor": "eor", "test": "and"}
 
 
-@rule("and", "or", "xor", undefined=AF)
+@rule("and", "or", "xor", undefined=AF, data_imm=True)
 def _and_or_xor(c: Ctx) -> None:
     dst, src = _ops(c)
     _logic(c, _LOGIC[c.insn.spec.mnemonic], dst, src, write=True)
 
 
-@rule("test", undefined=AF)
+@rule("test", undefined=AF, data_imm=True)
 def _test(c: Ctx) -> None:
     dst, src = _ops(c)
     _logic(c, "and", dst, src, write=False)
@@ -188,7 +188,7 @@ def _not(c: Ctx) -> None:
 
 # ---- moves ----------------------------------------------------------------------------------
 
-@rule("mov")
+@rule("mov", data_imm=True)
 def _mov(c: Ctx) -> None:
     dst, src = _ops(c)
     size = dst.size
@@ -231,7 +231,7 @@ def _xchg(c: Ctx) -> None:
     c.write(b, size, t)
 
 
-@rule("cbw", kinds="r")
+@rule("cbw", kinds="r", implicit=(("gpr", 0), ("gpr", 2)))
 def _cbw(c: Ctx) -> None:
     size = c.insn.opsize
     t = c.tmp()
@@ -239,7 +239,7 @@ def _cbw(c: Ctx) -> None:
     c.write(Reg("gpr", 0, size), size, t)
 
 
-@rule("cwd", kinds="r")
+@rule("cwd", kinds="r", implicit=(("gpr", 0), ("gpr", 2)))
 def _cwd(c: Ctx) -> None:
     size = c.insn.opsize
     t = c.tmp()
@@ -403,7 +403,7 @@ def _shift_const(c: Ctx, m: str, dst, a: int, n: int, bits: int, wbits: int) -> 
     c.write(dst, size, r)
 
 
-@rule("shl", "shr", "sar", "rol", "ror", undefined=_shift_undefined)
+@rule("shl", "shr", "sar", "rol", "ror", undefined=_shift_undefined, implicit=(("gpr", 1),))
 def _shifts(c: Ctx) -> None:
     dst, cnt = _ops(c)
     _shift(c, c.insn.spec.mnemonic, dst, cnt)
@@ -421,7 +421,7 @@ def _mul_flags(c: Ctx, overflow_cond_reg: int) -> None:
       A.bfi(32, FLAGS, t, 0, 1), A.bfi(32, FLAGS, t, 11, 1))
 
 
-@rule("mul", undefined=MUL_UNDEFINED)
+@rule("mul", undefined=MUL_UNDEFINED, implicit=(("gpr", 0), ("gpr", 2)))
 def _mul(c: Ctx) -> None:
     (src,) = _ops(c)
     _widening_mul(c, src, signed=False)
@@ -461,7 +461,7 @@ def _widening_mul(c: Ctx, src, signed: bool) -> None:
     _mul_flags(c, chk)
 
 
-@rule("imul", undefined=MUL_UNDEFINED)
+@rule("imul", undefined=MUL_UNDEFINED, implicit=(("gpr", 0), ("gpr", 2)), data_imm=True)
 def _imul(c: Ctx) -> None:
     ops = _ops(c)
     if len(ops) == 1:
@@ -1154,7 +1154,7 @@ def _blend(c: Ctx) -> None:
             c(A.ins_elem(size, d, i, s, i))
 
 
-@rule("blendvps", "blendvpd", "pblendvb", aligned=True)
+@rule("blendvps", "blendvpd", "pblendvb", aligned=True, implicit=(("xmm", 0),))
 def _blendv(c: Ctx) -> None:
     arr, sh = {"blendvps": ("4s", 31), "blendvpd": ("2d", 63), "pblendvb": ("16b", 7)}[c.insn.spec.mnemonic]
     d, s = _vops(c)

@@ -1,0 +1,271 @@
+"""The numba hot path: decode -> template lookup -> patch, over numpy arrays, for many blocks at once.
+
+Stage A (numba): decode every instruction of every block into a record row, with the L1 cache
+  (instruction bytes -> decoded row) and the exact shape key the template cache uses.
+Stage B (Python, once per *new* shape only): the rule builds the template (cache level 2).
+Stage C (numba): copy each instruction's template words and patch its data values in.
+A block the fast path cannot take whole (an unsupported instruction, a branch before its end) goes
+through pipeline.translate, which reports what it cannot translate; both paths give the same bytes
+(tests/translate/test_translate_fast.py). numba is imported here only, and compiles with
+cache=True.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vmcli.translate import cache
+from vmcli.translate.decode_x86 import decode
+from vmcli.translate.emit_a64 import SMALL
+from vmcli.translate.x86_ops import SPECS
+
+# operand kind codes
+K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
+_KIND = {"AL": K_AL, "rAX": K_RAX, "CL": K_CL, "1": K_ONE, "X0": K_X0}
+_LETTER = {"G": K_G, "V": K_V, "Z": K_Z, "E": K_E, "W": K_W, "U": K_U, "M": K_M, "I": K_I, "J": K_J}
+# size codes: 1 b, 2 w, 3 d, 4 q, 5 x, 6 v, 7 z, 8 y, 9 bs, 10 default
+_SIZE = {"b": 1, "w": 2, "d": 3, "q": 4, "x": 5, "v": 6, "z": 7, "y": 8, "bs": 9, "": 10}
+
+# record columns
+R_SPEC, R_LEN, R_OPSIZE = 0, 1, 2
+R_OP = 3            # then 3 operands x 6 fields: type, num/base, index, scale, size, value
+NF = 3 + 18
+T_NONE, T_GPR, T_XMM, T_MEM, T_IMM = 0, 1, 2, 3, 4
+
+SLOT_IMM, SLOT_DISP, SLOT_RIP = 0, 1, 2
+
+
+def _tables() -> dict[str, np.ndarray]:
+    nspec = len(SPECS)
+    first = np.full(4 * 4 * 256, -1, np.int64)
+    count = np.zeros(4 * 4 * 256, np.int64)
+    cands: list[list[int]] = [[] for _ in range(4 * 4 * 256)]
+    pidx = {0: 0, 0x66: 1, 0xF2: 2, 0xF3: 3}
+    for s in SPECS:
+        ops = range(8) if s.plus_r else range(1)
+        for r in ops:
+            cands[(s.map * 4 + pidx[s.prefix]) * 256 + s.opcode + r].append(s.id)
+    flat: list[int] = []
+    for i, lst in enumerate(cands):
+        if lst:
+            first[i] = len(flat)
+            count[i] = len(lst)
+            flat += lst
+    opk = np.zeros((nspec, 3), np.int64)
+    opsz = np.zeros((nspec, 3), np.int64)
+    nops = np.zeros(nspec, np.int64)
+    info = np.zeros((nspec, 4), np.int64)   # has_modrm, is_sse, digit, mod requirement
+    for s in SPECS:
+        nops[s.id] = len(s.operands)
+        for j, code in enumerate(s.operands):
+            if code in _KIND:
+                opk[s.id, j] = _KIND[code]
+            else:
+                opk[s.id, j] = _LETTER[code[0]]
+                opsz[s.id, j] = _SIZE[code[1:]]
+        mod = 1 if any(o[0] == "U" for o in s.operands) else 2 if any(o[0] == "M" for o in s.operands) else 0
+        info[s.id] = (int(s.has_modrm), int(s.is_sse), s.digit, mod)
+    return {"first": first, "count": count, "cand": np.array(flat, np.int64), "opk": opk, "opsz": opsz,
+            "nops": nops, "info": info}
+
+
+def _form_tables() -> tuple[np.ndarray, ...]:
+    """ok[spec, opsize 0..8, kind 0 '-' / 1 r / 2 m]: the verified forms; imm_limit[spec];
+    size_of[spec]: 0 when the operand size picks the form, else the one size it is listed under."""
+    from vmcli.translate.forms import X86_RULES, _sizes, all_forms
+
+    ok = np.zeros((len(SPECS), 9, 3), np.bool_)
+    for f in all_forms():
+        ok[f.spec.id, f.opsize, {"-": 0, "r": 1, "m": 2}[f.kind]] = True
+    limit = np.full(len(SPECS), 256, np.int64)
+    size_of = np.zeros(len(SPECS), np.int64)
+    fixed = np.zeros(len(SPECS), np.int64)
+    data_imm = np.zeros(len(SPECS), np.bool_)
+    for s in SPECS:
+        r = X86_RULES.get(s.mnemonic)
+        if r is not None and r.imms is not None:
+            limit[s.id] = max(r.imms) + 1
+        if r is not None:
+            data_imm[s.id] = r.data_imm
+            for kind, num in r.implicit:
+                fixed[s.id] |= (1 << num) if kind == "gpr" else 8
+        sizes = _sizes(s)
+        size_of[s.id] = 0 if len(sizes) > 1 else sizes[0]
+    return ok, limit, size_of, fixed, data_imm
+
+
+_NUMBA: dict[str, Any] = {}
+
+
+def _kernels() -> dict[str, Any]:
+    """Compile (or load from numba's cache) the kernels; imported lazily."""
+    if _NUMBA:
+        return _NUMBA
+    from vmcli.translate import fast_kernels
+
+    _NUMBA.update(decode=fast_kernels.decode_all, emit=fast_kernels.emit_all,
+                  lookup=fast_kernels.lookup_templates, resolve=fast_kernels.resolve_templates)
+    return _NUMBA
+
+
+class FastTranslator:
+    """Translates many blocks through the numba kernels; keeps its tables between calls."""
+
+    def __init__(self) -> None:
+        self.t = _tables()
+        self.form_ok, self.imm_limit, self.size_of, self.fixed, self.data_imm = _form_tables()
+        self.key_index: dict[tuple[int, int], int] = {}
+        self.words = np.zeros(0, np.uint32)
+        self.tpl_start: list[int] = []
+        self.tpl_len: list[int] = []
+        self.tpl_exit: list[int] = []
+        self.patches: list[tuple[int, int, int, int]] = []   # (word index, slot, offset, kind)
+        self.tpl_patch_start: list[int] = []
+        self.tpl_patch_len: list[int] = []
+        self.regpatches: list[tuple[int, int, int]] = []
+        self.tpl_reg_start: list[int] = []
+        self.tpl_reg_len: list[int] = []
+        self._word_chunks: list[np.ndarray] = []
+        self._nwords = 0
+        self._arrays: tuple[np.ndarray, ...] | None = None
+        self.hkeys = np.zeros((1 << 16, 2), np.int64)
+        self.hval = np.zeros(1 << 16, np.int64)
+        self.hused = np.zeros(1 << 16, np.bool_)
+        self.nkeys = 0
+        self.l1_keys = np.zeros((1 << 10, 3), np.uint64)
+        self.l1_rows = np.zeros((1 << 10, NF), np.int64)
+        self.l1_used = np.zeros(1 << 10, np.bool_)
+
+    def _grow(self, want: int) -> None:
+        """Rehash the level-2 table into one of at least `want` slots."""
+        size = len(self.hused)
+        while size < want:
+            size *= 2
+        keys, vals = self.hkeys[self.hused].copy(), self.hval[self.hused].copy()
+        self.hkeys = np.zeros((size, 2), np.int64)
+        self.hval = np.zeros(size, np.int64)
+        self.hused = np.zeros(size, np.bool_)
+        if len(vals):
+            self._reinsert(keys, vals)
+
+    def _reinsert(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        first_new = np.empty(len(vals), np.int64)
+        placeholder, nnew = _kernels()["lookup"](keys, self.hkeys, self.hval, self.hused, first_new)
+        new_ids = np.empty(nnew, np.int64)
+        new_ids[-placeholder[first_new[:nnew]] - 2] = vals[first_new[:nnew]]
+        _kernels()["resolve"](placeholder, self.hval, self.hused, new_ids)
+
+    def _add_template(self, tpl: Any) -> int:
+        index = len(self.tpl_start)
+        self.tpl_start.append(self._nwords)
+        self._nwords += len(tpl.words)
+        self._arrays = None
+        self.tpl_len.append(len(tpl.words))
+        self.tpl_exit.append(int(tpl.exit))
+        self._word_chunks.append(np.array(tpl.words, np.uint32))
+        self.tpl_patch_start.append(len(self.patches))
+        self.tpl_patch_len.append(len(tpl.patches))
+        for p in tpl.patches:
+            self.patches.append((p.word, {"imm": SLOT_IMM, "disp": SLOT_DISP, "rip": SLOT_RIP}[p.slot], p.offset,
+                                 p.kind))
+        self.tpl_reg_start.append(len(self.regpatches))
+        self.tpl_reg_len.append(len(tpl.regs))
+        self.regpatches += tpl.regs
+        return index
+
+    def translate(self, blocks: list[tuple[bytes, int]]) -> list[bytes]:
+        """Machine code of each block (same bytes as pipeline.translate(...).code)."""
+        from vmcli.translate.pipeline import template_for, translate
+
+        k = _kernels()
+        n = len(blocks)
+        data = np.frombuffer(b"".join(code for code, _ in blocks) + b"\0" * 16, np.uint8)
+        starts = np.zeros(n + 1, np.int64)
+        np.cumsum([len(code) for code, _ in blocks], out=starts[1:])
+        addrs = np.array([a for _, a in blocks], np.int64)
+        t = self.t
+        rows, keys, slots, params, block_ok, counts, l1 = k["decode"](
+            data, starts, addrs, t["first"], t["count"], t["cand"], t["opk"], t["opsz"], t["nops"], t["info"],
+            self.form_ok, self.imm_limit, self.size_of, self.fixed, self.data_imm, self.l1_keys, self.l1_rows,
+            self.l1_used, SMALL)
+        cache.DECODED.count(int(l1[0]), int(l1[1]))
+        ninsn = int(counts.sum()) if n else 0
+        # stage B: templates for shapes not seen before (the table lives in numpy, looked up in numba)
+        tpl_of = np.full(ninsn, -1, np.int64)
+        if ninsn:
+            if 2 * (self.nkeys + ninsn) > len(self.hused):
+                self._grow(2 * (self.nkeys + ninsn))
+            first_new = np.empty(ninsn, np.int64)
+            tpl_of, nnew = k["lookup"](keys, self.hkeys, self.hval, self.hused, first_new)
+            self.nkeys += nnew
+            new_ids = np.empty(nnew, np.int64)
+            if nnew:
+                insn_pos = self._positions(rows, counts, starts)
+                for j in range(nnew):
+                    i = int(first_new[j])
+                    pos = int(insn_pos[i])
+                    insn = decode(bytes(data[pos:pos + 15]), 0)
+                    assert insn is not None
+                    new_ids[j] = self._add_template(template_for(insn, count=False))
+                k["resolve"](tpl_of, self.hval, self.hused, new_ids)
+                self.words = np.concatenate(self._word_chunks)
+                self._word_chunks = [self.words]
+            cache.TEMPLATES.count(int(ninsn - nnew), int(nnew))
+        if self._arrays is None:
+            self._arrays = (np.array(self.tpl_start, np.int64), np.array(self.tpl_len, np.int64), self.words,
+                            np.array(self.patches, np.int64).reshape(-1, 4),
+                            np.array(self.tpl_patch_start, np.int64), np.array(self.tpl_patch_len, np.int64),
+                            np.array(self.tpl_exit, np.int64), np.array(self.regpatches, np.int64).reshape(-1, 3),
+                            np.array(self.tpl_reg_start, np.int64), np.array(self.tpl_reg_len, np.int64))
+        out_words, out_start = k["emit"](rows, counts, slots, params, tpl_of, block_ok, *self._arrays)
+        raw = out_words.tobytes()
+        result = []
+        for b in range(n):
+            if block_ok[b]:
+                result.append(raw[4 * out_start[b]:4 * out_start[b + 1]])
+            else:
+                code, address = blocks[b]
+                result.append(translate(code, address).code)
+        return result
+
+    @staticmethod
+    def _positions(rows: np.ndarray, counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Byte offset of every decoded instruction in the concatenated input."""
+        lengths = rows[:, R_LEN]
+        before = np.cumsum(lengths) - lengths                 # bytes before each insn, all blocks
+        block_first = np.cumsum(counts) - counts
+        block_of = np.repeat(np.arange(len(counts)), counts)
+        return starts[:-1][block_of] + before - before[block_first[block_of]]
+
+
+_TRANSLATOR: FastTranslator | None = None
+
+
+def translate_fast(blocks: list[tuple[bytes, int]]) -> list[bytes]:
+    """Codes of many blocks via the numba path, with cache level 3 on whole blocks."""
+    global _TRANSLATOR
+    if _TRANSLATOR is None:
+        _TRANSLATOR = FastTranslator()
+    out: list[bytes | None] = []
+    todo: dict[tuple[bytes, int], list[int]] = {}
+    for i, (code, address) in enumerate(blocks):
+        pending = todo.get((code, address))
+        if pending is not None:
+            pending.append(i)          # a repeat inside this batch: a level-3 hit
+            cache.BLOCKS.count(1, 0)
+            out.append(None)
+            continue
+        hit = cache.BLOCKS.get(("fast", code, address))
+        out.append(hit)
+        if hit is None:
+            todo[(code, address)] = [i]
+    if todo:
+        uniq = list(todo)
+        codes = _TRANSLATOR.translate(uniq)
+        for (code, address), result in zip(uniq, codes, strict=True):
+            cache.BLOCKS.put(("fast", code, address), result)
+            for i in todo[(code, address)]:
+                out[i] = result
+    return [o if o is not None else b"" for o in out]
