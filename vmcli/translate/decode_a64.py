@@ -367,6 +367,40 @@ for _m, _u in (("sshll", 0), ("ushll", 1)):
         group="neon")
 enc("xtn_v", "0 Q 0 01110 size:2 10000 10010 10 Rn:5 Rd:5", "xtn{2} vd.<T>, vn.(2x)", BHS, group="neon")
 
+# three different: long (widening) arithmetic, Vd.<2T> from the low (or, '2', high) halves
+_LONG = []
+for _sz, (_d, _lo, _hi) in enumerate((("8h", "8b", "16b"), ("4s", "4h", "8h"), ("2d", "2s", "4s"))):
+    _LONG.append(_v(f" vd.{_d}, vn.{_lo}, vm.{_lo}", size=_sz, Q=0))
+    _LONG.append(_v(f"2 vd.{_d}, vn.{_hi}, vm.{_hi}", size=_sz, Q=1))
+for _m, _u, _op in (("saddl", 0, 0b0000), ("uaddl", 1, 0b0000), ("ssubl", 0, 0b0010), ("usubl", 1, 0b0010),
+                    ("smlal", 0, 0b1000), ("umlal", 1, 0b1000), ("smlsl", 0, 0b1010), ("umlsl", 1, 0b1010),
+                    ("smull", 0, 0b1100), ("umull", 1, 0b1100)):
+    enc(f"{_m}_v", f"0 Q {_u} 01110 size:2 1 Rm:5 {_op:04b} 00 Rn:5 Rd:5", f"{_m}<T>", tuple(_LONG), group="neon")
+# pairwise
+for _m, _u, _op, _nv5 in (("addp", 0, 0b10111, ALL7), ("smaxp", 0, 0b10100, BHS), ("sminp", 0, 0b10101, BHS),
+                          ("umaxp", 1, 0b10100, BHS), ("uminp", 1, 0b10101, BHS)):
+    enc(f"{_m}_v", _3SAME.format(u=_u, op=_op), f"{_m} vd.<T>, vn.<T>, vm.<T>", _nv5, group="neon")
+enc("faddp_v", "0 Q 1 01110 0 sz 1 Rm:5 11010 1 Rn:5 Rd:5", "faddp vd.<T>, vn.<T>, vm.<T>", FARR, group="neon-fp")
+# modified immediate (AdvSIMDExpandImm): movi, mvni, orr, bic, fmov
+_MODIMM = "0 Q {op} 0111100000 a b c {cmode} 0 1 d e f g h Rd:5"
+for _m, _op, _cmode, _vars6, _syn in (
+        ("movi_32", 0, "0 sh:2 0", arr("2s", "4s"), "movi vd.<T>, #imm8, lsl #8*sh"),
+        ("movi_16", 0, "10 sh 0", arr("4h", "8h"), "movi vd.<T>, #imm8, lsl #8*sh"),
+        ("movi_msl", 0, "110 sh", arr("2s", "4s"), "movi vd.<T>, #imm8, msl #8*(sh+1)"),
+        ("movi_8", 0, "1110", Q2, "movi vd.<T>, #imm8"),
+        ("movi_64", 1, "1110", (_v("d", Q=0), _v("2d", Q=1)), "movi vd.<T>, #bytemask"),
+        ("mvni_32", 1, "0 sh:2 0", arr("2s", "4s"), "mvni vd.<T>, #imm8, lsl #8*sh"),
+        ("mvni_16", 1, "10 sh 0", arr("4h", "8h"), "mvni vd.<T>, #imm8, lsl #8*sh"),
+        ("mvni_msl", 1, "110 sh", arr("2s", "4s"), "mvni vd.<T>, #imm8, msl #8*(sh+1)"),
+        ("orri_32", 0, "0 sh:2 1", arr("2s", "4s"), "orr vd.<T>, #imm8, lsl #8*sh"),
+        ("orri_16", 0, "10 sh 1", arr("4h", "8h"), "orr vd.<T>, #imm8, lsl #8*sh"),
+        ("bici_32", 1, "0 sh:2 1", arr("2s", "4s"), "bic vd.<T>, #imm8, lsl #8*sh"),
+        ("bici_16", 1, "10 sh 1", arr("4h", "8h"), "bic vd.<T>, #imm8, lsl #8*sh"),
+        ("fmovi_s", 0, "1111", arr("2s", "4s"), "fmov vd.<T>, #fpimm"),
+        ("fmovi_d", 1, "1111", (_v("2d", Q=1),), "fmov vd.<T>, #fpimm")):
+    _fixed = tuple(Variant(v.label, tuple((k, x) for k, x in v.fixed if k == "Q")) for v in _vars6)
+    enc(_m, _MODIMM.format(op=_op, cmode=_cmode), _syn, _fixed, group="neon")
+
 # floating point, vector
 _3F = "0 Q {u} 01110 {a} sz 1 Rm:5 {op:05b} 1 Rn:5 Rd:5"
 for _m, _u, _a, _op in (("fadd", 0, 0, 0b11010), ("fsub", 0, 1, 0b11010), ("fmul", 1, 0, 0b11011),
@@ -401,6 +435,9 @@ enc("fcvtzs_s", "sf 00 11110 ftype:2 1 11 000 000000 Rn:5 Rd:5", "fcvtzs <T>",
 enc("fmov_gen", "sf 00 11110 ftype:2 1 00 11 op 000000 Rn:5 Rd:5", "fmov <T>",
     (_v("wd, sn", sf=0, ftype=0, op=0), _v("sd, wn", sf=0, ftype=0, op=1), _v("xd, dn", sf=1, ftype=1, op=0),
      _v("dd, xn", sf=1, ftype=1, op=1)), group="fp")
+
+enc("fmovi_sd", "00011110 ftype:2 1 a b c d e f g h 100 00000 Rd:5", "fmov <T>d, #fpimm", SD, group="fp")
+enc("fcsel", "00011110 ftype:2 1 Rm:5 cond:4 11 Rn:5 Rd:5", "fcsel <T>d, <T>n, <T>m, cond", SD, group="fp")
 
 # SIMD&FP loads and stores: s, d and q registers
 _VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),

@@ -738,8 +738,8 @@ def _vlogic(c: Ctx) -> None:
 Lane = tuple[int, int] | None     # (source number, lane) or None for zero
 
 
-def _permute(c: Ctx, sources: list[int], lanes: list[Lane], esize: int, q: bool, rd: int) -> None:
-    """Vd = lanes picked from the guest registers `sources` (one pshufb per source, then por)."""
+def _permute_x(c: Ctx, sources: list[int], lanes: list[Lane], esize: int) -> int:
+    """An xmm holding lanes picked from the guest registers `sources` (one pshufb per source)."""
     eb = esize // 8
     table: list[tuple[int, int] | None] = []
     for lane in lanes:
@@ -753,14 +753,20 @@ def _permute(c: Ctx, sources: list[int], lanes: list[Lane], esize: int, q: bool,
             continue
         x = c.vget(guest)
         if index != list(range(16)):
-            c.sse("pshufb", x, c.vconst(int.from_bytes(bytes(index), "little")))
+            k = c.vconst(int.from_bytes(bytes(index), "little"))
+            c.sse("pshufb", x, k)
+            c.vrelease(k)
         if out is None:
             out = x
         else:
             c.sse("por", out, x)
-    if out is None:
-        out = _zero(c)
-    c.vput(rd, out, q)
+            c.vrelease(x)
+    return _zero(c) if out is None else out
+
+
+def _permute(c: Ctx, sources: list[int], lanes: list[Lane], esize: int, q: bool, rd: int) -> None:
+    """Vd = lanes picked from the guest registers `sources`."""
+    c.vput(rd, _permute_x(c, sources, lanes, esize), q)
 
 
 @rule("zip1_v", "zip2_v", "uzp1_v", "uzp2_v", "trn1_v", "trn2_v")
@@ -1090,10 +1096,14 @@ def _nan_choice(c: Ctx, a: int, b: int | None, double: bool) -> int:
         nb = _isnan(c, b, double)
         c.vselect(nb, qb, v)
         c.vselect(na, qa, v)
-        c.vselect(_issnan(c, b, nb, double), qb, v)
+        sb = _issnan(c, b, nb, double)
+        c.vselect(sb, qb, v)
+        c.vrelease(qb, nb, sb)
     else:
         c.vselect(na, qa, v)
-    c.vselect(_issnan(c, a, na, double), qa, v)
+    sa = _issnan(c, a, na, double)
+    c.vselect(sa, qa, v)
+    c.vrelease(qbit, qa, na, sa)
     return v
 
 
@@ -1436,3 +1446,163 @@ def _ld1(c: Ctx) -> None:
         else:
             c.lea(True, a, Mem(base, c.get(f["Rm"], True), 1, 0, 0))
         c.put(f["Rn"], a, True, sp=True)
+
+
+# ---- long (widening) arithmetic and pairwise operations ---------------------------------------------
+
+_PMOVX = {8: 0x20, 16: 0x23, 32: 0x25}     # pmovsx{bw,wd,dq}; pmovzx is +0x10
+
+
+def _widened(c: Ctx, n: int, src: int, signed: bool, high: bool) -> int:
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    a = c.vget(n)
+    if high:
+        c.vbytes_shift(True, a, 8)
+    r = c.vtmp()
+    c(encode_modrm(bytes([0x0F, 0x38, _PMOVX[src] + (0 if signed else 0x10)]), r, a, prefix=b"\x66"))
+    return r
+
+
+_LONG_MUL = {16: ("pmullw", "pmullw"), 32: ("pmulld", "pmulld"), 64: ("pmuldq", "pmuludq")}
+
+
+@rule(*(f"{m}_v" for m in ("saddl", "uaddl", "ssubl", "usubl", "smlal", "umlal", "smlsl", "umlsl", "smull", "umull")))
+def _long(c: Ctx) -> None:
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f, m = _f(c), _name(c)[:-2]
+    src = 8 << f["size"]
+    signed, high = m[0] == "s", bool(f["Q"])
+    a = _widened(c, f["Rn"], src, signed, high)
+    b = _widened(c, f["Rm"], src, signed, high)
+    if m[1:4] in ("add", "sub"):
+        c.sse(LANE_OPS[m[1:4]][2 * src], a, b)
+        r = a
+    else:
+        mul = _LONG_MUL[2 * src][0 if signed else 1]
+        if mul == "pmuldq":
+            from vmcli.translate.encode_x86 import encode_modrm
+
+            c(encode_modrm(b"\x0f\x38\x28", a, b, prefix=b"\x66"))
+        else:
+            c.sse(mul, a, b)
+        if m[1:4] == "mul":
+            r = a
+        else:
+            r = c.vget(f["Rd"])
+            c.sse(LANE_OPS["add" if m[1:4] == "mla" else "sub"][2 * src], r, a)
+    c.vput(f["Rd"], r, True)
+
+
+def _pairs(c: Ctx) -> tuple[int, int]:
+    """xmm registers holding the even and the odd lanes of Vm:Vn (pairwise operations)."""
+    f = _f(c)
+    esize, n, _ = _arr(c)
+    concat = [(0, i) for i in range(n)] + [(1, i) for i in range(n)]
+    even = _permute_x(c, [f["Rn"], f["Rm"]], [concat[2 * i] for i in range(n)], esize)
+    odd = _permute_x(c, [f["Rn"], f["Rm"]], [concat[2 * i + 1] for i in range(n)], esize)
+    return even, odd
+
+
+@rule("addp_v", "smaxp_v", "sminp_v", "umaxp_v", "uminp_v")
+def _pairwise(c: Ctx) -> None:
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f = _f(c)
+    esize, _, q = _arr(c)
+    even, odd = _pairs(c)
+    c.sse(LANE_OPS[_name(c)[:-3]][esize], even, odd)
+    c.vput(f["Rd"], even, q)
+
+
+@rule("faddp_v")
+def _faddp(c: Ctx) -> None:
+    f = _f(c)
+    even, odd = _pairs(c)
+    c.vput(f["Rd"], _fbinary(c, "fadd", _fdouble(c), even, odd), bool(f["Q"]))
+
+
+# ---- immediates ------------------------------------------------------------------------------------
+
+def vfp_expand(imm8: int, bits: int) -> int:
+    """VFPExpandImm: the 8-bit float immediate of fmov as a 32- or 64-bit value."""
+    a, b, cd, efgh = imm8 >> 7, (imm8 >> 6) & 1, (imm8 >> 4) & 3, imm8 & 0xF
+    if bits == 32:
+        return (a << 31) | ((b ^ 1) << 30) | ((0x1F if b else 0) << 25) | (cd << 23) | (efgh << 19)
+    return (a << 63) | ((b ^ 1) << 62) | ((0xFF if b else 0) << 54) | (cd << 52) | (efgh << 48)
+
+
+def simd_expand(op: int, cmode: int, imm8: int) -> int:
+    """AdvSIMDExpandImm: the 64-bit value of a modified immediate."""
+    def rep(v: int, bits: int) -> int:
+        return _lane_const(v, bits) & ((1 << 64) - 1)
+
+    top = cmode >> 1
+    if top < 4:
+        return rep(imm8 << (8 * top), 32)
+    if top < 6:
+        return rep(imm8 << (8 * (top - 4)), 16)
+    if top == 6:
+        return rep((imm8 << 8) | 0xFF if cmode & 1 == 0 else (imm8 << 16) | 0xFFFF, 32)
+    if cmode & 1 == 0:
+        if op == 0:
+            return rep(imm8, 8)
+        return sum((0xFF if imm8 >> i & 1 else 0) << (8 * i) for i in range(8))
+    return rep(vfp_expand(imm8, 32), 32) if op == 0 else vfp_expand(imm8, 64)
+
+
+def _modimm(c: Ctx) -> int:
+    """The instruction's expanded immediate, as the 128-bit value of the register (Q=0: low half)."""
+    word: int = c.insn.word  # type: ignore[attr-defined]
+    op, cmode = word >> 29 & 1, word >> 12 & 0xF
+    imm8 = ((word >> 16) & 7) << 5 | ((word >> 5) & 0x1F)
+    value = simd_expand(op, cmode, imm8)
+    if _name(c).startswith("mvni"):
+        value ^= (1 << 64) - 1
+    return value | (value << 64) if _f(c)["Q"] else value
+
+
+@rule("movi_32", "movi_16", "movi_msl", "movi_8", "movi_64", "mvni_32", "mvni_16", "mvni_msl", "fmovi_s",
+      "fmovi_d")
+def _movi(c: Ctx) -> None:
+    c.vput(_f(c)["Rd"], c.vconst(_modimm(c)), True)
+
+
+@rule("orri_32", "orri_16", "bici_32", "bici_16")
+def _orri(c: Ctx) -> None:
+    f = _f(c)
+    value = _modimm(c)
+    d = c.vget(f["Rd"])
+    if _name(c).startswith("bic"):
+        c.sse("pand", d, c.vconst(~value & ((1 << (128 if f["Q"] else 64)) - 1)))
+    else:
+        c.sse("por", d, c.vconst(value))
+    c.vput(f["Rd"], d, bool(f["Q"]))
+
+
+@rule("fmovi_sd")
+def _fmovi_sd(c: Ctx) -> None:
+    f = _f(c)
+    imm8 = int("".join(str(f[k]) for k in "abcdefgh"), 2)
+    c.vput(f["Rd"], c.vconst(vfp_expand(imm8, 64 if f["ftype"] else 32)), True)
+
+
+@rule("fcsel")
+def _fcsel(c: Ctx) -> None:
+    f, double = _f(c), _f(c)["ftype"] == 1
+    cond = COND[f["cond"]]
+    n = c.vget(f["Rn"])
+    if cond not in ("al", "nv"):
+        mm = c.vget(f["Rm"])
+        c.load_flags()
+        t = c.tmp()
+        c.setcc(COND_CC[cond], t)
+        c.extend(t, t, 1, False)
+        c.unary("neg", True, t)                 # 0 or all ones
+        mask = c.vtmp()
+        c.sse("movd_in", mask, t, w=True)
+        c.sse("punpcklqdq", mask, mask)
+        c.vselect(mask, n, mm)
+        n = mm
+    _fput_scalar(c, f["Rd"], n, double)
