@@ -10,6 +10,10 @@ start-up is included), the runs of a figure and of its baseline alternating.
   --trace (a whole bench run would write ~150 GB of text). Instructions/s = N / wall time. FILE is
   on /dev/shm when there is one, so the figure is vm's, not the disk's; the file is deleted after
   each run.
+- with --gdb, also the gdb stub's execution control, in-process (vmcli.debug.control, what `continue`
+  runs): the bench image to its end with one breakpoint, and with a breakpoint and a watchpoint,
+  both on addresses the guest never reaches, against Machine.run; once per arch (a watched run
+  takes tens of seconds).
 Targets (issue): --stats counting >= 100 M guest instructions/s, --trace >= 5 M instructions/s.
 """
 
@@ -26,6 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 IMAGES = ROOT / "guest-images" / "bin"
 VM = [sys.executable, "-m", "vmcli", "run"]
 
@@ -77,16 +82,48 @@ def bench_arch(arch: str, repeats: int, trace_insns: int) -> dict[str, object]:
     }
 
 
+def bench_gdb(arch: str) -> dict[str, object]:
+    from vmcli.debug.control import Debugger
+    from vmcli.machine.devices.device import Console
+    from vmcli.machine.launch import boot
+
+    null = os.open(os.devnull, os.O_WRONLY)
+
+    def timed(breakpoint: bool, watchpoint: bool) -> float:
+        m = boot(str(IMAGES / f"bench-{arch}.elf"), console=Console(out_fd=null, in_fd=None))
+        unreached = m.board.ram_base + m.mem_size - 0x1000
+        debugger = Debugger(m)
+        if breakpoint:
+            debugger.add_breakpoint(unreached)
+        if watchpoint:
+            debugger.add_watchpoint("awatch", unreached, 8)
+        start = time.perf_counter()
+        if breakpoint or watchpoint:
+            event = debugger.cont()
+            assert event.kind == "exit", event
+        else:
+            m.run()
+        return time.perf_counter() - start
+
+    plain, bp, watched = timed(False, False), timed(True, False), timed(True, True)
+    return {"arch": arch, "run_s": round(plain, 2), "breakpoint_s": round(bp, 2),
+            "breakpoint_ratio": round(bp / plain, 2), "watchpoint_s": round(watched, 2),
+            "watchpoint_ratio": round(watched / plain, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", action="append", choices=["arm64", "riscv64", "x86_64"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trace-insns", type=int, default=20_000_000)
+    parser.add_argument("--gdb", action="store_true", help="also time the gdb stub's continue (slow)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [bench_arch(arch, args.repeats, args.trace_insns) for arch in args.arch or ["arm64", "riscv64", "x86_64"]]
+    arches = args.arch or ["arm64", "riscv64", "x86_64"]
+    rows = [bench_arch(arch, args.repeats, args.trace_insns) for arch in arches]
+    gdb_rows = [bench_gdb(arch) for arch in arches] if args.gdb else []
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"observe": rows, "gdb": gdb_rows}, indent=2))
         return
     print(f"median of {args.repeats}, whole-process wall time; trace: first {args.trace_insns:,} instructions "
           f"to a file in {trace_dir()}")
@@ -96,6 +133,12 @@ def main() -> None:
         print(f"{r['arch']:8} {r['plain_s']:>6.2f}s {r['stats_s']:>7.2f}s {r['stats_ratio']:>6.2f} "
               f"{r['stats_minsns_per_s']:>9.1f} | {r['trace_base_s']:>5.2f}s {r['trace_s']:>7.2f}s "
               f"{r['trace_ratio']:>6.2f} {r['trace_minsns_per_s']:>9.2f}")
+    if gdb_rows:
+        print("\ngdb stub, continue to the end, in-process, one run each")
+        print(f"{'arch':8} {'run':>7} {'+break':>8} {'ratio':>6} {'+watch':>8} {'ratio':>6}")
+        for r in gdb_rows:
+            print(f"{r['arch']:8} {r['run_s']:>6.2f}s {r['breakpoint_s']:>7.2f}s {r['breakpoint_ratio']:>6.2f} "
+                  f"{r['watchpoint_s']:>7.2f}s {r['watchpoint_ratio']:>6.2f}")
 
 
 if __name__ == "__main__":
