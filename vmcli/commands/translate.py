@@ -65,6 +65,9 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         blocks = inputs.read_input_file(input_file)
     if jobs < 1:
         raise BadInput("--jobs must be at least 1")
+    if input_file is not None and output is not None and not (as_json or verify) and arch == "x86_64":
+        _bulk(blocks, output, jobs, stats)
+        return
     t0 = time.perf_counter()
     results = pipeline.translate_blocks([(b.code, b.address) for b in blocks], arch, jobs)
     elapsed = time.perf_counter() - t0
@@ -90,12 +93,33 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         _stats(results, elapsed)
 
 
-def _stats(results: list, elapsed: float) -> None:
-    from vmcli.translate import cache
+def _bulk(blocks: list, output: str, jobs: int, stats: bool) -> None:
+    """--input-file ... --output: code only, through the numba path (fast.py)."""
+    from vmcli.translate.fast import translate_fast_jobs
 
+    t0 = time.perf_counter()
+    results = translate_fast_jobs([(b.code, b.address) for b in blocks], jobs)
+    elapsed = time.perf_counter() - t0
+    try:
+        with open(output, "wb") as fh:
+            fh.write(b"".join(code for code, _, _ in results))
+    except OSError as exc:
+        raise BadInput(f"--output: {exc.strerror}: {output}") from exc
+    if stats:
+        n = sum(r[1] for r in results)
+        _stats_lines(n, n - sum(r[2] for r in results), len(results), elapsed)
+
+
+def _stats(results: list, elapsed: float) -> None:
     n = sum(len(tr.insns) for tr in results)
     done = sum(sum(1 for si in tr.insns if si.supported) for tr in results)
-    lines = [f"instructions: {n} ({done} translated, {n - done} unsupported) in {len(results)} block(s)",
+    _stats_lines(n, done, len(results), elapsed)
+
+
+def _stats_lines(n: int, done: int, blocks: int, elapsed: float) -> None:
+    from vmcli.translate import cache
+
+    lines = [f"instructions: {n} ({done} translated, {n - done} unsupported) in {blocks} block(s)",
              f"time: {elapsed:.3f} s, {n / elapsed if elapsed else 0:,.0f} instructions/s"]
     for level in cache.LEVELS:
         total = level.hits + level.misses

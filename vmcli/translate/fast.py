@@ -96,6 +96,8 @@ def _form_tables() -> tuple[np.ndarray, ...]:
     return ok, limit, size_of, fixed, data_imm
 
 
+Result = tuple[bytes, int, int]   # code, instructions, unsupported instructions
+
 _NUMBA: dict[str, Any] = {}
 
 
@@ -175,8 +177,9 @@ class FastTranslator:
         self.regpatches += tpl.regs
         return index
 
-    def translate(self, blocks: list[tuple[bytes, int]]) -> list[bytes]:
-        """Machine code of each block (same bytes as pipeline.translate(...).code)."""
+    def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
+        """(code, instructions, unsupported) of each block; code is the same bytes as
+        pipeline.translate(...).code."""
         from vmcli.translate.pipeline import template_for, translate
 
         k = _kernels()
@@ -221,13 +224,14 @@ class FastTranslator:
                             np.array(self.tpl_reg_start, np.int64), np.array(self.tpl_reg_len, np.int64))
         out_words, out_start = k["emit"](rows, counts, slots, params, tpl_of, block_ok, *self._arrays)
         raw = out_words.tobytes()
-        result = []
+        result: list[Result] = []
         for b in range(n):
             if block_ok[b]:
-                result.append(raw[4 * out_start[b]:4 * out_start[b + 1]])
+                result.append((raw[4 * out_start[b]:4 * out_start[b + 1]], int(counts[b]), 0))
             else:
                 code, address = blocks[b]
-                result.append(translate(code, address).code)
+                tr = translate(code, address)
+                result.append((tr.code, len(tr.insns), len(tr.unsupported)))
         return result
 
     @staticmethod
@@ -243,12 +247,13 @@ class FastTranslator:
 _TRANSLATOR: FastTranslator | None = None
 
 
-def translate_fast(blocks: list[tuple[bytes, int]]) -> list[bytes]:
-    """Codes of many blocks via the numba path, with cache level 3 on whole blocks."""
+def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
+    """(code, instructions, unsupported) of many blocks via the numba path, with cache level 3
+    on whole blocks."""
     global _TRANSLATOR
     if _TRANSLATOR is None:
         _TRANSLATOR = FastTranslator()
-    out: list[bytes | None] = []
+    out: list[Result | None] = []
     todo: dict[tuple[bytes, int], list[int]] = {}
     for i, (code, address) in enumerate(blocks):
         pending = todo.get((code, address))
@@ -268,4 +273,27 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[bytes]:
             cache.BLOCKS.put(("fast", code, address), result)
             for i in todo[(code, address)]:
                 out[i] = result
-    return [o if o is not None else b"" for o in out]
+    return [o if o is not None else (b"", 0, 0) for o in out]
+
+
+def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int]]:
+    out = translate_fast(blocks)
+    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)]
+
+
+def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
+    """translate_fast over `jobs` worker processes (each loads numba's cached kernels)."""
+    if jobs <= 1 or len(blocks) < 64 * jobs:
+        return translate_fast(blocks)
+    import multiprocessing
+
+    size = (len(blocks) + jobs - 1) // jobs
+    parts = [blocks[i:i + size] for i in range(0, len(blocks), size)]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        results = pool.map(_chunk, parts)
+    out: list[Result] = []
+    for res, counters in results:
+        out += res
+        for i, level in enumerate(cache.LEVELS):
+            level.count(counters[2 * i], counters[2 * i + 1])
+    return out

@@ -1,0 +1,68 @@
+"""The numba path gives the same bytes as the Python pipeline, and its caches count what they do."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from vmcli.translate import cache, fast
+from vmcli.translate.forms import all_forms, instance
+from vmcli.translate.pipeline import translate
+
+pytest.importorskip("numba")
+
+
+def _blocks(seed: int, n: int) -> list[tuple[bytes, int]]:
+    rng = random.Random(seed)
+    forms = all_forms()
+    out = []
+    for _ in range(n):
+        code = b"".join(instance(rng.choice(forms), rng, 0x110000)[0] for _ in range(rng.randint(1, 10)))
+        r = rng.random()
+        if r < 0.08:
+            code += bytes.fromhex("0fa2")                # cpuid: unsupported, the block falls back
+        elif r < 0.12:
+            code = bytes.fromhex("f7f1") + code          # div at the start
+        out.append((code, rng.choice([0, 0x110000, 0x7FFF0000])))
+    return out
+
+
+def test_fast_path_equals_python_path() -> None:
+    blocks = _blocks(1, 1500)
+    got = fast.translate_fast(blocks)
+    for (code, address), (words, n, unsupported) in zip(blocks, got, strict=True):
+        tr = translate(code, address)
+        assert words == tr.code, [si.text for si in tr.insns]
+        assert n == len(tr.insns) and unsupported == len(tr.unsupported)
+
+
+def test_caches_count_hits() -> None:
+    cache.clear()
+    blocks = _blocks(2, 200)
+    fast.translate_fast(blocks)
+    first = {level.name: (level.hits, level.misses) for level in cache.LEVELS}
+    assert first["translated blocks"][0] == 0 and first["translated blocks"][1] > 0
+    fast.translate_fast(blocks)                           # every block again: level 3 hits
+    assert cache.BLOCKS.hits >= len(blocks) - 1
+    assert cache.TEMPLATES.hits > 0 and cache.TEMPLATES.misses > 0
+    assert cache.DECODED.hits + cache.DECODED.misses > 0
+
+
+def test_bulk_cli_writes_the_same_code(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vmcli.cli import vm
+
+    blocks = [(c, 0) for c, _ in _blocks(3, 200)]
+    src = tmp_path / "in.txt"
+    src.write_text("".join(c.hex() + "\n" for c, _ in blocks))
+    out = tmp_path / "out.bin"
+    result = CliRunner().invoke(vm, ["translate", "--input-file", str(src), "--output", str(out), "--stats"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == b"".join(translate(c, a).code for c, a in blocks)
+    assert "instructions/s" in result.stderr and "cache decoded encodings" in result.stderr
+    out2 = tmp_path / "out2.bin"
+    result = CliRunner().invoke(vm, ["translate", "--input-file", str(src), "--output", str(out2), "-j", "2"])
+    assert result.exit_code == 0 and out2.read_bytes() == out.read_bytes()
