@@ -189,3 +189,18 @@ def test_stepping_through_semihosting_calls_keeps_them(arch: str, tmp_path: Path
     assert s.stdout == ("libc: read input.txt: 193 bytes, 5 lines, 37 words, crc32 f1273916\n"
                         "libc: wrote output.txt: 193 bytes, crc32 b6bd802c\n"), s.gdb
     assert s.status == 5 and "exited with code 05" in s.gdb
+
+
+WAIT_FOR_INTERRUPT = {"x86_64": "0xf4f4f4f4", "arm64": "0xd503207f", "riscv64": "0x10500073"}   # hlt, wfi, wfi
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_halted_guest_keeps_running_until_ctrl_c(arch: str) -> None:
+    # No device raises interrupts: plain vm run ends such a guest (status 122); under gdb it stays
+    # "running", as on QEMU, until the debugger interrupts it.
+    image = IMAGES / f"hello-{arch}.elf"
+    s = gdb_session(image, [f"set var *(unsigned int *)$pc = {WAIT_FOR_INTERRUPT[arch]}", "echo RUNNING\\n",
+                            "continue", 'printf "PC=%#lx\\n", $pc', "kill"], interrupt_after="RUNNING")
+    assert "received signal SIGINT" in s.gdb, s.gdb
+    assert pc_values(s.gdb)[0] in (entry(image), entry(image) + 1, entry(image) + 4)   # on or after it
+    assert s.status == 130 and s.stdout == ""
