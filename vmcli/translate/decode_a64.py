@@ -439,6 +439,23 @@ enc("fmov_gen", "sf 00 11110 ftype:2 1 00 11 op 000000 Rn:5 Rd:5", "fmov <T>",
 enc("fmovi_sd", "00011110 ftype:2 1 a b c d e f g h 100 00000 Rd:5", "fmov <T>d, #fpimm", SD, group="fp")
 enc("fcsel", "00011110 ftype:2 1 Rm:5 cond:4 11 Rn:5 Rd:5", "fcsel <T>d, <T>n, <T>m, cond", SD, group="fp")
 
+for _rmode, _m in ((0, "frintn"), (1, "frintp"), (2, "frintm"), (3, "frintz"), (6, "frintx"), (7, "frinti")):
+    enc(f"{_m}_s", f"00011110 ftype:2 1 001 {_rmode:03b} 10000 Rn:5 Rd:5", f"{_m} <T>d, <T>n", SD, group="fp")
+
+# vector rounding, multiply-accumulate and by-element forms
+for _m, _u, _a, _op in (("frintn", 0, 0, 0b11000), ("frintm", 0, 0, 0b11001), ("frintp", 0, 1, 0b11000),
+                        ("frintz", 0, 1, 0b11001), ("frintx", 1, 0, 0b11001), ("frinti", 1, 1, 0b11001)):
+    enc(f"{_m}_v", _2F.format(u=_u, a=_a, op=_op), f"{_m} vd.<T>, vn.<T>", FARR, group="neon-fp")
+enc("mla_v", _3SAME.format(u=0, op=0b10010), "mla vd.<T>, vn.<T>, vm.<T>", BHS, group="neon")
+enc("mls_v", _3SAME.format(u=1, op=0b10010), "mls vd.<T>, vn.<T>, vm.<T>", BHS, group="neon")
+for _m, _u, _opbits in (("mul", 0, "1000"), ("mla", 1, "0000"), ("mls", 1, "0100")):
+    enc(f"{_m}_elem_h", f"0 Q {_u} 01111 01 L M Rm:4 {_opbits} H 0 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, vm.h[i]",
+        (_v("4h", Q=0), _v("8h", Q=1)), group="neon")
+    enc(f"{_m}_elem_s", f"0 Q {_u} 01111 10 L M Rm:4 {_opbits} H 0 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, vm.s[i]",
+        (_v("2s", Q=0), _v("4s", Q=1)), group="neon")
+enc("fmul_elem", "0 Q 0 01111 1 sz L M Rm:4 1001 H 0 Rn:5 Rd:5", "fmul vd.<T>, vn.<T>, vm.<e>[i]", FARR,
+    valid=lambda f: f["sz"] == 0 or f["L"] == 0, group="neon-fp")
+
 # SIMD&FP loads and stores: s, d and q registers
 _VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),
           _v("ldr_d", size=3, opc=1), _v("str_q", size=0, opc=2), _v("ldr_q", size=0, opc=3))
@@ -451,12 +468,21 @@ for _mode, _bits, _syn in (("post", "001", "[xn|sp], #imm"), ("off", "010", "[xn
                            ("pre", "011", "[xn|sp, #imm]!")):
     enc(f"vldstp_{_mode}", f"opc:2 101 1 {_bits} L imm7:7 Rt2:5 Rn:5 Rt:5", f"<T> <R>t, <R>t2, {_syn}", _VPAIR,
         lambda f: not (f["L"] and f["Rt"] == f["Rt2"]), group="neon-mem")
-_LD1 = tuple(_v(a, size=_ARR[a][0], Q=_ARR[a][1]) for a in ("8b", "16b", "4h", "8h", "2s", "4s", "2d"))
+_LD1 = tuple(_v(a, size=_ARR[a][0], Q=_ARR[a][1]) for a in ("8b", "16b", "4h", "8h", "2s", "4s", "2d")) + (
+    _v("1d", size=3, Q=0),)
 for _l, _m in ((0, "st1"), (1, "ld1")):
-    enc(f"{_m}_v", f"0 Q 0011000 {_l} 000000 0111 size:2 Rn:5 Rt:5", f"{_m} {{vt.<T>}}, [xn|sp]", _LD1,
-        group="neon-mem")
-    enc(f"{_m}_post", f"0 Q 0011001 {_l} 0 Rm:5 0111 size:2 Rn:5 Rt:5", f"{_m} {{vt.<T>}}, [xn|sp], #imm|xm", _LD1,
-        group="neon-mem")
+    # one to four consecutive registers (opcode 0111, 1010, 0110, 0010)
+    for _regs, _opcode in ((1, "0111"), (2, "1010"), (3, "0110"), (4, "0010")):
+        _name = _m if _regs == 1 else f"{_m}x{_regs}"
+        _list = ", ".join(f"vt{'+' + str(i) if i else ''}.<T>" for i in range(_regs))
+        enc(f"{_name}_v", f"0 Q 0011000 {_l} 000000 {_opcode} size:2 Rn:5 Rt:5", f"{_m} {{{_list}}}, [xn|sp]", _LD1,
+            group="neon-mem")
+        enc(f"{_name}_post", f"0 Q 0011001 {_l} 0 Rm:5 {_opcode} size:2 Rn:5 Rt:5",
+            f"{_m} {{{_list}}}, [xn|sp], #imm|xm", _LD1, group="neon-mem")
+enc("ld1r_v", "0 Q 0011010 1 0 00000 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, [xn|sp]", ALL7 + (_v("1d", size=3, Q=0),),
+    group="neon-mem")
+enc("ld1r_post", "0 Q 0011011 1 0 Rm:5 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, [xn|sp], #imm|xm",
+    ALL7 + (_v("1d", size=3, Q=0),), group="neon-mem")
 
 
 def sext(value: int, bits: int) -> int:

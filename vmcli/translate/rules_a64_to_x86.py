@@ -1426,26 +1426,64 @@ def _vldstp(c: Ctx) -> None:
         c.put(f["Rn"], wb, True, sp=True)
 
 
-@rule("ld1_v", "st1_v", "ld1_post", "st1_post")
+LD1_NAMES = [f"{m}{x}_{k}" for m in ("ld1", "st1") for x in ("", "x2", "x3", "x4") for k in ("v", "post")]
+
+
+def ld1_registers(name: str) -> int:
+    """Registers an ld1/st1 encoding moves (ld1x3_v -> 3)."""
+    head = name.split("_")[0]
+    return int(head[4]) if "x" in head else 1
+
+
+@rule(*LD1_NAMES)
 def _ld1(c: Ctx) -> None:
-    """One register, any arrangement: in little-endian memory the lanes are the register's bytes."""
+    """One to four consecutive registers, any arrangement: in little-endian memory the lanes are
+    the registers' bytes."""
     f = _f(c)
     size = 16 if f["Q"] else 8
+    nregs = ld1_registers(_name(c))
     base = c.get(f["Rn"], True, sp=True)
-    mem = Mem(base, -1, 1, 0, size)
-    if _name(c).startswith("ld1"):
-        x = c.vtmp()
-        _vload(c, x, mem, size)
-        c.vput(f["Rt"], x, True)
-    else:
-        _vstore(c, c.vget(f["Rt"]), mem, size)
-    if _name(c).endswith("post"):
-        a = c.tmp()
-        if f["Rm"] == 31:
-            c.lea(True, a, Mem(base, -1, 1, size, 0))
+    for i in range(nregs):
+        mem = Mem(base, -1, 1, i * size, size)
+        rt = (f["Rt"] + i) % 32
+        if _name(c).startswith("ld1"):
+            x = c.vtmp()
+            _vload(c, x, mem, size)
+            c.vput(rt, x, True)
+            c.vrelease(x)
         else:
-            c.lea(True, a, Mem(base, c.get(f["Rm"], True), 1, 0, 0))
-        c.put(f["Rn"], a, True, sp=True)
+            x = c.vget(rt)
+            _vstore(c, x, mem, size)
+            c.vrelease(x)
+    if _name(c).endswith("post"):
+        _post_increment(c, f, base, nregs * size)
+
+
+def _post_increment(c: Ctx, f: dict[str, int], base: int, size: int) -> None:
+    """Xn += size (Rm = 31) or Xm."""
+    a = c.tmp()
+    if f["Rm"] == 31:
+        c.lea(True, a, Mem(base, -1, 1, size, 0))
+    else:
+        c.lea(True, a, Mem(base, c.get(f["Rm"], True), 1, 0, 0))
+    c.put(f["Rn"], a, True, sp=True)
+
+
+@rule("ld1r_v", "ld1r_post")
+def _ld1r(c: Ctx) -> None:
+    """Load one element and replicate it to every lane."""
+    f = _f(c)
+    esize = 8 << f["size"]
+    base = c.get(f["Rn"], True, sp=True)
+    r = c.tmp()
+    c.load(r, Mem(base, -1, 1, 0, esize // 8), esize // 8)
+    x = c.vtmp()
+    _movq_in(c, x, r)
+    index = [k % (esize // 8) for k in range(16)]
+    c.sse("pshufb", x, c.vconst(int.from_bytes(bytes(index), "little")))
+    c.vput(f["Rt"], x, bool(f["Q"]))
+    if _name(c).endswith("post"):
+        _post_increment(c, f, base, esize // 8)
 
 
 # ---- long (widening) arithmetic and pairwise operations ---------------------------------------------
@@ -1606,3 +1644,88 @@ def _fcsel(c: Ctx) -> None:
         c.vselect(mask, n, mm)
         n = mm
     _fput_scalar(c, f["Rd"], n, double)
+
+
+# ---- rounding, multiply-accumulate, by element -----------------------------------------------------
+
+_ROUND = {"frintn": 0, "frintm": 1, "frintp": 2, "frintz": 3, "frintx": 0, "frinti": 0}   # FPCR: nearest
+
+
+def _frint(c: Ctx, m: str, double: bool, a: int) -> int:
+    """roundps/roundpd with the rounding of the instruction; NaNs take the AArch64 rule."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    r = c.vtmp()
+    c(encode_modrm(b"\x0f\x3a\x09" if double else b"\x0f\x3a\x08", r, a, prefix=b"\x66",
+                   imm=bytes([_ROUND[m]])))
+    c.vselect(_isnan(c, a, double), _nan_choice(c, a, None, double), r)
+    return r
+
+
+@rule(*(f"{m}_v" for m in _ROUND))
+def _frint_v(c: Ctx) -> None:
+    f = _f(c)
+    c.vput(f["Rd"], _frint(c, _name(c)[:-2], _fdouble(c), c.vget(f["Rn"])), bool(f["Q"]))
+
+
+@rule(*(f"{m}_s" for m in _ROUND))
+def _frint_s(c: Ctx) -> None:
+    f, double = _f(c), _sdouble(c)
+    _fput_scalar(c, f["Rd"], _frint(c, _name(c)[:-2], double, c.vget(f["Rn"])), double)
+
+
+def _mul_lanes(c: Ctx, esize: int, a: int, b: int) -> None:
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    if esize == 8:
+        _mul8(c, a, b)
+    else:
+        c.sse(LANE_OPS["mul"][esize], a, b)
+
+
+def _accumulate(c: Ctx, m: str, esize: int, rd: int, product: int) -> int:
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    d = c.vget(rd)
+    c.sse(LANE_OPS["add" if m == "mla" else "sub"][esize], d, product)
+    return d
+
+
+@rule("mla_v", "mls_v")
+def _mla(c: Ctx) -> None:
+    f, m = _f(c), _name(c)[:-2]
+    esize, _, q = _arr(c)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    _mul_lanes(c, esize, a, b)
+    c.vput(f["Rd"], _accumulate(c, m, esize, f["Rd"], a), q)
+
+
+def _element(c: Ctx, esize: int) -> int:
+    """An xmm with the instruction's indexed element of Vm in every lane."""
+    f = _f(c)
+    if esize == 16:
+        rm, index = f["Rm"], (f["H"] << 2) | (f["L"] << 1) | f["M"]
+    elif esize == 32:
+        rm, index = (f["M"] << 4) | f["Rm"], (f["H"] << 1) | f["L"]
+    else:
+        rm, index = (f["M"] << 4) | f["Rm"], f["H"]
+    return _permute_x(c, [rm], [(0, index)] * (128 // esize), esize)
+
+
+@rule("mul_elem_h", "mul_elem_s", "mla_elem_h", "mla_elem_s", "mls_elem_h", "mls_elem_s")
+def _mul_elem(c: Ctx) -> None:
+    f, m = _f(c), _name(c)[:3]
+    esize, _, q = _arr(c)
+    a = c.vget(f["Rn"])
+    _mul_lanes(c, esize, a, _element(c, esize))
+    if m != "mul":
+        a = _accumulate(c, m, esize, f["Rd"], a)
+    c.vput(f["Rd"], a, q)
+
+
+@rule("fmul_elem")
+def _fmul_elem(c: Ctx) -> None:
+    f = _f(c)
+    double = _fdouble(c)
+    a = c.vget(f["Rn"])
+    c.vput(f["Rd"], _fbinary(c, "fmul", double, a, _element(c, 64 if double else 32)), bool(f["Q"]))

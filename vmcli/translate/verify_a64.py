@@ -227,8 +227,14 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
     name, f = insn.enc.name, insn.fields
     if name in ("br", "blr", "ret"):
         return {} if f["Rn"] == 31 else {f"x{f['Rn']}": A64_CODE + 4 * rng.randrange(-0x1000, 0x1000)}
-    if name.startswith(("ld1", "st1")):
-        size = width = 16 if f["Q"] else 8
+    if name.startswith("ld1r"):
+        size = width = 1 << f["size"]
+        mode = "post"
+    elif name.startswith(("ld1", "st1")):
+        from vmcli.translate.rules_a64_to_x86 import ld1_registers
+
+        size = 16 if f["Q"] else 8
+        width = size * ld1_registers(name)
         mode = "post"
     elif name.startswith(("ldst", "vldst")):
         if name.startswith("vldstp"):
@@ -264,7 +270,7 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
             regs[f"x{f['Rm']}"] = raw
         value = _extend(raw if f["Rm"] != 31 else 0, option)
         off = value << ((size.bit_length() - 1) if f["S"] else 0)
-    target = DATA + rng.randrange(0, DATA_SIZE - 32)
+    target = DATA + 16 + rng.randrange(0, DATA_SIZE - width - 31)
     base = target - off
     if f["Rn"] == 31:               # sp stays 16-byte aligned
         base -= base % 16
