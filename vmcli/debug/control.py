@@ -157,6 +157,9 @@ class Debugger:
         """One machine.resume. emu_start(count=N) adds Unicorn's counting hook when it is not there
         yet, without dropping code translated before it, which would then run uncounted; count=0
         removes the hook and drops all translations itself. So flush when counting starts."""
+        stop = self.machine.stop_request
+        if stop is not None and stop.reason != "fault":
+            return "stopped"                  # it ended (e.g. an exit call gdb stepped over): not again
         if count and not self._counting:
             flush_translations(self.uc)
         self._counting = bool(count)

@@ -117,7 +117,7 @@ class Connection:
 
     def send(self, data: bytes | str) -> None:
         if isinstance(data, str):
-            data = data.encode()
+            data = data.encode("latin-1")       # replies are bytes; binary ones came from latin-1
         packet = b"$" + data + b"#" + checksum(data)
         try:
             self.sock.sendall(packet)
