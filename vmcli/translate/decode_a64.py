@@ -252,6 +252,10 @@ for _mode, _bits, _syn, _wb in (("post", "001", "[xn|sp], #imm", True), ("off", 
     enc(f"ldstp_{_mode}", f"opc:2 101 0 {_bits} L imm7:7 Rt2:5 Rn:5 Rt:5", f"<T> <R>t, <R>t2, {_syn}",
         _PAIR_VARIANTS, _pair_wb if _wb else _pair)
 
+# hints without architectural effect on a single thread
+enc("nop", "11010101000000110010 0000 000 11111", "nop", NONE)
+enc("prfm", "11 111 0 01 10 imm12:12 Rn:5 Rt:5", "prfm op, [xn|sp, #uimm]", NONE)
+
 # ---- branches (end the block) ---------------------------------------------------------------------
 enc("b", "0 00101 imm26:26", "b label", NONE, group="branch")
 enc("bl", "1 00101 imm26:26", "bl label", NONE, group="branch")
@@ -311,6 +315,8 @@ for _e, _imm5 in _IMM5.items():
     _arrs = {"b": Q2, "h": (_v("4h", Q=0), _v("8h", Q=1)), "s": (_v("2s", Q=0), _v("4s", Q=1)),
              "d": (_v("2d", Q=1),)}[_e]
     enc(f"dup_elem_{_e}", f"0 Q 0 01110000 {_imm5} 0 0000 1 Rn:5 Rd:5", f"dup vd.<T>, vn.{_e}[i]", _arrs, group="neon")
+    enc(f"dup_scalar_{_e}", f"01 0 11110000 {_imm5} 0 0000 1 Rn:5 Rd:5", f"mov {_e}d, vn.{_e}[i]", NONE,
+        group="neon")
     enc(f"dup_gen_{_e}", f"0 Q 0 01110000 {_imm5} 0 0001 1 Rn:5 Rd:5", f"dup vd.<T>, {'x' if _e == 'd' else 'w'}n",
         _arrs, group="neon")
     enc(f"ins_gen_{_e}", f"0 1 0 01110000 {_imm5} 0 0011 1 Rn:5 Rd:5",
@@ -376,11 +382,20 @@ for _m, _u, _op in (("saddl", 0, 0b0000), ("uaddl", 1, 0b0000), ("ssubl", 0, 0b0
                     ("smlal", 0, 0b1000), ("umlal", 1, 0b1000), ("smlsl", 0, 0b1010), ("umlsl", 1, 0b1010),
                     ("smull", 0, 0b1100), ("umull", 1, 0b1100)):
     enc(f"{_m}_v", f"0 Q {_u} 01110 size:2 1 Rm:5 {_op:04b} 00 Rn:5 Rd:5", f"{_m}<T>", tuple(_LONG), group="neon")
+_WIDEW = []
+for _sz, (_d, _lo, _hi) in enumerate((("8h", "8b", "16b"), ("4s", "4h", "8h"), ("2d", "2s", "4s"))):
+    _WIDEW.append(_v(f" vd.{_d}, vn.{_d}, vm.{_lo}", size=_sz, Q=0))
+    _WIDEW.append(_v(f"2 vd.{_d}, vn.{_d}, vm.{_hi}", size=_sz, Q=1))
+for _m, _u, _op in (("saddw", 0, 0b0001), ("uaddw", 1, 0b0001), ("ssubw", 0, 0b0011), ("usubw", 1, 0b0011)):
+    enc(f"{_m}_v", f"0 Q {_u} 01110 size:2 1 Rm:5 {_op:04b} 00 Rn:5 Rd:5", f"{_m}<T>", tuple(_WIDEW), group="neon")
 # pairwise
 for _m, _u, _op, _nv5 in (("addp", 0, 0b10111, ALL7), ("smaxp", 0, 0b10100, BHS), ("sminp", 0, 0b10101, BHS),
                           ("umaxp", 1, 0b10100, BHS), ("uminp", 1, 0b10101, BHS)):
     enc(f"{_m}_v", _3SAME.format(u=_u, op=_op), f"{_m} vd.<T>, vn.<T>, vm.<T>", _nv5, group="neon")
 enc("faddp_v", "0 Q 1 01110 0 sz 1 Rm:5 11010 1 Rn:5 Rd:5", "faddp vd.<T>, vn.<T>, vm.<T>", FARR, group="neon-fp")
+enc("addp_s", "01 0 11110 11 11000 11011 10 Rn:5 Rd:5", "addp dd, vn.2d", NONE, group="neon")
+enc("faddp_s", "01 1 11110 0 sz 11000 01101 10 Rn:5 Rd:5", "faddp <T>", (_v("sd, vn.2s", sz=0), _v("dd, vn.2d", sz=1)),
+    group="neon-fp")
 # modified immediate (AdvSIMDExpandImm): movi, mvni, orr, bic, fmov
 _MODIMM = "0 Q {op} 0111100000 a b c {cmode} 0 1 d e f g h Rd:5"
 for _m, _op, _cmode, _vars6, _syn in (

@@ -477,6 +477,11 @@ def _ldstp(c: Ctx) -> None:
         c.put(f["Rn"], wb, True, sp=True)
 
 
+@rule("nop", "prfm")
+def _nop(c: Ctx) -> None:
+    """No architectural effect (a prefetch is a hint): no code."""
+
+
 # ---- branches: the guest address to continue at goes to EXIT_REG ---------------------------------
 
 def _pc(c: Ctx) -> int:
@@ -816,6 +821,13 @@ def _dup_elem(c: Ctx) -> None:
     f = _f(c)
     esize, n, q = _arr(c)
     _permute(c, [f["Rn"]], [(0, f["idx"])] * n, esize, q, f["Rd"])
+
+
+@rule("dup_scalar_b", "dup_scalar_h", "dup_scalar_s", "dup_scalar_d")
+def _dup_scalar(c: Ctx) -> None:
+    """mov b/h/s/d, vn.t[i]: the element alone, the rest of Vd cleared."""
+    f = _f(c)
+    _permute(c, [f["Rn"]], [(0, f["idx"])], _elem(c), True, f["Rd"])
 
 
 @rule("ins_elem_b", "ins_elem_h", "ins_elem_s", "ins_elem_d")
@@ -1729,3 +1741,39 @@ def _fmul_elem(c: Ctx) -> None:
     double = _fdouble(c)
     a = c.vget(f["Rn"])
     c.vput(f["Rd"], _fbinary(c, "fmul", double, a, _element(c, 64 if double else 32)), bool(f["Q"]))
+
+
+@rule("saddw_v", "uaddw_v", "ssubw_v", "usubw_v")
+def _wide(c: Ctx) -> None:
+    """Vd.<2T> = Vn.<2T> +/- the widened low (or, '2', high) half of Vm."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f, m = _f(c), _name(c)[:-2]
+    src = 8 << f["size"]
+    a = c.vget(f["Rn"])
+    b = _widened(c, f["Rm"], src, m[0] == "s", bool(f["Q"]))
+    c.sse(LANE_OPS[m[1:4]][2 * src], a, b)
+    c.vput(f["Rd"], a, True)
+
+
+@rule("addp_s")
+def _addp_s(c: Ctx) -> None:
+    f = _f(c)
+    a = c.vget(f["Rn"])
+    t = c.vtmp()
+    c.vcopy(t, a)
+    c.vbytes_shift(True, t, 8)
+    c.sse("paddq", a, t)
+    c.vput(f["Rd"], a, False)
+
+
+@rule("faddp_s")
+def _faddp_s(c: Ctx) -> None:
+    """Lane 0 + lane 1 (in that operand order, for the NaN rule); an S or D result."""
+    f = _f(c)
+    double = bool(f["sz"])
+    a = c.vget(f["Rn"])
+    b = c.vtmp()
+    c.vcopy(b, a)
+    c.vbytes_shift(True, b, 8 if double else 4)
+    _fput_scalar(c, f["Rd"], _fbinary(c, "fadd", double, a, b), double)
