@@ -72,6 +72,10 @@ _X86_64 = (
 )
 
 REGISTERS: dict[str, list[Reg]] = {"arm64": _ARM64, "riscv64": _RISCV64, "x86_64": _X86_64}
+# lldb's `generic` roles (gdb ignores the attribute): without them lldb 14, which has no riscv64
+# support of its own, cannot find the PC.
+GENERIC = {"pc": "pc", "rip": "pc", "sp": "sp", "rsp": "sp", "fp": "fp", "rbp": "fp", "x29": "fp",
+           "ra": "ra", "x30": "ra", "cpsr": "flags", "eflags": "flags"}
 GDB_ARCH = {"arm64": "aarch64", "riscv64": "riscv:rv64", "x86_64": "i386:x86-64"}
 
 # Composite types a feature's registers use, declared at the top of that feature.
@@ -116,7 +120,8 @@ def target_xml(arch: str) -> str:
     features: dict[str, list[str]] = {}
     for num, reg in enumerate(regs):
         features.setdefault(reg.feature, []).append(
-            f'    <reg name={quoteattr(reg.name)} bitsize="{reg.bits}" type={quoteattr(reg.type)} regnum="{num}"/>')
+            f'    <reg name={quoteattr(reg.name)} bitsize="{reg.bits}" type={quoteattr(reg.type)} regnum="{num}"'
+            + (f' generic="{GENERIC[reg.name]}"' if reg.name in GENERIC else "") + "/>")
     body = "".join(
         f'  <feature name="{name}">{TYPES.get(name, "")}\n' + "\n".join(lines) + "\n  </feature>\n"
         for name, lines in features.items())

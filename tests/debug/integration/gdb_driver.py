@@ -60,6 +60,28 @@ def entry(image: Path) -> int:
         return int(ELFFile(f).header["e_entry"])
 
 
+def lldb_session(image: Path, commands: list[str], *, timeout: float = 60) -> Session:
+    """The same with lldb in batch mode (`gdb-remote`)."""
+    require_tool("lldb")
+    vm = subprocess.Popen([*VM, "run", str(image), "--gdb", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert vm.stderr is not None
+        line = vm.stderr.readline()
+        found = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert found, f"vm did not announce its port: {line!r}"
+        args = ["lldb", "--batch", "--no-lldbinit", "-o", f"gdb-remote 127.0.0.1:{found.group(1)}"]
+        for command in commands:
+            args += ["-o", command]
+        lldb = subprocess.run([*args, str(image)], capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = vm.communicate(timeout=timeout)
+        return Session(lldb.stdout + lldb.stderr, stdout, line + stderr, vm.returncode)
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
+
+
 def gdb_session(image: Path, commands: list[str], *, interrupt_after: str | None = None,
                 vm_args: tuple[str, ...] = (), timeout: float = 60) -> Session:
     require_tool("gdb-multiarch")
