@@ -50,11 +50,14 @@ def test_caches_count_hits() -> None:
     assert cache.DECODED.hits + cache.DECODED.misses > 0
 
 
-def test_bulk_cli_writes_the_same_code(tmp_path: Path) -> None:
+def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
     from vmcli.cli import vm
 
+    monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path / "cache"))
+    cache.clear()
+    fast._TRANSLATOR = None
     blocks = [(c, 0) for c, _ in _blocks(3, 200)]
     src = tmp_path / "in.txt"
     src.write_text("".join(c.hex() + "\n" for c, _ in blocks))
@@ -66,3 +69,7 @@ def test_bulk_cli_writes_the_same_code(tmp_path: Path) -> None:
     out2 = tmp_path / "out2.bin"
     result = CliRunner().invoke(vm, ["translate", "--input-file", str(src), "--output", str(out2), "-j", "2"])
     assert result.exit_code == 0 and out2.read_bytes() == out.read_bytes()
+    # the templates persisted: a fresh process state loads them instead of running the rules
+    assert list((tmp_path / "cache").glob("translate-templates-*.pickle"))
+    cache.clear()
+    assert fast.load_templates() > 0

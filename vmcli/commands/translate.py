@@ -95,11 +95,15 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
 
 def _bulk(blocks: list, output: str, jobs: int, stats: bool) -> None:
     """--input-file ... --output: code only, through the numba path (fast.py)."""
-    from vmcli.translate.fast import translate_fast_jobs
+    from vmcli.translate import cache
+    from vmcli.translate.fast import load_templates, save_templates, translate_fast_jobs
 
     t0 = time.perf_counter()
+    loaded = load_templates()
     results = translate_fast_jobs([(b.code, b.address) for b in blocks], jobs)
     elapsed = time.perf_counter() - t0
+    if len(cache.TEMPLATES.data) > loaded:
+        save_templates()
     try:
         with open(output, "wb") as fh:
             fh.write(b"".join(code for code, _, _ in results))

@@ -49,7 +49,7 @@ class Level:
 
 DECODED = Level("decoded encodings", 1 << 16)
 TEMPLATES = Level("instruction templates", 1 << 16)
-BLOCKS = Level("translated blocks", 1 << 12)
+BLOCKS = Level("translated blocks", 1 << 17)
 LEVELS = (DECODED, TEMPLATES, BLOCKS)
 
 

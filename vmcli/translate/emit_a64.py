@@ -81,17 +81,19 @@ def _classes(insn: Insn, facts: Any) -> tuple[list[object], list[int]]:
     `facts` is the rule: the registers it names itself stay exact; imm8 data is patched."""
     params = [-1] * (2 * MAX_PARAMS)
     seen: dict[tuple[str, int], int] = {}
-    fixed = set(facts.implicit)
+    fixed = facts.implicit
+    used = {"gpr": 0, "xmm": 0}
 
     def cls(kind: str, num: int) -> int:
-        if (kind, num) in fixed:
-            return num
         key = (kind, num)
-        if key not in seen:
-            index = sum(1 for k in seen if k[0] == kind)
-            seen[key] = index
+        if key in fixed:
+            return num
+        index = seen.get(key)
+        if index is None:
+            index = seen[key] = used[kind]
+            used[kind] += 1
             params[(0 if kind == "gpr" else MAX_PARAMS) + index] = num
-        return 8 + seen[key]
+        return 8 + index
 
     shape: list[object] = [insn.spec.id, insn.opsize]
     for op in insn.operands:
@@ -124,9 +126,16 @@ def register_params(insn: Insn, facts: Any) -> list[int]:
     return _classes(insn, facts)[1]
 
 
-def renamed(insn: Insn, variant: str, facts: Any) -> Insn:
+def shape(insn: Insn, facts: Any) -> tuple[tuple, list[int]]:
+    """(template key, register parameters) in one pass."""
+    key, params = _classes(insn, facts)
+    return tuple(key), params
+
+
+def renamed(insn: Insn, variant: str, facts: Any, params: list[int] | None = None) -> Insn:
     """The instruction with its renamed registers replaced by canonical numbers."""
-    _, params = _classes(insn, facts)
+    if params is None:
+        params = _classes(insn, facts)[1]
     table = {}
     for i, num in enumerate(params):
         if num >= 0:
@@ -135,14 +144,14 @@ def renamed(insn: Insn, variant: str, facts: Any) -> Insn:
     ops: list[Operand] = []
     for op in insn.operands:
         if isinstance(op, Reg):
-            ops.append(dataclasses.replace(op, num=table.get((op.kind, op.num), op.num)))
+            ops.append(Reg(op.kind, table.get((op.kind, op.num), op.num), op.size))
         elif isinstance(op, Mem):
             base = table.get(("gpr", op.base), op.base)
             index = table.get(("gpr", op.index), op.index)
-            ops.append(dataclasses.replace(op, base=base, index=index))
+            ops.append(Mem(base, index, op.scale, op.disp, op.size))
         else:
             ops.append(op)
-    return dataclasses.replace(insn, operands=tuple(ops))
+    return Insn(insn.address, insn.raw, insn.spec, insn.opsize, tuple(ops))
 
 
 _FIELDS = (0, 5, 10, 16)

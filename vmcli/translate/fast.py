@@ -12,6 +12,8 @@ cache=True.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -247,6 +249,58 @@ class FastTranslator:
 _TRANSLATOR: FastTranslator | None = None
 
 
+# ---- level 2 on disk --------------------------------------------------------------------------------
+# One-shot processes (`vm translate --input-file ...`) would rebuild every template through the
+# Python rules; like numba's cache=True, the templates persist between runs, in a file named by a
+# hash of the code that makes them (any change to the rules or encoders starts a new file).
+# VM_TRANSLATE_NO_DISK_CACHE=1 turns this off.
+
+def _disk_path() -> Path | None:
+    if os.environ.get("VM_TRANSLATE_NO_DISK_CACHE"):
+        return None
+    import hashlib
+
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("x86_ops.py", "decode_x86.py", "emit_a64.py", "encode_a64.py", "rules.py",
+                 "rules_x86_to_a64.py", "forms.py"):
+        digest.update((here / name).read_bytes())
+    base = Path(os.environ.get("VM_CACHE_DIR") or Path.home() / ".cache" / "vmcli")
+    return base / f"translate-templates-{digest.hexdigest()[:16]}.pickle"
+
+
+def load_templates() -> int:
+    """Fill cache level 2 from disk; returns how many templates were loaded."""
+    import pickle
+
+    path = _disk_path()
+    if path is None or not path.exists():
+        return 0
+    try:
+        templates = pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return 0
+    for key, tpl in templates.items():
+        cache.TEMPLATES.data.setdefault(key, tpl)
+    return len(templates)
+
+
+def save_templates() -> None:
+    """Write cache level 2 to disk (atomically; a failure only costs the next run time)."""
+    import pickle
+
+    path = _disk_path()
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(dict(cache.TEMPLATES.data), protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
     """(code, instructions, unsupported) of many blocks via the numba path, with cache level 3
     on whole blocks."""
@@ -276,9 +330,11 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
     return [o if o is not None else (b"", 0, 0) for o in out]
 
 
-def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int]]:
+def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], dict]:
+    before = set(cache.TEMPLATES.data)
     out = translate_fast(blocks)
-    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)]
+    new = {k: v for k, v in cache.TEMPLATES.data.items() if k not in before}
+    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)], new
 
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
@@ -292,8 +348,10 @@ def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Resu
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         results = pool.map(_chunk, parts)
     out: list[Result] = []
-    for res, counters in results:
+    for res, counters, new in results:
         out += res
         for i, level in enumerate(cache.LEVELS):
             level.count(counters[2 * i], counters[2 * i + 1])
+        for key, tpl in new.items():             # the workers' templates, for the disk cache
+            cache.TEMPLATES.data.setdefault(key, tpl)
     return out

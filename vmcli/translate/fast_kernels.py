@@ -460,7 +460,7 @@ def emit_all(rows, counts, slots, params, tpl_of, block_ok, tpl_start, tpl_len, 
             total += tpl_len[tpl_of[i]]
             i += 1
     out_start[nblocks] = total
-    out = np.zeros(total, np.uint32)
+    out = np.empty(total, np.uint32)      # every word is written below
     i = 0
     w = 0
     for b in range(nblocks):

@@ -26,8 +26,8 @@ from vmcli.translate.emit_a64 import (
     parametrize,
     register_params,
     renamed,
+    shape,
     slot_values,
-    template_key,
 )
 from vmcli.translate.rules_x86_to_a64 import rule as X86_RULES
 
@@ -118,17 +118,17 @@ def decode_cached(code: bytes, pos: int, address: int) -> Insn | None:
 
 def template_for(insn: Insn, count: bool = True) -> Template:
     """Level 2: instruction shape -> template (registers and data values are patched in)."""
-    rule = X86_RULES.get(insn.spec.mnemonic)
-    assert rule is not None
-    key = template_key(insn, rule)
+    rule = X86_RULES.rules[insn.spec.mnemonic]
+    key, params = shape(insn, rule)
     tpl = cache.TEMPLATES.get(key) if count else cache.TEMPLATES.data.get(key)
     if tpl is None:
         variants = []
         for name in ("A", "B"):
-            ctx = Ctx(renamed(insn, name, rule), data_imm=rule.data_imm)
+            ctx = Ctx(renamed(insn, name, rule, params), data_imm=rule.data_imm)
             rule.emit(ctx)
             variants.append(ctx.template())
-        tpl = parametrize(variants[0], variants[1], register_params(renamed(insn, "B", rule), rule))
+        b = renamed(insn, "B", rule, params)
+        tpl = parametrize(variants[0], variants[1], register_params(b, rule))
         cache.TEMPLATES.put(key, tpl)
     return tpl
 
