@@ -87,6 +87,24 @@ def test_aarch64_facts(verifier: Verifier) -> None:
     assert _run(_asm("add w0, w1, w2"), {"x0": (1 << 64) - 1, "x1": 1 << 40, "x2": 3}, verifier)["x0"] == 3
 
 
+def test_fused_multiply_add_rounds_once(verifier: Verifier) -> None:
+    """n*m + 1.0 = 1 + 2^-24 + 2^-54: rounding to double first lands on the tie 1 + 2^-24, which
+    then rounds to 1.0; the fused result (one rounding) is 1 + 2^-23."""
+    import struct
+
+    def f32(x: float) -> int:
+        return struct.unpack("<I", struct.pack("<f", x))[0]
+
+    n, m = 162565 * 2.0**-27, 6605 * 2.0**-27          # n*m = 2^-24 + 2^-54, both exact floats
+    assert f32(float(struct.unpack("<f", struct.pack("<f", n * m + 1.0))[0])) == 0x3F800000
+    code = _asm("fmadd s0, s1, s2, s3")
+    rng = random.Random(4)
+    st = random_state(rng, {"v1": f32(n), "v2": f32(m), "v3": f32(1.0)})
+    want = verifier.src.run(code, st)
+    assert not isinstance(want, str) and want[0]["v0"] == 0x3F800001
+    assert _run(code, {"v1": f32(n), "v2": f32(m), "v3": f32(1.0)}, verifier)["v0"] == 0x3F800001
+
+
 def test_json_code_runs_with_its_state_contract() -> None:
     """Run --json's code on a bare x86-64 Unicorn using only what the JSON says."""
     from click.testing import CliRunner

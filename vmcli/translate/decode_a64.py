@@ -471,6 +471,18 @@ for _m, _u, _opbits in (("mul", 0, "1000"), ("mla", 1, "0000"), ("mls", 1, "0100
 enc("fmul_elem", "0 Q 0 01111 1 sz L M Rm:4 1001 H 0 Rn:5 Rd:5", "fmul vd.<T>, vn.<T>, vm.<e>[i]", FARR,
     valid=lambda f: f["sz"] == 0 or f["L"] == 0, group="neon-fp")
 
+# fused multiply-add, single precision only (exact through double precision, see rules)
+for _o1, _o0, _m in ((0, 0, "fmadd"), (0, 1, "fmsub"), (1, 0, "fnmadd"), (1, 1, "fnmsub")):
+    enc(f"{_m}_s", f"00011111 00 {_o1} Rm:5 {_o0} Ra:5 Rn:5 Rd:5", f"{_m} sd, sn, sm, sa", NONE, group="fp")
+enc("fmla_v", "0 Q 0 01110 0 0 1 Rm:5 11001 1 Rn:5 Rd:5", "fmla vd.<T>, vn.<T>, vm.<T>", (_v("2s", Q=0), _v("4s", Q=1)),
+    group="neon-fp")
+enc("fmls_v", "0 Q 0 01110 1 0 1 Rm:5 11001 1 Rn:5 Rd:5", "fmls vd.<T>, vn.<T>, vm.<T>", (_v("2s", Q=0), _v("4s", Q=1)),
+    group="neon-fp")
+enc("fmla_elem", "0 Q 0 01111 1 0 L M Rm:4 0001 H 0 Rn:5 Rd:5", "fmla vd.<T>, vn.<T>, vm.s[i]",
+    (_v("2s", Q=0), _v("4s", Q=1)), group="neon-fp")
+enc("fmls_elem", "0 Q 0 01111 1 0 L M Rm:4 0101 H 0 Rn:5 Rd:5", "fmls vd.<T>, vn.<T>, vm.s[i]",
+    (_v("2s", Q=0), _v("4s", Q=1)), group="neon-fp")
+
 # SIMD&FP loads and stores: s, d and q registers
 _VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),
           _v("ldr_d", size=3, opc=1), _v("str_q", size=0, opc=2), _v("ldr_q", size=0, opc=3))

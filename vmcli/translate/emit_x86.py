@@ -90,9 +90,10 @@ for _name, _op in {"pmulld": "40", "pcmpeqq": "29", "pmaxsb": "3C", "pmaxsd": "3
     SSE[_name] = (b"\x66", b"\x0f\x38" + bytes.fromhex(_op))
 for _name, _op in {"addps": "58", "mulps": "59", "subps": "5C", "divps": "5E", "minps": "5D", "maxps": "5F",
                    "sqrtps": "51", "cmpps": "C2", "andps": "54", "andnps": "55", "orps": "56", "xorps": "57",
-                   "cvtdq2ps": "5B"}.items():
+                   "cvtdq2ps": "5B", "cvtps2pd": "5A"}.items():
     SSE[_name] = (b"", b"\x0f" + bytes.fromhex(_op))
 SSE["cvttps2dq"] = (b"\xf3", b"\x0f\x5b")
+SSE["cvtpd2ps"] = (b"\x66", b"\x0f\x5a")
 SSE["movdqu_load"] = (b"\xf3", b"\x0f\x6f")
 SSE["movdqu_store"] = (b"\xf3", b"\x0f\x7f")
 SSE["movq_in"] = (b"\xf3", b"\x0f\x7e")       # movq xmm, xmm/m64 (zeroes bits 127:64)

@@ -1777,3 +1777,146 @@ def _faddp_s(c: Ctx) -> None:
     c.vcopy(b, a)
     c.vbytes_shift(True, b, 8 if double else 4)
     _fput_scalar(c, f["Rd"], _fbinary(c, "fadd", double, a, b), double)
+
+
+# ---- fused multiply-add (single precision) -----------------------------------------------------------
+#
+# SSE4.1 has no FMA. For single precision the fused result is still exact: n*m is exact in double
+# precision, the sum s = RN(n*m + a) and its error e (TwoSum) are exact, and rounding s to odd
+# (truncate, set the last bit when e != 0) before the one rounding to single gives the correctly
+# rounded fused result (53 >= 2*24 + 2 bits). NaNs follow FPMulAdd: signalling before quiet, addend
+# before the factors, and a quiet NaN addend with inf * 0 gives the default NaN. Double precision
+# would need 106-bit products: fmadd/fmla on doubles stay unsupported.
+
+def _fma_half(c: Ctx, a: int, n: int, m: int, high: bool) -> int:
+    """Two lanes (low or high half) of a + n*m, rounded once to single, in the low half of an xmm."""
+    regs = []
+    for x in (a, n, m):
+        t = c.vtmp()
+        if high:
+            c.sse("pshufd", t, x, imm=0xEE)
+            c.sse("cvtps2pd", t, t)
+        else:
+            c.sse("cvtps2pd", t, x)
+        regs.append(t)
+    da, dn, dm = regs
+    c.sse("mulpd", dn, dm)                 # p = n*m, exact
+    s = c.vtmp()
+    c.vcopy(s, dn)
+    c.sse("addpd", s, da)                  # s = RN(p + a)
+    bb = c.vtmp()                          # TwoSum: e = (p - (s - bb)) + (a - bb), bb = s - p
+    c.vcopy(bb, s)
+    c.sse("subpd", bb, dn)
+    c.vcopy(dm, s)
+    c.sse("subpd", dm, bb)
+    c.sse("subpd", dn, dm)
+    c.sse("subpd", da, bb)
+    c.sse("addpd", dn, da)
+    e = dn
+    inexact, ordered = da, dm              # e != 0 and not NaN (s infinite or NaN: left alone)
+    c.sse("pxor", bb, bb)
+    c.vcopy(inexact, e)
+    c.sse("cmppd", inexact, bb, imm=4)
+    c.vcopy(ordered, e)
+    c.sse("cmppd", ordered, e, imm=7)
+    c.sse("pand", inexact, ordered)
+    away = ordered                         # s was rounded away from zero: sign(e) != sign(s)
+    c.vcopy(away, e)
+    c.sse("pxor", away, s)
+    _sign_mask(c, away, 64)
+    c.sse("pand", away, inexact)
+    c.sse("paddq", s, away)                # s - 1 ulp (away is all ones = -1 in those lanes)
+    one = c.vconst(_lane_const(1, 64), into=bb)
+    c.sse("pand", inexact, one)
+    c.sse("por", s, inexact)               # set the last bit where inexact: s rounded to odd
+    c.sse("cvtpd2ps", e, s)
+    c.vrelease(da, dm, bb, s)
+    return e
+
+
+def _fma_nan(c: Ctx, a: int, n: int, m: int) -> int:
+    """Per lane: FPMulAdd's NaN result for addend a and factors n, m (single precision)."""
+    v = _fconst(c, False, 0x7FC00000, 0)
+    qbit = _fconst(c, False, 0x00400000, 0)
+    q = c.vtmp()
+    for x in (m, n, a):                    # quiet NaNs, lowest priority first
+        c.vcopy(q, x)
+        c.sse("por", q, qbit)
+        nan = _isnan(c, x, False)
+        c.vselect(nan, q, v)
+        c.vrelease(nan)
+    for x in (m, n, a):                    # then signalling NaNs
+        c.vcopy(q, x)
+        c.sse("por", q, qbit)
+        nan = _isnan(c, x, False)
+        snan = _issnan(c, x, nan, False)
+        c.vselect(snan, q, v)
+        c.vrelease(nan, snan)
+    c.vrelease(q, qbit)
+    # a quiet NaN addend with inf * 0 (either order): the default NaN
+    absmask = c.vconst(_lane_const(0x7FFFFFFF, 32))
+    inf = c.vconst(_lane_const(0x7F800000, 32))
+    flags = []
+    for x in (n, m):
+        t = c.vtmp()
+        c.vcopy(t, x)
+        c.sse("pand", t, absmask)
+        z = c.vtmp()
+        c.sse("pxor", z, z)
+        c.sse("pcmpeqd", z, t)             # zero
+        c.sse("pcmpeqd", t, inf)           # infinite
+        flags.append((t, z))
+    c.vrelease(absmask, inf)
+    (inf_n, zero_n), (inf_m, zero_m) = flags
+    c.sse("pand", inf_n, zero_m)
+    c.sse("pand", zero_n, inf_m)
+    c.sse("por", inf_n, zero_n)
+    c.vrelease(zero_n, inf_m, zero_m)
+    nan = _isnan(c, a, False)
+    quiet_a = _issnan(c, a, nan, False)
+    c.sse("pandn", quiet_a, nan)           # a is a NaN and not signalling
+    c.sse("pand", inf_n, quiet_a)
+    c.vrelease(nan, quiet_a)
+    dnan = _fconst(c, False, 0x7FC00000, 0)
+    c.vselect(inf_n, dnan, v)
+    c.vrelease(inf_n, dnan)
+    return v
+
+
+def _fma(c: Ctx, a: int, n: int, m: int, q: bool) -> int:
+    lo = _fma_half(c, a, n, m, False)
+    if q:
+        hi = _fma_half(c, a, n, m, True)
+        c.sse("punpcklqdq", lo, hi)
+        c.vrelease(hi)
+    nan = _isnan(c, lo, False)
+    c.vselect(nan, _fma_nan(c, a, n, m), lo)
+    return lo
+
+
+def _negate(c: Ctx, x: int) -> None:
+    c.sse("pxor", x, c.vconst(_lane_const(0x80000000, 32)))
+
+
+@rule("fmadd_s", "fmsub_s", "fnmadd_s", "fnmsub_s")
+def _fmadd_s(c: Ctx) -> None:
+    """fmadd a + n*m; fmsub a - n*m; fnmadd -a - n*m; fnmsub -a + n*m (the negations are applied
+    to the operands first, NaNs included, as FPMulAdd's callers do)."""
+    f, m = _f(c), _name(c)[:-2]
+    a, n, mm = c.vget(f["Ra"]), c.vget(f["Rn"]), c.vget(f["Rm"])
+    if m in ("fmsub", "fnmadd"):
+        _negate(c, n)
+    if m in ("fnmadd", "fnmsub"):
+        _negate(c, a)
+    _fput_scalar(c, f["Rd"], _fma(c, a, n, mm, False), False)
+
+
+@rule("fmla_v", "fmls_v", "fmla_elem", "fmls_elem")
+def _fmla(c: Ctx) -> None:
+    f = _f(c)
+    q = bool(f["Q"])
+    d, n = c.vget(f["Rd"]), c.vget(f["Rn"])
+    mm = _element(c, 32) if _name(c).endswith("elem") else c.vget(f["Rm"])
+    if _name(c).startswith("fmls"):
+        _negate(c, n)
+    c.vput(f["Rd"], _fma(c, d, n, mm, q), q)
