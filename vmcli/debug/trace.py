@@ -38,6 +38,7 @@ MEM_WRITE = unicorn.UC_MEM_WRITE
 FORMATS = ("text", "jsonl")
 RING = 1 << 16                    # records drained at a time
 HEADROOM_RECORDS = 1 << 14        # room kept for the memory accesses of the instruction or block in flight
+RECORD_CACHE = 1 << 20            # formatted memory-trace lines kept
 
 
 @cache
@@ -122,6 +123,7 @@ class Tracer:
         self.memory = memory
         self.records = 0
         self._lines: dict[Any, bytes] = {}
+        self._records: dict[tuple[int, int, int], bytes] = {}
         self.state = np.zeros(HEADER + WORDS * capacity, dtype=np.uint64)
         self.state[CAP] = capacity
         self.state[HEADROOM] = min(HEADROOM_RECORDS, capacity // 2) if memory else 1
@@ -218,9 +220,23 @@ class Tracer:
                 keys = [a << 16 | s for a, s in zip(addresses.tolist(), sizes.tolist(), strict=True)]
             self.out.write(b"".join(self._chunks(keys)))
         else:
-            self.out.write(b"".join(self._line(int(w0), int(a), int(v)) for w0, a, v in records.tolist()))
+            self.out.write(b"".join(self._mixed(records)))
         self.records += n
         self.state[COUNT] = 0
+
+    def _mixed(self, records: np.ndarray) -> list[bytes]:
+        """Instructions, blocks and memory accesses in order. Lines are cached by their whole
+        record: a loop reads the same addresses and values again and again."""
+        cache, line_of = self._records, self._line
+        out = []
+        for key in zip(records[:, 0].tolist(), records[:, 1].tolist(), records[:, 2].tolist(), strict=True):
+            line = cache.get(key)
+            if line is None:
+                line = line_of(*key)
+                if len(cache) < RECORD_CACHE:
+                    cache[key] = line
+            out.append(line)
+        return out
 
     def _chunks(self, keys: list[int]) -> list[bytes]:
         """The text of each block, keyed address << 16 | size."""
@@ -263,7 +279,7 @@ class Tracer:
         value &= (1 << (8 * size)) - 1 if size < 8 else 2**64 - 1
         text: str
         if self.fmt == "jsonl":
-            text = json.dumps({"mem": access, "addr": f"{address:#x}", "size": size, "value": f"{value:#x}"})
+            text = f'{{"mem": "{access}", "addr": "{address:#x}", "size": {size}, "value": "{value:#x}"}}'
         else:
             text = f"    {access:<5} {address:#x} [{size}] = {value:#x}"
         return (text + "\n").encode()
