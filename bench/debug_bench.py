@@ -48,7 +48,16 @@ def trace_dir() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
 
 
-def bench_arch(arch: str, repeats: int, trace_insns: int) -> dict[str, object]:
+def traced_wall(args: list[str]) -> float:
+    fd, path = tempfile.mkstemp(prefix="vm-trace-", suffix=".txt", dir=trace_dir())
+    os.close(fd)
+    try:
+        return wall([*args, "--trace", path])[0]
+    finally:
+        os.unlink(path)
+
+
+def bench_arch(arch: str, repeats: int, trace_insns: int, mem_insns: int) -> dict[str, object]:
     image = str(IMAGES / f"bench-{arch}.elf")
     plain, stats, counted = [], [], 0
     for _ in range(repeats):
@@ -56,16 +65,14 @@ def bench_arch(arch: str, repeats: int, trace_insns: int) -> dict[str, object]:
         seconds, proc = wall([image, "--stats", "--json"])
         stats.append(seconds)
         counted = json.loads(proc.stderr)["instructions"]
-    base, traced = [], []
+    base, traced, mem_base, mem_traced = [], [], [], []
     limit = ["--max-insns", str(trace_insns)]
+    mem_limit = ["--max-insns", str(mem_insns)]
     for _ in range(repeats):
         base.append(wall([image, *limit])[0])
-        fd, path = tempfile.mkstemp(prefix="vm-trace-", suffix=".txt", dir=trace_dir())
-        os.close(fd)
-        try:
-            traced.append(wall([image, *limit, "--trace", path])[0])
-        finally:
-            os.unlink(path)
+        traced.append(traced_wall([image, *limit]))
+        mem_base.append(wall([image, *mem_limit])[0])
+        mem_traced.append(traced_wall([image, *mem_limit, "--trace-mem"]))
     m = statistics.median
     return {
         "arch": arch,
@@ -79,6 +86,10 @@ def bench_arch(arch: str, repeats: int, trace_insns: int) -> dict[str, object]:
         "trace_s": round(m(traced), 3),
         "trace_ratio": round(m(traced) / m(base), 3),
         "trace_minsns_per_s": round(trace_insns / m(traced) / 1e6, 2),
+        "trace_mem_insns": mem_insns,
+        "trace_mem_base_s": round(m(mem_base), 3),
+        "trace_mem_s": round(m(mem_traced), 3),
+        "trace_mem_minsns_per_s": round(mem_insns / m(mem_traced) / 1e6, 2),
     }
 
 
@@ -116,11 +127,12 @@ def main() -> None:
     parser.add_argument("--arch", action="append", choices=["arm64", "riscv64", "x86_64"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trace-insns", type=int, default=20_000_000)
+    parser.add_argument("--trace-mem-insns", type=int, default=2_000_000)
     parser.add_argument("--gdb", action="store_true", help="also time the gdb stub's continue (slow)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     arches = args.arch or ["arm64", "riscv64", "x86_64"]
-    rows = [bench_arch(arch, args.repeats, args.trace_insns) for arch in arches]
+    rows = [bench_arch(arch, args.repeats, args.trace_insns, args.trace_mem_insns) for arch in arches]
     gdb_rows = [bench_gdb(arch) for arch in arches] if args.gdb else []
     if args.json:
         print(json.dumps({"observe": rows, "gdb": gdb_rows}, indent=2))
@@ -133,6 +145,11 @@ def main() -> None:
         print(f"{r['arch']:8} {r['plain_s']:>6.2f}s {r['stats_s']:>7.2f}s {r['stats_ratio']:>6.2f} "
               f"{r['stats_minsns_per_s']:>9.1f} | {r['trace_base_s']:>5.2f}s {r['trace_s']:>7.2f}s "
               f"{r['trace_ratio']:>6.2f} {r['trace_minsns_per_s']:>9.2f}")
+    print(f"\n--trace --trace-mem, first {args.trace_mem_insns:,} instructions")
+    print(f"{'arch':8} {'base':>7} {'traced':>8} {'M insn/s':>9}")
+    for r in rows:
+        print(f"{r['arch']:8} {r['trace_mem_base_s']:>6.2f}s {r['trace_mem_s']:>7.2f}s "
+              f"{r['trace_mem_minsns_per_s']:>9.2f}")
     if gdb_rows:
         print("\ngdb stub, continue to the end, in-process, one run each")
         print(f"{'arch':8} {'run':>7} {'+break':>8} {'ratio':>6} {'+watch':>8} {'ratio':>6}")
