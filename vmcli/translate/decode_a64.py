@@ -444,6 +444,10 @@ enc("fcvt_s", "00011110 ftype:2 1 0001 opc:2 10000 Rn:5 Rd:5", "fcvt <T>", (_v("
 _GEN_FP = (_v("sd, wn", sf=0, ftype=0), _v("sd, xn", sf=1, ftype=0), _v("dd, wn", sf=0, ftype=1),
            _v("dd, xn", sf=1, ftype=1))
 enc("scvtf_s", "sf 00 11110 ftype:2 1 00 010 000000 Rn:5 Rd:5", "scvtf <T>", _GEN_FP, group="fp")
+enc("ucvtf_s", "sf 00 11110 ftype:2 1 00 011 000000 Rn:5 Rd:5", "ucvtf <T>", _GEN_FP, group="fp")
+enc("fcvtzu_s", "sf 00 11110 ftype:2 1 11 001 000000 Rn:5 Rd:5", "fcvtzu <T>",
+    (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
+     _v("xd, dn", sf=1, ftype=1)), group="fp")
 enc("fcvtzs_s", "sf 00 11110 ftype:2 1 11 000 000000 Rn:5 Rd:5", "fcvtzs <T>",
     (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
      _v("xd, dn", sf=1, ftype=1)), group="fp")

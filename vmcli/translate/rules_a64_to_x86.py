@@ -1920,3 +1920,80 @@ def _fmla(c: Ctx) -> None:
     if _name(c).startswith("fmls"):
         _negate(c, n)
     c.vput(f["Rd"], _fma(c, d, n, mm, q), q)
+
+
+# ---- unsigned conversions --------------------------------------------------------------------------
+
+def _cvtsi(c: Ctx, double: bool, x: int, r: int) -> None:
+    """x = (float) r as a signed 64-bit integer (cvtsi2ss/sd), x cleared first."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    c.sse("pxor", x, x)
+    c(encode_modrm(b"\x0f\x2a", x, r, True, prefix=b"\xf2" if double else b"\xf3"))
+
+
+@rule("ucvtf_s")
+def _ucvtf_s(c: Ctx) -> None:
+    """A W source is exact as a signed 64-bit value. An X source with the top bit set converts
+    (x >> 1 | x & 1) and doubles it: the kept lowest bit makes the one rounding come out right."""
+    f = _f(c)
+    sf, double = bool(f["sf"]), f["ftype"] == 1
+    r = c.get(f["Rn"], sf)
+    x = c.vtmp()
+    if not sf:
+        _cvtsi(c, double, x, r)
+    else:
+        half, low = c.tmp(), c.tmp()
+        c.mov(True, half, r)
+        c.shift("shr", True, half, 1)
+        c.mov(True, low, r)
+        c.alu_imm("and", True, low, 1)
+        c.alu("or", True, half, low)
+        c.test(True, r, r)
+        c.cmov("s", True, r, half)         # top bit set: convert the halved value
+        _cvtsi(c, double, x, r)
+        t = c.vtmp()
+        c.vcopy(t, x)
+        c.sse("addpd" if double else "addps", t, x)
+        mask = c.vtmp()                    # where the top bit was set, take the doubled value
+        c.get(f["Rn"], sf, into=half)
+        c.shift("sar", True, half, 63)
+        c.sse("movd_in", mask, half, w=True)
+        c.vselect(mask, t, x)
+    c.vput(f["Rd"], x, True)
+
+
+@rule("fcvtzu_s")
+def _fcvtzu_s(c: Ctx) -> None:
+    """Truncate to unsigned with AArch64's saturation: NaN and negatives give 0, too large gives
+    all ones. Values from 2^63 convert as (x - 2^63) with the top bit set back."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f = _f(c)
+    sf, double = bool(f["sf"]), f["ftype"] == 1
+    cvt = (b"\xf2" if double else b"\xf3")
+    a = c.vget(f["Rn"])
+    r, zero, ones = c.tmp(), c.tmp(), c.tmp()
+    c(encode_modrm(b"\x0f\x2c", r, a, True, prefix=cvt))          # cvtts?2si r64
+    c.mov_imm(zero, 0)
+    c.mov_imm(ones, (1 << 64) - 1 if sf else 0xFFFFFFFF)
+    c.test(True, r, r)
+    c.cmov("s", True, r, zero)                                       # negative, NaN, >= 2^63
+    if sf:
+        big = c.vconst(0x43E0000000000000 if double else 0x5F000000)  # 2^63
+        t = c.vtmp()
+        c.vcopy(t, a)
+        c.sse("subpd" if double else "subps", t, big)                # scalar lane 0 only matters
+        r2 = c.tmp()
+        c(encode_modrm(b"\x0f\x2c", r2, t, True, prefix=cvt))
+        k = c.tmp()
+        c.mov_imm(k, 1 << 63)
+        c.alu("xor", True, r2, k)
+        _ucomi(c, double, a, big)
+        c.cmov("ae", True, r, r2)
+        top = c.vconst(0x43F0000000000000 if double else 0x5F800000)  # 2^64
+    else:
+        top = c.vconst(0x41F0000000000000 if double else 0x4F800000)  # 2^32
+    _ucomi(c, double, a, top)
+    c.cmov("ae", True, r, ones)
+    c.put(f["Rd"], r, sf)
