@@ -102,3 +102,14 @@ def test_max_insns_with_trace_traces_exactly_that_many(tmp_path: Path) -> None:
     assert len(trace.read_text().splitlines()) == 200000
     stats, _ = json.JSONDecoder().raw_decode(proc.stderr[proc.stderr.index("{"):])
     assert stats["instructions"] == 200000
+
+
+def test_cli_block_trace_jsonl(tmp_path: Path) -> None:
+    image = IMAGES / "hello-x86_64.elf"
+    oracle = python_hook_run(image)
+    trace = tmp_path / "blocks.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "vmcli", "run", str(image), "--trace", str(trace), "--trace-blocks",
+                           "--trace-format", "jsonl"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "Hello from x86_64\n"
+    blocks = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [(int(b["block"], 16), b["size"]) for b in blocks] == oracle["blocks"]
