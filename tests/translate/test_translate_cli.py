@@ -117,3 +117,11 @@ def test_image_raw_and_elf_symbol(tmp_path: Path) -> None:
     obj = json.loads(out)
     assert code == 0 and obj["source"][-1]["text"] == "ret"
     assert obj["unsupported"][0]["text"] == "ret" or not obj["unsupported"]
+
+
+def test_branch_ends_the_block_and_the_rest_is_listed() -> None:
+    code, out, _ = run("--hex", "4801c8 7405 4801c8", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["exit_reg"] == "x18"
+    assert [s["supported"] for s in obj["source"]] == [True, True, False]
+    assert "exit branch" in obj["unsupported"][0]["reason"]

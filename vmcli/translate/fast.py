@@ -309,23 +309,29 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
         _TRANSLATOR = FastTranslator()
     out: list[Result | None] = []
     todo: dict[tuple[bytes, int], list[int]] = {}
-    for i, (code, address) in enumerate(blocks):
-        pending = todo.get((code, address))
+    stored = cache.BLOCKS.data
+    hits = misses = 0
+    for i, block in enumerate(blocks):
+        pending = todo.get(block)
         if pending is not None:
             pending.append(i)          # a repeat inside this batch: a level-3 hit
-            cache.BLOCKS.count(1, 0)
+            hits += 1
             out.append(None)
             continue
-        hit = cache.BLOCKS.get(("fast", code, address))
+        hit = stored.get(("fast", *block))
         out.append(hit)
         if hit is None:
-            todo[(code, address)] = [i]
+            misses += 1
+            todo[block] = [i]
+        else:
+            hits += 1
+    cache.BLOCKS.count(hits, misses)
     if todo:
         uniq = list(todo)
         codes = _TRANSLATOR.translate(uniq)
-        for (code, address), result in zip(uniq, codes, strict=True):
-            cache.BLOCKS.put(("fast", code, address), result)
-            for i in todo[(code, address)]:
+        for block, result in zip(uniq, codes, strict=True):
+            cache.BLOCKS.put(("fast", *block), result)
+            for i in todo[block]:
                 out[i] = result
     return [o if o is not None else (b"", 0, 0) for o in out]
 

@@ -194,6 +194,14 @@ def translate(code: bytes, address: int = 0, source_arch: str = "x86_64") -> Tra
         if tpl.exit:
             exit_reg = f"x{EXIT_REG}"
             break
+    while pos < len(code):
+        # the branch ended the block: what follows is listed, not translated
+        raw, text = disasm_source(code[pos:], address + pos)
+        si = SourceInsn(address + pos, raw or code[pos:pos + 1], text, False,
+                        reason="follows the block's exit branch (translate it as its own block)")
+        insns.append(si)
+        unsupported.append(si)
+        pos += len(si.raw)
     state = _state_of(bytes(done), address, exit_reg)
     result = Translation(source_arch, target_arch, address, insns,
                          b"".join(w.to_bytes(4, "little") for w in words), state, exit_reg, unsupported)
