@@ -487,6 +487,14 @@ enc("fmla_elem", "0 Q 0 01111 1 0 L M Rm:4 0001 H 0 Rn:5 Rd:5", "fmla vd.<T>, vn
 enc("fmls_elem", "0 Q 0 01111 1 0 L M Rm:4 0101 H 0 Rn:5 Rd:5", "fmls vd.<T>, vn.<T>, vm.s[i]",
     (_v("2s", Q=0), _v("4s", Q=1)), group="neon-fp")
 
+# number-preferring max/min and round-half-away
+for _a, _m in ((0, "fmaxnm"), (1, "fminnm")):
+    enc(f"{_m}_v", f"0 Q 0 01110 {_a} sz 1 Rm:5 11000 1 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, vm.<T>", FARR,
+        group="neon-fp")
+    enc(f"{_m}_s", f"00011110 ftype:2 1 Rm:5 011{_a} 10 Rn:5 Rd:5", f"{_m} <T>d, <T>n, <T>m", SD, group="fp")
+enc("frinta_v", _2F.format(u=1, a=0, op=0b11000), "frinta vd.<T>, vn.<T>", FARR, group="neon-fp")
+enc("frinta_s", "00011110 ftype:2 1 001 100 10000 Rn:5 Rd:5", "frinta <T>d, <T>n", SD, group="fp")
+
 # SIMD&FP loads and stores: s, d and q registers
 _VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),
           _v("ldr_d", size=3, opc=1), _v("str_q", size=0, opc=2), _v("ldr_q", size=0, opc=3))

@@ -1997,3 +1997,72 @@ def _fcvtzu_s(c: Ctx) -> None:
     _ucomi(c, double, a, top)
     c.cmov("ae", True, r, ones)
     c.put(f["Rd"], r, sf)
+
+
+# ---- fmaxnm/fminnm, frinta ---------------------------------------------------------------------------
+
+def _fmaxnm(c: Ctx, m: str, double: bool, a: int, b: int) -> int:
+    """A quiet NaN facing a number is replaced by that number, then it is fmax/fmin: signalling
+    NaNs and two quiet NaNs still propagate by the NaN rule (FPMaxNum/FPMinNum)."""
+    na, nb = _isnan(c, a, double), _isnan(c, b, double)
+    qa = _issnan(c, a, na, double)
+    c.sse("pandn", qa, na)                 # a is a quiet NaN
+    qb = _issnan(c, b, nb, double)
+    c.sse("pandn", qb, nb)                 # b is a quiet NaN
+    c.sse("pandn", nb, qa)                 # a quiet NaN, b not a NaN
+    c.sse("pandn", na, qb)                 # b quiet NaN, a not a NaN
+    a2 = c.vtmp()
+    c.vcopy(a2, a)
+    c.vselect(nb, b, a2)
+    c.vselect(na, a, b)
+    c.vrelease(na, nb, qa, qb)
+    return _fbinary(c, "fmax" if m == "fmaxnm" else "fmin", double, a2, b)
+
+
+@rule("fmaxnm_v", "fminnm_v")
+def _fmaxnm_v(c: Ctx) -> None:
+    f = _f(c)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    c.vput(f["Rd"], _fmaxnm(c, _name(c)[:-2], _fdouble(c), a, b), bool(f["Q"]))
+
+
+@rule("fmaxnm_s", "fminnm_s")
+def _fmaxnm_s(c: Ctx) -> None:
+    f, double = _f(c), _sdouble(c)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    _fput_scalar(c, f["Rd"], _fmaxnm(c, _name(c)[:-2], double, a, b), double)
+
+
+def _frinta(c: Ctx, double: bool, a: int) -> int:
+    """Round half away from zero: t = trunc(x); x - t is exact; |x - t| >= 0.5 moves t one away."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    t = c.vtmp()
+    c(encode_modrm(b"\x0f\x3a\x09" if double else b"\x0f\x3a\x08", t, a, prefix=b"\x66", imm=bytes([3])))
+    d = c.vtmp()
+    c.vcopy(d, a)
+    c.sse("subpd" if double else "subps", d, t)
+    c.sse("pand", d, _fconst(c, double, 0x7FFFFFFF, (1 << 63) - 1))
+    half = _fconst(c, double, 0x3F000000, 0x3FE0000000000000)
+    c.sse("cmppd" if double else "cmpps", half, d, imm=2)          # 0.5 <= |x - t| (false for NaN)
+    one = _fconst(c, double, 0x3F800000, 0x3FF0000000000000)
+    sign = c.vtmp()
+    c.vcopy(sign, a)
+    c.sse("pand", sign, _fconst(c, double, 0x80000000, 1 << 63))
+    c.sse("por", one, sign)                                         # +-1 with x's sign
+    c.sse("addpd" if double else "addps", one, t)
+    c.vselect(half, one, t)                                         # (t alone keeps a -0)
+    c.vselect(_isnan(c, a, double), _nan_choice(c, a, None, double), t)
+    return t
+
+
+@rule("frinta_v")
+def _frinta_v(c: Ctx) -> None:
+    f = _f(c)
+    c.vput(f["Rd"], _frinta(c, _fdouble(c), c.vget(f["Rn"])), bool(f["Q"]))
+
+
+@rule("frinta_s")
+def _frinta_s(c: Ctx) -> None:
+    f, double = _f(c), _sdouble(c)
+    _fput_scalar(c, f["Rd"], _frinta(c, double, c.vget(f["Rn"])), double)
