@@ -304,9 +304,23 @@ def save_templates() -> None:
 def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
     """(code, instructions, unsupported) of many blocks via the numba path, with cache level 3
     on whole blocks."""
+    import gc
+
     global _TRANSLATOR
     if _TRANSLATOR is None:
         _TRANSLATOR = FastTranslator()
+    # this makes a few objects per block and no cycles: the cyclic collector would only rescan
+    # the (large) caches again and again
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _translate_fast(blocks, _TRANSLATOR)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastTranslator) -> list[Result]:
     out: list[Result | None] = []
     todo: dict[tuple[bytes, int], list[int]] = {}
     stored = cache.BLOCKS.data
@@ -328,7 +342,7 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
     cache.BLOCKS.count(hits, misses)
     if todo:
         uniq = list(todo)
-        codes = _TRANSLATOR.translate(uniq)
+        codes = translator.translate(uniq)
         for block, result in zip(uniq, codes, strict=True):
             cache.BLOCKS.put(("fast", *block), result)
             for i in todo[block]:
