@@ -518,6 +518,14 @@ for _l, _m in ((0, "st1"), (1, "ld1")):
             group="neon-mem")
         enc(f"{_name}_post", f"0 Q 0011001 {_l} 0 Rm:5 {_opcode} size:2 Rn:5 Rt:5",
             f"{_m} {{{_list}}}, [xn|sp], #imm|xm", _LD1, group="neon-mem")
+# ld2..ld4 / st2..st4: interleaved structures of 2-4 consecutive registers
+for _l, _m in ((0, "st"), (1, "ld")):
+    for _regs, _opcode in ((2, "1000"), (3, "0100"), (4, "0000")):
+        _list = ", ".join(f"vt{'+' + str(i) if i else ''}.<T>" for i in range(_regs))
+        enc(f"{_m}{_regs}_v", f"0 Q 0011000 {_l} 000000 {_opcode} size:2 Rn:5 Rt:5",
+            f"{_m}{_regs} {{{_list}}}, [xn|sp]", ALL7, group="neon-mem")
+        enc(f"{_m}{_regs}_post", f"0 Q 0011001 {_l} 0 Rm:5 {_opcode} size:2 Rn:5 Rt:5",
+            f"{_m}{_regs} {{{_list}}}, [xn|sp], #imm|xm", ALL7, group="neon-mem")
 enc("ld1r_v", "0 Q 0011010 1 0 00000 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, [xn|sp]", ALL7 + (_v("1d", size=3, Q=0),),
     group="neon-mem")
 enc("ld1r_post", "0 Q 0011011 1 0 Rm:5 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, [xn|sp], #imm|xm",

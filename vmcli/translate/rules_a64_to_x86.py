@@ -2066,3 +2066,68 @@ def _frinta_v(c: Ctx) -> None:
 def _frinta_s(c: Ctx) -> None:
     f, double = _f(c), _sdouble(c)
     _fput_scalar(c, f["Rd"], _frinta(c, double, c.vget(f["Rn"])), double)
+
+
+# ---- ld2..ld4 / st2..st4 ---------------------------------------------------------------------------
+#
+# Memory element k belongs to register k % N, lane k // N. The memory is moved in 16-byte chunks
+# (8 for a trailing half) and every register, or every chunk, is gathered with one pshufb per
+# source.
+
+STRUCT_NAMES = [f"{m}{n}_{k}" for m in ("ld", "st") for n in (2, 3, 4) for k in ("v", "post")]
+
+
+def _gather(c: Ctx, sources: list[int], table: list[tuple[int, int] | None]) -> int:
+    """An xmm whose byte i is byte table[i][1] of xmm sources[table[i][0]] (0 for None)."""
+    out = _zero(c)
+    for s, x in enumerate(sources):
+        index = [0x80 if t is None or t[0] != s else t[1] for t in table]
+        if all(i == 0x80 for i in index):
+            continue
+        t = c.vtmp()
+        c.vcopy(t, x)
+        k = c.vconst(int.from_bytes(bytes(index), "little"))
+        c.sse("pshufb", t, k)
+        c.sse("por", out, t)
+        c.vrelease(t, k)
+    return out
+
+
+@rule(*STRUCT_NAMES)
+def _structures(c: Ctx) -> None:
+    f = _f(c)
+    name = _name(c)
+    n = int(name[2])
+    esize, lanes, q = _arr(c)
+    eb, rbytes = esize // 8, 16 if q else 8
+    total = n * rbytes
+    base = c.get(f["Rn"], True, sp=True)
+    chunks = [(off, min(16, total - off)) for off in range(0, total, 16)]
+    if name.startswith("ld"):
+        xs = []
+        for off, size in chunks:
+            x = c.vtmp()
+            _vload(c, x, Mem(base, -1, 1, off, size), size)
+            xs.append(x)
+        for r in range(n):
+            table: list[tuple[int, int] | None] = []
+            for e in range(lanes):
+                g = (e * n + r) * eb
+                table += [(g // 16, g % 16 + i) for i in range(eb)]
+            table += [None] * (16 - len(table))
+            out = _gather(c, xs, table)
+            c.vput((f["Rt"] + r) % 32, out, q)
+            c.vrelease(out)
+    else:
+        regs = [c.vget((f["Rt"] + r) % 32) for r in range(n)]
+        for off, size in chunks:
+            table = []
+            for j in range(16):
+                g = off + j
+                k = g // eb
+                table.append((k % n, (k // n) * eb + g % eb) if j < size else None)
+            out = _gather(c, regs, table)
+            _vstore(c, out, Mem(base, -1, 1, off, size), size)
+            c.vrelease(out)
+    if name.endswith("post"):
+        _post_increment(c, f, base, total)

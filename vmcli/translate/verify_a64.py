@@ -230,6 +230,10 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
     if name.startswith("ld1r"):
         size = width = 1 << f["size"]
         mode = "post"
+    elif name[:3] in ("ld2", "ld3", "ld4", "st2", "st3", "st4"):
+        size = 16 if f["Q"] else 8
+        width = size * int(name[2])
+        mode = "post"
     elif name.startswith(("ld1", "st1")):
         from vmcli.translate.rules_a64_to_x86 import ld1_registers
 
