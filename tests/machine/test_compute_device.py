@@ -74,6 +74,7 @@ def test_time_register_is_a_monotonic_nanosecond_clock(rig: Rig) -> None:
     t1 = lo | d.read(c.REG_TIME_NS + 4, 4) << 32       # HI latched by the LO read
     t2 = d.read(c.REG_TIME_NS, 8)
     assert before <= t1 <= t2 <= time.monotonic_ns()
+    assert d.read(c.REG_TIME_NS + 4, 4) == t2 >> 32 and t2 & 0xFFFF_FFFF == d._time_latch & 0xFFFF_FFFF
 
 
 def test_desc_register_halves_and_width(rig: Rig) -> None:

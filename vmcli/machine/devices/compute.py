@@ -212,9 +212,12 @@ class ComputeDevice(Device):
     def read(self, offset: int, size: int) -> int:
         self.accesses += 1
         value = 0
+        words: dict[int, int] = {}                  # each word read once per access (TIME_NS latches)
         for i in range(size):                       # any width, any alignment: byte by byte
-            word = self._word((offset + i) & ~3)
-            value |= ((word >> (8 * ((offset + i) & 3))) & 0xFF) << (8 * i)
+            at = (offset + i) & ~3
+            if at not in words:
+                words[at] = self._word(at)
+            value |= ((words[at] >> (8 * ((offset + i) & 3))) & 0xFF) << (8 * i)
         return value
 
     def _word(self, offset: int) -> int:
