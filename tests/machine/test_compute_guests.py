@@ -144,3 +144,44 @@ def test_vm_run_without_gpu_use_imports_no_opencl() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                           cwd=ROOT)
     assert proc.stdout == "Hello from arm64\nFalse 0\n", proc.stderr
+
+
+SOURCE = b"__kernel void twice(__global float *y) { y[get_global_id(0)] *= 2.0f; }"
+
+
+def test_allow_guest_kernels_from_the_command_line(tmp_path: Path) -> None:
+    """An arm64 guest submits OpenCL C source and exits with STATUS * 16 + ERROR."""
+    base = load_addr("arm64")
+    desc_at, y_at, src_at, name_at, block_at = (base + 0x1000, base + 0x1200, base + 0x1300, base + 0x1400,
+                                                base + 0x2000)
+    desc = descriptor(0, [buf(T.BUF_INOUT, y_at, 4 * N)], opcode=c.Opcode.RUN_SOURCE, source=(src_at, len(SOURCE)),
+                      name=(name_at, 5), work_dim=1, global_size=(N, 0, 0))
+    image = bytearray(0x2010)
+    image[:0x1000] = asm("arm64", f"""
+        movz x1, #0x0b00, lsl #16
+        movz x2, #{desc_at & 0xFFFF:#x}
+        movk x2, #{desc_at >> 16:#x}, lsl #16
+        str x2, [x1, #0x30]
+        mov w4, #1
+        str w4, [x1, #0x38]
+        ldr w5, [x1, #0x3c]
+        ldr w6, [x1, #0x40]
+        add w5, w6, w5, lsl #4
+        movz x1, #{block_at & 0xFFFF:#x}
+        movk x1, #{block_at >> 16:#x}, lsl #16
+        str x5, [x1, #8]
+        mov x0, #0x18
+        hlt #0xf000
+    """, base).ljust(0x1000, b"\0")
+    image[0x1000:0x1000 + len(desc)] = desc
+    image[0x1200:0x1200 + 4 * N] = np.ones(N, np.float32).tobytes()
+    image[0x1300:0x1300 + len(SOURCE)] = SOURCE
+    image[0x1400:0x1405] = b"twice"
+    image[0x2000:0x2008] = (0x20026).to_bytes(8, "little")
+    path = tmp_path / "source.bin"
+    path.write_bytes(bytes(image))
+    proc = vm("run", str(path), "--arch", "arm64", "--allow-guest-kernels")
+    assert proc.returncode == c.Status.DONE * 16, proc.stderr
+    proc = vm("run", str(path), "--arch", "arm64")
+    assert proc.returncode == c.Status.ERROR * 16 + c.Error.DENIED
+    assert "DENIED" in proc.stderr and "--allow-guest-kernels" in proc.stderr
