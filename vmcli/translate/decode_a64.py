@@ -416,6 +416,11 @@ for _m, _op, _cmode, _vars6, _syn in (
     _fixed = tuple(Variant(v.label, tuple((k, x) for k, x in v.fixed if k == "Q")) for v in _vars6)
     enc(_m, _MODIMM.format(op=_op, cmode=_cmode), _syn, _fixed, group="neon")
 
+# saturating narrows (QC is not modelled, see docs)
+_NARROW = (_v("8b", size=0, Q=0), _v("16b", size=0, Q=1), _v("4h", size=1, Q=0), _v("8h", size=1, Q=1))
+for _m, _u, _op in (("sqxtn", 0, 0b10100), ("uqxtn", 1, 0b10100), ("sqxtun", 1, 0b10010)):
+    enc(f"{_m}_v", _2MISC.format(u=_u, op=_op), f"{_m}{{2}} vd.<T>, vn.(2x)", _NARROW, group="neon")
+
 # floating point, vector
 _3F = "0 Q {u} 01110 {a} sz 1 Rm:5 {op:05b} 1 Rn:5 Rd:5"
 for _m, _u, _a, _op in (("fadd", 0, 0, 0b11010), ("fsub", 0, 1, 0b11010), ("fmul", 1, 0, 0b11011),
@@ -526,6 +531,14 @@ for _l, _m in ((0, "st"), (1, "ld")):
             f"{_m}{_regs} {{{_list}}}, [xn|sp]", ALL7, group="neon-mem")
         enc(f"{_m}{_regs}_post", f"0 Q 0011001 {_l} 0 Rm:5 {_opcode} size:2 Rn:5 Rt:5",
             f"{_m}{_regs} {{{_list}}}, [xn|sp], #imm|xm", ALL7, group="neon-mem")
+# ld1/st1 of one lane: the index is spread over Q, S and size
+_LANE_ENC = {"b": "000 S size:2", "h": "010 S sz1 0", "s": "100 S 00", "d": "100 0 01"}
+for _l, _m in ((0, "st1"), (1, "ld1")):
+    for _e, _bits in _LANE_ENC.items():
+        enc(f"{_m}_lane_{_e}", f"0 Q 0011010 {_l} 0 00000 {_bits} Rn:5 Rt:5", f"{_m} {{vt.{_e}}}[i], [xn|sp]", NONE,
+            group="neon-mem")
+        enc(f"{_m}_lane_{_e}_post", f"0 Q 0011011 {_l} 0 Rm:5 {_bits} Rn:5 Rt:5",
+            f"{_m} {{vt.{_e}}}[i], [xn|sp], #imm|xm", NONE, group="neon-mem")
 enc("ld1r_v", "0 Q 0011010 1 0 00000 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, [xn|sp]", ALL7 + (_v("1d", size=3, Q=0),),
     group="neon-mem")
 enc("ld1r_post", "0 Q 0011011 1 0 Rm:5 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, [xn|sp], #imm|xm",

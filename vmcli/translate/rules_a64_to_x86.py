@@ -2131,3 +2131,63 @@ def _structures(c: Ctx) -> None:
             c.vrelease(out)
     if name.endswith("post"):
         _post_increment(c, f, base, total)
+
+
+# ---- one lane, saturating narrows --------------------------------------------------------------------
+
+LANE_NAMES = [f"{m}_lane_{e}{p}" for m in ("ld1", "st1") for e in "bhsd" for p in ("", "_post")]
+
+
+def lane_index(f: dict[str, int], e: str) -> int:
+    q, s = f["Q"], f.get("S", 0)
+    return {"b": (q << 3) | (s << 2) | f.get("size", 0), "h": (q << 2) | (s << 1) | f.get("sz1", 0),
+            "s": (q << 1) | s, "d": q}[e]
+
+
+@rule(*LANE_NAMES)
+def _ld1_lane(c: Ctx) -> None:
+    """One element between memory and lane i of Vt (the other lanes are kept)."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f, name = _f(c), _name(c)
+    e = name.split("_")[2]
+    esize = _ESIZE[e]
+    index = lane_index(f, e)
+    base = c.get(f["Rn"], True, sp=True)
+    mem = Mem(base, -1, 1, 0, esize // 8)
+    x = c.vget(f["Rt"])
+    r = c.tmp()
+    if name.startswith("ld1"):
+        c.load(r, mem, esize // 8)
+        c(encode_modrm(_PINSR[esize], x, r, esize == 64, prefix=b"\x66", imm=bytes([index])))
+        c.vput(f["Rt"], x, True)
+    else:
+        c(encode_modrm(_PEXTR[esize], x, r, esize == 64, prefix=b"\x66", imm=bytes([index])))
+        c.store(mem, r, esize // 8)
+    if name.endswith("post"):
+        _post_increment(c, f, base, esize // 8)
+
+
+@rule("sqxtn_v", "uqxtn_v", "sqxtun_v")
+def _qxtn(c: Ctx) -> None:
+    """packss (signed), packus (signed to unsigned), or pminu then packus (unsigned); the '2' form
+    writes the upper half of Vd and keeps the lower."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f, m = _f(c), _name(c)[:-2]
+    esize, _, q = _arr(c)                  # the narrow lanes
+    x = c.vget(f["Rn"])
+    if m == "uqxtn":
+        limit = c.vconst(_lane_const((1 << esize) - 1, 2 * esize))
+        c.sse("pminuw" if esize == 8 else "pminud", x, limit)
+    if m == "sqxtn":
+        c(encode_modrm(b"\x0f\x63" if esize == 8 else b"\x0f\x6b", x, x, prefix=b"\x66"))   # packsswb/dw
+    elif esize == 8:
+        c(encode_modrm(b"\x0f\x67", x, x, prefix=b"\x66"))                                     # packuswb
+    else:
+        c(encode_modrm(b"\x0f\x38\x2b", x, x, prefix=b"\x66"))                                # packusdw
+    if q:
+        d = c.vget(f["Rd"])
+        c.sse("punpcklqdq", d, x)
+        x = d
+    c.vput(f["Rd"], x, q)

@@ -230,6 +230,9 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
     if name.startswith("ld1r"):
         size = width = 1 << f["size"]
         mode = "post"
+    elif "_lane_" in name:
+        size = width = {"b": 1, "h": 2, "s": 4, "d": 8}[name.split("_")[2]]
+        mode = "post"
     elif name[:3] in ("ld2", "ld3", "ld4", "st2", "st3", "st4"):
         size = 16 if f["Q"] else 8
         width = size * int(name[2])
