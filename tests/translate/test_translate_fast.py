@@ -73,3 +73,23 @@ def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.Monke
     assert list((tmp_path / "cache").glob("translate-templates-*.pickle"))
     cache.clear()
     assert fast.load_templates() > 0
+
+
+def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from click.testing import CliRunner\n"
+            "from vmcli.cli import vm\n"
+            "r = CliRunner().invoke(vm, ['translate', '--hex', '4801c8', '--json'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "assert 'numba' not in sys.modules\n"
+            f"r = CliRunner().invoke(vm, ['translate', '--input-file', {str(tmp_path / 'in.txt')!r}, '--output',"
+            f" {str(tmp_path / 'o.bin')!r}])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "assert 'numba' in sys.modules\n")
+    (tmp_path / "in.txt").write_text("4801c8\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**__import__("os").environ, "VM_CACHE_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr

@@ -1201,7 +1201,7 @@ def _movu(c: Ctx) -> None:
     _move128(c)
 
 
-@rule("movaps", "movapd", "movdqa", "movntdq", "movntdqa", aligned=True)
+@rule("movaps", "movapd", "movdqa", "movntdq", "movntdqa", "movntps", "movntpd", aligned=True)
 def _mova(c: Ctx) -> None:
     _move128(c)
 
@@ -1372,3 +1372,18 @@ def _round(c: Ctx) -> None:
         c.vmov(d, r)
     else:
         _scalar_insert(c, d, r, arr)
+
+
+@rule("phminposuw", aligned=True)
+def _phminposuw(c: Ctx) -> None:
+    d, s = _vops(c)
+    m, dm, idx, mi = c.vtmp(), c.vtmp(), c.vtmp(), c.vtmp()
+    g = c.tmp()
+    # minimum, then the lowest lane holding it: lanes that are not the minimum read 0xFFFF
+    c(A.across("uminv", "8h", m, s), A.dup_elem("8h", dm, m, 0), A.v3("cmeq", "8h", dm, s, dm))
+    c.const(g, 0x0003000200010000)
+    c(A.fpint("fmov_from_gpr", 64, "d", idx, g))
+    c.const(g, 0x0007000600050004)
+    c(A.ins_gen(3, idx, 1, g), A.v3("orn", "16b", idx, idx, dm), A.across("uminv", "8h", mi, idx),
+      A.ins_elem(1, m, 1, mi, 0))
+    c.vmov(d, m)

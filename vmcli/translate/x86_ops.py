@@ -119,7 +119,8 @@ F2 0F E6 cvtpd2dq V,W | 66 0F E7 movntdq M,V | F2 0F F0 lddqu V,M
 66 0F 38 33 pmovzxwd V,Wq | 66 0F 38 34 pmovzxwq V,Wd | 66 0F 38 35 pmovzxdq V,Wq
 66 0F 38 38 pminsb V,W | 66 0F 38 39 pminsd V,W | 66 0F 38 3A pminuw V,W | 66 0F 38 3B pminud V,W
 66 0F 38 3C pmaxsb V,W | 66 0F 38 3D pmaxsd V,W | 66 0F 38 3E pmaxuw V,W | 66 0F 38 3F pmaxud V,W
-66 0F 38 40 pmulld V,W
+66 0F 38 40 pmulld V,W | 66 0F 38 41 phminposuw V,W
+0F 2B movntps M,V | 66 0F 2B movntpd M,V
 66 0F 3A 08 roundps V,W,Ib | 66 0F 3A 09 roundpd V,W,Ib | 66 0F 3A 0A roundss V,Wd,Ib
 66 0F 3A 0B roundsd V,Wq,Ib | 66 0F 3A 0C blendps V,W,Ib | 66 0F 3A 0D blendpd V,W,Ib
 66 0F 3A 0E pblendw V,W,Ib | 66 0F 3A 14 pextrb Ed,V,Ib | 66 0F 3A 15 pextrw Ed,V,Ib
