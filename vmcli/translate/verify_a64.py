@@ -312,6 +312,11 @@ def _bias(f: dict[str, int], name: str, rng: random.Random) -> None:
     for reg in ("Rd", "Rn", "Rm", "Rt", "Ra"):
         if reg in f and rng.random() < 0.1:
             f[reg] = 31
+    # aliased operands (Rd = Rn, Rm = Rn, ...): a rule must read every source before it writes
+    regs = [r for r in ("Rd", "Rn", "Rm", "Ra", "Rt") if r in f]
+    if len(regs) > 1 and rng.random() < 0.2:
+        a, b = rng.sample(regs, 2)
+        f[a] = f[b]
     if "imm6" in f and rng.random() < 0.2:
         f["imm6"] = rng.choice([0, 1, 31, 63])
     if "sf" in f and "imm6" in f and f["sf"] == 0:
