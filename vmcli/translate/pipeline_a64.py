@@ -87,6 +87,21 @@ def decode_cached(word: int, address: int) -> Insn | None:
     return Insn(address, hit.word, hit.enc, hit.variant, hit.f) if address else hit
 
 
+_TEXT: dict[int, str] = {}
+
+
+def source_text(insn: Insn | None, raw: bytes, pc: int) -> str:
+    """capstone's text of the instruction, kept per word unless it holds a PC-relative address."""
+    if insn is None or insn.enc.name in _PC_RELATIVE:
+        return disasm_a64(raw, pc)
+    text = _TEXT.get(insn.word)
+    if text is None:
+        if len(_TEXT) > 1 << 16:
+            _TEXT.clear()
+        text = _TEXT[insn.word] = disasm_a64(raw, pc)
+    return text
+
+
 _PC_RELATIVE = {"adr", "adrp", "b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "blr"}
 
 
@@ -120,8 +135,8 @@ def translate_a64(code: bytes, address: int = 0) -> A64Translation:
     for pos in range(0, len(code), 4):
         raw = code[pos:pos + 4]
         pc = address + pos
-        text = disasm_a64(raw, pc)
         insn = decode_cached(int.from_bytes(raw, "little"), pc) if len(raw) == 4 else None
+        text = source_text(insn, raw, pc)
         if insn is None or stopped:
             reason = ("follows an unsupported instruction" if stopped else
                       "undecodable bytes" if text == "(bad)" else "not in the supported subset")
@@ -137,7 +152,8 @@ def translate_a64(code: bytes, address: int = 0) -> A64Translation:
         if c.exit:
             exit_reg = GPR_NAMES[EXIT_REG]
             break
-    result = A64Translation("arm64", "x86_64", address, insns, bytes(out), state_of(regs), exit_reg, unsupported)
+    state = state_of(frozenset(regs))
+    result = A64Translation("arm64", "x86_64", address, insns, bytes(out), dict(state), exit_reg, unsupported)
     cache.BLOCKS.put(key, result)
     return result
 
@@ -160,7 +176,9 @@ def _order(name: str) -> tuple[int, int]:
     return (1, 0 if name == "sp" else 1)
 
 
-def state_of(regs: set[str]) -> dict[str, dict[str, Any]]:
+@lru_cache(maxsize=4096)
+def state_of(regs: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """The `state` map (cached: blocks touching the same registers share it; callers copy it)."""
     return {g: {"env": env_offset(g)} for g in sorted(regs, key=_order)}
 
 
