@@ -191,8 +191,8 @@ class Tracer:
         n = index + 1
         word0, address = int(self.ring[n - 1, 0]), int(self.ring[n - 1, 1])
         kind, size = word0 & 0xFF, word0 >> 8
-        if not address <= pc < address + size:
-            return
+        if kind not in (INSN, BLOCK) or not address <= pc < address + size:
+            return                             # (after a memory record: a block trace keeps it whole)
         keep = pc - address
         if include:
             keep += next((length for a, length in self._insns(address, size) if a == pc), 0)
