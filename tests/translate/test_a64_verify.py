@@ -190,3 +190,10 @@ def test_random_blocks(verifier: Verifier) -> None:
         runs, bad = verifier.check(code, tr.code, (random_state(rng) for _ in range(10)), rng,
                                    branch=tr.exit_reg is not None, count=len(words))
         assert runs == 10 and not bad, ([si.text for si in tr.insns], bad[0].diffs)
+
+
+def test_branch_ends_the_block_and_the_rest_is_listed() -> None:
+    code = _asm("add x0, x0, #1; cbz x0, #0x40; sub x1, x1, #1")
+    tr = translate(code, A64_CODE, "arm64")
+    assert tr.exit_reg == "r14" and [si.supported for si in tr.insns] == [True, True, False]
+    assert tr.unsupported[0].text == "sub x1, x1, #1" and "exit branch" in tr.unsupported[0].reason

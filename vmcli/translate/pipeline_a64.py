@@ -152,6 +152,13 @@ def translate_a64(code: bytes, address: int = 0) -> A64Translation:
         if c.exit:
             exit_reg = GPR_NAMES[EXIT_REG]
             break
+    for rest in range(pos + 4, len(code), 4) if exit_reg else ():
+        # the branch ended the block: what follows is listed, not translated
+        raw = code[rest:rest + 4]
+        si = A64SourceInsn(address + rest, raw, disasm_a64(raw, address + rest), False,
+                           reason="follows the block's exit branch (translate it as its own block)")
+        insns.append(si)
+        unsupported.append(si)
     state = state_of(frozenset(regs))
     result = A64Translation("arm64", "x86_64", address, insns, bytes(out), dict(state), exit_reg, unsupported)
     cache.BLOCKS.put(key, result)
