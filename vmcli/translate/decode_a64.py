@@ -256,6 +256,14 @@ for _mode, _bits, _syn, _wb in (("post", "001", "[xn|sp], #imm", True), ("off", 
 enc("nop", "11010101000000110010 0000 000 11111", "nop", NONE)
 enc("prfm", "11 111 0 01 10 imm12:12 Rn:5 Rt:5", "prfm op, [xn|sp, #uimm]", NONE)
 
+# acquire/release accesses and barriers (ordering kept by construction, see rules)
+_ACQREL = (_v("b_w", size=0), _v("h_w", size=1), _v("_w", size=2), _v("_x", size=3))
+enc("ldar", "size:2 001000 110 11111 111111 Rn:5 Rt:5", "ldar<T> <R>t, [xn|sp]", _ACQREL)
+enc("stlr", "size:2 001000 100 11111 111111 Rn:5 Rt:5", "stlr<T> <R>t, [xn|sp]", _ACQREL)
+enc("dmb", "11010101000000110011 CRm:4 1 01 11111", "dmb option", NONE)
+enc("dsb", "11010101000000110011 CRm:4 1 00 11111", "dsb option", NONE)
+enc("isb", "11010101000000110011 CRm:4 1 10 11111", "isb", NONE)
+
 # ---- branches (end the block) ---------------------------------------------------------------------
 enc("b", "0 00101 imm26:26", "b label", NONE, group="branch")
 enc("bl", "1 00101 imm26:26", "bl label", NONE, group="branch")

@@ -477,6 +477,37 @@ def _ldstp(c: Ctx) -> None:
         c.put(f["Rn"], wb, True, sp=True)
 
 
+@rule("ldar", "stlr")
+def _acqrel(c: Ctx) -> None:
+    """x86-64 (TSO) loads are acquire and stores release; stlr is an xchg so that a later ldar
+    cannot pass it (AArch64's release/acquire pair is sequentially consistent)."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    f = _f(c)
+    size = 1 << f["size"]
+    base = c.get(f["Rn"], True, sp=True)
+    mem = Mem(base, -1, 1, 0, size)
+    if _name(c) == "ldar":
+        t = c.tmp()
+        c.load(t, mem, size)
+        c.put(f["Rt"], t, True)
+    else:
+        v = c.get(f["Rt"], size == 8)
+        c(encode_modrm(b"\x86" if size == 1 else b"\x87", v, mem, size == 8, prefix=b"\x66" if size == 2 else b"",
+                       byte_reg=size == 1))
+
+
+@rule("dmb", "dsb")
+def _barrier(c: Ctx) -> None:
+    """Every barrier option becomes a full fence (mfence), never weaker than the guest asked."""
+    c(b"\x0f\xae\xf0")
+
+
+@rule("isb")
+def _isb(c: Ctx) -> None:
+    """Context synchronization: translated code has no state it would refresh."""
+
+
 @rule("nop", "prfm")
 def _nop(c: Ctx) -> None:
     """No architectural effect (a prefetch is a hint): no code."""

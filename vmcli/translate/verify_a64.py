@@ -227,7 +227,7 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
     name, f = insn.enc.name, insn.fields
     if name in ("br", "blr", "ret"):
         return {} if f["Rn"] == 31 else {f"x{f['Rn']}": A64_CODE + 4 * rng.randrange(-0x1000, 0x1000)}
-    if name.startswith("ld1r"):
+    if name.startswith("ld1r") or name in ("ldar", "stlr"):
         size = width = 1 << f["size"]
         mode = "post"
     elif "_lane_" in name:
