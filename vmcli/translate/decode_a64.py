@@ -366,9 +366,18 @@ def _shift_ok(f: Fields) -> bool:
 
 
 for _m, _u, _op, _nv3 in (("shl", 0, 0b01010, tuple(_SHIFT_ARR)), ("ushr", 1, 0, tuple(_SHIFT_ARR)),
-                           ("sshr", 0, 0, tuple(_SHIFT_ARR))):
+                           ("sshr", 0, 0, tuple(_SHIFT_ARR)), ("usra", 1, 0b00010, tuple(_SHIFT_ARR)),
+                           ("ssra", 0, 0b00010, tuple(_SHIFT_ARR)), ("sli", 1, 0b01010, tuple(_SHIFT_ARR)),
+                           ("sri", 1, 0b01000, tuple(_SHIFT_ARR))):
     enc(f"{_m}_v", f"0 Q {_u} 011110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, #shift",
         _sharr(*_nv3), valid=_shift_ok, group="neon")
+# narrowing shifts: immh gives the narrow lane size, the source lanes are twice as wide
+_SHRN = (_v("8b", Q=0, h0=1, h1=0, h2=0, h3=0), _v("16b", Q=1, h0=1, h1=0, h2=0, h3=0),
+         _v("4h", Q=0, h1=1, h2=0, h3=0), _v("8h", Q=1, h1=1, h2=0, h3=0),
+         _v("2s", Q=0, h2=1, h3=0), _v("4s", Q=1, h2=1, h3=0))
+for _m, _op in (("shrn", 0b10000), ("rshrn", 0b10001)):
+    enc(f"{_m}_v", f"0 Q 0 011110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m}{{2}} vd.<T>, vn.(2x), #shift",
+        _SHRN, group="neon")
 # widening shifts (sxtl/uxtl are sshll/ushll #0) and narrowing (xtn, xtn2)
 _WIDE = []
 for _from, _bit in (("b", 0), ("h", 1), ("s", 2)):

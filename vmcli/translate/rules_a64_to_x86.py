@@ -1055,34 +1055,80 @@ def _shift_amount(f: dict[str, int]) -> tuple[int, int]:
     return esize, (immh << 3) | f["immb"]
 
 
-@rule("shl_v", "ushr_v", "sshr_v")
+def _shl_lanes(c: Ctx, x: int, esize: int, n: int) -> None:
+    """x <<= n in every lane (bytes shift as words and are masked)."""
+    c.vshift("psll", 16 if esize == 8 else esize, x, n)
+    if esize == 8:
+        c.sse("pand", x, c.vconst(_lane_const((0xFF << n) & 0xFF, 8)))
+
+
+def _shr_lanes(c: Ctx, x: int, esize: int, n: int, signed: bool) -> None:
+    """x >>= n (1 <= n <= esize) in every lane. SSE shifts 16/32/64-bit lanes logically and 16/32
+    arithmetically; bytes shift as words and are masked, and an arithmetic shift of bytes or
+    quadwords is a logical one with the sign re-extended: (x ^ m) - m, m = the moved sign bit."""
+    if signed and esize in (16, 32):
+        c.vshift("psra", esize, x, n)
+        return
+    if signed:
+        n = min(n, esize - 1)                 # >> esize and >> esize-1 both give the sign
+    c.vshift("psrl", 16 if esize == 8 else esize, x, n)
+    if esize == 8:
+        c.sse("pand", x, c.vconst(_lane_const(0xFF >> n, 8)))
+    if signed:
+        k = c.vconst(_lane_const(1 << (esize - 1 - n), esize))
+        c.sse("pxor", x, k)
+        c.sse("psubb" if esize == 8 else "psubq", x, k)
+
+
+@rule("shl_v", "ushr_v", "sshr_v", "usra_v", "ssra_v", "sli_v", "sri_v")
 def _vshift(c: Ctx) -> None:
-    """SSE shifts 16/32/64-bit lanes; bytes shift as words and are masked, and an arithmetic shift
-    of bytes or quadwords is a logical one with the sign re-extended: (x ^ m) - m, m = the moved
-    sign bit."""
+    """Shifts by immediate; usra/ssra add the shifted value to Vd, sli/sri insert it into Vd
+    (the bits the shift vacates keep Vd's)."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
     f, m = _f(c), _name(c)[:-2]
     esize, value = _shift_amount(f)
     a = c.vget(f["Rn"])
-    lanes = 16 if esize == 8 else esize
-    if m == "shl":
-        n = value - esize
-        c.vshift("psll", lanes, a, n)
-        if esize == 8:
-            c.sse("pand", a, c.vconst(_lane_const((0xFF << n) & 0xFF, 8)))
+    left = m in ("shl", "sli")
+    n = value - esize if left else 2 * esize - value
+    if left:
+        _shl_lanes(c, a, esize, n)
     else:
-        n = 2 * esize - value
-        if m == "sshr" and esize in (16, 32):
-            c.vshift("psra", esize, a, n)
-        else:
-            if m == "sshr":
-                n = min(n, esize - 1)             # >> esize and >> esize-1 both give the sign
-            c.vshift("psrl", lanes, a, n)
-            if esize == 8:
-                c.sse("pand", a, c.vconst(_lane_const(0xFF >> n, 8)))
-            if m == "sshr":
-                k = c.vconst(_lane_const(1 << (esize - 1 - n), esize))
-                c.sse("pxor", a, k)
-                c.sse("psubb" if esize == 8 else "psubq", a, k)
+        _shr_lanes(c, a, esize, n, m in ("sshr", "ssra"))
+    if m in ("usra", "ssra"):
+        d = c.vget(f["Rd"])
+        c.sse(LANE_OPS["add"][esize], d, a)
+        a = d
+    elif m in ("sli", "sri"):
+        ones = (1 << esize) - 1
+        kept = ones ^ ((ones << n) & ones) if m == "sli" else ones ^ (ones >> n)
+        d = c.vget(f["Rd"])
+        c.sse("pand", d, c.vconst(_lane_const(kept, esize)))
+        c.sse("por", a, d)
+    c.vput(f["Rd"], a, bool(f["Q"]))
+
+
+@rule("shrn_v", "rshrn_v")
+def _shrn(c: Ctx) -> None:
+    """Shift the double-width lanes right (rshrn adds the rounding bit first; a carry out of the
+    lane would only reach bits the narrowing drops), then keep their low halves."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f = _f(c)
+    wide, value = _shift_amount(f)          # immh gives the narrow size; the source is twice it
+    esize = wide
+    n = 2 * esize - value
+    a = c.vget(f["Rn"])
+    if _name(c) == "rshrn_v":
+        c.sse(LANE_OPS["add"][2 * esize], a, c.vconst(_lane_const(1 << (n - 1), 2 * esize)))
+    _shr_lanes(c, a, 2 * esize, n, False)
+    half = 64 // esize
+    index = [k for i in range(half) for k in range(2 * i * esize // 8, 2 * i * esize // 8 + esize // 8)]
+    c.sse("pshufb", a, c.vconst(int.from_bytes(bytes(index + [0x80] * (16 - len(index))), "little")))
+    if f["Q"]:
+        d = c.vget(f["Rd"])
+        c.sse("punpcklqdq", d, a)
+        a = d
     c.vput(f["Rd"], a, bool(f["Q"]))
 
 
