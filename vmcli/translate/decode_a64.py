@@ -517,6 +517,23 @@ for _a, _m in ((0, "fmaxnm"), (1, "fminnm")):
 enc("frinta_v", _2F.format(u=1, a=0, op=0b11000), "frinta vd.<T>, vn.<T>", FARR, group="neon-fp")
 enc("frinta_s", "00011110 ftype:2 1 001 100 10000 Rn:5 Rd:5", "frinta <T>d, <T>n", SD, group="fp")
 
+# more lane arithmetic: absolute differences, halving adds, float compares with zero or magnitudes
+for _m, _u, _op in (("uabd", 1, 0b01110), ("sabd", 0, 0b01110), ("uaba", 1, 0b01111), ("saba", 0, 0b01111),
+                    ("uhadd", 1, 0b00000), ("shadd", 0, 0b00000), ("urhadd", 1, 0b00010), ("srhadd", 0, 0b00010)):
+    enc(f"{_m}_v", _3SAME.format(u=_u, op=_op), f"{_m} vd.<T>, vn.<T>, vm.<T>", BHS, group="neon")
+enc("fabd_v", _3F.format(u=1, a=1, op=0b11010), "fabd vd.<T>, vn.<T>, vm.<T>", FARR, group="neon-fp")
+enc("fabd_s", "01 1 11110 1 sz 1 Rm:5 11010 1 Rn:5 Rd:5", "fabd <T>d, <T>n, <T>m",
+    (_v("s", sz=0), _v("d", sz=1)), group="fp")
+enc("facge_v", _3F.format(u=1, a=0, op=0b11101), "facge vd.<T>, vn.<T>, vm.<T>", FARR, group="neon-fp")
+enc("facgt_v", _3F.format(u=1, a=1, op=0b11101), "facgt vd.<T>, vn.<T>, vm.<T>", FARR, group="neon-fp")
+for _m, _u, _op in (("fcmgt0", 0, 0b01100), ("fcmeq0", 0, 0b01101), ("fcmlt0", 0, 0b01110), ("fcmge0", 1, 0b01100),
+                    ("fcmle0", 1, 0b01101)):
+    enc(f"{_m}_v", _2F.format(u=_u, a=1, op=_op), f"{_m[:-1]} vd.<T>, vn.<T>, #0.0", FARR, group="neon-fp")
+enc("fnmul_s", "00011110 ftype:2 1 Rm:5 1000 10 Rn:5 Rd:5", "fnmul <T>d, <T>n, <T>m", SD, group="fp")
+for _m, _u in (("uaddlv", 1), ("saddlv", 0)):
+    enc(f"{_m}_v", f"0 Q {_u} 01110 size:2 11000 00011 10 Rn:5 Rd:5", f"{_m} <e>d, vn.<T>",
+        arr("8b", "16b", "4h", "8h", "4s"), group="neon")
+
 # SIMD&FP loads and stores: s, d and q registers
 _VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),
           _v("ldr_d", size=3, opc=1), _v("str_q", size=0, opc=2), _v("ldr_q", size=0, opc=3))

@@ -2268,3 +2268,118 @@ def _qxtn(c: Ctx) -> None:
         c.sse("punpcklqdq", d, x)
         x = d
     c.vput(f["Rd"], x, q)
+
+
+# ---- absolute differences, halving adds, more float compares, long reductions -----------------------
+
+@rule("uabd_v", "sabd_v", "uaba_v", "saba_v")
+def _abd(c: Ctx) -> None:
+    """|n - m| = max - min (signed or unsigned), as an unsigned lane; uaba/saba add it to Vd."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f, m = _f(c), _name(c)[:-2]
+    esize, _, q = _arr(c)
+    kind = "s" if m[0] == "s" else "u"
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    hi = c.vtmp()
+    c.vcopy(hi, a)
+    c.sse(LANE_OPS[kind + "max"][esize], hi, b)
+    c.sse(LANE_OPS[kind + "min"][esize], a, b)
+    c.sse(LANE_OPS["sub"][esize], hi, a)
+    if m.endswith("a"):
+        hi = _accumulate(c, "mla", esize, f["Rd"], hi)
+    c.vput(f["Rd"], hi, q)
+
+
+@rule("uhadd_v", "shadd_v", "urhadd_v", "srhadd_v")
+def _hadd(c: Ctx) -> None:
+    """(n + m) >> 1 without the carry: (n & m) + ((n ^ m) >> 1); rounding: (n | m) - ((n ^ m) >> 1)."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f, m = _f(c), _name(c)[:-2]
+    esize, _, q = _arr(c)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+    x = c.vtmp()
+    c.vcopy(x, a)
+    c.sse("pxor", x, b)
+    _shr_lanes(c, x, esize, 1, m[0] == "s")
+    rounding = m[1] == "r"
+    c.sse("por" if rounding else "pand", a, b)
+    c.sse(LANE_OPS["sub" if rounding else "add"][esize], a, x)
+    c.vput(f["Rd"], a, q)
+
+
+@rule("fabd_v")
+def _fabd_v(c: Ctx) -> None:
+    """|n - m| with FPAbs clearing the sign of a NaN result too."""
+    f = _f(c)
+    double = _fdouble(c)
+    r = _fbinary(c, "fsub", double, c.vget(f["Rn"]), c.vget(f["Rm"]))
+    c.sse("pand", r, _fconst(c, double, 0x7FFFFFFF, (1 << 63) - 1))
+    c.vput(f["Rd"], r, bool(f["Q"]))
+
+
+@rule("fabd_s")
+def _fabd_s(c: Ctx) -> None:
+    f = _f(c)
+    double = f["sz"] == 1
+    r = _fbinary(c, "fsub", double, c.vget(f["Rn"]), c.vget(f["Rm"]))
+    c.sse("pand", r, _fconst(c, double, 0x7FFFFFFF, (1 << 63) - 1))
+    _fput_scalar(c, f["Rd"], r, double)
+
+
+@rule("fnmul_s")
+def _fnmul_s(c: Ctx) -> None:
+    """-(n * m): the negation applies to the result, NaN included."""
+    f, double = _f(c), _sdouble(c)
+    r = _fbinary(c, "fmul", double, c.vget(f["Rn"]), c.vget(f["Rm"]))
+    c.sse("pxor", r, _fconst(c, double, 0x80000000, 1 << 63))
+    _fput_scalar(c, f["Rd"], r, double)
+
+
+@rule("facge_v", "facgt_v", "fcmgt0_v", "fcmeq0_v", "fcmlt0_v", "fcmge0_v", "fcmle0_v")
+def _fcmp_more(c: Ctx) -> None:
+    """Compares with zero, and of magnitudes (facge |n| >= |m|); false where a NaN is involved."""
+    f, m = _f(c), _name(c)[:-2]
+    double = _fdouble(c)
+    op = "cmppd" if double else "cmpps"
+    a = c.vget(f["Rn"])
+    if m.startswith("fac"):
+        absmask = _fconst(c, double, 0x7FFFFFFF, (1 << 63) - 1)
+        b = c.vget(f["Rm"])
+        c.sse("pand", a, absmask)
+        c.sse("pand", b, absmask)
+    else:
+        b = _zero(c)
+    # n > m is m < n; n >= m is m <= n; n == 0; n < 0; n <= 0
+    pred, swap = {"facge": (2, True), "facgt": (1, True), "fcmgt0": (1, True), "fcmge0": (2, True),
+                  "fcmeq0": (0, False), "fcmlt0": (1, False), "fcmle0": (2, False)}[m]
+    x, y = (b, a) if swap else (a, b)
+    c.sse(op, x, y, imm=pred)
+    c.vput(f["Rd"], x, bool(f["Q"]))
+
+
+@rule("uaddlv_v", "saddlv_v")
+def _addlv(c: Ctx) -> None:
+    """Sum of all lanes, widened to twice the lane size (the sum always fits)."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f = _f(c)
+    esize, n, q = _arr(c)
+    signed = _name(c).startswith("s")
+    lo = _widened(c, f["Rn"], esize, signed, False)
+    wide = 2 * esize
+    add = LANE_OPS["add"][wide]
+    if q:
+        hi = _widened(c, f["Rn"], esize, signed, True)
+        c.sse(add, lo, hi)
+    lanes = n // 2 if q else n           # wide lanes holding partial sums
+    t = c.vtmp()
+    width = lanes * wide // 8
+    while width > wide // 8:
+        width //= 2
+        c.vcopy(t, lo)
+        c.vbytes_shift(True, t, width)
+        c.sse(add, lo, t)
+    c.sse("pand", lo, c.vconst((1 << wide) - 1))
+    c.vput(f["Rd"], lo, True)
