@@ -405,9 +405,6 @@ def _clz(c: Ctx) -> None:
 
 # ---- loads and stores ----------------------------------------------------------------------------
 
-_SIGNED = {2: True, 3: True}
-
-
 def _address(c: Ctx, f: dict[str, int], mode: str, scale: int) -> tuple[int, int | None]:
     """(register holding the access address, register holding the written-back base or None)."""
     base = c.get(f["Rn"], True, sp=True)
@@ -844,7 +841,8 @@ def _vrev(c: Ctx) -> None:
 
 
 def _elem(c: Ctx) -> int:
-    return int(_name(c)[-1:] in "bhsd" and _ESIZE[_name(c)[-1]])
+    """Lane bits of an element encoding (dup_elem_h -> 16)."""
+    return _ESIZE[_name(c)[-1]]
 
 
 @rule("dup_elem_b", "dup_elem_h", "dup_elem_s", "dup_elem_d")
