@@ -189,8 +189,10 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         break
     if spec is None:
         return None
-    if spec.is_sse and opsize == 2:
+    if (spec.is_sse or spec.stack64) and opsize == 2:
         return None
+    if spec.stack64:
+        opsize = 8
     operands: list[Operand] = []
     for code_ in spec.operands:
         kind = code_[0]

@@ -12,7 +12,7 @@ from vmcli.translate.x86_ops import OpSpec
 
 def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...]) -> bytes:
     """Machine code for `spec` with `operands` (same shapes decode() produces)."""
-    rex_w = opsize == 8 and not spec.is_sse or _needs_w(spec, operands)
+    rex_w = opsize == 8 and not spec.is_sse and not spec.stack64 or _needs_w(spec, operands)
     rex_r = rex_x = rex_b = 0
     force_rex = False
     reg_field = spec.digit if spec.digit >= 0 else 0

@@ -58,7 +58,8 @@ def _tables() -> dict[str, np.ndarray]:
     opk = np.zeros((nspec, 3), np.int64)
     opsz = np.zeros((nspec, 3), np.int64)
     nops = np.zeros(nspec, np.int64)
-    info = np.zeros((nspec, 4), np.int64)   # has_modrm, is_sse, digit, mod requirement
+    # has_modrm, is_sse, digit, mod requirement, stack64, ends the block
+    info = np.zeros((nspec, 6), np.int64)
     for s in SPECS:
         nops[s.id] = len(s.operands)
         for j, code in enumerate(s.operands):
@@ -68,7 +69,8 @@ def _tables() -> dict[str, np.ndarray]:
                 opk[s.id, j] = _LETTER[code[0]]
                 opsz[s.id, j] = _SIZE[code[1:]]
         mod = 1 if any(o[0] == "U" for o in s.operands) else 2 if any(o[0] == "M" for o in s.operands) else 0
-        info[s.id] = (int(s.has_modrm), int(s.is_sse), s.digit, mod)
+        ends = any(o[0] == "J" for o in s.operands) or s.mnemonic == "ret"
+        info[s.id] = (int(s.has_modrm), int(s.is_sse), s.digit, mod, int(s.stack64), int(ends))
     return {"first": first, "count": count, "cand": np.array(flat, np.int64), "opk": opk, "opsz": opsz,
             "nops": nops, "info": info}
 

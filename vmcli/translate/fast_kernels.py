@@ -184,8 +184,10 @@ def _decode_one(data, pos, end, first, count, cand, opk, opsz, nops, info, row) 
         break
     if spec < 0:
         return -1
-    if info[spec, 1] and opsize == 2:
+    if (info[spec, 1] or info[spec, 4]) and opsize == 2:
         return -1
+    if info[spec, 4]:
+        opsize = 8
     for f in range(3, NF):
         row[f] = 0
     for j in range(nops[spec]):
@@ -437,7 +439,7 @@ def decode_all(data, starts, addrs, first, count, cand, opk, opsz, nops, info, f
             slots[n, 2] = rip
             n += 1
             pos += length
-            if is_jump and pos < end:
+            if info[spec, 5] and pos < end:
                 ok = False  # bytes after the exit branch: the Python path reports them
                 break
         if not ok:

@@ -159,6 +159,8 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
             operands.append(Imm(_random_imm(code, form, rng), 0))
         used.update(o.num for o in operands if isinstance(o, Reg) and o.kind == "gpr")
     regs: dict[str, int] = {}
+    if form.rule.stack:
+        regs["rsp"] = DATA + 0x100 + 8 * rng.randrange(0, 16)
     if mem_index >= 0:
         mem = operands[mem_index]
         assert isinstance(mem, Mem)

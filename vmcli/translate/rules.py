@@ -27,6 +27,7 @@ class Rule:
     accepts: Callable[[Any], bool] | None = None  # rejects instances outside the verified ones
     implicit: tuple[tuple[str, int], ...] = ()    # registers the rule names itself (rax for mul ...)
     data_imm: bool = False                    # an imm8 is data (patched), not a shape (shift count ...)
+    stack: bool = False                       # uses the stack at rsp (the verifier points rsp at data)
     note: str = ""
 
 

@@ -593,6 +593,39 @@ for _name in CC:
         c.exit = True
 
 
+RSP = 4
+
+
+@rule("push", stack=True, implicit=(("gpr", RSP),))
+def _push(c: Ctx) -> None:
+    (src,) = _ops(c)
+    t = c.tmp()
+    c(A.mov(64, t, src.num), A.addsub_imm("sub", 64, RSP, RSP, 8), A.ldst("str", "r", 8, t, RSP))
+
+
+@rule("pop", stack=True, implicit=(("gpr", RSP),))
+def _pop(c: Ctx) -> None:
+    (dst,) = _ops(c)
+    t = c.tmp()
+    # the increment comes first, so `pop rsp` leaves the loaded value
+    c(A.ldst("ldr", "r", 8, t, RSP), A.addsub_imm("add", 64, RSP, RSP, 8), A.mov(64, dst.num, t))
+
+
+@rule("ret", kinds="r", stack=True, implicit=(("gpr", RSP),))
+def _ret(c: Ctx) -> None:
+    c(A.ldst("ldr", "r", 8, EXIT_REG, RSP), A.addsub_imm("add", 64, RSP, RSP, 8))
+    c.exit = True
+
+
+@rule("call", kinds="r", stack=True, implicit=(("gpr", RSP),))
+def _call(c: Ctx) -> None:
+    t = c.tmp()
+    c.slot_const(t, "imm", 64, False)                  # the return address (next instruction)
+    c(A.addsub_imm("sub", 64, RSP, RSP, 8), A.ldst("str", "r", 8, t, RSP))
+    c.slot_const(EXIT_REG, "rip", 64, False)
+    c.exit = True
+
+
 @rule("jmp", kinds="r")
 def _jmp(c: Ctx) -> None:
     c.slot_const(EXIT_REG, "rip", 64, False)

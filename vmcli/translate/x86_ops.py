@@ -50,7 +50,7 @@ def _integer() -> list[str]:
     for cc, name in enumerate(CC):
         lines += [f"0F {0x40 + cc:02X} cmov{name} Gv,Ev", f"0F {0x90 + cc:02X} set{name} Eb",
                   f"{0x70 + cc:02X} j{name} Jb", f"0F {0x80 + cc:02X} j{name} Jz"]
-    lines += ["EB jmp Jb", "E9 jmp Jz"]
+    lines += ["EB jmp Jb", "E9 jmp Jz", "E8 call Jz", "C3 ret", "50+r push Zq", "58+r pop Zq"]
     return lines
 
 
@@ -145,6 +145,12 @@ class OpSpec:
     @property
     def has_modrm(self) -> bool:
         return any(o[0] in "EGWVUM" for o in self.operands) or self.digit >= 0
+
+    @property
+    def stack64(self) -> bool:
+        """push/pop/call/ret: 64-bit operand size without REX.W; the 66 prefix (16-bit stack
+        operations) is outside the subset."""
+        return self.mnemonic in ("push", "pop", "call", "ret")
 
     @property
     def is_sse(self) -> bool:
