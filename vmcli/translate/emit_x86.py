@@ -332,6 +332,17 @@ class Ctx:
         self(b"\x9e")                                     # sahf (leaves OF alone)
         self.release(t, RAX)
 
+    # ---- local branches --------------------------------------------------------------------------
+
+    def mark(self) -> int:
+        return len(self.chunks)
+
+    def skip_from(self, mark: int, cc: str) -> None:
+        """Jump over the code emitted since `mark` when x86 condition cc holds (a forward jcc rel32,
+        so the code stays position-independent)."""
+        length = sum(len(ch) for ch in self.chunks[mark:])
+        self.chunks.insert(mark, bytes([0x0F, 0x80 + CC[cc]]) + length.to_bytes(4, "little"))
+
     # ---- vectors ---------------------------------------------------------------------------------
 
     def vtmp(self) -> int:

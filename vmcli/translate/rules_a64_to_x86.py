@@ -1194,6 +1194,20 @@ def _nan_choice(c: Ctx, a: int, b: int | None, double: bool) -> int:
     return v
 
 
+def _fix_nans(c: Ctx, mask: int, double: bool, build, r: int) -> None:
+    """r = build() in the lanes of mask (NaN lanes), skipped entirely when no lane is a NaN: the
+    common case runs a handful of instructions instead of the whole NaN rule."""
+    from vmcli.translate.encode_x86 import encode_modrm
+
+    t = c.tmp()
+    c(encode_modrm(b"\x0f\x50", t, mask, prefix=b"\x66" if double else b""))    # movmskp{s,d}
+    c.test(False, t, t)
+    c.release(t)
+    start = c.mark()
+    c.vselect(mask, build(), r)
+    c.skip_from(start, "e")
+
+
 _FARITH = {"fadd": "add", "fsub": "sub", "fmul": "mul", "fdiv": "div", "fmax": "max", "fmin": "min"}
 
 
@@ -1217,7 +1231,7 @@ def _fbinary(c: Ctx, m: str, double: bool, a: int, b: int) -> int:
         c.sse("cmp" + suffix, nan, b, imm=3)
     else:
         nan = _isnan(c, r, double)
-    c.vselect(nan, _nan_choice(c, a, b, double), r)
+    _fix_nans(c, nan, double, lambda: _nan_choice(c, a, b, double), r)
     return r
 
 
@@ -1255,7 +1269,7 @@ def _funary_x(c: Ctx, m: str, double: bool, a: int) -> int:
         return a
     r = c.vtmp()
     c.sse("sqrtpd" if double else "sqrtps", r, a)
-    c.vselect(_isnan(c, r, double), _nan_choice(c, a, None, double), r)
+    _fix_nans(c, _isnan(c, r, double), double, lambda: _nan_choice(c, a, None, double), r)
     return r
 
 
@@ -1745,7 +1759,7 @@ def _frint(c: Ctx, m: str, double: bool, a: int) -> int:
     r = c.vtmp()
     c(encode_modrm(b"\x0f\x3a\x09" if double else b"\x0f\x3a\x08", r, a, prefix=b"\x66",
                    imm=bytes([_ROUND[m]])))
-    c.vselect(_isnan(c, a, double), _nan_choice(c, a, None, double), r)
+    _fix_nans(c, _isnan(c, a, double), double, lambda: _nan_choice(c, a, None, double), r)
     return r
 
 
@@ -1965,7 +1979,7 @@ def _fma(c: Ctx, a: int, n: int, m: int, q: bool) -> int:
         c.sse("punpcklqdq", lo, hi)
         c.vrelease(hi)
     nan = _isnan(c, lo, False)
-    c.vselect(nan, _fma_nan(c, a, n, m), lo)
+    _fix_nans(c, nan, False, lambda: _fma_nan(c, a, n, m), lo)
     return lo
 
 
@@ -2127,7 +2141,7 @@ def _frinta(c: Ctx, double: bool, a: int) -> int:
     c.sse("por", one, sign)                                         # +-1 with x's sign
     c.sse("addpd" if double else "addps", one, t)
     c.vselect(half, one, t)                                         # (t alone keeps a -0)
-    c.vselect(_isnan(c, a, double), _nan_choice(c, a, None, double), t)
+    _fix_nans(c, _isnan(c, a, double), double, lambda: _nan_choice(c, a, None, double), t)
     return t
 
 
