@@ -139,7 +139,7 @@ def test_json_code_runs_with_its_state_contract() -> None:
 
 @pytest.mark.parametrize("word, mnemonic", [
     (0xD4000001, "svc"), (0xF8408400, "(bad)"),      # ldr x0, [x0], #8: writeback into Rt, UNPREDICTABLE
-    (0xD51B4200, "msr"), (0xC85FFC20, "ldaxr"), (0x00000000, "udf")])
+    (0xD5380000, "mrs"), (0xC85FFC20, "ldaxr"), (0x00000000, "udf")])
 def test_unsupported_is_reported_not_translated(word: int, mnemonic: str) -> None:
     code = word.to_bytes(4, "little") + bytes.fromhex("00040091")     # + add x0, x0, #1
     tr = translate(code, 0, "arm64")

@@ -264,6 +264,17 @@ enc("dmb", "11010101000000110011 CRm:4 1 01 11111", "dmb option", NONE)
 enc("dsb", "11010101000000110011 CRm:4 1 00 11111", "dsb option", NONE)
 enc("isb", "11010101000000110011 CRm:4 1 10 11111", "isb", NONE)
 
+# ldnp/stnp: pairs with a non-temporal hint, same effect as ldp/stp (signed offset)
+enc("ldstnp", "opc:2 101 0 000 L imm7:7 Rt2:5 Rn:5 Rt:5", "<T> <R>t, <R>t2, [xn|sp, #imm]",
+    (_v("stnp_w", opc=0, L=0), _v("ldnp_w", opc=0, L=1), _v("stnp_x", opc=2, L=0), _v("ldnp_x", opc=2, L=1)), _pair)
+enc("vldstnp", "opc:2 101 1 000 L imm7:7 Rt2:5 Rn:5 Rt:5", "<T> <R>t, <R>t2, [xn|sp, #imm]",
+    (_v("stnp_s", opc=0, L=0), _v("ldnp_s", opc=0, L=1), _v("stnp_d", opc=1, L=0), _v("ldnp_d", opc=1, L=1),
+     _v("stnp_q", opc=2, L=0), _v("ldnp_q", opc=2, L=1)), lambda f: not (f["L"] and f["Rt"] == f["Rt2"]),
+    group="neon-mem")
+# the flags as a system register
+enc("mrs_nzcv", "1101010100 1 1 1 011 0100 0010 000 Rt:5", "mrs xt, nzcv", NONE)
+enc("msr_nzcv", "1101010100 0 1 1 011 0100 0010 000 Rt:5", "msr nzcv, xt", NONE)
+
 # ---- branches (end the block) ---------------------------------------------------------------------
 enc("b", "0 00101 imm26:26", "b label", NONE, group="branch")
 enc("bl", "1 00101 imm26:26", "bl label", NONE, group="branch")

@@ -451,14 +451,14 @@ def _ldst(c: Ctx) -> None:
         c.put(f["Rn"], wb, True, sp=True)
 
 
-@rule("ldstp_post", "ldstp_off", "ldstp_pre")
+@rule("ldstp_post", "ldstp_off", "ldstp_pre", "ldstnp")
 def _ldstp(c: Ctx) -> None:
     f = _f(c)
     opc, load = f["opc"], f["L"]
     size = 8 if opc == 2 else 4
     off = sext(f["imm7"], 7) * size
     base = c.get(f["Rn"], True, sp=True)
-    mode = _name(c).removeprefix("ldstp_")
+    mode = _name(c).removeprefix("ldstp_").replace("ldstnp", "off")
     a = c.tmp()
     c.lea(True, a, Mem(base, -1, 1, off, 0))
     addr, wb = (base, a) if mode == "post" else (a, a if mode == "pre" else None)
@@ -503,6 +503,23 @@ def _barrier(c: Ctx) -> None:
 @rule("isb")
 def _isb(c: Ctx) -> None:
     """Context synchronization: translated code has no state it would refresh."""
+
+
+@rule("mrs_nzcv", "msr_nzcv")
+def _nzcv_reg(c: Ctx) -> None:
+    """mrs xt, nzcv reads N Z C V in bits 31:28 (the rest 0); msr keeps only those bits."""
+    from vmcli.translate.emit_x86 import NZCV_OFF, env
+
+    f = _f(c)
+    if _name(c) == "mrs_nzcv":
+        t = c.tmp()
+        c.load(t, env(NZCV_OFF, 4), 4)
+        c.regs.add("nzcv")
+        c.put(f["Rt"], t, True)
+    else:
+        t = c.get(f["Rt"], False)
+        c.alu_imm("and", False, t, -0x10000000)       # 0xF0000000
+        c.store_nzcv_reg(t)
 
 
 @rule("nop", "prfm")
@@ -1506,12 +1523,12 @@ def _vldst(c: Ctx) -> None:
         c.put(f["Rn"], wb, True, sp=True)
 
 
-@rule("vldstp_post", "vldstp_off", "vldstp_pre")
+@rule("vldstp_post", "vldstp_off", "vldstp_pre", "vldstnp")
 def _vldstp(c: Ctx) -> None:
     f = _f(c)
     size = 4 << f["opc"]
     base = c.get(f["Rn"], True, sp=True)
-    mode = _name(c).removeprefix("vldstp_")
+    mode = _name(c).removeprefix("vldstp_").replace("vldstnp", "off")
     a = c.tmp()
     c.lea(True, a, Mem(base, -1, 1, sext(f["imm7"], 7) * size, 0))
     addr, wb = (base, a) if mode == "post" else (a, a if mode == "pre" else None)

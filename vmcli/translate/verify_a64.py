@@ -244,20 +244,20 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
         width = size * ld1_registers(name)
         mode = "post"
     elif name.startswith(("ldst", "vldst")):
-        if name.startswith("vldstp"):
+        if name.startswith(("vldstp", "vldstnp")):
             size = 4 << f["opc"]
         elif name.startswith("vldst"):
             size = 16 if f["size"] == 0 else 1 << f["size"]
-        elif name.startswith("ldstp"):
+        elif name.startswith(("ldstp", "ldstnp")):
             size = 8 if f["opc"] == 2 else 4
         else:
             size = 1 << f["size"]
-        width = 2 * size if name.startswith(("ldstp", "vldstp")) else size
-        mode = name.split("_", 1)[1]
+        width = 2 * size if name.startswith(("ldstp", "vldstp", "ldstnp", "vldstnp")) else size
+        mode = "off" if name.endswith("np") else name.split("_", 1)[1]
     else:
         return {}
     regs: dict[str, int] = {}
-    if name.startswith(("ldstp", "vldstp")):
+    if name.startswith(("ldstp", "vldstp", "ldstnp", "vldstnp")):
         off = 0 if mode == "post" else sext(f["imm7"], 7) * size
     elif mode == "uimm":
         off = f["imm12"] * size
