@@ -45,7 +45,7 @@ def workload(insns: int, seed: int = 1) -> list[bytes]:
     from vmcli.translate.forms import all_forms, instance
 
     rng = random.Random(seed)
-    forms = [f for f in all_forms() if not f.spec.mnemonic.startswith("j")]
+    forms = [f for f in all_forms() if not f.spec.mnemonic.startswith("j") and not f.rule.stack]
     sse = [f for f in forms if f.spec.is_sse]
     integer = [f for f in forms if not f.spec.is_sse]
     pool = [instance(rng.choice(sse) if rng.random() < 0.8 else rng.choice(integer), rng, 0)[0]

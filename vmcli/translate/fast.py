@@ -100,7 +100,7 @@ def _form_tables() -> tuple[np.ndarray, ...]:
     return ok, limit, size_of, fixed, data_imm
 
 
-Result = tuple[bytes, int, int]   # code, instructions, unsupported instructions
+Result = tuple[bytes | memoryview, int, int]   # code, instructions, unsupported instructions
 
 _NUMBA: dict[str, Any] = {}
 
@@ -227,11 +227,14 @@ class FastTranslator:
                             np.array(self.tpl_exit, np.int64), np.array(self.regpatches, np.int64).reshape(-1, 3),
                             np.array(self.tpl_reg_start, np.int64), np.array(self.tpl_reg_len, np.int64))
         out_words, out_start = k["emit"](rows, counts, slots, params, tpl_of, block_ok, *self._arrays)
-        raw = out_words.tobytes()
+        raw = memoryview(out_words).cast("B")          # blocks are views into one buffer, no copies
+        bounds = (4 * out_start).tolist()
+        nins = counts.tolist()
+        ok = block_ok.tolist()
         result: list[Result] = []
         for b in range(n):
-            if block_ok[b]:
-                result.append((raw[4 * out_start[b]:4 * out_start[b + 1]], int(counts[b]), 0))
+            if ok[b]:
+                result.append((raw[bounds[b]:bounds[b + 1]], nins[b], 0))
             else:
                 code, address = blocks[b]
                 tr = translate(code, address)
