@@ -357,7 +357,7 @@ def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastTranslator)
 
 def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], dict]:
     before = set(cache.TEMPLATES.data)
-    out = translate_fast(blocks)
+    out: list[Result] = [(bytes(code), n, u) for code, n, u in translate_fast(blocks)]  # to pickle
     new = {k: v for k, v in cache.TEMPLATES.data.items() if k not in before}
     return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)], new
 
