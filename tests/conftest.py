@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from toolcheck import IN_CI, require_tool  # noqa: F401  (re-exported)
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "guest-images" / "bin"
 VM = [sys.executable, "-m", "vmcli"]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_tool(*names: str) -> None:
-    """Skip the calling test when a tool is missing; under CI=true a missing tool fails it instead."""
-    missing = [n for n in names if shutil.which(n) is None]
-    if not missing:
-        return
-    reason = f"needs {', '.join(missing)} (Debian packages; `bash .ci/run` installs them)"
-    if IN_CI:
-        pytest.fail(f"integration test cannot run under CI: {reason}")
-    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

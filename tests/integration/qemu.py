@@ -14,7 +14,6 @@ give the kernel's file name). Relative file names in SYS_OPEN resolve from `cwd`
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import tempfile
@@ -22,7 +21,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+
+from toolcheck import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,17 +37,6 @@ CONSOLE = (
 MUX_ESCAPE = b"\x01"
 
 
-def _root_conftest() -> ModuleType:
-    """tests/conftest.py under a name of its own: `import conftest` gets whichever conftest.py pytest
-    loaded last (tests/gpu/ has one too)."""
-    spec = importlib.util.spec_from_file_location("vm_tests_conftest", ROOT / "tests" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-require_tool = _root_conftest().require_tool
 
 
 def qemu_binary(arch: str) -> str:

@@ -11,7 +11,6 @@ as the remote interrupt byte.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import signal
 import subprocess
@@ -19,9 +18,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from elftools.elf.elffile import ELFFile
+from toolcheck import require_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 IMAGES = ROOT / "guest-images" / "bin"
@@ -29,16 +28,6 @@ VM = [sys.executable, "-m", "vmcli"]
 ARCHES = ("arm64", "riscv64", "x86_64")
 
 
-def _root_conftest() -> ModuleType:
-    """tests/conftest.py under a name of its own (`import conftest` may find another one)."""
-    spec = importlib.util.spec_from_file_location("vm_tests_conftest", ROOT / "tests" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-require_tool = _root_conftest().require_tool
 
 
 @dataclass
