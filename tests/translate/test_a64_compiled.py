@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_tool
+from toolcheck import require_tool
 
 from vmcli.translate.inputs import read_image
 from vmcli.translate.pipeline import translate
