@@ -325,7 +325,8 @@ _2MISC = "0 Q {u} 01110 size:2 10000 {op:05b} 10 Rn:5 Rd:5"
 for _m, _u, _op, _nv1 in (("rev64", 0, 0, BHS), ("rev32", 1, 0, BH), ("rev16", 0, 1, B), ("cnt", 0, 0b00101, B),
                            ("not", 1, 0b00101, B), ("abs", 0, 0b01011, ALL7), ("neg", 1, 0b01011, ALL7),
                            ("cmgt0", 0, 0b01000, ALL7), ("cmeq0", 0, 0b01001, ALL7), ("cmlt0", 0, 0b01010, ALL7),
-                           ("cmge0", 1, 0b01000, ALL7), ("cmle0", 1, 0b01001, ALL7)):
+                           ("cmge0", 1, 0b01000, ALL7), ("cmle0", 1, 0b01001, ALL7),
+                           ("clz", 1, 0b00100, BHS), ("cls", 0, 0b00100, BHS)):
     _syn = f"{_m} vd.<T>, vn.<T>" + (", #0" if _m.endswith("0") else "")
     enc(f"{_m}_v", _2MISC.format(u=_u, op=_op), _syn.replace(f"{_m} ", f"{_m.removesuffix('0')} "), _nv1,
         group="neon")

@@ -2412,3 +2412,74 @@ def _addlv(c: Ctx) -> None:
         c.sse(add, lo, t)
     c.sse("pand", lo, c.vconst((1 << wide) - 1))
     c.vput(f["Rd"], lo, True)
+
+
+# ---- leading zeros / sign bits per lane ---------------------------------------------------------------
+
+def _clz_lanes(c: Ctx, x: int, esize: int) -> int:
+    """Leading zeros of every lane: nibbles through a pshufb table, then byte and halfword results
+    combined upwards (the high part's count, or its width plus the low part's when it is zero)."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    def const(value: int) -> int:
+        k = c.vconst(value)
+        consts.append(k)
+        return k
+
+    consts: list[int] = []
+    lut = c.vconst(int.from_bytes(bytes([4, 3, 2, 2, 1, 1, 1, 1] + [0] * 8), "little"))
+    low = const(_lane_const(0x0F, 8))
+    hi, lo = c.vtmp(), c.vtmp()
+    c.vcopy(hi, x)
+    c.vshift("psrl", 16, hi, 4)
+    c.sse("pand", hi, low)
+    c.vcopy(lo, x)
+    c.sse("pand", lo, low)
+    r = c.vtmp()
+    c.vcopy(r, lut)
+    c.sse("pshufb", r, hi)                 # clz of the high nibble
+    c.sse("pshufb", lut, lo)               # clz of the low nibble
+    c.sse("paddb", lut, const(_lane_const(4, 8)))
+    zero = _zero(c)
+    c.sse("pcmpeqb", hi, zero)
+    c.vselect(hi, lut, r)                  # per byte
+    c.vrelease(lut, hi, lo, *consts)
+    consts.clear()
+    width = 8
+    while width < esize:
+        width *= 2
+        half = width // 2
+        top = c.vtmp()                     # the upper half of each lane is zero?
+        c.vcopy(top, x)
+        c.sse("pand", top, const(_lane_const(((1 << half) - 1) << half, width)))
+        c.sse(LANE_OPS["cmeq"][width], top, zero)
+        upper = c.vtmp()
+        c.vcopy(upper, r)
+        c.vshift("psrl", width, upper, half)
+        c.sse("pand", r, const(_lane_const((1 << half) - 1, width)))
+        c.sse(LANE_OPS["add"][width], r, const(_lane_const(half, width)))
+        c.vselect(top, r, upper)
+        c.vrelease(top, r, *consts)
+        consts.clear()
+        r = upper
+    c.vrelease(zero)
+    return r
+
+
+@rule("clz_v", "cls_v")
+def _vclz(c: Ctx) -> None:
+    """cls(x) = clz(x ^ (x asr 1)) - 1."""
+    from vmcli.translate.emit_x86 import LANE_OPS
+
+    f = _f(c)
+    esize, _, q = _arr(c)
+    x = c.vget(f["Rn"])
+    if _name(c) == "cls_v":
+        t = c.vtmp()
+        c.vcopy(t, x)
+        _shr_lanes(c, t, esize, 1, True)
+        c.sse("pxor", x, t)
+    r = _clz_lanes(c, x, esize)
+    if _name(c) == "cls_v":
+        c.sse(LANE_OPS["sub"][esize], r, c.vconst(_lane_const(1, esize)))
+    c.vput(f["Rd"], r, q)
