@@ -546,6 +546,11 @@ for _m, _u in (("uaddlv", 1), ("saddlv", 0)):
     enc(f"{_m}_v", f"0 Q {_u} 01110 size:2 11000 00011 10 Rn:5 Rd:5", f"{_m} <e>d, vn.<T>",
         arr("8b", "16b", "4h", "8h", "4s"), group="neon")
 
+enc("ucvtf_v", _2F.format(u=1, a=0, op=0b11101), "ucvtf vd.<T>, vn.<T>", (_v("2s", sz=0, Q=0), _v("4s", sz=0, Q=1)),
+    group="neon-fp")
+enc("fcvtzu_v", _2F.format(u=1, a=1, op=0b11011), "fcvtzu vd.<T>, vn.<T>", (_v("2s", sz=0, Q=0), _v("4s", sz=0, Q=1)),
+    group="neon-fp")
+
 # SIMD&FP loads and stores: s, d and q registers
 _VLDST = (_v("str_s", size=2, opc=0), _v("ldr_s", size=2, opc=1), _v("str_d", size=3, opc=0),
           _v("ldr_d", size=3, opc=1), _v("str_q", size=0, opc=2), _v("ldr_q", size=0, opc=3))

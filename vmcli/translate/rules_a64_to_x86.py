@@ -2483,3 +2483,44 @@ def _vclz(c: Ctx) -> None:
     if _name(c) == "cls_v":
         c.sse(LANE_OPS["sub"][esize], r, c.vconst(_lane_const(1, esize)))
     c.vput(f["Rd"], r, q)
+
+
+@rule("ucvtf_v")
+def _ucvtf_v(c: Ctx) -> None:
+    """Unsigned 32-bit lanes: (float) hi16 * 65536 and (float) lo16 are exact; their sum rounds once."""
+    f = _f(c)
+    x = c.vget(f["Rn"])
+    lo = c.vtmp()
+    c.vcopy(lo, x)
+    c.sse("pand", lo, c.vconst(_lane_const(0xFFFF, 32)))
+    c.vshift("psrl", 32, x, 16)
+    c.sse("cvtdq2ps", x, x)
+    c.sse("mulps", x, c.vconst(_lane_const(0x47800000, 32)))       # 65536.0
+    c.sse("cvtdq2ps", lo, lo)
+    c.sse("addps", x, lo)
+    c.vput(f["Rd"], x, bool(f["Q"]))
+
+
+@rule("fcvtzu_v")
+def _fcvtzu_v(c: Ctx) -> None:
+    """Truncate to unsigned 32-bit lanes: below 2^31 cvttps2dq is exact; from 2^31 convert x - 2^31
+    and set the top bit; from 2^32 all ones; NaN and negatives 0."""
+    f = _f(c)
+    x = c.vget(f["Rn"])
+    r = c.vtmp()
+    c.sse("cvttps2dq", r, x)
+    two31 = c.vconst(_lane_const(0x4F000000, 32))
+    t = c.vtmp()
+    c.vcopy(t, x)
+    c.sse("subps", t, two31)
+    c.sse("cvttps2dq", t, t)
+    c.sse("pxor", t, c.vconst(_lane_const(0x80000000, 32)))
+    c.sse("cmpps", two31, x, imm=2)                                 # 2^31 <= x
+    c.vselect(two31, t, r)
+    two32 = c.vconst(_lane_const(0x4F800000, 32))
+    c.sse("cmpps", two32, x, imm=2)                                 # 2^32 <= x: all ones
+    c.sse("por", r, two32)
+    ok = _zero(c)
+    c.sse("cmpps", ok, x, imm=2)                                    # 0 <= x (false for NaN)
+    c.sse("pand", r, ok)
+    c.vput(f["Rd"], r, bool(f["Q"]))
