@@ -110,13 +110,27 @@ def test_image_raw_and_elf_symbol(tmp_path: Path) -> None:
     if shutil.which("gcc") is None:
         pytest.skip("needs gcc for the ELF case")
     c = tmp_path / "f.c"
-    c.write_text("long f(long a, long b) { return a * b + (a ^ b); }\n")
+    c.write_text("#include <smmintrin.h>\n"
+                 "long f(long a, long b) { return a * b + (a ^ b); }\n"
+                 "float dot(const float *a, const float *b, int n) {\n"
+                 "  __m128 s = _mm_setzero_ps();\n"
+                 "  for (int i = 0; i + 4 <= n; i += 4)\n"
+                 "    s = _mm_add_ps(s, _mm_mul_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));\n"
+                 "  s = _mm_hadd_ps(s, s); s = _mm_hadd_ps(s, s);\n"
+                 "  return _mm_cvtss_f32(s);\n"
+                 "}\n")
     elf = tmp_path / "f.o"
-    subprocess.run(["gcc", "-O2", "-c", "-fno-asynchronous-unwind-tables", "-o", str(elf), str(c)], check=True)
+    subprocess.run(["gcc", "-O2", "-msse4.1", "-c", "-fno-asynchronous-unwind-tables", "-o", str(elf), str(c)],
+                   check=True)
     code, out, _ = run("--image", str(elf), "--symbol", "f", "--json")
-    obj = json.loads(out)
-    assert code == 0 and obj["source"][-1]["text"] == "ret"
-    assert not obj["unsupported"] and obj["exit_reg"] == "x18"     # gcc -O2: imul, xor, add, ret
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and objs[-1]["source"][-1]["text"] == "ret"
+    assert not any(o["unsupported"] for o in objs) and objs[-1]["exit_reg"] == "x18"
+    # a compiled SSE loop: cut into blocks at its branches, every instruction translated and verified
+    code, out, _ = run("--image", str(elf), "--symbol", "dot", "--verify", "--states", "40", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) > 10 and {r["status"] for r in rows} == {"pass"}
+    assert any(r["text"].startswith("haddps") for r in rows) and any(r["text"] == "ret" for r in rows)
 
 
 def test_branch_ends_the_block_and_the_rest_is_listed() -> None:

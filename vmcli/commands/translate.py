@@ -59,7 +59,11 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     elif asm is not None:
         blocks = [inputs.Block(inputs.assemble(asm, arch, base), base)]
     elif image is not None:
-        blocks = [inputs.read_image(image, _int(start, "--start"), count, symbol, arch)]
+        whole = inputs.read_image(image, _int(start, "--start"), count, symbol, arch)
+        # an image is cut into blocks after each branch; each block is translated on its own
+        pieces = pipeline.split_blocks(whole.code, whole.address) if arch == "x86_64" else [
+            (whole.code, whole.address)]
+        blocks = [inputs.Block(code, addr, whole.label) for code, addr in pieces]
     else:
         assert input_file is not None
         blocks = inputs.read_input_file(input_file)

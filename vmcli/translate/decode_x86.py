@@ -189,6 +189,8 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         break
     if spec is None:
         return None
+    if mapno == 0 and opcode == 0x90 and rex_b:
+        return None  # xchg r8, rax, not nop
     if (spec.is_sse or spec.stack64) and opsize == 2:
         return None
     if spec.stack64:

@@ -184,6 +184,8 @@ def _decode_one(data, pos, end, first, count, cand, opk, opsz, nops, info, row) 
         break
     if spec < 0:
         return -1
+    if mapno == 0 and opcode == 0x90 and rex_b:
+        return -1  # xchg r8, rax, not nop
     if (info[spec, 1] or info[spec, 4]) and opsize == 2:
         return -1
     if info[spec, 4]:

@@ -239,6 +239,27 @@ def _guest_order(name: str) -> tuple[int, int]:
     return (2, 0)
 
 
+def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
+    """Cut x86-64 code into blocks after each branch (jcc, jmp, call, ret); used for images."""
+    from vmcli.translate.display import disasm_source
+
+    out: list[tuple[bytes, int]] = []
+    start = pos = 0
+    while pos < len(code):
+        insn = decode(code[pos:pos + 15], address + pos)
+        if insn is None:
+            raw, _ = disasm_source(code[pos:], address + pos)
+            pos += len(raw) or 1
+            continue
+        pos += insn.length
+        if insn.spec.mnemonic == "ret" or any(o[0] == "J" for o in insn.spec.operands):
+            out.append((code[start:pos], address + start))
+            start = pos
+    if start < len(code):
+        out.append((code[start:], address + start))
+    return out
+
+
 def _translate_chunk(args: tuple[list[tuple[bytes, int]], str]) -> tuple[list[Translation], list[int]]:
     blocks, arch = args
     out = [translate(code, address, arch) for code, address in blocks]

@@ -596,6 +596,11 @@ for _name in CC:
 RSP = 4
 
 
+@rule("nop")
+def _nop(c: Ctx) -> None:
+    """nop and the multi-byte nopl/nopw padding: no code (the memory operand is never accessed)."""
+
+
 @rule("push", stack=True, implicit=(("gpr", RSP),))
 def _push(c: Ctx) -> None:
     (src,) = _ops(c)

@@ -50,7 +50,8 @@ def _integer() -> list[str]:
     for cc, name in enumerate(CC):
         lines += [f"0F {0x40 + cc:02X} cmov{name} Gv,Ev", f"0F {0x90 + cc:02X} set{name} Eb",
                   f"{0x70 + cc:02X} j{name} Jb", f"0F {0x80 + cc:02X} j{name} Jz"]
-    lines += ["EB jmp Jb", "E9 jmp Jz", "E8 call Jz", "C3 ret", "50+r push Zq", "58+r pop Zq"]
+    lines += ["EB jmp Jb", "E9 jmp Jz", "E8 call Jz", "C3 ret", "50+r push Zq", "58+r pop Zq",
+              "90 nop", "0F 1F/0 nop Ev"]
     return lines
 
 
