@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -101,14 +100,19 @@ def test_bad_input_is_one_line_and_status_2(args: list[str], message: str) -> No
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
-def test_image_raw_and_elf_symbol(tmp_path: Path) -> None:
+def test_image_raw(tmp_path: Path) -> None:
     raw = tmp_path / "code.bin"
     raw.write_bytes(b"\x90" * 16 + bytes.fromhex("4801c8480faf"))
     code, out, _ = run("--image", str(raw), "--start", "16", "--count", "1", "--json")
     obj = json.loads(out)
     assert code == 0 and [s["text"] for s in obj["source"]] == ["add rax, rcx"] and obj["address"] == 16
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc for the ELF case")
+
+
+@pytest.mark.integration
+def test_image_elf_symbols_compiled_by_gcc(tmp_path: Path) -> None:
+    from toolcheck import require_tool
+
+    require_tool("gcc")
     c = tmp_path / "f.c"
     c.write_text("#include <smmintrin.h>\n"
                  "long f(long a, long b) { return a * b + (a ^ b); }\n"
