@@ -129,3 +129,18 @@ def test_vectorized_array_loops(compiled: Path) -> None:
                   a + bytes(0x40 - n) + b)
         out = [min(255, x + y) for x, y in zip(a, b, strict=True)]
         assert st.memory[0x80:0x80 + n] == bytes(out) and st.regs["x0"] == max(out)
+
+
+def test_image_symbol_is_cut_into_blocks_and_verified(compiled: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from vmcli.cli import vm
+
+    result = CliRunner().invoke(vm, ["translate", "--from", "arm64", "--image", str(compiled), "--symbol", "divs",
+                                     "--verify", "--states", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in result.stdout.splitlines()]
+    assert rows and all(r["status"] == "pass" for r in rows), [r for r in rows if r["status"] != "pass"]
+    assert rows[-1]["text"] == "ret"

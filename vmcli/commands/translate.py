@@ -61,8 +61,12 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     elif image is not None:
         whole = inputs.read_image(image, _int(start, "--start"), count, symbol, arch)
         # an image is cut into blocks after each branch; each block is translated on its own
-        pieces = pipeline.split_blocks(whole.code, whole.address) if arch == "x86_64" else [
-            (whole.code, whole.address)]
+        if arch == "x86_64":
+            pieces = pipeline.split_blocks(whole.code, whole.address)
+        else:
+            from vmcli.translate.pipeline_a64 import split_blocks
+
+            pieces = split_blocks(whole.code, whole.address)
         blocks = [inputs.Block(code, addr, whole.label) for code, addr in pieces]
     else:
         assert input_file is not None

@@ -252,3 +252,18 @@ def forms_markdown() -> str:
         rows.append(f"| {e.group} | `{syntax}` | {variants} |")
     rows.append(f"\n{len(a64_forms())} forms in {len(active())} encodings.")
     return "\n".join(rows)
+
+
+def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
+    """Cut AArch64 code into blocks after each branch (b, bl, b.cond, cbz, tbz, br, blr, ret);
+    used for images."""
+    out: list[tuple[bytes, int]] = []
+    start = 0
+    for pos in range(0, len(code) - 3, 4):
+        insn = decode_cached(int.from_bytes(code[pos:pos + 4], "little"), address + pos)
+        if insn is not None and insn.enc.group == "branch":
+            out.append((code[start:pos + 4], address + start))
+            start = pos + 4
+    if start < len(code):
+        out.append((code[start:], address + start))
+    return out
