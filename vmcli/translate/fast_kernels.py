@@ -451,24 +451,28 @@ def decode_all(data, starts, addrs, first, count, cand, opk, opsz, nops, info, f
     return rows[:n], keys[:n], slots[:n], params[:n], block_ok, counts, np.array([hits, misses], np.int64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def emit_all(rows, counts, slots, params, tpl_of, block_ok, tpl_start, tpl_len, words, patches, pstart, plen,
              tpl_exit, regpatches, rstart, rlen):
+    """Copy and patch every instruction's template; blocks are independent, so they run in
+    parallel (each writes its own range of the output)."""
     nblocks = len(counts)
     out_start = np.zeros(nblocks + 1, np.int64)
+    first = np.zeros(nblocks + 1, np.int64)
     i = 0
     total = 0
     for b in range(nblocks):
         out_start[b] = total
+        first[b] = i
         for _ in range(counts[b]):
             total += tpl_len[tpl_of[i]]
             i += 1
     out_start[nblocks] = total
+    first[nblocks] = i
     out = np.empty(total, np.uint32)      # every word is written below
-    i = 0
-    w = 0
-    for b in range(nblocks):
-        for _ in range(counts[b]):
+    for b in numba.prange(nblocks):
+        w = out_start[b]
+        for i in range(first[b], first[b + 1]):
             t = tpl_of[i]
             s = tpl_start[t]
             for k in range(tpl_len[t]):
@@ -489,7 +493,6 @@ def emit_all(rows, counts, slots, params, tpl_of, block_ok, tpl_start, tpl_len, 
                 shift = regpatches[rstart[t] + q, 1]
                 out[w + widx] |= np.uint32(params[i, regpatches[rstart[t] + q, 2]] << shift)
             w += tpl_len[t]
-            i += 1
     return out, out_start
 
 
