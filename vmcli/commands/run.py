@@ -73,7 +73,6 @@ def run(
     from vmcli.images import resolve_image
     from vmcli.machine.devices.compute import compute_options
     from vmcli.machine.launch import boot
-    from vmcli.ui import fault_report
 
     path = resolve_image(image)
     if os.path.isdir(path):
@@ -100,10 +99,9 @@ def run(
             print_run_stats(run_stats, as_json=as_json)
     else:
         result = machine.run(timeout=timeout, max_insns=max_insns)
-    if result.reason == "fault" and result.fault is not None:
-        fault_report(result.fault)
-    elif result.reason == "halted" and result.fault is not None:
-        fault_report(result.fault, title="guest halted")
+    if result.reason in ("fault", "halted") and result.fault is not None:
+        from vmcli.ui import fault_report  # rich: loaded only when there is a report to show
+        fault_report(result.fault, title="guest fault" if result.reason == "fault" else "guest halted")
     elif result.reason not in ("exit",):
         click.echo(f"vm: {result.detail}", err=True)
     ctx.exit(result.status)
