@@ -267,7 +267,7 @@ def _disk_path() -> Path | None:
 
     here = Path(__file__).parent
     digest = hashlib.sha256()
-    for name in ("x86_ops.py", "decode_x86.py", "emit_a64.py", "encode_a64.py", "rules.py",
+    for name in ("x86_ops.py", "decode_x86.py", "emit_a64.py", "encode_a64.py", "rules.py", "pipeline.py",
                  "rules_x86_to_a64.py", "forms.py"):
         digest.update((here / name).read_bytes())
     base = Path(os.environ.get("VM_CACHE_DIR") or Path.home() / ".cache" / "vmcli")
