@@ -178,3 +178,19 @@ def test_cache_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert cache_root() == tmp_path / "vm"
     monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path / "x"))
     assert cache_root() == tmp_path / "x"
+
+
+def test_pocl_without_a_linker_is_an_error_not_an_abort(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil as _shutil
+
+    from vmcli.gpu import opencl
+    from vmcli.gpu.devices import select_device
+
+    device = select_device("cpu")
+    assert device is not None
+    if "portable computing language" not in device.info.platform.lower():
+        pytest.skip("the CPU device here is not PoCL")
+    real_which = _shutil.which
+    monkeypatch.setattr(opencl.shutil, "which", lambda name: None if name == "ld" else real_which(name))
+    with pytest.raises(GpuError, match="needs the system linker"):
+        device.compile("__kernel void k(__global float *a) { a[0] = 1; }")

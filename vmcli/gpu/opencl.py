@@ -8,6 +8,7 @@ independent contexts (the scheduler tests use that). Every pyopencl error become
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -219,6 +220,10 @@ class ClDevice(Device):
         return f"{super().cache_identity}|{self.cl_device.version}"
 
     def compile(self, source: str, options: Sequence[str] = ()) -> ClProgram:
+        if "portable computing language" in self.info.platform.lower() and shutil.which("ld") is None:
+            # PoCL links each kernel with the system linker when it first runs, and aborts the
+            # whole process if there is none: refuse here with a message instead.
+            raise GpuError("opencl: PoCL needs the system linker `ld` to run kernels (Debian package binutils)")
         key = program_key(self.cache_identity, source, options)
         if key in self._programs:
             return self._programs[key]
