@@ -1,7 +1,9 @@
 """Translation throughput of `vm translate --from arm64` (AArch64 -> x86-64), in-process.
 
 Baseline, measured in the same run: a Python loop that only decodes the same words with capstone
-in detail mode. Reported: medians of --repeat runs and their ratios to the baseline for
+in detail mode. Reported: medians of --repeat runs and their ratios to the baseline, for the
+Python pipeline (pipeline_a64, one block at a time) and for the numba path (fast_a64, all blocks
+in one call, as `vm translate --from arm64 --input-file ... --output ...` runs it):
   - cold: empty caches (every instruction decoded and its x86 code built by its rule),
   - warm: instruction code cached (level 2), blocks not,
   - hot: whole blocks cached (level 3).
@@ -63,6 +65,20 @@ def translate_rate(blocks: list[bytes], clear: str) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def fast_rate(blocks: list[bytes], clear: str) -> float:
+    from vmcli.translate import cache, fast_a64
+
+    if clear == "all":
+        cache.clear()
+        fast_a64.reset()
+    elif clear == "blocks":
+        cache.BLOCKS.clear()
+    batch = [(b, 0x1000 * i) for i, b in enumerate(blocks)]
+    t0 = time.perf_counter()
+    n = sum(r[1] for r in fast_a64.translate_fast(batch))
+    return n / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--insns", type=int, default=200_000)
@@ -70,7 +86,11 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     blocks = workload(args.insns)
-    runs: dict[str, list[float]] = {"capstone decode-only": [], "cold": [], "warm": [], "hot": []}
+    runs: dict[str, list[float]] = {"capstone decode-only": [], "cold": [], "warm": [], "hot": [],
+                                    "fast cold": [], "fast warm": [], "fast hot": []}
+    from vmcli.translate import fast_a64
+
+    fast_a64.translate_fast([(blocks[0], 0)])       # numba: load the cached kernels (or compile once)
     for _ in range(args.repeat):
         runs["capstone decode-only"].append(capstone_decode(blocks))
         runs["cold"].append(translate_rate(blocks, "all"))
@@ -83,6 +103,10 @@ def main() -> None:
         for i, b in enumerate(blocks):
             translate(b, 0x1000 * i, "arm64")
         runs["hot"].append(translate_rate(blocks, "none"))
+        runs["fast cold"].append(fast_rate(blocks, "all"))
+        runs["fast warm"].append(fast_rate(blocks, "blocks"))
+        fast_rate(blocks, "none")
+        runs["fast hot"].append(fast_rate(blocks, "none"))
     base = statistics.median(runs["capstone decode-only"])
     result = {k: {"insns_per_s": statistics.median(v), "ratio": statistics.median(v) / base} for k, v in runs.items()}
     if args.json:

@@ -73,8 +73,8 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         blocks = inputs.read_input_file(input_file)
     if jobs < 1:
         raise BadInput("--jobs must be at least 1")
-    if input_file is not None and output is not None and not (as_json or verify) and arch == "x86_64":
-        _bulk(blocks, output, jobs, stats)
+    if input_file is not None and output is not None and not (as_json or verify):
+        _bulk(blocks, output, jobs, stats, arch)
         return
     t0 = time.perf_counter()
     results = pipeline.translate_blocks([(b.code, b.address) for b in blocks], arch, jobs)
@@ -101,10 +101,14 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         _stats(results, elapsed)
 
 
-def _bulk(blocks: list, output: str, jobs: int, stats: bool) -> None:
-    """--input-file ... --output: code only, through the numba path (fast.py)."""
+def _bulk(blocks: list, output: str, jobs: int, stats: bool, arch: str) -> None:
+    """--input-file ... --output: code only, through the numba path (fast.py; fast_a64.py for arm64)."""
     from vmcli.translate import cache
-    from vmcli.translate.fast import load_templates, save_templates, translate_fast_jobs
+
+    if arch == "x86_64":
+        from vmcli.translate.fast import load_templates, save_templates, translate_fast_jobs
+    else:
+        from vmcli.translate.fast_a64 import load_templates, save_templates, translate_fast_jobs
 
     t0 = time.perf_counter()
     loaded = load_templates()

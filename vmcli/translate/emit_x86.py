@@ -62,6 +62,10 @@ class Code:
     chunks: list[bytes]
     exit: bool
     regs: frozenset[str]
+    # guest addresses in the code (see Ctx.mov_addr): (byte offset of the imm32, 1 if a 4 KiB page
+    # address else 0, value); pinned: one of them did not fit an imm32, the code is this address's only
+    addrs: tuple[tuple[int, int, int], ...] = ()
+    pinned: bool = False
 
     @property
     def bytes(self) -> bytes:
@@ -133,12 +137,18 @@ class Ctx:
     exit: bool = False
     regs: set[str] = field(default_factory=set)
     vfree: list[int] = field(default_factory=lambda: list(XMM_SCRATCH))
+    addr_marks: list[tuple[int, int, int]] = field(default_factory=list)   # (chunk, page, value)
+    pinned: bool = False
 
     def __call__(self, *chunks: bytes) -> None:
         self.chunks.extend(chunks)
 
     def code(self) -> Code:
-        return Code(self.chunks, self.exit, frozenset(self.regs))
+        ends = [0]
+        for ch in self.chunks:
+            ends.append(ends[-1] + len(ch))
+        addrs = tuple((ends[i + 1] - 4, page, value) for i, page, value in self.addr_marks)
+        return Code(self.chunks, self.exit, frozenset(self.regs), addrs, self.pinned)
 
     # ---- registers ------------------------------------------------------------------------------
 
@@ -251,6 +261,17 @@ class Ctx:
         else:
             self(encode_opreg(b"\xb8", r, True, imm=value.to_bytes(8, "little")))
 
+    def mov_addr(self, r: int, value: int, page: bool = False) -> None:
+        """r = a guest address made from the instruction's own address (pc + k, or its 4 KiB page + k
+        when `page`). Below 2**32 that is always `mov r32, imm32`, the value in the chunk's last 4
+        bytes: the mark lets fast_a64.py reuse the code at another address by patching them."""
+        value &= (1 << 64) - 1
+        self.mov_imm(r, value)
+        if value < (1 << 32):
+            self.addr_marks.append((len(self.chunks) - 1, int(page), value))
+        else:
+            self.pinned = True
+
     def lea(self, w: bool, dst: int, mem: Mem) -> None:
         self(encode_modrm(b"\x8d", dst, mem, w))
 
@@ -342,6 +363,7 @@ class Ctx:
         so the code stays position-independent)."""
         length = sum(len(ch) for ch in self.chunks[mark:])
         self.chunks.insert(mark, bytes([0x0F, 0x80 + CC[cc]]) + length.to_bytes(4, "little"))
+        self.addr_marks = [(i + (i >= mark), page, value) for i, page, value in self.addr_marks]
 
     # ---- vectors ---------------------------------------------------------------------------------
 

@@ -218,9 +218,10 @@ def _adr(c: Ctx) -> None:
     f = _f(c)
     imm = sext((f["immhi"] << 2) | f["immlo"], 21)
     pc: int = c.insn.address  # type: ignore[attr-defined]
-    value = pc + imm if _name(c) == "adr" else (pc & ~0xFFF) + (imm << 12)
+    page = _name(c) == "adrp"
+    value = (pc & ~0xFFF) + (imm << 12) if page else pc + imm
     r = c.tmp()
-    c.mov_imm(r, value)
+    c.mov_addr(r, value, page)
     c.put(f["Rd"], r, True)
 
 
@@ -536,8 +537,8 @@ def _pc(c: Ctx) -> int:
 def _exit_select(c: Ctx, cc: str, target: int) -> None:
     """EXIT = target if the x86 condition cc holds, else the next instruction."""
     t = c.tmp()
-    c.mov_imm(EXIT_REG, _pc(c) + 4)
-    c.mov_imm(t, target)
+    c.mov_addr(EXIT_REG, _pc(c) + 4)
+    c.mov_addr(t, target)
     c.cmov(cc, True, EXIT_REG, t)
     c.exit = True
 
@@ -547,9 +548,9 @@ def _b(c: Ctx) -> None:
     target = _pc(c) + 4 * sext(_f(c)["imm26"], 26)
     if _name(c) == "bl":
         r = c.tmp()
-        c.mov_imm(r, _pc(c) + 4)
+        c.mov_addr(r, _pc(c) + 4)
         c.put(30, r, True)
-    c.mov_imm(EXIT_REG, target)
+    c.mov_addr(EXIT_REG, target)
     c.exit = True
 
 
@@ -559,7 +560,7 @@ def _b_cond(c: Ctx) -> None:
     target = _pc(c) + 4 * sext(f["imm19"], 19)
     cond = COND[f["cond"]]
     if cond in ("al", "nv"):
-        c.mov_imm(EXIT_REG, target)
+        c.mov_addr(EXIT_REG, target)
         c.exit = True
         return
     c.load_flags()
@@ -588,7 +589,7 @@ def _br(c: Ctx) -> None:
     c.get(f["Rn"], True, into=EXIT_REG)
     if _name(c) == "blr":
         r = c.tmp()
-        c.mov_imm(r, _pc(c) + 4)
+        c.mov_addr(r, _pc(c) + 4)
         c.put(30, r, True)
     c.exit = True
 
