@@ -6,10 +6,11 @@ numpy, and the scheduler over one lane against two.
 Every figure is a median of --repeats runs after a warm-up (saxpy: 10x as many), each result
 checked against numpy; a figure and its baseline run alternately.
 - saxpy_1m: y = a*x + y over 1M floats, upload + kernel + download, wall time. Baseline: the same
-  kernel source called directly through pyopencl (buffers created per call, as vmcli does).
+  kernel called directly through pyopencl, or through cuda-bindings' driver API for the cuda
+  driver (buffers created per call, as vmcli does).
   `ratio` = vmcli / direct (the guest path will be measured against the same baseline).
-- sgemm_N: kernel time on the device clock -> GFLOP/s; wall time including transfers; numpy's
-  matmul (OpenBLAS on the host CPU) as the baseline.
+- sgemm_N (N to 1024 on a CPU device, to 4096 on others): kernel time on the device clock ->
+  GFLOP/s; wall time including transfers; numpy's matmul (OpenBLAS on the host CPU) as the baseline.
 - scheduler: 16 independent SGEMM 256x256 launches, wall time, one lane against two lanes (two
   contexts on the selected device: on a one-device machine this shows the scheduler's overhead,
   not a speed-up).
@@ -64,8 +65,11 @@ def paired_s(a: Callable[[], object], b: Callable[[], object], repeats: int) -> 
     return statistics.median(ta), statistics.median(tb)
 
 
-def direct_saxpy(device: ClDevice, x: np.ndarray, y0: np.ndarray) -> tuple[Callable[[], None], np.ndarray]:
-    """The baseline: y = 2x + y through pyopencl alone (buffers created per call, as vmcli does)."""
+def direct_saxpy(device: Device, x: np.ndarray, y0: np.ndarray) -> tuple[Callable[[], None], np.ndarray]:
+    """The baseline: y = 2x + y through the vendor API alone (pyopencl, or cuda-bindings for the cuda
+    driver), buffers created per call, as vmcli does."""
+    if not isinstance(device, ClDevice):
+        return direct_saxpy_cuda(device, x, y0)
     import pyopencl as cl
 
     n = x.size
@@ -89,7 +93,49 @@ def direct_saxpy(device: ClDevice, x: np.ndarray, y0: np.ndarray) -> tuple[Calla
     return direct, y_direct
 
 
-def saxpy(device: ClDevice, repeats: int) -> dict[str, float]:
+def direct_saxpy_cuda(device: Device, x: np.ndarray, y0: np.ndarray) -> tuple[Callable[[], None], np.ndarray]:
+    """The same baseline on the CUDA driver API: cuMemAlloc, async copies, cuLaunchKernel, a
+    synchronous copy back, cuMemFree (the kernel is the library's, as NVRTC built it)."""
+    from cuda.bindings import driver as cu
+
+    from vmcli.gpu.cuda import CudaDevice
+
+    assert isinstance(device, CudaDevice)
+    n = x.size
+    fn = device.compile(kernels.source("cuda"), kernels.OPTIONS["cuda"]).kernel("vm_saxpy").function
+    device.make_current()
+    _, stream = cu.cuStreamCreate(1)
+    y_direct = y0.copy()
+
+    def direct() -> None:
+        y_direct[:] = y0
+        _, bx = cu.cuMemAlloc(x.nbytes)
+        _, by = cu.cuMemAlloc(y_direct.nbytes)
+        cu.cuMemcpyHtoDAsync(bx, x.ctypes.data, x.nbytes, stream)
+        cu.cuMemcpyHtoDAsync(by, y_direct.ctypes.data, y_direct.nbytes, stream)
+        values: list[np.ndarray] = [np.array([2.0], np.float32), np.array([int(bx)], np.uint64),
+                                    np.array([int(by)], np.uint64), np.array([n], np.uint32)]
+        params = np.array([v.ctypes.data for v in values], np.uint64)
+        cu.cuLaunchKernel(fn, n // 64, 1, 1, 64, 1, 1, 0, stream, params.ctypes.data, 0)
+        cu.cuMemcpyDtoHAsync(y_direct.ctypes.data, by, y_direct.nbytes, stream)
+        cu.cuStreamSynchronize(stream)
+        cu.cuMemFree(bx)
+        cu.cuMemFree(by)
+
+    return direct, y_direct
+
+
+def twin(device: Device) -> Device:
+    """A second, independent handle on the same hardware (its own context or stream)."""
+    if isinstance(device, ClDevice):
+        return ClDevice(device.cl_device)
+    from vmcli.gpu.cuda import CudaDevice
+
+    assert isinstance(device, CudaDevice)
+    return CudaDevice(device.ordinal)
+
+
+def saxpy(device: Device, repeats: int) -> dict[str, float]:
     n = 1 << 20
     rng = np.random.default_rng(0)
     x, y0 = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
@@ -123,12 +169,12 @@ def sgemm(device: Device, n: int, repeats: int) -> dict[str, float]:
             "numpy_gflops": flop / numpy_s / 1e9, "wall_vs_numpy": wall_s / numpy_s}
 
 
-def scheduler(device: ClDevice, repeats: int) -> dict[str, float]:
+def scheduler(device: Device, repeats: int) -> dict[str, float]:
     n, jobs = 256, 16
     rng = np.random.default_rng(3)
     mats = [(rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)) for _ in range(jobs)]
     outs = [np.zeros((n, n), np.float32) for _ in range(jobs)]
-    lanes = [Runner(device), Runner(ClDevice(device.cl_device))]
+    lanes = [Runner(device), Runner(twin(device))]
 
     def spread(k: int) -> Callable[[], None]:
         def go() -> None:
@@ -151,7 +197,7 @@ def vm_run(*args: str) -> str:
     return proc.stdout
 
 
-def run_guest(image: str, device: ClDevice, cmdline: str) -> str:
+def run_guest(image: str, device: Device, cmdline: str) -> str:
     """Run a bundled guest in this process under `vm run`'s machine; its console output."""
     import tempfile
 
@@ -171,7 +217,7 @@ def run_guest(image: str, device: ClDevice, cmdline: str) -> str:
     return text
 
 
-def guest_saxpy(device: ClDevice, repeats: int) -> dict[str, float]:
+def guest_saxpy(device: Device, repeats: int) -> dict[str, float]:
     import struct
 
     from vmcli.machine.devices import compute as c
@@ -222,7 +268,7 @@ def guest_saxpy(device: ClDevice, repeats: int) -> dict[str, float]:
             "direct_again_ms": base_s * 1e3, "guest_ms": guest_s * 1e3, "guest_ratio": guest_s / base_s}
 
 
-def guest_sgemm(device: ClDevice, arch: str, runs: int) -> dict[str, float]:
+def guest_sgemm(device: Device, arch: str, runs: int) -> dict[str, float]:
     device_us, cpu_us = [], []
     for _ in range(runs):
         out = vm_run(f"gpu-sgemm-{arch}", "--gpu", str(device.index))
@@ -242,12 +288,13 @@ def main() -> None:
     ap.add_argument("--guest-only", action="store_true", help="only the guest compute device's figures")
     args = ap.parse_args()
     device = select_device(args.device)
-    if not isinstance(device, ClDevice):
-        sys.exit(f"gpu_bench: needs an OpenCL device, got {device!r}")
+    if device is None:
+        sys.exit("gpu_bench: needs a device, not --device none")
     results: dict[str, object] = {"device": f"{device.info.kind}: {device.info.name} ({device.info.platform})"}
     if not args.guest_only:
         results["saxpy_1m"] = saxpy(device, args.repeats)
-        results.update({f"sgemm_{n}": sgemm(device, n, args.repeats) for n in (256, 512, 1024)})
+        sizes = (256, 512, 1024) if device.info.kind == "cpu" else (256, 512, 1024, 2048, 4096)
+        results.update({f"sgemm_{n}": sgemm(device, n, args.repeats) for n in sizes})
         results["scheduler_16x_sgemm_256"] = scheduler(device, max(3, args.repeats // 2))
     results["guest_saxpy_1m"] = guest_saxpy(device, args.repeats)
     for arch in ("arm64", "riscv64"):

@@ -1,14 +1,16 @@
-"""Fixtures for the compute tests: PoCL's CPU device (from pip, always present) with a program cache
-in a temporary directory, so the tests never touch the user's cache."""
+"""Fixtures for the compute tests: PoCL's CPU device (from pip, always present) and, where the
+native cuda driver finds an NVIDIA GPU, that GPU too, each with a program cache in a temporary
+directory, so the tests never touch the user's cache. `runner` runs every kernel test on both."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from gpu_helpers import pocl_device
+from gpu_helpers import cuda_device, pocl_device
 
 from vmcli.gpu.cache import ProgramCache
+from vmcli.gpu.driver import Device
 from vmcli.gpu.opencl import ClDevice
 from vmcli.gpu.runtime import Runner
 
@@ -24,5 +26,10 @@ def pocl(cache_dir: Path) -> ClDevice:
 
 
 @pytest.fixture(scope="session")
-def runner(pocl: ClDevice) -> Runner:
-    return Runner(pocl)
+def cuda(cache_dir: Path) -> Device:
+    return cuda_device(ProgramCache(cache_dir))
+
+
+@pytest.fixture(scope="session", params=["pocl", "cuda"])
+def runner(request: pytest.FixtureRequest) -> Runner:
+    return Runner(request.getfixturevalue(request.param))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+
+import pytest
 
 from vmcli.gpu.cache import ProgramCache
 from vmcli.gpu.driver import Buffer, Device, DeviceInfo, Kind, Program, Queue
@@ -15,6 +18,23 @@ def pocl_device(cache: ProgramCache) -> ClDevice:
             assert isinstance(d, ClDevice)
             return d
     raise AssertionError("PoCL (pocl-binary-distribution) is not installed: it is a test dependency")
+
+
+def cuda_device(cache: ProgramCache) -> Device:
+    """The first GPU of the native cuda driver; the test skips where there is none (no cuda-bindings,
+    no libcuda, no GPU): CI machines have no GPU, so these tests run on GPU machines only."""
+    if importlib.util.find_spec("cuda") is None or importlib.util.find_spec("cuda.bindings") is None:
+        pytest.skip("the cuda driver needs cuda-bindings (pip install 'vmcli[cuda]')")
+    from vmcli.gpu.cuda import CudaDriver
+    from vmcli.gpu.driver import GpuError
+
+    try:
+        devices = CudaDriver(cache).devices()
+    except GpuError as exc:
+        pytest.skip(f"no CUDA device: {exc}")
+    if not devices:
+        pytest.skip("no CUDA device: the CUDA driver reports none")
+    return devices[0]
 
 
 class FakeDevice(Device):

@@ -35,7 +35,7 @@ def test_list_json_has_pocl() -> None:
 def test_list_table() -> None:
     done = vm("gpu", "list")
     assert done.returncode == 0, done.stderr
-    assert "pthread" in done.stdout and "cpu" in done.stdout
+    assert "Portable" in done.stdout and "cpu" in done.stdout   # PoCL's platform, its kind
 
 
 def test_bench_one_device_json() -> None:
@@ -52,7 +52,7 @@ def test_bench_absent_kind_is_one_line_and_status_2() -> None:
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("vm: error: --gpu rocm: no rocm device")
-    assert "present: 0=cpu:" in done.stderr
+    assert "present: 0=" in done.stderr and "=cpu:" in done.stderr
 
 
 def test_pyopencl_is_imported_lazily() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from gpu_helpers import fakes
 
+from vmcli.gpu import devices
 from vmcli.gpu.devices import detect_unusable, list_devices, select_device
 from vmcli.gpu.driver import GpuError, Kind
 
@@ -80,13 +81,18 @@ def test_no_accel_nodes(tmp_path: Path) -> None:
     assert detect_unusable(tmp_path, tmp_path, tmp_path) == []
 
 
-def test_nvidia_gpu_without_opencl_is_listed(tmp_path: Path) -> None:
+def test_nvidia_gpu_without_opencl_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = tmp_path / "proc" / "driver" / "nvidia" / "gpus" / "0000:01:00.0" / "information"
     info.parent.mkdir(parents=True)
     info.write_text("Model: \t\t NVIDIA H100 80GB HBM3\nIRQ:   42\n")
+    monkeypatch.setattr(devices, "problems", {})
     found = detect_unusable(tmp_path, tmp_path, tmp_path / "proc")
     assert [(u.kind, u.name) for u in found] == [("cuda", "NVIDIA H100 80GB HBM3")]
     assert "vmcli[cuda]" in found[0].needs
+    # With cuda-bindings installed but the driver unable to start, the list says why.
+    monkeypatch.setattr(devices, "problems", {"cuda": "cuda: Failed to dlopen libcuda.so.1"})
+    found = detect_unusable(tmp_path, tmp_path, tmp_path / "proc")
+    assert found[0].needs == "the cuda driver could not start (cuda: Failed to dlopen libcuda.so.1)"
     # Where an OpenCL cuda device is usable, the GPU is not listed again.
     assert detect_unusable(tmp_path, tmp_path, tmp_path / "proc", have={"cuda", "cpu"}) == []
 
@@ -111,10 +117,9 @@ def test_openvino_npu_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert [(u.name, u.seen_by) for u in found] == [("Intel(R) AI Boost", "OpenVINO NPU")]
 
 
-def test_without_pyopencl_nothing_is_listed_and_the_error_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vmcli.gpu import devices
-
+def test_without_driver_packages_nothing_is_listed_and_the_error_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(devices, "_opencl_driver", lambda: None)
+    monkeypatch.setattr(devices, "_cuda_driver", lambda: None)
     devices.drivers.cache_clear()
     devices.list_devices.cache_clear()
     try:
@@ -125,3 +130,16 @@ def test_without_pyopencl_nothing_is_listed_and_the_error_says_why(monkeypatch: 
         monkeypatch.undo()
         devices.drivers.cache_clear()
         devices.list_devices.cache_clear()
+
+
+def test_opencl_c_goes_to_the_same_gpu_then_to_auto_among_opencl_devices() -> None:
+    from gpu_helpers import FakeDevice
+
+    native = FakeDevice("cuda", "NVIDIA H100", 0)
+    native.dialect = "cuda"
+    cpu, twin, other = FakeDevice("cpu", "pocl", 1), FakeDevice("cuda", "NVIDIA H100", 2), FakeDevice("gpu", "x", 3)
+    assert devices.for_opencl_c(cpu, [native, cpu]) is cpu          # an OpenCL device runs it itself
+    assert devices.for_opencl_c(native, [native, cpu, other, twin]) is twin
+    assert devices.for_opencl_c(native, [native, cpu, other]) is other   # gpu before cpu, as auto
+    with pytest.raises(GpuError, match="no OpenCL device"):
+        devices.for_opencl_c(native, [native])

@@ -54,6 +54,18 @@ def _opencl_driver() -> Driver | None:
     return OpenClDriver()
 
 
+def _cuda_driver() -> Driver | None:
+    if importlib.util.find_spec("cuda") is None or importlib.util.find_spec("cuda.bindings") is None:
+        return None
+    from vmcli.gpu.cuda import CudaDriver
+
+    return CudaDriver()
+
+
+# Why a driver that loaded found no device (cuda: no libcuda.so.1, say), for the device list.
+problems: dict[str, str] = {}
+
+
 def _icd_hint() -> str:
     """Where pyopencl's wheel keeps PoCL's ICD file: some loaders only find it through
     OCL_ICD_VENDORS (pyopencl#537). Setting it unasked would list PoCL twice where the loader
@@ -68,8 +80,10 @@ def _icd_hint() -> str:
 
 @cache
 def drivers() -> tuple[Driver, ...]:
-    """The drivers that can load here (the `cuda` driver is not written yet: docs/gpu.md)."""
-    found = [_opencl_driver()]
+    """The drivers whose Python package is installed here, in the order their devices are numbered:
+    the native cuda driver first, so that `--gpu cuda` and `auto` take it over the same GPU's OpenCL
+    platform where both exist."""
+    found = [_cuda_driver(), _opencl_driver()]
     return tuple(d for d in found if d is not None)
 
 
@@ -78,14 +92,20 @@ def list_devices() -> tuple[Device, ...]:
     """All usable devices, numbered in order (the INDEX of `--gpu INDEX`)."""
     devices: list[Device] = []
     for driver in drivers():
-        devices.extend(driver.devices())
+        try:
+            devices.extend(driver.devices())
+        except GpuError as exc:   # a driver that loads but cannot start lists nothing, and says why
+            problems[driver.name] = str(exc)
     for i, d in enumerate(devices):
         d.index = i
     return tuple(devices)
 
 
-NEEDS_CUDA = ("no NVIDIA OpenCL platform here, and vmcli's native cuda driver (vmcli[cuda], "
-              "cuda-python) is not written yet")
+NEEDS_CUDA = "no NVIDIA OpenCL platform here: install vmcli[cuda] (cuda-python) for the native cuda driver"
+
+
+def _needs_cuda() -> str:
+    return f"the cuda driver could not start ({problems['cuda']})" if "cuda" in problems else NEEDS_CUDA
 
 
 def _nvidia_gpus(dev_root: Path, proc_root: Path) -> list[Unusable]:
@@ -98,9 +118,9 @@ def _nvidia_gpus(dev_root: Path, proc_root: Path) -> list[Unusable]:
         except OSError:
             lines = []
         model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Model:")), "NVIDIA GPU")
-        found.append(Unusable("cuda", model, str(info.parent), NEEDS_CUDA))
+        found.append(Unusable("cuda", model, str(info.parent), _needs_cuda()))
     if not found:
-        found = [Unusable("cuda", "NVIDIA GPU", str(node), NEEDS_CUDA)
+        found = [Unusable("cuda", "NVIDIA GPU", str(node), _needs_cuda())
                  for node in sorted(dev_root.glob("nvidia[0-9]*"))]
     return found
 
@@ -170,3 +190,22 @@ def select_device(spec: str, devices: Sequence[Device] | None = None) -> Device 
         raise GpuError(f"--gpu {spec}: not one of {', '.join(SPECS)}, an index or a device name; "
                        f"{present(devs)}")
     raise GpuError(f"--gpu {spec}: names {len(matches)} devices; {present(devs)}")
+
+
+def for_opencl_c(device: Device, devices: Sequence[Device] | None = None) -> Device:
+    """The device that runs OpenCL C source (guest kernels) in place of `device`: itself when its
+    driver builds OpenCL C, else the same GPU's OpenCL platform, else the device `auto` picks among
+    the OpenCL ones. A GpuError when there is none."""
+    if device.dialect == "opencl":
+        return device
+    opencl = [d for d in (list_devices() if devices is None else devices) if d.dialect == "opencl"]
+    same = [d for d in opencl if d.info.name == device.info.name]
+    if same:
+        return same[0]
+    for kind in KINDS:
+        for d in opencl:
+            if d.info.kind == kind:
+                return d
+    raise GpuError(f"kernel source is OpenCL C, and no OpenCL device is present to build it "
+                   f"({device.info.name} runs the {device.info.driver.split()[0]} driver)")
+

@@ -30,6 +30,26 @@ class GpuError(VmError):
     """Every driver failure (no device, out of memory, build error with its log, bad launch)."""
 
 
+def host_bytes(host: HostArray, writable: bool, driver: str) -> np.ndarray:
+    """A flat byte view of a numpy array or buffer-protocol object (no copy), for a copy to read or
+    (`writable`) write."""
+    if isinstance(host, np.ndarray):
+        if not host.flags.c_contiguous:
+            raise GpuError(f"{driver}: host array must be C-contiguous")
+        view = host.reshape(-1).view(np.uint8)
+    else:
+        view = np.frombuffer(host, dtype=np.uint8)
+    if writable and not view.flags.writeable:
+        raise GpuError(f"{driver}: destination host memory is read-only")
+    return view
+
+
+def check_range(buf: Buffer, offset: int, nbytes: int, driver: str) -> None:
+    """Refuse a copy that would reach outside `buf`."""
+    if offset < 0 or nbytes < 0 or offset + nbytes > buf.nbytes:
+        raise GpuError(f"{driver}: range {offset}+{nbytes} outside a {buf.nbytes}-byte buffer")
+
+
 @dataclass(frozen=True)
 class DeviceInfo:
     """What `vm gpu list` shows and what selection matches on."""

@@ -124,12 +124,13 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 def _serve(stdin: BinaryIO) -> tuple[dict[str, Any], bytes]:
     """The worker side: one request in, one reply (header, body) out."""
-    from vmcli.gpu.devices import select_device
+    from vmcli.gpu.devices import for_opencl_c, select_device
 
     req = json.loads(stdin.readline())
     dev = select_device(req["device"])
     if dev is None:
         raise GpuError("no device selected")
+    dev = for_opencl_c(dev)
     program = dev.compile(req["source"])
     kern = program.kernel(req["kernel"])
     q = dev.queue()

@@ -28,6 +28,8 @@ from vmcli.gpu.driver import (
     Kernel,
     Program,
     Queue,
+    check_range,
+    host_bytes,
 )
 
 T = TypeVar("T")
@@ -106,19 +108,6 @@ class ClProgram(Program):
         return self._kernels[name]
 
 
-def _host_view(host: HostArray, writable: bool) -> np.ndarray:
-    """A flat byte view of a numpy array or buffer-protocol object (no copy)."""
-    if isinstance(host, np.ndarray):
-        if not host.flags.c_contiguous:
-            raise GpuError("opencl: host array must be C-contiguous")
-        view = host.reshape(-1).view(np.uint8)
-    else:
-        view = np.frombuffer(host, dtype=np.uint8)
-    if writable and not view.flags.writeable:
-        raise GpuError("opencl: destination host memory is read-only")
-    return view
-
-
 class ClQueue(Queue):
     def __init__(self, device: ClDevice) -> None:
         self.device = device
@@ -129,19 +118,18 @@ class ClQueue(Queue):
     def _range(self, buf: Buffer, offset: int, nbytes: int) -> ClBuffer:
         if not isinstance(buf, ClBuffer) or buf.context is not self.context:
             raise GpuError("opencl: buffer belongs to another device or driver")
-        if offset < 0 or nbytes < 0 or offset + nbytes > buf.nbytes:
-            raise GpuError(f"opencl: range {offset}+{nbytes} outside a {buf.nbytes}-byte buffer")
+        check_range(buf, offset, nbytes, "opencl")
         return buf
 
     def write(self, dst: Buffer, src: HostArray, *, offset: int = 0, blocking: bool = True) -> ClEvent:
-        view = _host_view(src, writable=False)
+        view = host_bytes(src, False, "opencl")
         mem = self._range(dst, offset, view.nbytes).mem
         ev = _call("write", lambda: cl.enqueue_copy(self._queue, mem, view, dst_offset=offset,
                                                     is_blocking=blocking))
         return ClEvent(ev, keep=None if blocking else view)
 
     def read(self, dst: HostArray, src: Buffer, *, offset: int = 0, blocking: bool = True) -> ClEvent:
-        view = _host_view(dst, writable=True)
+        view = host_bytes(dst, True, "opencl")
         mem = self._range(src, offset, view.nbytes).mem
         ev = _call("read", lambda: cl.enqueue_copy(self._queue, view, mem, src_offset=offset,
                                                    is_blocking=blocking))

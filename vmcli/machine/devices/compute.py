@@ -450,8 +450,11 @@ class ComputeDevice(Device):
                 views.append(None)
             else:
                 raise CommandError(Error.BAD_ARG, f"argument {i}: unknown argument type {kind}", i)
-        gpu = self._device_or_fail()
+        from vmcli.gpu.devices import for_opencl_c
+
         try:
+            # Guest source is OpenCL C: a device on the native cuda driver hands it to an OpenCL one.
+            gpu = for_opencl_c(self._device_or_fail())
             result = run_source(text, kernel.decode(), args, global_size, local_size, device=str(gpu.index),
                                 timeout_s=GUEST_KERNEL_TIMEOUT_S)
         except GpuError as exc:
