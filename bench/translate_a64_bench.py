@@ -1,14 +1,17 @@
-"""Translation throughput of `vm translate --from arm64` (AArch64 -> x86-64), in-process.
+"""Translation throughput of `vm translate --from arm64` (AArch64 -> x86-64).
 
 Baseline, measured in the same run: a Python loop that only decodes the same words with capstone
-in detail mode. Reported: medians of --repeat runs and their ratios to the baseline, for the
-Python pipeline (pipeline_a64, one block at a time) and for the numba path (fast_a64, all blocks
+in detail mode. Reported: medians of --repeat runs and their ratios to the baseline, in-process for
+the Python pipeline (pipeline_a64, one block at a time) and for the numba path (fast_a64, all blocks
 in one call, as `vm translate --from arm64 --input-file ... --output ...` runs it):
   - cold: empty caches (every instruction decoded and its x86 code built by its rule),
   - warm: instruction code cached (level 2), blocks not,
-  - hot: whole blocks cached (level 3).
+  - hot: whole blocks cached (level 3);
+and whole processes: `vm translate --from arm64 --input-file F --output O` against a process running
+the decode-only loop over the same file: the first run (empty on-disk template cache), a run with
+the disk cache off, then -j 1 and -j 2 with the templates on disk.
 
-The workload: blocks of 16 instructions drawn from a pool of random instances of the verified
+The workload: blocks of 16 instructions drawn from a pool of 4,096 random instances of the verified
 forms (branches left out, so blocks run to 16 instructions).
 
     python bench/translate_a64_bench.py [--insns 200000] [--repeat 3] [--json]
@@ -18,13 +21,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DECODE_ONLY = """
+import sys, capstone
+cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+cs.detail = True
+n = 0
+for line in open(sys.argv[1]):
+    for insn in cs.disasm(bytes.fromhex(line.strip()), 0):
+        n += 1
+print(n)
+"""
 
 
 def workload(insns: int, seed: int = 1) -> list[bytes]:
@@ -75,8 +93,34 @@ def fast_rate(blocks: list[bytes], clear: str) -> float:
         cache.BLOCKS.clear()
     batch = [(b, 0x1000 * i) for i, b in enumerate(blocks)]
     t0 = time.perf_counter()
-    n = sum(r[1] for r in fast_a64.translate_fast(batch))
-    return n / (time.perf_counter() - t0)
+    out = fast_a64.translate_fast(batch)
+    elapsed = time.perf_counter() - t0
+    n = sum(r[1] for r in out)
+    assert n == 16 * len(blocks) and not any(r[2] for r in out)
+    return n / elapsed
+
+
+def processes(blocks: list[bytes], repeat: int) -> dict[str, float]:
+    """Whole-process seconds (medians) over the same blocks written to a file."""
+    def timed(cmd: list[str], times: int, env: dict[str, str]) -> float:
+        runs = []
+        for _ in range(times):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+            runs.append(time.perf_counter() - t0)
+        return statistics.median(runs)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "blocks.txt"
+        src.write_text("".join(b.hex() + "\n" for b in blocks))
+        env = dict(os.environ, PYTHONPATH=str(ROOT), VM_CACHE_DIR=str(Path(tmp) / "cache"))
+        vm = [sys.executable, "-m", "vmcli", "translate", "--from", "arm64", "--input-file", str(src),
+              "--output", str(Path(tmp) / "o")]
+        return {"decode-only loop": timed([sys.executable, "-c", DECODE_ONLY, str(src)], repeat, env),
+                "first run": timed(vm, 1, env),                    # fills the on-disk template cache
+                "no disk cache": timed(vm, 1, dict(env, VM_TRANSLATE_NO_DISK_CACHE="1")),
+                "-j 1": timed(vm, repeat, env),
+                "-j 2": timed([*vm, "-j", "2"], repeat, env)}
 
 
 def main() -> None:
@@ -84,22 +128,21 @@ def main() -> None:
     ap.add_argument("--insns", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-processes", action="store_true", help="in-process figures only")
     args = ap.parse_args()
     blocks = workload(args.insns)
-    runs: dict[str, list[float]] = {"capstone decode-only": [], "cold": [], "warm": [], "hot": [],
-                                    "fast cold": [], "fast warm": [], "fast hot": []}
-    from vmcli.translate import fast_a64
+    from vmcli.translate import cache, fast_a64
+    from vmcli.translate.pipeline import translate
 
     fast_a64.translate_fast([(blocks[0], 0)])       # numba: load the cached kernels (or compile once)
+    runs: dict[str, list[float]] = {"capstone decode-only": [], "cold": [], "warm": [], "hot": [],
+                                    "fast cold": [], "fast warm": [], "fast hot": []}
     for _ in range(args.repeat):
         runs["capstone decode-only"].append(capstone_decode(blocks))
         runs["cold"].append(translate_rate(blocks, "all"))
         runs["warm"].append(translate_rate(blocks, "blocks"))
         # hot: the same blocks at the same addresses again
-        from vmcli.translate import cache
-        from vmcli.translate.pipeline import translate
-
-        cache.BLOCKS.capacity = max(cache.BLOCKS.capacity, len(blocks))
+        cache.BLOCKS.capacity = max(cache.BLOCKS.capacity, 2 * len(blocks))
         for i, b in enumerate(blocks):
             translate(b, 0x1000 * i, "arm64")
         runs["hot"].append(translate_rate(blocks, "none"))
@@ -109,12 +152,17 @@ def main() -> None:
         runs["fast hot"].append(fast_rate(blocks, "none"))
     base = statistics.median(runs["capstone decode-only"])
     result = {k: {"insns_per_s": statistics.median(v), "ratio": statistics.median(v) / base} for k, v in runs.items()}
+    procs = {} if args.no_processes else processes(blocks, args.repeat)
     if args.json:
-        print(json.dumps({"insns": len(blocks) * 16, "repeat": args.repeat, "results": result}))
+        print(json.dumps({"insns": len(blocks) * 16, "repeat": args.repeat, "results": result, "process_s": procs}))
         return
     print(f"{len(blocks) * 16} AArch64 instructions in blocks of 16, median of {args.repeat}")
     for k, r in result.items():
         print(f"  {k:22s} {r['insns_per_s']:>12,.0f} insn/s   x{r['ratio']:.2f} of capstone decode-only")
+    if procs:
+        print("whole processes (ratio: decode-only process time / this time)")
+        for k, t in procs.items():
+            print(f"  {k:22s} {t:8.2f} s   x{procs['decode-only loop'] / t:.2f}")
 
 
 if __name__ == "__main__":

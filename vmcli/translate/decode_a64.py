@@ -613,9 +613,21 @@ def active() -> list[Enc]:
     return _ACTIVE
 
 
+_BY_TOP: list[list[Enc]] | None = None
+
+
+def _by_top() -> list[list[Enc]]:
+    """active() split by the word's top byte (each list in table order, so the first match is the
+    same): decode looks at a few encodings instead of all of them."""
+    global _BY_TOP
+    if _BY_TOP is None:
+        _BY_TOP = [[e for e in active() if top & (e.mask >> 24) == e.value >> 24] for top in range(256)]
+    return _BY_TOP
+
+
 def decode(word: int, address: int = 0) -> Insn | None:
     """The instruction `word` at `address`, or None when it is outside the supported subset."""
-    for e in active():
+    for e in _by_top()[(word >> 24) & 0xFF]:
         if word & e.mask != e.value:
             continue
         f = e.extract(word)
