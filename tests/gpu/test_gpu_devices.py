@@ -143,3 +143,25 @@ def test_opencl_c_goes_to_the_same_gpu_then_to_auto_among_opencl_devices() -> No
     assert devices.for_opencl_c(native, [native, cpu, other]) is other   # gpu before cpu, as auto
     with pytest.raises(GpuError, match="no OpenCL device"):
         devices.for_opencl_c(native, [native])
+
+
+def test_cuda_driver_without_libcuda_lists_nothing_and_says_why() -> None:
+    """Where cuda-bindings is installed but the NVIDIA driver is not (CI), `vm gpu list` still works
+    and keeps the reason for the device list's "seen, not usable" rows."""
+    import ctypes.util
+    import importlib.util
+
+    if importlib.util.find_spec("cuda") is None or importlib.util.find_spec("cuda.bindings") is None:
+        pytest.skip("cuda-bindings is not installed")
+    if ctypes.util.find_library("cuda"):
+        pytest.skip("this machine has libcuda: the cuda driver's own tests run instead")
+    from vmcli.gpu.cuda import CudaDriver
+
+    with pytest.raises(GpuError, match="libcuda"):
+        CudaDriver().devices()
+    devices.list_devices.cache_clear()
+    try:
+        assert all(d.info.driver.startswith("opencl") for d in devices.list_devices())
+        assert "libcuda" in devices.problems["cuda"]
+    finally:
+        devices.list_devices.cache_clear()
