@@ -18,32 +18,27 @@ _ADDRESSES = (0, 0x1000, 0x40_0000, 0x8000_0000, 0xFFFF_F000, 0x1_0000_0000, 0x7
 
 
 def _blocks(seed: int, n: int, clean: bool = False) -> list[tuple[bytes, int]]:
-    """Random blocks of the verified forms; `clean` ones are all the fast path's to take (nothing
-    unsupported, a branch only at the end, addresses whose branch targets fit an imm32, no adrp,
-    whose random page offsets reach +-4 GiB)."""
+    """Random blocks of the verified forms at random addresses (the PC-relative ones' values fall
+    in all three of mov_imm's encodings); `clean` ones are all the fast path's to take (nothing
+    unsupported, a branch only at the end)."""
     rng = random.Random(seed)
     forms = a64_forms()
-    straight = [f for f in forms if f.enc.group != "branch" and (f.enc.name != "adrp" or not clean)]
+    straight = [f for f in forms if f.enc.group != "branch"]
     branches = [f for f in forms if f.enc.group == "branch"]
-    pcrel = [f for f in forms if f.enc.name in (("adr",) if clean else ("adr", "adrp"))]
+    pcrel = [f for f in forms if f.enc.name in ("adr", "adrp")]
     out = []
     for _ in range(n):
         words = [instance(rng.choice(pcrel if rng.random() < 0.1 else straight), rng)[0]
                  for _ in range(rng.randint(0, 12))]
         r = rng.random()
-        if clean:
-            if r < 0.5:
-                words.append(instance(rng.choice(branches), rng)[0])
-            out.append((b"".join(w.to_bytes(4, "little") for w in words), 0x1000_0000 + 4 * rng.randrange(1 << 20)))
-            continue
         if r < 0.35:
             words.append(instance(rng.choice(branches), rng)[0])            # the block's exit
-        elif r < 0.40:
+        elif r < 0.40 and not clean:
             words.insert(rng.randrange(len(words) + 1), instance(rng.choice(branches), rng)[0])
-        elif r < 0.45:
+        elif r < 0.45 and not clean:
             words.insert(rng.randrange(len(words) + 1), 0xD4000001)       # svc #0: unsupported
         code = b"".join(w.to_bytes(4, "little") for w in words)
-        if rng.random() < 0.02:
+        if rng.random() < 0.02 and not clean:
             code += b"\x1f\x20"                                          # a partial word
         out.append((code, rng.choice(_ADDRESSES) + 4 * rng.randrange(1 << 16)))
     return out
@@ -59,7 +54,7 @@ def test_fast_path_equals_python_path() -> None:
         assert bytes(x86) == tr.code, (hex(address), [si.text for si in tr.insns])
         assert n == len(tr.insns) and unsupported == len(tr.unsupported)
     translator = fast_a64._TRANSLATOR
-    assert translator is not None and any(translator.tpl_plen)      # address-patched templates were used
+    assert translator is not None and any(r[4] for r in translator.records)   # address-patched templates
 
 
 def test_fast_path_takes_every_clean_block() -> None:
@@ -71,14 +66,16 @@ def test_fast_path_takes_every_clean_block() -> None:
     assert [bytes(c) for c, _, _ in got] == [translate_a64(code, a).code for code, a in blocks]
 
 
-def test_one_branch_template_serves_every_address() -> None:
+@pytest.mark.parametrize(("word", "templates"), [(0x14000010, 1),      # b .+0x40: one template
+                                                  (0x17FFFFF0, 2)])     # b .-0x40: and a negative target
+def test_one_branch_template_serves_every_address(word: int, templates: int) -> None:
     cache.clear()
     fast_a64.reset()
-    b = 0x14000010                                       # b .+0x40
-    blocks = [(b.to_bytes(4, "little"), 0x1000 + 4 * i) for i in range(500)]
+    blocks = [(word.to_bytes(4, "little"), 4 * i) for i in range(500)]
     got = fast_a64.translate_fast(blocks)
     assert [bytes(c) for c, _, _ in got] == [translate_a64(code, a).code for code, a in blocks]
-    assert fast_a64._TRANSLATOR is not None and len(fast_a64._TRANSLATOR.tpl_start) == 1
+    assert fast_a64._TRANSLATOR is not None and len(fast_a64._TRANSLATOR.records) == templates
+    assert fast_a64._TRANSLATOR.fallbacks == 0
 
 
 def test_caches_count_hits() -> None:

@@ -114,7 +114,7 @@ def _bulk(blocks: list, output: str, jobs: int, stats: bool, arch: str) -> None:
     loaded = load_templates()
     results = translate_fast_jobs([(b.code, b.address) for b in blocks], jobs)
     elapsed = time.perf_counter() - t0
-    if len(cache.TEMPLATES.data) > loaded:
+    if arch == "arm64" or len(cache.TEMPLATES.data) > loaded:   # fast_a64 saves only a grown table
         save_templates()
     try:
         with open(output, "wb") as fh:

@@ -52,6 +52,17 @@ def v_off(n: int) -> int:
     return V_BASE + 16 * n
 
 
+# the encodings mov_imm gives a 64-bit value (as a signed number): mov r32, imm32 (zero-extended);
+# mov r64, imm32 (sign-extended); movabs r64, imm64
+ADDR_U32, ADDR_S32, ADDR_64 = 0, 1, 2
+
+
+def addr_class(signed: int) -> int:
+    if 0 <= signed < (1 << 32):
+        return ADDR_U32
+    return ADDR_S32 if -(1 << 31) <= signed < 0 else ADDR_64
+
+
 def env(offset: int, size: int = 8) -> Mem:
     return Mem(ENV_REG, -1, 1, offset, size)
 
@@ -62,10 +73,9 @@ class Code:
     chunks: list[bytes]
     exit: bool
     regs: frozenset[str]
-    # guest addresses in the code (see Ctx.mov_addr): (byte offset of the imm32, 1 if a 4 KiB page
-    # address else 0, value); pinned: one of them did not fit an imm32, the code is this address's only
-    addrs: tuple[tuple[int, int, int], ...] = ()
-    pinned: bool = False
+    # guest addresses in the code (see Ctx.mov_addr): (byte offset of the immediate, 1 if a 4 KiB
+    # page address else 0, value as a signed 64-bit number, ADDR_U32 / ADDR_S32 / ADDR_64)
+    addrs: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def bytes(self) -> bytes:
@@ -137,8 +147,7 @@ class Ctx:
     exit: bool = False
     regs: set[str] = field(default_factory=set)
     vfree: list[int] = field(default_factory=lambda: list(XMM_SCRATCH))
-    addr_marks: list[tuple[int, int, int]] = field(default_factory=list)   # (chunk, page, value)
-    pinned: bool = False
+    addr_marks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (chunk, page, value, class)
 
     def __call__(self, *chunks: bytes) -> None:
         self.chunks.extend(chunks)
@@ -147,8 +156,9 @@ class Ctx:
         ends = [0]
         for ch in self.chunks:
             ends.append(ends[-1] + len(ch))
-        addrs = tuple((ends[i + 1] - 4, page, value) for i, page, value in self.addr_marks)
-        return Code(self.chunks, self.exit, frozenset(self.regs), addrs, self.pinned)
+        addrs = tuple((ends[i + 1] - (8 if kind == ADDR_64 else 4), page, value, kind)
+                      for i, page, value, kind in self.addr_marks)
+        return Code(self.chunks, self.exit, frozenset(self.regs), addrs)
 
     # ---- registers ------------------------------------------------------------------------------
 
@@ -263,14 +273,13 @@ class Ctx:
 
     def mov_addr(self, r: int, value: int, page: bool = False) -> None:
         """r = a guest address made from the instruction's own address (pc + k, or its 4 KiB page + k
-        when `page`). Below 2**32 that is always `mov r32, imm32`, the value in the chunk's last 4
-        bytes: the mark lets fast_a64.py reuse the code at another address by patching them."""
+        when `page`). mov_imm picks one of three encodings by the value's class (addr_class), each
+        ending in the value (imm32 or imm64): the mark lets fast_a64.py reuse the code for any
+        address whose values fall in the same classes by patching them in."""
         value &= (1 << 64) - 1
         self.mov_imm(r, value)
-        if value < (1 << 32):
-            self.addr_marks.append((len(self.chunks) - 1, int(page), value))
-        else:
-            self.pinned = True
+        signed = value - (1 << 64) if value >> 63 else value
+        self.addr_marks.append((len(self.chunks) - 1, int(page), signed, addr_class(signed)))
 
     def lea(self, w: bool, dst: int, mem: Mem) -> None:
         self(encode_modrm(b"\x8d", dst, mem, w))
@@ -363,7 +372,7 @@ class Ctx:
         so the code stays position-independent)."""
         length = sum(len(ch) for ch in self.chunks[mark:])
         self.chunks.insert(mark, bytes([0x0F, 0x80 + CC[cc]]) + length.to_bytes(4, "little"))
-        self.addr_marks = [(i + (i >= mark), page, value) for i, page, value in self.addr_marks]
+        self.addr_marks = [(i + (i >= mark), page, value, kind) for i, page, value, kind in self.addr_marks]
 
     # ---- vectors ---------------------------------------------------------------------------------
 

@@ -2,19 +2,20 @@
 
 AArch64 words are fixed 32-bit, and an instruction's x86 code depends only on its word - except for
 the PC-relative encodings (adr, adrp, branches), whose code holds guest addresses. So:
-  Stage A (numba, fast_a64_kernels.lookup): every word of every block -> template id, through an
-    open-addressing table keyed by the word (the PC-relative ones by the word at any address).
+  Stage A (numba, fast_a64_kernels.lookup): every word of every block -> its template, through an
+    open-addressing table keyed by the word.
   Stage B (Python, once per new word only): decode_a64 decodes it (cache level 1) and its rule
-    builds the code (level 2, pipeline_a64.code_for). A PC-relative template is built at one
-    address; emit_x86.Ctx.mov_addr marks where each address sits (an imm32) and how it moves with
-    the instruction's address (pc + k, or pc's 4 KiB page + k for adrp).
+    builds the code (level 2, pipeline_a64.code_for).
   Stage C (numba, fast_a64_kernels.emit): copy every block's templates into one buffer and patch
     the addresses in.
-Blocks it cannot take whole (an unsupported word, a branch before the block's end, an address
-that no longer fits an imm32, a length that is not a multiple of 4) go through
-pipeline_a64.translate_a64, which reports what it cannot translate; both give the same bytes
-(tests/translate/test_a64_fast.py). Whole blocks are cached at level 3. numba is imported only
-here (lazily), and its kernels compile with cache=True.
+A PC-relative template is built at one address; emit_x86.Ctx.mov_addr marks where each address
+sits, how it moves with the instruction's address (pc + k, or pc's 4 KiB page + k for adrp) and
+which of mov_imm's three encodings holds it. The template serves every address whose values keep
+those encodings; another address gets another template of the same word (a chain, tpl_next).
+Blocks it cannot take whole (an unsupported word, a branch before the block's end, a length that
+is not a multiple of 4) go through pipeline_a64.translate_a64, which reports what it cannot
+translate; both give the same bytes (tests/translate/test_a64_fast.py). Whole blocks are cached at
+level 3. numba is imported only here (lazily), and its kernels compile with cache=True.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from typing import Any
 import numpy as np
 
 from vmcli.translate import cache
-from vmcli.translate.decode_a64 import active
-from vmcli.translate.pipeline_a64 import _PC_RELATIVE, code_for, decode_cached, translate_a64
+from vmcli.translate.emit_x86 import ADDR_64, addr_class
+from vmcli.translate.pipeline_a64 import code_for, decode_cached, translate_a64
 
 Result = tuple[bytes | memoryview, int, int]   # code, instructions, unsupported instructions
+# one template: word, x86 code, flags, the address it was built at, its addresses (Code.addrs)
+Record = tuple[int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
 
-# PC-relative templates are built here first: any guest address within +-2 GiB of it fits an imm32
-CANONICAL_PC = 0x8000_0000
-F_EXIT, F_UNSUPPORTED, F_PINNED = 1, 2, 4     # as in fast_a64_kernels
+F_EXIT, F_UNSUPPORTED = 1, 2     # as in fast_a64_kernels
 
 _NUMBA: dict[str, Any] = {}
 
@@ -47,89 +48,125 @@ def _kernels() -> dict[str, Any]:
     return _NUMBA
 
 
+def _build(word: int, pc: int) -> Record:
+    """Decode `word` and build its code at `pc` with its rule."""
+    insn = decode_cached(word, pc)
+    if insn is None:
+        return word, b"", F_UNSUPPORTED, pc, ()
+    code = code_for(insn)
+    raw = code.bytes
+    for o, _page, value, kind in code.addrs:           # the value sits where the mark says
+        size = 8 if kind == ADDR_64 else 4
+        assert raw[o:o + size] == (value & (1 << 64) - 1).to_bytes(8, "little")[:size], code.addrs
+    return word, raw, F_EXIT if code.exit else 0, pc, code.addrs
+
+
+def _fits(record: Record, pc: int) -> bool:
+    """record's code is the instruction's at `pc` once its addresses are patched
+    (fast_a64_kernels._fits, in Python)."""
+    _word, _raw, _flags, base, addrs = record
+    for _o, page, value, kind in addrs:
+        moved = value + ((pc >> 12) - (base >> 12)) * 4096 if page else value + (pc - base)
+        if addr_class(moved) != kind:
+            return False
+    return True
+
+
 class FastA64:
     """Translates many AArch64 blocks through the numba kernels; keeps its tables between calls."""
 
     def __init__(self) -> None:
-        pcrel = [e for e in active() if e.name in _PC_RELATIVE]
-        self.pc_mask = np.array([e.mask for e in pcrel], np.int64)
-        self.pc_value = np.array([e.value for e in pcrel], np.int64)
-        self.hkeys = np.zeros((1 << 12, 2), np.int64)
+        self.hkeys = np.zeros(1 << 12, np.int64)
         self.hval = np.zeros(1 << 12, np.int64)
         self.hused = np.zeros(1 << 12, np.bool_)
         self.nkeys = 0
+        self.records: list[Record] = []    # every template, in id order (for the disk cache)
+        self.tpl_next: list[int] = []
         self.tpl_start: list[int] = []
-        self.tpl_len: list[int] = []
-        self.tpl_flags: list[int] = []
-        self.tpl_base: list[int] = []
-        self.patches: list[tuple[int, int, int]] = []      # (byte offset, page, value at tpl_base)
+        self.patches: list[tuple[int, int, int, int]] = []
         self.tpl_pstart: list[int] = []
-        self.tpl_plen: list[int] = []
         self._bytes: list[bytes] = []
         self._nbytes = 0
         self._arrays: tuple[np.ndarray, ...] | None = None
-        self.fallbacks = 0             # blocks handed to pipeline_a64
+        self.fallbacks = 0                 # blocks handed to pipeline_a64
 
     def _grow(self, want: int) -> None:
         """Rehash the table into one of at least `want` slots."""
         size = len(self.hused)
         while size < want:
             size *= 2
-        words = self.hkeys[self.hused, 0].astype(np.uint32)
+        words = self.hkeys[self.hused].astype(np.uint32)
         vals = self.hval[self.hused].copy()
-        self.hkeys = np.zeros((size, 2), np.int64)
+        self.hkeys = np.zeros(size, np.int64)
         self.hval = np.zeros(size, np.int64)
         self.hused = np.zeros(size, np.bool_)
         if len(vals):
             k = _kernels()
             first_new = np.empty(len(vals), np.int64)
-            tpl_of, nnew = k["lookup"](words, self.pc_mask, self.pc_value, self.hkeys, self.hval, self.hused,
-                                       first_new)
+            tpl_of, nnew = k["lookup"](words, self.hkeys, self.hval, self.hused, first_new)
             assert nnew == len(vals)           # distinct keys: placeholder j is words[j]
             k["resolve"](tpl_of, self.hval, self.hused, vals)
 
-    def _is_pcrel(self, word: int) -> bool:
-        return bool(np.any((word & self.pc_mask) == self.pc_value))
-
-    def _add_template(self, word: int, pc: int) -> int:
-        """Decode `word` and build its template (the rule's code; a PC-relative one at CANONICAL_PC,
-        or at `pc` when the canonical place would not fit its addresses in imm32s)."""
-        flags, base, code = 0, 0, None
-        for base in ((CANONICAL_PC, pc) if self._is_pcrel(word) else (0,)):
-            insn = decode_cached(word, base)
-            if insn is None:
-                flags = F_UNSUPPORTED
-                break
-            code = code_for(insn)
-            if not code.pinned:
-                break
-        raw = b""
-        addrs: tuple[tuple[int, int, int], ...] = ()
-        if code is not None:
-            raw, addrs = code.bytes, code.addrs
-            assert all(raw[o:o + 4] == v.to_bytes(4, "little") for o, _page, v in addrs), addrs
-            flags |= (F_EXIT if code.exit else 0) | (F_PINNED if code.pinned else 0)
-        index = len(self.tpl_start)
+    def _store(self, record: Record) -> int:
+        index = len(self.records)
+        self.records.append(record)
+        self.tpl_next.append(-1)
         self.tpl_start.append(self._nbytes)
-        self.tpl_len.append(len(raw))
-        self.tpl_flags.append(flags)
-        self.tpl_base.append(base)
         self.tpl_pstart.append(len(self.patches))
-        self.tpl_plen.append(len(addrs))
-        self.patches += addrs
-        self._bytes.append(raw)
-        self._nbytes += len(raw)
+        self.patches += record[4]
+        self._bytes.append(record[1])
+        self._nbytes += len(record[1])
         self._arrays = None
         return index
+
+    def _serves(self, head: int, pc: int) -> bool:
+        t = head
+        while t >= 0 and not _fits(self.records[t], pc):
+            t = self.tpl_next[t]
+        return t >= 0
+
+    def _chain(self, head: int, record: Record) -> None:
+        """Add `record` to the templates of its word (unless one of them already serves its address)."""
+        t = head
+        while True:
+            if _fits(self.records[t], record[3]):
+                return
+            if self.tpl_next[t] < 0:
+                break
+            t = self.tpl_next[t]
+        self.tpl_next[t] = self._store(record)
+
+    def _lookup(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each word's first template id (placeholders for new words) and the new words' first
+        positions in `words`."""
+        if 2 * (self.nkeys + len(words)) > len(self.hused):
+            self._grow(2 * (self.nkeys + len(words)))
+        first_new = np.empty(len(words), np.int64)
+        tpl_of, nnew = _kernels()["lookup"](words, self.hkeys, self.hval, self.hused, first_new)
+        self.nkeys += nnew
+        return tpl_of, first_new[:nnew]
+
+    def insert(self, records: list[Record]) -> None:
+        """Add templates made elsewhere (the disk cache, worker processes)."""
+        if not records:
+            return
+        tpl_of, first_new = self._lookup(np.array([r[0] for r in records], np.uint32))
+        new_ids = np.array([self._store(records[int(i)]) for i in first_new], np.int64)
+        _kernels()["resolve"](tpl_of, self.hval, self.hused, new_ids)
+        heads = set(first_new.tolist())
+        for i, record in enumerate(records):
+            if i not in heads:
+                self._chain(int(tpl_of[i]), record)
 
     def _tables(self) -> tuple[np.ndarray, ...]:
         if self._arrays is None:
             self._bytes = [b"".join(self._bytes)]
-            self._arrays = (np.array(self.tpl_start, np.int64), np.array(self.tpl_len, np.int64),
-                            np.array(self.tpl_flags, np.int64), np.array(self.tpl_base, np.int64),
-                            np.frombuffer(self._bytes[0] + b"\0", np.uint8),
-                            np.array(self.patches, np.int64).reshape(-1, 3),
-                            np.array(self.tpl_pstart, np.int64), np.array(self.tpl_plen, np.int64))
+            recs = self.records
+            self._arrays = (np.array(self.tpl_next, np.int64), np.array(self.tpl_start, np.int64),
+                            np.array([len(r[1]) for r in recs], np.int64), np.array([r[2] for r in recs], np.int64),
+                            np.array([r[3] for r in recs], np.int64), np.frombuffer(self._bytes[0] + b"\0", np.uint8),
+                            np.array(self.patches, np.int64).reshape(-1, 4), np.array(self.tpl_pstart, np.int64),
+                            np.array([len(r[4]) for r in recs], np.int64))
         return self._arrays
 
     def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
@@ -150,21 +187,24 @@ class FastA64:
             addrs[b] = address
         words = np.frombuffer(b"".join(parts), "<u4")
         wstart = np.cumsum(lengths)
-        ninsn = len(words)
-        if 2 * (self.nkeys + ninsn) > len(self.hused):
-            self._grow(2 * (self.nkeys + ninsn))
-        first_new = np.empty(ninsn, np.int64)
-        tpl_of, nnew = k["lookup"](words, self.pc_mask, self.pc_value, self.hkeys, self.hval, self.hused, first_new)
-        self.nkeys += nnew
-        if nnew:
-            block_of = np.searchsorted(wstart, first_new[:nnew], side="right") - 1
-            new_ids = np.empty(nnew, np.int64)
-            for j in range(nnew):
-                i, b = int(first_new[j]), int(block_of[j])
-                new_ids[j] = self._add_template(int(words[i]), int(addrs[b]) + 4 * (i - int(wstart[b])))
+
+        def pc_of(i: int) -> int:
+            b = int(np.searchsorted(wstart, i, side="right")) - 1
+            return int(addrs[b]) + 4 * (i - int(wstart[b]))
+
+        tpl_of, first_new = self._lookup(words)
+        if len(first_new):
+            new_ids = np.array([self._store(_build(int(words[i]), pc_of(int(i)))) for i in first_new], np.int64)
             k["resolve"](tpl_of, self.hval, self.hused, new_ids)
-        cache.TEMPLATES.count(ninsn - nnew, 0)          # the misses count in code_for
-        out, size, block_ok = k["emit"](wstart, addrs, pre_ok, tpl_of, *self._tables())
+        cache.TEMPLATES.count(len(words) - len(first_new), 0)    # the misses count in code_for
+        out, size, block_ok, missing = k["emit"](wstart, addrs, pre_ok, tpl_of, *self._tables())
+        if len(missing):
+            # PC-relative words at addresses their templates cannot serve: one more template each
+            for i in missing.tolist():
+                if not self._serves(int(tpl_of[i]), pc_of(i)):
+                    self._chain(int(tpl_of[i]), _build(int(words[i]), pc_of(i)))
+            out, size, block_ok, missing = k["emit"](wstart, addrs, pre_ok, tpl_of, *self._tables())
+            assert not len(missing)
         raw = memoryview(out)                       # blocks are views into one buffer, no copies
         bounds = size.tolist()
         ok = block_ok.tolist()
@@ -183,6 +223,13 @@ class FastA64:
 _TRANSLATOR: FastA64 | None = None
 
 
+def _translator() -> FastA64:
+    global _TRANSLATOR
+    if _TRANSLATOR is None:
+        _TRANSLATOR = FastA64()
+    return _TRANSLATOR
+
+
 def reset() -> None:
     """Forget the numba-side template table (the Python caches are cache.clear's)."""
     global _TRANSLATOR
@@ -194,14 +241,12 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
     level 3 on whole blocks."""
     import gc
 
-    global _TRANSLATOR
-    if _TRANSLATOR is None:
-        _TRANSLATOR = FastA64()
+    translator = _translator()
     # a few objects per block and no cycles: the cyclic collector would only rescan the caches
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _translate_fast(blocks, _TRANSLATOR)
+        return _translate_fast(blocks, translator)
     finally:
         if enabled:
             gc.enable()
@@ -240,7 +285,8 @@ def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastA64) -> lis
 # One-shot processes (`vm translate --from arm64 --input-file ... --output ...`) would run every rule
 # again; the x86 code of each word persists between runs instead, in a file named by a hash of the
 # code that makes it (any change to the decoder, rules or encoder starts a new file), next to the
-# x86-64 direction's (fast.py). VM_TRANSLATE_NO_DISK_CACHE=1 turns this off.
+# x86-64 direction's (fast.py): the template table itself, so a run loads it without decoding a
+# word. VM_TRANSLATE_NO_DISK_CACHE=1 turns this off.
 
 _SOURCES = ("decode_a64.py", "emit_x86.py", "encode_x86.py", "decode_x86.py", "rules.py", "rules_a64_to_x86.py",
             "pipeline_a64.py", "fast_a64.py")
@@ -259,52 +305,52 @@ def _disk_path() -> Path | None:
     return base / f"translate-a64-templates-{digest.hexdigest()[:16]}.pickle"
 
 
-def _ours() -> dict[Any, Any]:
-    """This direction's templates, but for those of PC-relative words built at one address only."""
-    return {k: v for k, v in cache.TEMPLATES.data.items()
-            if isinstance(k, tuple) and k[0] == "a64" and k[2] in (None, CANONICAL_PC)}
+_LOADED = 0       # templates the table held when it was last loaded or saved
 
 
 def load_templates() -> int:
-    """Fill cache level 2 from disk; returns how many templates were loaded."""
+    """Fill the template table (cache level 2) from disk; returns how many templates were loaded."""
     import pickle
 
+    global _LOADED
     path = _disk_path()
     if path is None or not path.exists():
         return 0
     try:
-        templates = pickle.loads(path.read_bytes())
+        records = pickle.loads(path.read_bytes())
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
         return 0
-    for key, code in templates.items():
-        cache.TEMPLATES.data.setdefault(key, code)
-    return len(templates)
+    translator = _translator()
+    translator.insert(records)
+    _LOADED = len(translator.records)
+    return len(records)
 
 
 def save_templates() -> None:
-    """Write this direction's cache level 2 to disk (atomically; a failure only costs the next run
-    time)."""
+    """Write the template table to disk when it grew (atomically; a failure only costs the next
+    run time)."""
     import pickle
 
+    global _LOADED
     path = _disk_path()
-    if path is None:
+    if path is None or _TRANSLATOR is None or len(_TRANSLATOR.records) <= _LOADED:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(_ours(), protocol=pickle.HIGHEST_PROTOCOL))
+        tmp.write_bytes(pickle.dumps(_TRANSLATOR.records, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, path)
+        _LOADED = len(_TRANSLATOR.records)
     except OSError:
         pass
 
 
 # ---- parallel translation ----------------------------------------------------------------------------
 
-def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], dict[Any, Any]]:
-    before = set(cache.TEMPLATES.data)
+def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], list[Record]]:
+    before = len(_translator().records)
     out: list[Result] = [(bytes(code), n, u) for code, n, u in translate_fast(blocks)]  # to pickle
-    new = {k: v for k, v in _ours().items() if k not in before}
-    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)], new
+    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)], _translator().records[before:]
 
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
@@ -322,6 +368,5 @@ def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Resu
         out += res
         for i, level in enumerate(cache.LEVELS):
             level.count(counters[2 * i], counters[2 * i + 1])
-        for key, code in new.items():            # the workers' templates, for the disk cache
-            cache.TEMPLATES.data.setdefault(key, code)
+        _translator().insert(new)                # the workers' templates, for the disk cache
     return out

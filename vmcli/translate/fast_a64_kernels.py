@@ -9,38 +9,29 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# template flags
-F_EXIT, F_UNSUPPORTED, F_PINNED = 1, 2, 4
-KEY_WORD, KEY_PCREL = -1, -2          # second key column: the word alone / the word at any address
+F_EXIT, F_UNSUPPORTED = 1, 2          # template flags
+ADDR_U32, ADDR_S32, ADDR_64 = 0, 1, 2  # as emit_x86.addr_class
 
 
 @numba.njit(cache=True)
-def lookup(words, pc_mask, pc_value, hkeys, hval, hused, first_new):
-    """Level 2 in numba: each instruction word -> template id, through an open-addressing table
-    keyed by (word, KEY_WORD) or, for the PC-relative encodings, (word, KEY_PCREL) whose template
-    is patched to the instruction's address. Unknown keys get a placeholder -(j + 2); the first
-    instruction that needs new template j is first_new[j]."""
+def lookup(words, hkeys, hval, hused, first_new):
+    """Level 2 in numba: each instruction word -> its first template, through an open-addressing
+    table. Unknown words get a placeholder -(j + 2); the first instruction that needs new template
+    j is first_new[j]."""
     n = len(words)
     out = np.empty(n, np.int64)
     mask = len(hused) - 1
     nnew = 0
     for i in range(n):
         w = np.int64(words[i])
-        k2 = KEY_WORD
-        for e in range(len(pc_mask)):
-            if (w & pc_mask[e]) == pc_value[e]:
-                k2 = KEY_PCREL
-                break
-        h = (np.uint64(w) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(k2 + 3)
-        s = np.int64(h >> np.uint64(32)) & mask
-        while hused[s] and (hkeys[s, 0] != w or hkeys[s, 1] != k2):
+        s = np.int64((np.uint64(w) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+        while hused[s] and hkeys[s] != w:
             s = (s + 1) & mask
         if hused[s]:
             out[i] = hval[s]
         else:
             hused[s] = True
-            hkeys[s, 0] = w
-            hkeys[s, 1] = k2
+            hkeys[s] = w
             hval[s] = -(nnew + 2)
             first_new[nnew] = i
             out[i] = hval[s]
@@ -61,20 +52,43 @@ def resolve(tpl_of, hval, hused, new_ids):
 
 
 @numba.njit(cache=True)
-def _patched(value, kind, pc, base):
+def _patched(value, page, pc, base):
     """An address value of a template built at `base`, moved to the instruction at `pc`."""
-    if kind == 1:
+    if page:
         return value + ((pc >> 12) - (base >> 12)) * 4096
     return value + (pc - base)
 
 
 @numba.njit(cache=True)
-def emit(wstart, addrs, pre_ok, tpl_of, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen):
+def _class(v):
+    if 0 <= v < (np.int64(1) << 32):
+        return ADDR_U32
+    if -(np.int64(1) << 31) <= v < 0:
+        return ADDR_S32
+    return ADDR_64
+
+
+@numba.njit(cache=True)
+def _fits(t, pc, tpl_base, patches, pstart, plen):
+    """Template t's code is the instruction's at `pc`: every address keeps its encoding."""
+    for p in range(pstart[t], pstart[t] + plen[t]):
+        if _class(_patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])) != patches[p, 3]:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def emit(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches,
+         pstart, plen):
     """Copy each block's templates into one buffer and patch the addresses in. A block is taken
     whole or not at all (block_ok false: pipeline_a64 translates it): it must hold only supported
-    instructions, a branch only as its last one, and every patched address must still fit the
-    imm32 the template holds it in."""
+    instructions and a branch only as its last one. A word's templates form a chain (tpl_next),
+    one per encoding of its addresses; an instruction none fits is returned in `missing`, and
+    nothing is emitted until the caller has added templates for them all."""
     n = len(wstart) - 1
+    use = np.empty(len(tpl_of), np.int64)
+    missing = np.empty(len(tpl_of), np.int64)
+    nmissing = 0
     size = np.zeros(n + 1, np.int64)
     block_ok = np.zeros(n, np.bool_)
     for b in range(n):
@@ -86,34 +100,38 @@ def emit(wstart, addrs, pre_ok, tpl_of, tpl_start, tpl_len, tpl_flags, tpl_base,
                 break
             t = tpl_of[i]
             f = tpl_flags[t]
-            if (f & (F_UNSUPPORTED | F_PINNED)) != 0 or ((f & F_EXIT) != 0 and i != last):
+            if (f & F_UNSUPPORTED) != 0 or ((f & F_EXIT) != 0 and i != last):
                 ok = False
                 break
             pc = addrs[b] + 4 * (i - wstart[b])
-            for p in range(pstart[t], pstart[t] + plen[t]):
-                v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
-                if v < 0 or v >= (np.int64(1) << 32):
-                    ok = False
+            while t >= 0 and not _fits(t, pc, tpl_base, patches, pstart, plen):
+                t = tpl_next[t]
+            if t < 0:
+                missing[nmissing] = i
+                nmissing += 1
+                continue
+            use[i] = t
             total += tpl_len[t]
         block_ok[b] = ok
         size[b + 1] = size[b] + (total if ok else 0)
+    if nmissing:
+        return np.empty(0, np.uint8), size, block_ok, missing[:nmissing]
     out = np.empty(size[n], np.uint8)
     for b in range(n):
         if not block_ok[b]:
             continue
         o = size[b]
         for i in range(wstart[b], wstart[b + 1]):
-            t = tpl_of[i]
+            t = use[i]
             s = tpl_start[t]
             ln = tpl_len[t]
             out[o:o + ln] = tbytes[s:s + ln]
-            pc = addrs[b] + 4 * (i - wstart[b])
-            for p in range(pstart[t], pstart[t] + plen[t]):
-                v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
-                q = o + patches[p, 0]
-                out[q] = v & 0xFF
-                out[q + 1] = (v >> 8) & 0xFF
-                out[q + 2] = (v >> 16) & 0xFF
-                out[q + 3] = (v >> 24) & 0xFF
+            if plen[t]:
+                pc = addrs[b] + 4 * (i - wstart[b])
+                for p in range(pstart[t], pstart[t] + plen[t]):
+                    v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
+                    q = o + patches[p, 0]
+                    for k in range(8 if patches[p, 3] == ADDR_64 else 4):
+                        out[q + k] = (v >> (8 * k)) & 0xFF
             o += ln
-    return out, size, block_ok
+    return out, size, block_ok, missing[:0]
