@@ -1,6 +1,6 @@
 """Fixtures for the compute tests: PoCL's CPU device (from pip, always present) and, where the
 native cuda driver finds an NVIDIA GPU, that GPU too, each with a program cache in a temporary
-directory, so the tests never touch the user's cache. `runner` runs every kernel test on both."""
+directory, so the tests never touch the user's cache. `device` and `runner` run a test on both."""
 
 from __future__ import annotations
 
@@ -31,5 +31,10 @@ def cuda(cache_dir: Path) -> Device:
 
 
 @pytest.fixture(scope="session", params=["pocl", "cuda"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return Runner(request.getfixturevalue(request.param))
+def device(request: pytest.FixtureRequest) -> Device:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def runner(device: Device) -> Runner:
+    return Runner(device)

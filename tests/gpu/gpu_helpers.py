@@ -11,6 +11,26 @@ from vmcli.gpu.cache import ProgramCache
 from vmcli.gpu.driver import Buffer, Device, DeviceInfo, Kind, Program, Queue
 from vmcli.gpu.opencl import ClDevice, OpenClDriver
 
+# A kernel y = 2x in each dialect, and one that fails to build.
+TWICE = {
+    "opencl": """
+__kernel void twice(__global const float *x, __global float *y, uint n)
+{
+    uint i = get_global_id(0);
+    if (i < n) y[i] = 2.0f * x[i];
+}
+""",
+    "cuda": """
+extern "C" __global__ void twice(const float *x, float *y, unsigned int n)
+{
+    unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = 2.0f * x[i];
+}
+""",
+}
+BAD = {"opencl": "__kernel void k(__global float *x) { x[0] = undefined_name + 1; }",
+       "cuda": 'extern "C" __global__ void k(float *x) { x[0] = undefined_name + 1; }'}
+
 
 def pocl_device(cache: ProgramCache) -> ClDevice:
     for d in OpenClDriver(cache).devices():
