@@ -174,18 +174,20 @@ class FastA64:
         pipeline_a64.translate_a64(...).code."""
         k = _kernels()
         n = len(blocks)
-        pre_ok = np.ones(n, np.bool_)
+        codes = [code for code, _ in blocks]
+        where = [address for _, address in blocks]
+        sizes = np.fromiter(map(len, codes), np.int64, n)
+        pre_ok = (sizes & 3) == 0
+        if n and (min(where) < 0 or max(where) >= (1 << 62)):
+            pre_ok &= np.array([0 <= a < (1 << 62) for a in where], np.bool_)
+        if not pre_ok.all():
+            codes = [c if ok else b"" for c, ok in zip(codes, pre_ok.tolist(), strict=True)]
+            where = [a if ok else 0 for a, ok in zip(where, pre_ok.tolist(), strict=True)]
+            sizes[~pre_ok] = 0
+        addrs = np.array(where, np.int64)
         lengths = np.zeros(n + 1, np.int64)
-        addrs = np.zeros(n, np.int64)
-        parts = []
-        for b, (code, address) in enumerate(blocks):
-            if len(code) & 3 or not 0 <= address < (1 << 62):
-                pre_ok[b] = False
-                continue
-            parts.append(code)
-            lengths[b + 1] = len(code) >> 2
-            addrs[b] = address
-        words = np.frombuffer(b"".join(parts), "<u4")
+        lengths[1:] = sizes >> 2
+        words = np.frombuffer(b"".join(codes), "<u4")
         wstart = np.cumsum(lengths)
 
         def pc_of(i: int) -> int:
@@ -207,16 +209,14 @@ class FastA64:
             assert not len(missing)
         raw = memoryview(out)                       # blocks are views into one buffer, no copies
         bounds = size.tolist()
-        ok = block_ok.tolist()
-        result: list[Result] = []
-        for b in range(n):
-            if ok[b]:
-                result.append((raw[bounds[b]:bounds[b + 1]], int(lengths[b + 1]), 0))
-            else:
+        counts = lengths[1:].tolist()
+        result: list[Result] = [(raw[lo:hi], c, 0) for lo, hi, c in zip(bounds, bounds[1:], counts, strict=False)]
+        if not block_ok.all():
+            for b in np.flatnonzero(~block_ok).tolist():
                 code, address = blocks[b]
                 self.fallbacks += 1
                 tr = translate_a64(code, address)
-                result.append((tr.code, len(tr.insns), len(tr.unsupported)))
+                result[b] = (tr.code, len(tr.insns), len(tr.unsupported))
         return result
 
 
@@ -253,32 +253,24 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
 
 
 def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastA64) -> list[Result]:
-    out: list[Result | None] = []
-    todo: dict[tuple[bytes, int], list[int]] = {}
-    stored = cache.BLOCKS.data
-    hits = misses = 0
-    for i, block in enumerate(blocks):
-        pending = todo.get(block)
-        if pending is not None:
-            pending.append(i)          # a repeat inside this batch: a level-3 hit
-            hits += 1
-            out.append(None)
-            continue
-        hit = stored.get(("fast-a64", *block))
-        out.append(hit)
-        if hit is None:
-            misses += 1
-            todo[block] = [i]
-        else:
-            hits += 1
-    cache.BLOCKS.count(hits, misses)
+    level = cache.BLOCKS
+    get = level.data.get
+    keys = [("fast-a64", code, address) for code, address in blocks]
+    out: list[Result | None] = [get(key) for key in keys]
+    todo: dict[tuple[str, bytes, int], list[int]] = {}
+    for i in [i for i, o in enumerate(out) if o is None]:
+        todo.setdefault(keys[i], []).append(i)     # a repeat inside this batch is a level-3 hit
+    level.count(len(blocks) - len(todo), len(todo))
     if todo:
         uniq = list(todo)
-        for block, result in zip(uniq, translator.translate(uniq), strict=True):
-            cache.BLOCKS.put(("fast-a64", *block), result)
-            for i in todo[block]:
+        results = translator.translate([(code, address) for _, code, address in uniq])
+        level.data.update(zip(uniq, results, strict=True))
+        while len(level.data) > level.capacity:
+            level.data.popitem(last=False)
+        for key, result in zip(uniq, results, strict=True):
+            for i in todo[key]:
                 out[i] = result
-    return [o if o is not None else (b"", 0, 0) for o in out]
+    return out  # type: ignore[return-value]   # every None was filled
 
 
 # ---- level 2 on disk ----------------------------------------------------------------------------------
