@@ -63,3 +63,16 @@ def test_cache_holds_a_cubin_for_the_exact_architecture(tmp_path: Path) -> None:
     assert "sm_" in dev.cache_identity and "nvrtc" in dev.cache_identity
 
 
+
+
+@pytest.mark.parametrize("global_size,block", [
+    ((1,), (1,)), ((97,), (97,)), ((1000,), (250,)), ((4096,), (256,)), ((1 << 20,), (256,)),
+    ((640, 480), (160, 1)), ((512, 480), (256, 1)), ((100, 480), (100, 2)), ((7, 11, 13), (7, 11, 1)), ((257,), (1,)),
+])
+def test_block_shape_divides_the_global_size(global_size: tuple[int, ...], block: tuple[int, ...]) -> None:
+    """Without a local size the grid must still cover the global size exactly (kernels read
+    GLOBAL_SIZE): each dimension takes the largest divisor that fits the 256 threads left."""
+    pytest.importorskip("cuda.bindings")
+    from vmcli.gpu.cuda import block_shape
+
+    assert block_shape(global_size) == block
