@@ -38,6 +38,22 @@ def test_fast_path_equals_python_path() -> None:
         assert n == len(tr.insns) and unsupported == len(tr.unsupported)
 
 
+def test_decoder_resumes_and_cuts_at_block_ends() -> None:
+    """One-byte instructions overflow the kernel's first row estimate (it resumes with more room),
+    and an instruction split over two blocks is not taken from level 1 whole: its 15-byte window
+    was seen before, in one piece."""
+    x = bytes.fromhex("660f3a0fc107")                    # palignr xmm0, xmm1, 7
+    y = bytes.fromhex("4801c8")
+    blocks = [(bytes.fromhex("90" * 60 + "99" * 20 + "4898"), 0) for _ in range(300)]
+    blocks += [(x + y, 0), (x[:3], 0), (x[3:] + y, 0), (x + y, 0x1000)]
+    cache.clear()
+    fast._TRANSLATOR = None
+    for (code, address), (words, n, unsupported) in zip(blocks, fast.translate_fast(blocks), strict=True):
+        tr = translate(code, address)
+        assert words == tr.code and n == len(tr.insns) and unsupported == len(tr.unsupported)
+    assert cache.DECODED.hits > 0
+
+
 def test_caches_count_hits() -> None:
     cache.clear()
     blocks = _blocks(2, 200)

@@ -27,77 +27,87 @@ from vmcli.translate.x86_ops import SPECS
 K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
 _KIND = {"AL": K_AL, "rAX": K_RAX, "CL": K_CL, "1": K_ONE, "X0": K_X0}
 _LETTER = {"G": K_G, "V": K_V, "Z": K_Z, "E": K_E, "W": K_W, "U": K_U, "M": K_M, "I": K_I, "J": K_J}
-# size codes: 1 b, 2 w, 3 d, 4 q, 5 x, 6 v, 7 z, 8 y, 9 bs, 10 default
-_SIZE = {"b": 1, "w": 2, "d": 3, "q": 4, "x": 5, "v": 6, "z": 7, "y": 8, "bs": 9, "": 10}
+# the operand-size cases the kernel tells apart: 66 (2), none (4), 64-bit without / with REX.W
+_SIZE_CASES = ((2, False), (4, False), (8, False), (8, True))
+_PREFIX = {0: 0, 0x66: 1, 0xF2: 2, 0xF3: 3}
 
-# record columns
-R_SPEC, R_LEN, R_OPSIZE = 0, 1, 2
-R_OP = 3            # then 3 operands x 6 fields: type, num/base, index, scale, size, value
-NF = 3 + 18
-T_NONE, T_GPR, T_XMM, T_MEM, T_IMM = 0, 1, 2, 3, 4
-
+# decoded instruction columns (rows)
+R_SPEC, R_LEN = 0, 1
 SLOT_IMM, SLOT_DISP, SLOT_RIP = 0, 1, 2
+L1_SIZE = 1 << 10
 
 
 def _tables() -> dict[str, np.ndarray]:
-    nspec = len(SPECS)
-    first = np.full(4 * 4 * 256, -1, np.int64)
-    count = np.zeros(4 * 4 * 256, np.int64)
-    cands: list[list[int]] = [[] for _ in range(4 * 4 * 256)]
-    pidx = {0: 0, 0x66: 1, 0xF2: 2, 0xF3: 3}
-    for s in SPECS:
-        ops = range(8) if s.plus_r else range(1)
-        for r in ops:
-            cands[(s.map * 4 + pidx[s.prefix]) * 256 + s.opcode + r].append(s.id)
-    flat: list[int] = []
-    for i, lst in enumerate(cands):
-        if lst:
-            first[i] = len(flat)
-            count[i] = len(lst)
-            flat += lst
-    opk = np.zeros((nspec, 3), np.int64)
-    opsz = np.zeros((nspec, 3), np.int64)
-    nops = np.zeros(nspec, np.int64)
-    # has_modrm, is_sse, digit, mod requirement, stack64, ends the block
-    info = np.zeros((nspec, 6), np.int64)
-    for s in SPECS:
-        nops[s.id] = len(s.operands)
-        for j, code in enumerate(s.operands):
-            if code in _KIND:
-                opk[s.id, j] = _KIND[code]
-            else:
-                opk[s.id, j] = _LETTER[code[0]]
-                opsz[s.id, j] = _SIZE[code[1:]]
-        mod = 1 if any(o[0] == "U" for o in s.operands) else 2 if any(o[0] == "M" for o in s.operands) else 0
-        ends = any(o[0] == "J" for o in s.operands) or s.mnemonic == "ret"
-        info[s.id] = (int(s.has_modrm), int(s.is_sse), s.digit, mod, int(s.stack64), int(ends))
-    return {"first": first, "count": count, "cand": np.array(flat, np.int64), "opk": opk, "opsz": opsz,
-            "nops": nops, "info": info}
-
-
-def _form_tables() -> tuple[np.ndarray, ...]:
-    """ok[spec, opsize 0..8, kind 0 '-' / 1 r / 2 m]: the verified forms; imm_limit[spec];
-    size_of[spec]: 0 when the operand size picks the form, else the one size it is listed under."""
+    """decode_x86's opcode table and forms.py's verified forms, flattened for the kernel:
+    ptab[(map * 256 + opcode) * 6 + rep * 2 + has66]: -1 when nothing, else slot << 3 | 4 when
+      it has a ModRM byte | the prefix that selected it (F2/F3 before 66 before none);
+    pick[slot * 16 + (mod == 3) * 8 + ModRM.reg]: the spec, -1 when none fits;
+    stab[spec, fast_kernels.S_*]: flags, the rule's implicit registers, its imm8 limit, the one
+      size a single-size form is listed under, whether imm8 is data, the verified (size, kind)
+      forms as bits, and per operand: kind, bytes and immediate bytes (| 16 when sign-extended)
+      for each operand-size case."""
+    from vmcli.translate import fast_kernels as fk
+    from vmcli.translate.decode_x86 import operand_size
     from vmcli.translate.forms import X86_RULES, _sizes, all_forms
 
-    ok = np.zeros((len(SPECS), 9, 3), np.bool_)
-    for f in all_forms():
-        ok[f.spec.id, f.opsize, {"-": 0, "r": 1, "m": 2}[f.kind]] = True
-    limit = np.full(len(SPECS), 256, np.int64)
-    size_of = np.zeros(len(SPECS), np.int64)
-    fixed = np.zeros(len(SPECS), np.int64)
-    data_imm = np.zeros(len(SPECS), np.bool_)
+    by_slot: dict[int, list[Any]] = {}
     for s in SPECS:
-        r = X86_RULES.get(s.mnemonic)
-        if r is not None and r.imms is not None:
-            limit[s.id] = max(r.imms) + 1
-        if r is not None:
-            data_imm[s.id] = r.data_imm
-            for kind, num in r.implicit:
-                fixed[s.id] |= (1 << num) if kind == "gpr" else 8
+        for r in range(8) if s.plus_r else range(1):
+            by_slot.setdefault((s.map * 4 + _PREFIX[s.prefix]) * 256 + s.opcode + r, []).append(s)
+    dense = {slot: i for i, slot in enumerate(sorted(by_slot))}
+    ptab = np.full(4 * 256 * 6, -1, np.int64)
+    for mapno in range(4):
+        for op in range(256):
+            for rep in range(3):
+                for has66 in range(2):
+                    order = ([rep + 1] if rep else []) + ([1] if has66 else []) + [0]
+                    if mapno == 0:
+                        order = [] if rep else [0]
+                    for prefix in order:
+                        lst = by_slot.get((mapno * 4 + prefix) * 256 + op)
+                        if lst:
+                            ptab[(mapno * 256 + op) * 6 + rep * 2 + has66] = (
+                                dense[(mapno * 4 + prefix) * 256 + op] << 3 | 4 * int(lst[0].has_modrm) | prefix)
+                            break
+    pick = np.full(len(dense) * 16, -1, np.int64)
+    for slot, lst in by_slot.items():
+        for reg_form in (0, 1):
+            for reg in range(8):
+                for s in lst:
+                    if s.digit >= 0 and s.digit != reg:
+                        continue
+                    if any(o[0] == ("M" if reg_form else "U") for o in s.operands):
+                        continue
+                    pick[dense[slot] * 16 + reg_form * 8 + reg] = s.id
+                    break
+    stab = np.zeros((len(SPECS), fk.S_NF), np.int64)
+    for f in all_forms():
+        stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
+    for s in SPECS:
+        row = stab[s.id]
+        ends = any(o[0] == "J" for o in s.operands) or s.mnemonic == "ret"
+        has_rm = any(o[0] in "EWUM" for o in s.operands)
+        row[fk.S_FLAGS] = (fk.SF_SSE * int(s.is_sse) | fk.SF_STACK64 * int(s.stack64) | fk.SF_ENDS * int(ends)
+                           | fk.SF_HAS_RM * int(has_rm))
+        rule = X86_RULES.get(s.mnemonic)
+        row[fk.S_IMM_LIMIT] = 256 if rule is None or rule.imms is None else max(rule.imms) + 1
+        if rule is not None:
+            row[fk.S_DATA_IMM] = int(rule.data_imm)
+            for kind, num in rule.implicit:
+                row[fk.S_FIXED] |= (1 << num) if kind == "gpr" else 8
         sizes = _sizes(s)
-        size_of[s.id] = 0 if len(sizes) > 1 else sizes[0]
-    return ok, limit, size_of, fixed, data_imm
+        row[fk.S_SIZE_OF] = 0 if len(sizes) > 1 else sizes[0]
+        for j, code in enumerate(s.operands):
+            row[fk.S_OPK + j] = _KIND[code] if code in _KIND else _LETTER[code[0]]
+            for c, (opsize, rex_w) in enumerate(_SIZE_CASES):
+                if code[0] in "IJ":
+                    letters = code[1:]
+                    nbytes = {"b": 1, "bs": 1, "w": 2, "z": 2 if opsize == 2 else 4, "v": opsize}[letters]
+                    signed = letters in ("bs", "z") or code[0] == "J"
+                    row[fk.S_IMMB + 4 * j + c] = nbytes | 16 * int(signed)
+                elif code != "1":
+                    row[fk.S_OSZ + 4 * j + c] = operand_size(code, opsize, rex_w)
+    return {"ptab": ptab, "pick": pick, "stab": stab}
 
 
 Result = tuple[bytes | memoryview, int, int]   # code, instructions, unsupported instructions
@@ -121,7 +131,6 @@ class FastTranslator:
 
     def __init__(self) -> None:
         self.t = _tables()
-        self.form_ok, self.imm_limit, self.size_of, self.fixed, self.data_imm = _form_tables()
         self.key_index: dict[tuple[int, int], int] = {}
         self.words = np.zeros(0, np.uint32)
         self.tpl_start: list[int] = []
@@ -140,9 +149,7 @@ class FastTranslator:
         self.hval = np.zeros(1 << 16, np.int64)
         self.hused = np.zeros(1 << 16, np.bool_)
         self.nkeys = 0
-        self.l1_keys = np.zeros((1 << 10, 3), np.uint64)
-        self.l1_rows = np.zeros((1 << 10, NF), np.int64)
-        self.l1_used = np.zeros(1 << 10, np.bool_)
+        self.l1 = np.zeros((L1_SIZE, 8), np.int64)   # fast_kernels.L_* columns
 
     def _grow(self, want: int) -> None:
         """Rehash the level-2 table into one of at least `want` slots."""
@@ -188,16 +195,12 @@ class FastTranslator:
 
         k = _kernels()
         n = len(blocks)
-        data = np.frombuffer(b"".join(code for code, _ in blocks) + b"\0" * 16, np.uint8)
+        # padded: the decoder reads ahead of a block's end and checks the length afterwards
+        data = np.frombuffer(b"".join(code for code, _ in blocks) + b"\0" * 32, np.uint8)
         starts = np.zeros(n + 1, np.int64)
         np.cumsum([len(code) for code, _ in blocks], out=starts[1:])
         addrs = np.array([a for _, a in blocks], np.int64)
-        t = self.t
-        rows, keys, slots, params, block_ok, counts, l1 = k["decode"](
-            data, starts, addrs, t["first"], t["count"], t["cand"], t["opk"], t["opsz"], t["nops"], t["info"],
-            self.form_ok, self.imm_limit, self.size_of, self.fixed, self.data_imm, self.l1_keys, self.l1_rows,
-            self.l1_used, SMALL)
-        cache.DECODED.count(int(l1[0]), int(l1[1]))
+        rows, keys, slots, params, block_ok, counts = self._decode(data, starts, addrs)
         ninsn = int(counts.sum()) if n else 0
         # stage B: templates for shapes not seen before (the table lives in numpy, looked up in numba)
         tpl_of = np.full(ninsn, -1, np.int64)
@@ -240,6 +243,31 @@ class FastTranslator:
                 tr = translate(code, address)
                 result.append((tr.code, len(tr.insns), len(tr.unsupported)))
         return result
+
+    def _decode(self, data: np.ndarray, starts: np.ndarray, addrs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Stage A: the decode kernel over every block, into row arrays it resumes on when they fill."""
+        decode = _kernels()["decode"]
+        t = self.t
+        nblocks = len(starts) - 1
+        cap = len(data) // 4 + 1024    # instructions of the subset average well over 4 bytes
+        rows = np.empty((cap, 2), np.int64)
+        keys = np.empty((cap, 2), np.int64)
+        slots = np.empty((cap, 3), np.int64)
+        params = np.empty(cap, np.int64)
+        block_ok = np.empty(nblocks, np.bool_)
+        counts = np.empty(nblocks, np.int64)
+        l1_count = np.zeros(2, np.int64)
+        b = n = 0
+        while True:
+            b, n = decode(data, starts, addrs, t["ptab"], t["pick"], t["stab"], self.l1, SMALL, b, n, rows, keys,
+                          slots, params, block_ok, counts, l1_count)
+            if b == nblocks:
+                break
+            cap = max(2 * cap, n + int(starts[b + 1] - starts[b]))
+            rows, keys, slots, params = (np.concatenate([a[:n], np.empty((cap - n, *a.shape[1:]), np.int64)])
+                                         for a in (rows, keys, slots, params))
+        cache.DECODED.count(int(l1_count[0]), int(l1_count[1]))
+        return rows[:n], keys[:n], slots[:n], params[:n], block_ok, counts
 
     @staticmethod
     def _positions(rows: np.ndarray, counts: np.ndarray, starts: np.ndarray) -> np.ndarray:

@@ -12,128 +12,129 @@ from typing import Any
 import numba
 import numpy as np
 
-NF = 21
 T_NONE, T_GPR, T_XMM, T_MEM, T_IMM = 0, 1, 2, 3, 4
 K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
 RIP = 16
+# spec table columns (fast._tables)
+S_FLAGS, S_FIXED, S_IMM_LIMIT, S_SIZE_OF, S_DATA_IMM, S_FORMS, S_OPK, S_OSZ, S_IMMB = 0, 1, 2, 3, 4, 5, 6, 9, 21
+S_NF = 33
+SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM = 1, 2, 4, 8
 
 
-@numba.njit(cache=True)
-def _operand_size(kind: int, sz: int, opsize: int, rex_w: bool) -> int:
-    if kind in (K_AL, K_CL, K_ONE):
-        return 1
-    if kind == K_X0:
-        return 16
-    if kind == K_RAX:
-        return opsize
-    if sz == 6:
-        return opsize
-    if sz == 7:
-        return min(opsize, 4)
-    if sz == 8:
-        return 8 if rex_w else 4
-    if sz == 9 or sz == 1:
-        return 1
-    if sz == 2:
-        return 2
-    if sz == 3:
-        return 4
-    if sz == 4:
-        return 8
-    if sz == 5:
-        return 16
-    # no size letter
-    if kind in (K_W, K_V, K_U, K_M):
-        return 16
-    return opsize
+# L1 entry columns: the 15-byte window (2 words), then everything decoding gives
+L_K1, L_K2, L_META, L_KEY0, L_KEY1, L_PARAMS, L_IMM, L_DISP = range(8)
+L_NF = 8
+F_RIP, F_JUMP = 1, 2          # what the slots need besides imm/disp (meta bits 24..25)
 
 
-@numba.njit(cache=True)
+# helpers that take arrays are compiled without NRT: calling them costs no reference counting
+_plain = numba.njit(cache=True, _nrt=False)  # type: ignore[call-overload]
+
+
+@_plain
+def _load8(data: np.ndarray, p: int) -> np.uint64:
+    """Eight bytes little-endian (LLVM folds this into one load)."""
+    return (np.uint64(data[p]) | (np.uint64(data[p + 1]) << np.uint64(8))
+            | (np.uint64(data[p + 2]) << np.uint64(16)) | (np.uint64(data[p + 3]) << np.uint64(24))
+            | (np.uint64(data[p + 4]) << np.uint64(32)) | (np.uint64(data[p + 5]) << np.uint64(40))
+            | (np.uint64(data[p + 6]) << np.uint64(48)) | (np.uint64(data[p + 7]) << np.uint64(56)))
+
+
+@_plain
+def _byte(data: np.ndarray, p: int) -> Any:
+    return np.int64(data[p])     # signed: numba types mixed uint64/int64 arithmetic as float
+
+
+@_plain
 def _read(data: np.ndarray, p: int, n: int, signed: bool) -> Any:
-    v = np.int64(0)
-    for i in range(n):
-        v |= np.int64(data[p + i]) << (8 * i)
-    if signed and n < 8 and v >= (np.int64(1) << (8 * n - 1)):
-        v -= np.int64(1) << (8 * n)
+    v = np.int64(np.uint64(_load8(data, p)))
+    if n < 8:
+        bits = 64 - 8 * n
+        if signed:
+            v = (v << bits) >> bits
+        else:
+            v &= (np.int64(1) << (8 * n)) - 1
     return v
 
 
-@numba.njit(cache=True)
-def _decode_one(data, pos, end, first, count, cand, opk, opsz, nops, info, row) -> int:  # noqa: C901
-    """Decode at pos into row; returns the length or -1 (outside the subset)."""
+@numba.njit(cache=True, inline="always")
+def _cls(kind: int, num: int, seen: np.ndarray, fixed: int) -> int:
+    """Register class as emit_a64._classes: the rule's implicit registers exact (fixed: bits 0..2
+    for rax/rcx/rdx, bit 3 for xmm0), the others renamed 8, 9 ... in order of appearance
+    (seen[0..3] gprs, seen[4..7] xmms)."""
+    if kind == 0 and num <= 2 and (fixed >> num) & 1:
+        return num
+    if kind == 1 and num == 0 and (fixed >> 3) & 1:
+        return 0
+    base = 4 * kind
+    for k in range(4):
+        if seen[base + k] == num:
+            return 8 + k
+        if seen[base + k] < 0:
+            seen[base + k] = num
+            return 8 + k
+    return 99  # more than 4 distinct registers of a kind: never in the subset
+
+
+@_plain
+def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
+    """Decode the instruction at pos, check its form and build its template key (decode_x86.decode,
+    forms.supported_form and emit_a64.template_key in one pass). Fills out[L_META..] and returns
+    the length, or -1 outside the verified subset. Reads past `end` (the data is padded) and lets
+    the caller reject a length that runs over it: the result is the same as stopping there."""
     p = pos
-    opsize_prefix = False
+    osp = 0
     rep = 0
-    rex = 0
-    while p < end and (data[p] == 0x66 or data[p] == 0xF2 or data[p] == 0xF3):
-        if data[p] == 0x66:
-            opsize_prefix = True
+    while p < end:
+        c = _byte(data, p)
+        if c == 0x66:
+            osp = 1
+        elif c == 0xF2:
+            rep = 1
+        elif c == 0xF3:
+            rep = 2
         else:
-            rep = data[p]
+            break
         p += 1
-    if p < end and 0x40 <= data[p] <= 0x4F:
-        rex = data[p]
+    rex = 0
+    c = _byte(data, p)
+    if 0x40 <= c <= 0x4F:
+        rex = c     # 0x40 too: it selects spl/bpl/sil/dil over ah/ch/dh/bh
         p += 1
-    if p >= end:
-        return -1
+    op = _byte(data, p)
     mapno = 0
-    if data[p] == 0x0F:
-        p += 1
-        mapno = 1
-        if p < end and (data[p] == 0x38 or data[p] == 0x3A):
-            mapno = 2 if data[p] == 0x38 else 3
-            p += 1
-    if p >= end:
-        return -1
-    opcode = data[p]
-    p += 1
-    slot = -1
-    used_prefix = 0
-    if mapno:
-        tried = 0
-        while tried < 3:
-            prefix = -1
-            if tried == 0 and rep:
-                prefix = 2 if rep == 0xF2 else 3
-            elif tried == 1 and opsize_prefix:
-                prefix = 1
-            elif tried == 2:
-                prefix = 0
-            tried += 1
-            if prefix < 0:
-                continue
-            s = (mapno * 4 + prefix) * 256 + opcode
-            if count[s] > 0:
-                slot = s
-                used_prefix = prefix
-                break
+    if op == 0x0F:
+        op = _byte(data, p + 1)
+        if op == 0x38 or op == 0x3A:
+            mapno = 2 if op == 0x38 else 3
+            op = _byte(data, p + 2)
+            p += 3
+        else:
+            mapno = 1
+            p += 2
     else:
-        if rep:
-            return -1
-        s = opcode
-        if count[s] > 0:
-            slot = s
-    if slot < 0:
+        p += 1
+    # the mandatory prefix (F2/F3 before 66 before none) is one table look-up
+    res = ptab[(mapno * 256 + op) * 6 + rep * 2 + osp]
+    if res < 0:
         return -1
-    rex_w = (rex & 8) != 0
+    slot = res >> 3
+    if (res & 3) == 1:
+        osp = 0
+    rex_w = (rex >> 3) & 1
     rex_r = (rex >> 2) & 1
     rex_x = (rex >> 1) & 1
     rex_b = rex & 1
-    if used_prefix == 1:
-        opsize_prefix = False
-    opsize = 8 if rex_w else (2 if opsize_prefix else 4)
-    spec0 = cand[first[slot]]
+    opsize = 8 if rex_w else (2 if osp else 4)
     mod = 0
     reg = 0
     rm = 0
     base = -1
     index = -1
-    scale = 1
-    disp = 0
-    if info[spec0, 0]:
-        if p >= end:
-            return -1
-        modrm = data[p]
+    scale = 0            # log2
+    disp = np.int64(0)
+    if res & 4:      # ModRM
+        modrm = _byte(data, p)
         p += 1
         mod = modrm >> 6
         reg = (modrm >> 3) & 7
@@ -141,314 +142,230 @@ def _decode_one(data, pos, end, first, count, cand, opk, opsz, nops, info, row) 
         if mod != 3:
             base = rm | (rex_b << 3)
             if rm == 4:
-                if p >= end:
-                    return -1
-                sib = data[p]
+                sib = _byte(data, p)
                 p += 1
-                scale = 1 << (sib >> 6)
+                scale = sib >> 6
                 idx = ((sib >> 3) & 7) | (rex_x << 3)
                 index = -1 if idx == 4 else idx
                 base = (sib & 7) | (rex_b << 3)
                 if (sib & 7) == 5 and mod == 0:
                     base = -1
-                    if p + 4 > end:
-                        return -1
                     disp = _read(data, p, 4, True)
                     p += 4
             elif rm == 5 and mod == 0:
                 base = RIP
-                if p + 4 > end:
-                    return -1
                 disp = _read(data, p, 4, True)
                 p += 4
             if mod == 1:
-                if p >= end:
-                    return -1
                 disp = _read(data, p, 1, True)
                 p += 1
             elif mod == 2:
-                if p + 4 > end:
-                    return -1
                 disp = _read(data, p, 4, True)
                 p += 4
-    spec = -1
-    for c in range(count[slot]):
-        cs = cand[first[slot] + c]
-        if info[cs, 2] >= 0 and info[cs, 2] != reg:
-            continue
-        if mod == 3 and info[cs, 3] == 2:
-            continue
-        if mod != 3 and info[cs, 3] == 1:
-            continue
-        spec = cs
-        break
+    spec = pick[slot * 16 + (8 if mod == 3 else 0) + reg]
     if spec < 0:
         return -1
-    if mapno == 0 and opcode == 0x90 and rex_b:
+    if mapno == 0 and op == 0x90 and rex_b:
         return -1  # xchg r8, rax, not nop
-    if (info[spec, 1] or info[spec, 4]) and opsize == 2:
-        return -1
-    if info[spec, 4]:
+    sf = stab[spec, S_FLAGS]
+    if (sf & (SF_SSE | SF_STACK64)) and opsize == 2:
+        return -1  # SSE or push/pop/call/ret with a 66 prefix
+    if sf & SF_STACK64:
         opsize = 8
-    for f in range(3, NF):
-        row[f] = 0
-    for j in range(nops[spec]):
-        kind = opk[spec, j]
-        size = _operand_size(kind, opsz[spec, j], opsize, rex_w)
-        o = 3 + 6 * j
-        row[o + 4] = size
-        if kind in (K_AL, K_RAX, K_CL):
-            row[o] = T_GPR
-            row[o + 1] = 1 if kind == K_CL else 0
-        elif kind == K_ONE:
-            row[o] = T_IMM
-            row[o + 4] = 0
-            row[o + 5] = 1
+    sc = 0 if opsize == 2 else 1 if opsize == 4 else 2 + rex_w
+    fx = stab[spec, S_FIXED]
+    di = stab[spec, S_DATA_IMM]
+    for f in range(8):
+        seen[f] = -1
+    sh0 = np.int64(0)
+    sh1 = np.int64(0)
+    sh2 = np.int64(0)
+    imm = np.int64(0)
+    flags = 0
+    for j in range(3):
+        kind = stab[spec, S_OPK + j]
+        if kind == 0:
+            break
+        size = stab[spec, S_OSZ + 4 * j + sc]
+        v = np.int64(0)
+        t = 0            # 1 gpr, 2 xmm (register number in num), 3 memory, 4 immediate
+        num = 0
+        if kind in (K_AL, K_RAX):
+            t = 1
+        elif kind == K_CL:
+            t = 1
+            num = 1
         elif kind == K_X0:
-            row[o] = T_XMM
-            row[o + 1] = 0
+            t = 2
         elif kind == K_G:
             if size == 1 and rex == 0 and reg >= 4:
-                return -1
-            row[o] = T_GPR
-            row[o + 1] = reg | (rex_r << 3)
+                return -1  # ah/ch/dh/bh
+            t = 1
+            num = reg | (rex_r << 3)
         elif kind == K_V:
-            row[o] = T_XMM
-            row[o + 1] = reg | (rex_r << 3)
-            row[o + 4] = 16
+            t = 2
+            size = 16
+            num = reg | (rex_r << 3)
         elif kind == K_Z:
-            r = (opcode & 7) | (rex_b << 3)
-            if size == 1 and rex == 0 and r >= 4:
+            num = (op & 7) | (rex_b << 3)
+            if size == 1 and rex == 0 and num >= 4:
                 return -1
-            row[o] = T_GPR
-            row[o + 1] = r
-        elif kind in (K_E, K_W, K_U, K_M):
-            if mod == 3:
-                if kind == K_E:
-                    if size == 1 and rex == 0 and rm >= 4:
-                        return -1
-                    row[o] = T_GPR
-                else:
-                    row[o] = T_XMM
-                    row[o + 4] = 16
-                row[o + 1] = rm | (rex_b << 3)
+            t = 1
+        elif kind == K_ONE:
+            t = 4
+            size = 0
+            v = np.int64(1)
+        elif kind in (K_I, K_J):
+            nbs = stab[spec, S_IMMB + 4 * j + sc]      # bytes | 16 when sign-extended
+            nb = nbs & 15
+            v = _read(data, p, nb, nbs >= 16)
+            p += nb
+            size = nb
+            t = 4
+            if kind == K_J:
+                flags = F_JUMP
+            if nb == 1 and (v & 0xFF) >= stab[spec, S_IMM_LIMIT]:
+                return -1
+        elif mod == 3:   # E W U M with a register
+            num = rm | (rex_b << 3)
+            if kind == K_E:
+                if size == 1 and rex == 0 and rm >= 4:
+                    return -1
+                t = 1
             else:
-                row[o] = T_MEM
-                row[o + 1] = base
-                row[o + 2] = index
-                row[o + 3] = scale
-                row[o + 5] = disp
-        else:  # I or J
-            sz = opsz[spec, j]
-            nbytes = 1
-            if sz == 2:
-                nbytes = 2
-            elif sz == 7:
-                nbytes = 2 if opsize == 2 else 4
-            elif sz == 6:
-                nbytes = opsize
-            if p + nbytes > end:
-                return -1
-            signed = sz == 9 or sz == 7 or kind == K_J
-            row[o] = T_IMM
-            row[o + 4] = nbytes
-            row[o + 5] = _read(data, p, nbytes, signed)
-            row[o + 2] = 1 if kind == K_J else 0
-            p += nbytes
-    row[0] = spec
-    row[1] = p - pos
-    row[2] = opsize
-    return p - pos
+                t = 2
+                size = 16
+        else:
+            t = 3
+        if t <= 2:
+            cl = _cls(t - 1, num, seen, fx)
+            sh = np.int64(1 | ((t - 1) << 3) | (cl << 4) | (size << 9))
+        elif t == 3:
+            bc = 0 if base < 0 else 1 if base == RIP else 2 + _cls(0, base, seen, fx)
+            xc = 0 if index < 0 else 2 + _cls(0, index, seen, fx)
+            sh = np.int64(2 | (bc << 3) | (xc << 8) | (scale << 13) | (size << 15))
+            if base != RIP and -small < disp < small:
+                sh |= (np.int64(1) << 20) | (np.int64(0 if disp == 0 else 1 if disp > 0 else 2) << 21)
+            if base == RIP:
+                flags |= F_RIP
+        else:
+            imm = v
+            sh = np.int64(3 | (size << 3))
+            if size == 0 or (size == 1 and not di):
+                sh |= (np.int64(1) << 7) | (np.int64(v + small) << 9)
+            elif -small < v < small:
+                sh |= np.int64(2 + (1 if v < 0 else 0)) << 7
+        if j == 0:
+            sh0 = sh
+        elif j == 1:
+            sh1 = sh
+        else:
+            sh2 = sh
+    # the verified forms only (forms.supported_form); single-size forms are listed under their size
+    kind_f = 0 if (sf & SF_HAS_RM) == 0 else 1 if mod == 3 else 2
+    norm = opsize if stab[spec, S_SIZE_OF] == 0 else stab[spec, S_SIZE_OF]
+    if not (stab[spec, S_FORMS] >> (3 * norm + kind_f)) & 1:
+        return -1
+    params = np.int64(0)
+    for f in range(8):
+        if seen[f] >= 0:
+            params |= np.int64(seen[f]) << (4 * f)
+    length = p - pos
+    out[L_META] = spec | (length << 16) | (flags << 24)
+    out[L_KEY0] = spec | (opsize << 10) | (sh0 << 14)
+    out[L_KEY1] = sh1 | (sh2 << 34)
+    out[L_PARAMS] = params
+    out[L_IMM] = imm
+    out[L_DISP] = disp
+    return length
 
 
 @numba.njit(cache=True)
-def _cls(kind: int, num: int, seen: np.ndarray, params: np.ndarray, fixed: int) -> int:
-    """Register class as emit_a64._classes: the rule's implicit registers exact (fixed: bits 0..2
-    for rax/rcx/rdx, bit 3 for xmm0), the others renamed 8, 9 ..."""
-    if kind == 0 and num <= 2 and (fixed >> num) & 1:
-        return num
-    if kind == 1 and num == 0 and (fixed >> 3) & 1:
-        return 0
-    base = 0 if kind == 0 else 4
-    for k in range(4):
-        if seen[base + k] == num:
-            return 8 + k
-        if seen[base + k] < 0:
-            seen[base + k] = num
-            params[base + k] = num
-            return 8 + k
-    return 99  # more than 4 distinct registers of a kind: never in the subset
-
-
-@numba.njit(cache=True)
-def _sign(v: int) -> int:
-    return 0 if v == 0 else 1 if v > 0 else 2
-
-
-@numba.njit(cache=True)
-def _shape(row, j: int, small: int, seen: np.ndarray, params: np.ndarray, fixed: int,
-           data_imm: bool) -> np.int64:
-    o = 3 + 6 * j
-    t = row[o]
-    if t in (T_GPR, T_XMM):
-        c = _cls(t - 1, row[o + 1], seen, params, fixed)
-        return np.int64(1 | ((t - 1) << 3) | (c << 4) | (row[o + 4] << 9))
-    if t == T_MEM:
-        d = row[o + 5]
-        b = row[o + 1]
-        bc = 0 if b < 0 else 1 if b == RIP else 2 + _cls(0, b, seen, params, fixed)
-        x = row[o + 2]
-        xc = 0 if x < 0 else 2 + _cls(0, x, seen, params, fixed)
-        sc = 0 if row[o + 3] == 1 else 1 if row[o + 3] == 2 else 2 if row[o + 3] == 4 else 3
-        v = np.int64(2 | (bc << 3) | (xc << 8) | (sc << 13) | (row[o + 4] << 15))
-        if b != RIP and -small < d < small:
-            v |= (np.int64(1) << 20) | (np.int64(_sign(d)) << 21)
-        return v
-    if t == T_IMM:
-        val = row[o + 5]
-        v = np.int64(3 | (row[o + 4] << 3))
-        if row[o + 4] == 0 or (row[o + 4] == 1 and not data_imm):
-            v |= (np.int64(1) << 7) | (np.int64(val + small) << 9)
-        elif -small < val < small:
-            v |= np.int64(2 + (1 if val < 0 else 0)) << 7
-        return v
-    return np.int64(0)
-
-
-@numba.njit(cache=True)
-def decode_all(data, starts, addrs, first, count, cand, opk, opsz, nops, info, form_ok, imm_limit,
-               size_of, fixed_regs, data_imm, l1_keys, l1_rows, l1_used, small):
+def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, keys, slots, params, block_ok, counts,
+               l1_count):
+    """Blocks b0.. into rows n0..: per instruction (spec, length), template key, data slots (imm,
+    disp, rip target) and packed register parameters; a block with anything outside the subset
+    is marked not ok (and left to the Python pipeline). l1 (cache level 1) maps the 15-byte window
+    at an instruction to all of that but the address-dependent rip target. Returns the block it
+    stopped at and the rows used: the caller grows the row arrays and resumes when they are full
+    (the kernel never reallocates, which keeps reference counting out of its loop)."""
     nblocks = len(starts) - 1
-    cap = len(data) // 4 + 1024    # instructions of the subset average well over 4 bytes
-    rows = np.zeros((cap, 2), np.int64)      # spec, length: all the later stages need
-    keys = np.empty((cap, 2), np.int64)
-    slots = np.empty((cap, 3), np.int64)
-    params = np.empty((cap, 8), np.int64)
-    seen = np.zeros(8, np.int64)
-    block_ok = np.ones(nblocks, np.bool_)
-    counts = np.zeros(nblocks, np.int64)
-    row = np.zeros(NF, np.int64)
+    cap = len(params)
+    seen = np.empty(8, np.int64)
+    entry = np.zeros(L_NF, np.int64)
     hits = 0
     misses = 0
-    mask = len(l1_used) - 1
-    n = 0
-    for b in range(nblocks):
+    mask = len(l1) - 1
+    window = np.uint64(0x00FFFFFFFFFFFFFF)
+    n = n0
+    for b in range(b0, nblocks):
         pos = starts[b]
         end = starts[b + 1]
+        if n + (end - pos) > cap:      # room for the block (an instruction is at least a byte)
+            l1_count[0] += hits
+            l1_count[1] += misses
+            return b, n
         first_row = n
         ok = True
         while pos < end:
-            # level 1: the 15-byte window (an instruction never exceeds it) -> decoded row
-            avail = min(15, end - pos)
-            k0 = np.uint64(avail)
-            k1 = np.uint64(0)
-            k2 = np.uint64(0)
-            for i in range(avail):
-                if i < 8:
-                    k1 |= np.uint64(data[pos + i]) << np.uint64(8 * i)
-                else:
-                    k2 |= np.uint64(data[pos + i]) << np.uint64(8 * (i - 8))
-            h = (k1 * np.uint64(0x9E3779B97F4A7C15) ^ k2 * np.uint64(0xC2B2AE3D27D4EB4F) ^ k0) >> np.uint64(40)
-            slot = np.int64(h) & mask
-            if l1_used[slot] and l1_keys[slot, 0] == k0 and l1_keys[slot, 1] == k1 and l1_keys[slot, 2] == k2:
-                for f in range(NF):
-                    row[f] = l1_rows[slot, f]
-                length = row[1]
+            # level 1: the 15-byte window (an instruction never exceeds it) -> decoded entry
+            k1 = _load8(data, pos)
+            k2 = _load8(data, pos + 8) & window
+            h = (k1 * np.uint64(0x9E3779B97F4A7C15) ^ k2 * np.uint64(0xC2B2AE3D27D4EB4F)) >> np.uint64(40)
+            e = np.int64(h) & mask
+            ik1 = np.int64(k1)
+            ik2 = np.int64(k2)
+            if l1[e, L_META] != 0 and l1[e, L_K1] == ik1 and l1[e, L_K2] == ik2:
                 hits += 1
+                meta = l1[e, L_META]
+                length = (meta >> 16) & 0xFF
+                if length > end - pos:
+                    ok = False   # runs over the block's end
+                    break
+                for f in range(L_META, L_NF):
+                    entry[f] = l1[e, f]
             else:
                 misses += 1
-                length = _decode_one(data, pos, end, first, count, cand, opk, opsz, nops, info, row)
-                if length < 0:
+                length = _decode(data, pos, end, ptab, pick, stab, small, seen, entry)
+                if length < 0 or length > end - pos:
                     ok = False
                     break
-                l1_used[slot] = True
-                l1_keys[slot, 0] = k0
-                l1_keys[slot, 1] = k1
-                l1_keys[slot, 2] = k2
-                for f in range(NF):
-                    l1_rows[slot, f] = row[f]
-            spec = row[0]
-            # the verified forms only (forms.supported_form)
-            opsize = row[2]
-            kind = 0
-            has_rm = False
-            for j in range(3):
-                if row[3 + 6 * j] == T_MEM:
-                    kind = 2
-            for j in range(nops[spec]):
-                kk = opk[spec, j]
-                if kk in (K_E, K_W, K_U, K_M):
-                    has_rm = True
-            if has_rm and kind == 0:
-                kind = 1
-            # single-size forms are listed under their one size
-            norm = opsize if size_of[spec] == 0 else size_of[spec]
-            if not form_ok[spec, norm, kind]:
-                ok = False
-                break
-            for j in range(3):
-                o = 3 + 6 * j
-                if row[o] == T_IMM and row[o + 4] == 1 and (row[o + 5] & 0xFF) >= imm_limit[spec]:
-                    ok = False
-            if not ok:
-                break
-            if n >= cap:
-                cap *= 2
-                r2 = np.zeros((cap, 2), np.int64)
-                r2[:n] = rows[:n]
-                rows = r2
-                k2a = np.zeros((cap, 2), np.int64)
-                k2a[:n] = keys[:n]
-                keys = k2a
-                s2 = np.zeros((cap, 3), np.int64)
-                s2[:n] = slots[:n]
-                slots = s2
-                p2 = np.full((cap, 8), -1, np.int64)
-                p2[:n] = params[:n]
-                params = p2
-            rows[n, 0] = row[0]
-            rows[n, 1] = row[1]
-            for f in range(8):
-                seen[f] = -1
-                params[n, f] = -1
-            fx = fixed_regs[spec]
-            di = data_imm[spec]
-            sh0 = _shape(row, 0, small, seen, params[n], fx, di)
-            sh1 = _shape(row, 1, small, seen, params[n], fx, di)
-            sh2 = _shape(row, 2, small, seen, params[n], fx, di)
-            keys[n, 0] = spec | (opsize << 10) | (sh0 << 14)
-            keys[n, 1] = sh1 | (sh2 << 34)
+                meta = entry[L_META]
+                l1[e, L_K1] = ik1
+                l1[e, L_K2] = ik2
+                for f in range(L_META, L_NF):
+                    l1[e, f] = entry[f]
+            spec = meta & 0xFFFF
+            rows[n, 0] = spec
+            rows[n, 1] = length
+            keys[n, 0] = entry[L_KEY0]
+            keys[n, 1] = entry[L_KEY1]
+            params[n] = entry[L_PARAMS]
             next_ip = addrs[b] + (pos - starts[b]) + length
-            imm = 0
-            disp = 0
-            rip = 0
-            is_jump = False
-            for j in range(3):
-                o = 3 + 6 * j
-                if row[o] == T_IMM:
-                    imm = row[o + 5]
-                    if row[o + 2] == 1:
-                        is_jump = True
-                elif row[o] == T_MEM:
-                    disp = row[o + 5]
-                    if row[o + 1] == RIP:
-                        rip = next_ip + disp
-            if is_jump:
+            imm = entry[L_IMM]
+            disp = entry[L_DISP]
+            rip = np.int64(0)
+            flags = meta >> 24
+            if flags & F_JUMP:
                 rip = next_ip + imm
                 imm = next_ip
+            elif flags & F_RIP:
+                rip = next_ip + disp
             slots[n, 0] = imm
             slots[n, 1] = disp
             slots[n, 2] = rip
             n += 1
             pos += length
-            if info[spec, 5] and pos < end:
+            if (stab[spec, S_FLAGS] & SF_ENDS) and pos < end:
                 ok = False  # bytes after the exit branch: the Python path reports them
                 break
         if not ok:
-            block_ok[b] = False
             n = first_row
+        block_ok[b] = ok
         counts[b] = n - first_row
-    return rows[:n], keys[:n], slots[:n], params[:n], block_ok, counts, np.array([hits, misses], np.int64)
+    l1_count[0] += hits
+    l1_count[1] += misses
+    return nblocks, n
 
 
 @numba.njit(cache=True, parallel=True)
@@ -491,7 +408,7 @@ def emit_all(rows, counts, slots, params, tpl_of, block_ok, tpl_start, tpl_len, 
             for q in range(rlen[t]):
                 widx = regpatches[rstart[t] + q, 0]
                 shift = regpatches[rstart[t] + q, 1]
-                out[w + widx] |= np.uint32(params[i, regpatches[rstart[t] + q, 2]] << shift)
+                out[w + widx] |= np.uint32(((params[i] >> (4 * regpatches[rstart[t] + q, 2])) & 15) << shift)
             w += tpl_len[t]
     return out, out_start
 
