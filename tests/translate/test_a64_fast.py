@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vmcli.translate import cache, fast_a64
-from vmcli.translate.pipeline_a64 import a64_forms, translate_a64
+from vmcli.translate.pipeline_a64 import a64_forms, split_blocks, translate_a64
 from vmcli.translate.verify_a64 import instance
 
 pytest.importorskip("numba")
@@ -140,3 +140,46 @@ def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:
                           env={**os.environ, "VM_CACHE_DIR": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.bin").read_bytes() == translate_a64(bytes.fromhex("2000028b")).code
+
+
+GCC_SOURCE = r"""
+long walk(const long *p, long n, long k) {
+    long s = 0;
+    for (long i = 0; i < n; i++) { s += p[i] * k; if (s > 1000) s -= p[i] >> 2; else s ^= i; }
+    return s;
+}
+void saxpy(float *y, const float *x, float a, int n) { for (int i = 0; i < n; i++) y[i] += a * x[i]; }
+int pick(int a, int b, int c) { return a > b ? (b > c ? b : c) : (a > c ? a : c) / (b | 1); }
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("opt", ["-O2", "-O3"])
+def test_compiled_code_same_bytes(opt: str, tmp_path: Path) -> None:
+    """gcc's code: a block from each instruction of each function to its next branch, and the
+    function's rest, at its own address and at low addresses where backward branches go below 0."""
+    import subprocess
+
+    from toolcheck import require_tool
+
+    from vmcli.translate.inputs import read_image
+
+    require_tool("aarch64-linux-gnu-gcc")
+    (tmp_path / "f.c").write_text(GCC_SOURCE)
+    obj = tmp_path / "f.o"
+    subprocess.run(["aarch64-linux-gnu-gcc", opt, "-c", "-fno-asynchronous-unwind-tables", "-o", str(obj),
+                    str(tmp_path / "f.c")], check=True)
+    blocks = []
+    for name in ("walk", "saxpy", "pick"):
+        fn = read_image(str(obj), None, None, name, "arm64")
+        for start in range(0, len(fn.code), 4):
+            for base in (fn.address + 0x40_0000, 0, 0xFFFF_FFF0):
+                blocks.append(split_blocks(fn.code[start:], base + start)[0])
+                blocks.append((fn.code[start:], base + start))
+    cache.clear()
+    fast_a64.reset()
+    got = fast_a64.translate_fast(blocks)
+    assert fast_a64._TRANSLATOR is not None and fast_a64._TRANSLATOR.fallbacks <= len(blocks) // 2 + 3
+    for (code, address), (x86, n, unsupported) in zip(blocks, got, strict=True):
+        tr = translate_a64(code, address)
+        assert bytes(x86) == tr.code and n == len(tr.insns) and unsupported == len(tr.unsupported), hex(address)
