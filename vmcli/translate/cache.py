@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -30,6 +31,11 @@ class Level:
     def put(self, key: Any, value: Any) -> None:
         self.data[key] = value
         if len(self.data) > self.capacity:
+            self.data.popitem(last=False)
+
+    def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
+        self.data.update(items)
+        for _ in range(len(self.data) - self.capacity):
             self.data.popitem(last=False)
 
     def count(self, hits: int, misses: int) -> None:

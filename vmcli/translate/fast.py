@@ -132,24 +132,19 @@ class FastTranslator:
     def __init__(self) -> None:
         self.t = _tables()
         self.key_index: dict[tuple[int, int], int] = {}
-        self.words = np.zeros(0, np.uint32)
-        self.tpl_start: list[int] = []
-        self.tpl_len: list[int] = []
-        self.tpl_exit: list[int] = []
-        self.patches: list[tuple[int, int, int, int]] = []   # (word index, slot, offset, kind)
-        self.tpl_patch_start: list[int] = []
-        self.tpl_patch_len: list[int] = []
-        self.regpatches: list[tuple[int, int, int]] = []
-        self.tpl_reg_start: list[int] = []
-        self.tpl_reg_len: list[int] = []
-        self._word_chunks: list[np.ndarray] = []
-        self._nwords = 0
-        self._arrays: tuple[np.ndarray, ...] | None = None
+        # every template as one stretch of `prog` (fast_kernels.emit_all): a header, its words, its
+        # data patches and its register patches, so copying one touches one place in memory
+        self.prog = np.zeros(0, np.int64)
+        self._prog_chunks: list[np.ndarray] = []
+        self._nprog = 0
         self.hkeys = np.zeros((1 << 16, 2), np.int64)
         self.hval = np.zeros(1 << 16, np.int64)
         self.hused = np.zeros(1 << 16, np.bool_)
         self.nkeys = 0
         self.l1 = np.zeros((L1_SIZE, 8), np.int64)   # fast_kernels.L_* columns
+        # decoded rows: (spec, length), template keys, data slots, register parameters
+        self._rowbuf: tuple[np.ndarray, ...] = (np.empty((0, 2), np.int64), np.empty((0, 2), np.int64),
+                                                np.empty((0, 3), np.int64), np.empty(0, np.int64))
 
     def _grow(self, want: int) -> None:
         """Rehash the level-2 table into one of at least `want` slots."""
@@ -171,22 +166,15 @@ class FastTranslator:
         _kernels()["resolve"](placeholder, self.hval, self.hused, new_ids)
 
     def _add_template(self, tpl: Any) -> int:
-        index = len(self.tpl_start)
-        self.tpl_start.append(self._nwords)
-        self._nwords += len(tpl.words)
-        self._arrays = None
-        self.tpl_len.append(len(tpl.words))
-        self.tpl_exit.append(int(tpl.exit))
-        self._word_chunks.append(np.array(tpl.words, np.uint32))
-        self.tpl_patch_start.append(len(self.patches))
-        self.tpl_patch_len.append(len(tpl.patches))
-        for p in tpl.patches:
-            self.patches.append((p.word, {"imm": SLOT_IMM, "disp": SLOT_DISP, "rip": SLOT_RIP}[p.slot], p.offset,
-                                 p.kind))
-        self.tpl_reg_start.append(len(self.regpatches))
-        self.tpl_reg_len.append(len(tpl.regs))
-        self.regpatches += tpl.regs
-        return index
+        """Append a template to `prog`; returns its offset there (the id level 2 maps shapes to)."""
+        slot = {"imm": SLOT_IMM, "disp": SLOT_DISP, "rip": SLOT_RIP}
+        chunk = ([len(tpl.words) | len(tpl.patches) << 16 | len(tpl.regs) << 32] + list(tpl.words)
+                 + [p.word | slot[p.slot] << 16 | p.offset << 24 | p.kind << 32 for p in tpl.patches]
+                 + [word | shift << 16 | param << 24 for word, shift, param in tpl.regs])
+        offset = self._nprog
+        self._prog_chunks.append(np.array(chunk, np.int64))
+        self._nprog += len(chunk)
+        return offset
 
     def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
@@ -196,14 +184,15 @@ class FastTranslator:
         k = _kernels()
         n = len(blocks)
         # padded: the decoder reads ahead of a block's end and checks the length afterwards
-        data = np.frombuffer(b"".join(code for code, _ in blocks) + b"\0" * 32, np.uint8)
+        codes = [code for code, _ in blocks]
+        data = np.frombuffer(b"".join(codes) + b"\0" * 32, np.uint8)
         starts = np.zeros(n + 1, np.int64)
-        np.cumsum([len(code) for code, _ in blocks], out=starts[1:])
-        addrs = np.array([a for _, a in blocks], np.int64)
+        np.cumsum(np.fromiter(map(len, codes), np.int64, n), out=starts[1:])
+        addrs = np.fromiter((a for _, a in blocks), np.int64, n)
         rows, keys, slots, params, block_ok, counts = self._decode(data, starts, addrs)
-        ninsn = int(counts.sum()) if n else 0
+        ninsn = len(rows)
         # stage B: templates for shapes not seen before (the table lives in numpy, looked up in numba)
-        tpl_of = np.full(ninsn, -1, np.int64)
+        tpl_of = np.empty(0, np.int64)
         if ninsn:
             if 2 * (self.nkeys + ninsn) > len(self.hused):
                 self._grow(2 * (self.nkeys + ninsn))
@@ -220,28 +209,17 @@ class FastTranslator:
                     assert insn is not None
                     new_ids[j] = self._add_template(template_for(insn, count=False))
                 k["resolve"](tpl_of, self.hval, self.hused, new_ids)
-                self.words = np.concatenate(self._word_chunks)
-                self._word_chunks = [self.words]
+                self.prog = np.concatenate(self._prog_chunks)
+                self._prog_chunks = [self.prog]
             cache.TEMPLATES.count(int(ninsn - nnew), int(nnew))
-        if self._arrays is None:
-            self._arrays = (np.array(self.tpl_start, np.int64), np.array(self.tpl_len, np.int64), self.words,
-                            np.array(self.patches, np.int64).reshape(-1, 4),
-                            np.array(self.tpl_patch_start, np.int64), np.array(self.tpl_patch_len, np.int64),
-                            np.array(self.tpl_exit, np.int64), np.array(self.regpatches, np.int64).reshape(-1, 3),
-                            np.array(self.tpl_reg_start, np.int64), np.array(self.tpl_reg_len, np.int64))
-        out_words, out_start = k["emit"](rows, counts, slots, params, tpl_of, block_ok, *self._arrays)
+        out_words, out_start = k["emit"](counts, slots, params, tpl_of, self.prog)
         raw = memoryview(out_words).cast("B")          # blocks are views into one buffer, no copies
         bounds = (4 * out_start).tolist()
-        nins = counts.tolist()
-        ok = block_ok.tolist()
-        result: list[Result] = []
-        for b in range(n):
-            if ok[b]:
-                result.append((raw[bounds[b]:bounds[b + 1]], nins[b], 0))
-            else:
-                code, address = blocks[b]
-                tr = translate(code, address)
-                result.append((tr.code, len(tr.insns), len(tr.unsupported)))
+        result: list[Result] = [(raw[a:b], c, 0)
+                                  for a, b, c in zip(bounds[:-1], bounds[1:], counts.tolist(), strict=True)]
+        for b in np.flatnonzero(~block_ok).tolist():
+            tr = translate(*blocks[b])
+            result[b] = (tr.code, len(tr.insns), len(tr.unsupported))
         return result
 
     def _decode(self, data: np.ndarray, starts: np.ndarray, addrs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -250,10 +228,12 @@ class FastTranslator:
         t = self.t
         nblocks = len(starts) - 1
         cap = len(data) // 4 + 1024    # instructions of the subset average well over 4 bytes
-        rows = np.empty((cap, 2), np.int64)
-        keys = np.empty((cap, 2), np.int64)
-        slots = np.empty((cap, 3), np.int64)
-        params = np.empty(cap, np.int64)
+        if len(self._rowbuf[0]) < cap:
+            # kept between calls (the caller only reads them before the next): fresh pages cost
+            # as much as a tenth of the decoding
+            self._rowbuf = tuple(np.empty((cap, *a.shape[1:]), np.int64) for a in self._rowbuf)
+        rows, keys, slots, params = self._rowbuf
+        cap = len(params)
         block_ok = np.empty(nblocks, np.bool_)
         counts = np.empty(nblocks, np.int64)
         l1_count = np.zeros(2, np.int64)
@@ -264,8 +244,9 @@ class FastTranslator:
             if b == nblocks:
                 break
             cap = max(2 * cap, n + int(starts[b + 1] - starts[b]))
-            rows, keys, slots, params = (np.concatenate([a[:n], np.empty((cap - n, *a.shape[1:]), np.int64)])
-                                         for a in (rows, keys, slots, params))
+            self._rowbuf = tuple(np.concatenate([a[:n], np.empty((cap - n, *a.shape[1:]), np.int64)])
+                                 for a in self._rowbuf)
+            rows, keys, slots, params = self._rowbuf
         cache.DECODED.count(int(l1_count[0]), int(l1_count[1]))
         return rows[:n], keys[:n], slots[:n], params[:n], block_ok, counts
 
@@ -354,33 +335,22 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
 
 
 def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastTranslator) -> list[Result]:
-    out: list[Result | None] = []
-    todo: dict[tuple[bytes, int], list[int]] = {}
+    # level 3 holds this path's blocks under the (code, address) pair itself (the pipeline's keys
+    # have three fields): no key to build per block
     stored = cache.BLOCKS.data
-    hits = misses = 0
-    for i, block in enumerate(blocks):
-        pending = todo.get(block)
-        if pending is not None:
-            pending.append(i)          # a repeat inside this batch: a level-3 hit
-            hits += 1
-            out.append(None)
-            continue
-        hit = stored.get(("fast", *block))
-        out.append(hit)
-        if hit is None:
-            misses += 1
-            todo[block] = [i]
-        else:
-            hits += 1
-    cache.BLOCKS.count(hits, misses)
-    if todo:
+    get = stored.get
+    out: list[Any] = [get(block) for block in blocks]
+    todo = dict.fromkeys(block for block, hit in zip(blocks, out, strict=True) if hit is None)
+    cache.BLOCKS.count(len(blocks) - len(todo), len(todo))
+    if len(todo) == len(blocks):                 # all new: no merging
+        out = translator.translate(blocks)
+        cache.BLOCKS.put_many(zip(blocks, out, strict=True))
+    elif todo:
         uniq = list(todo)
-        codes = translator.translate(uniq)
-        for block, result in zip(uniq, codes, strict=True):
-            cache.BLOCKS.put(("fast", *block), result)
-            for i in todo[block]:
-                out[i] = result
-    return [o if o is not None else (b"", 0, 0) for o in out]
+        made = dict(zip(uniq, translator.translate(uniq), strict=True))
+        out = [made[block] if hit is None else hit for block, hit in zip(blocks, out, strict=True)]
+        cache.BLOCKS.put_many(made.items())
+    return out
 
 
 def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], dict]:

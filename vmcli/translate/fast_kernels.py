@@ -369,10 +369,12 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
 
 
 @numba.njit(cache=True, parallel=True)
-def emit_all(rows, counts, slots, params, tpl_of, block_ok, tpl_start, tpl_len, words, patches, pstart, plen,
-             tpl_exit, regpatches, rstart, rlen):
-    """Copy and patch every instruction's template; blocks are independent, so they run in
-    parallel (each writes its own range of the output)."""
+def emit_all(counts, slots, params, tpl_of, prog):
+    """Copy and patch every instruction's template. tpl_of[i] is where instruction i's template
+    starts in prog: a header (words | data patches << 16 | register patches << 32), the words,
+    data patches (word | slot << 16 | bit offset << 24 | kind << 32: 0 movz/movk imm16, 1 add/sub
+    imm12 of |value|, 2 movn imm16 of ~value) and register patches (word | bit << 16 | parameter
+    << 24). Blocks are independent, so they run in parallel (each writes its own range)."""
     nblocks = len(counts)
     out_start = np.zeros(nblocks + 1, np.int64)
     first = np.zeros(nblocks + 1, np.int64)
@@ -382,7 +384,7 @@ def emit_all(rows, counts, slots, params, tpl_of, block_ok, tpl_start, tpl_len, 
         out_start[b] = total
         first[b] = i
         for _ in range(counts[b]):
-            total += tpl_len[tpl_of[i]]
+            total += prog[tpl_of[i]] & 0xFFFF
             i += 1
     out_start[nblocks] = total
     first[nblocks] = i
@@ -391,25 +393,29 @@ def emit_all(rows, counts, slots, params, tpl_of, block_ok, tpl_start, tpl_len, 
         w = out_start[b]
         for i in range(first[b], first[b + 1]):
             t = tpl_of[i]
-            s = tpl_start[t]
-            for k in range(tpl_len[t]):
-                out[w + k] = words[s + k]
-            for q in range(plen[t]):
-                widx = patches[pstart[t] + q, 0]
-                v = slots[i, patches[pstart[t] + q, 1]]
-                off = patches[pstart[t] + q, 2]
-                kind = patches[pstart[t] + q, 3]
+            head = prog[t]
+            nw = head & 0xFFFF
+            npatch = (head >> 16) & 0xFFFF
+            for k in range(nw):
+                out[w + k] = np.uint32(prog[t + 1 + k])
+            p0 = t + 1 + nw
+            for q in range(p0, p0 + npatch):
+                pq = prog[q]
+                widx = w + (pq & 0xFFFF)
+                v = slots[i, (pq >> 16) & 0xFF]
+                kind = pq >> 32
                 if kind == 0:
-                    out[w + widx] |= np.uint32(((v >> off) & 0xFFFF) << 5)
+                    out[widx] |= np.uint32(((v >> ((pq >> 24) & 0xFF)) & 0xFFFF) << 5)
                 elif kind == 1:
-                    out[w + widx] |= np.uint32((abs(v) & 0xFFF) << 10)
+                    out[widx] |= np.uint32((abs(v) & 0xFFF) << 10)
                 else:
-                    out[w + widx] |= np.uint32((~v & 0xFFFF) << 5)
-            for q in range(rlen[t]):
-                widx = regpatches[rstart[t] + q, 0]
-                shift = regpatches[rstart[t] + q, 1]
-                out[w + widx] |= np.uint32(((params[i] >> (4 * regpatches[rstart[t] + q, 2])) & 15) << shift)
-            w += tpl_len[t]
+                    out[widx] |= np.uint32((~v & 0xFFFF) << 5)
+            pr = params[i]
+            r0 = p0 + npatch
+            for q in range(r0, r0 + (head >> 32)):
+                rq = prog[q]
+                out[w + (rq & 0xFFFF)] |= np.uint32(((pr >> (4 * (rq >> 24))) & 15) << ((rq >> 16) & 0xFF))
+            w += nw
     return out, out_start
 
 
