@@ -211,6 +211,9 @@ class Ctx:
     data_imm: bool = False
     addresses: dict[Mem, int] = field(default_factory=dict)
     vconsts: dict[tuple[int, str], int] = field(default_factory=dict)
+    # status flags not to produce: a later instruction of the block writes them before anything
+    # reads them (pipeline.dead_flags); the flag helpers below leave them out
+    dead: int = 0
 
     def __call__(self, *words: int) -> None:
         self.words.extend(words)
@@ -398,6 +401,7 @@ class Ctx:
         """Copy NZCV (after an AArch64 flag-setting op) into x86 CF/ZF/SF/OF selected by mask.
 
         borrow: the op was a subtraction, whose x86 CF is the inverse of AArch64 C."""
+        mask &= ~self.dead
         if not mask & (CF | ZF | SF | OF):
             return
         n = self.tmp()
@@ -417,6 +421,8 @@ class Ctx:
 
     def parity(self, result: int, lsb: int = 0) -> None:
         """PF = even number of ones in bits [lsb, lsb+8) of result."""
+        if self.dead & PF:
+            return
         t = self.tmp()
         if lsb:
             self(A.lsr_imm(32, t, result, lsb))
@@ -428,12 +434,15 @@ class Ctx:
 
     def aux_carry(self, a: int, b: int, r: int, lsb: int = 0) -> None:
         """AF = carry/borrow out of bit 3: bit 4 of a ^ b ^ r (scaled by lsb)."""
+        if self.dead & AF:
+            return
         t = self.tmp()
         self(A.logic("eor", 32, t, a, b), A.logic("eor", 32, t, t, r), A.lsr_imm(32, t, t, 4 + lsb),
              A.bfi(32, FLAGS, t, 4, 1))
 
     def set_flags_const(self, mask: int, value: int) -> None:
         """Write constant bits (CF/OF cleared by logic ops, etc.)."""
+        mask &= ~self.dead
         for bit in range(12):
             if mask >> bit & 1:
                 if value >> bit & 1:

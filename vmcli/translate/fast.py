@@ -49,6 +49,7 @@ def _tables() -> dict[str, np.ndarray]:
     from vmcli.translate import fast_kernels as fk
     from vmcli.translate.decode_x86 import operand_size
     from vmcli.translate.forms import X86_RULES, _sizes, all_forms
+    from vmcli.translate.rules_x86_to_a64 import flag_effect
 
     by_slot: dict[int, list[Any]] = {}
     for s in SPECS:
@@ -89,6 +90,7 @@ def _tables() -> dict[str, np.ndarray]:
         has_rm = any(o[0] in "EWUM" for o in s.operands)
         row[fk.S_FLAGS] = (fk.SF_SSE * int(s.is_sse) | fk.SF_STACK64 * int(s.stack64) | fk.SF_ENDS * int(ends)
                            | fk.SF_HAS_RM * int(has_rm))
+        row[fk.S_FREAD], row[fk.S_FWRITE] = flag_effect(s.mnemonic)
         rule = X86_RULES.get(s.mnemonic)
         row[fk.S_IMM_LIMIT] = 256 if rule is None or rule.imms is None else max(rule.imms) + 1
         if rule is not None:
@@ -179,6 +181,7 @@ class FastTranslator:
     def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
         pipeline.translate(...).code."""
+        from vmcli.translate.fast_kernels import KEY_DEAD
         from vmcli.translate.pipeline import template_for, translate
 
         k = _kernels()
@@ -207,7 +210,8 @@ class FastTranslator:
                     pos = int(insn_pos[i])
                     insn = decode(bytes(data[pos:pos + 15]), 0)
                     assert insn is not None
-                    new_ids[j] = self._add_template(template_for(insn, count=False))
+                    dead = int(keys[i, 0] >> KEY_DEAD) & 0xFFF
+                    new_ids[j] = self._add_template(template_for(insn, count=False, dead=dead))
                 k["resolve"](tpl_of, self.hval, self.hused, new_ids)
                 self.prog = np.concatenate(self._prog_chunks)
                 self._prog_chunks = [self.prog]

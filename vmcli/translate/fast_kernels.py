@@ -17,7 +17,10 @@ K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = ra
 RIP = 16
 # spec table columns (fast._tables)
 S_FLAGS, S_FIXED, S_IMM_LIMIT, S_SIZE_OF, S_DATA_IMM, S_FORMS, S_OPK, S_OSZ, S_IMMB = 0, 1, 2, 3, 4, 5, 6, 9, 21
-S_NF = 33
+S_FREAD, S_FWRITE = 33, 34      # rules_x86_to_a64.flag_effect
+S_NF = 35
+STATUS = 0x8D5                  # x86 CF PF AF ZF SF OF
+KEY_DEAD = 40                   # dead flags sit in the template key's first word from this bit
 SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM = 1, 2, 4, 8
 
 
@@ -359,7 +362,14 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
             if (stab[spec, S_FLAGS] & SF_ENDS) and pos < end:
                 ok = False  # bytes after the exit branch: the Python path reports them
                 break
-        if not ok:
+        if ok:
+            # dead flags (pipeline.dead_flags): backwards from the block's end, where all are live
+            live = STATUS
+            for i in range(n - 1, first_row - 1, -1):
+                writes = stab[rows[i, 0], S_FWRITE]
+                keys[i, 0] |= (writes & ~live) << KEY_DEAD
+                live = (live & ~writes) | stab[rows[i, 0], S_FREAD]
+        else:
             n = first_row
         block_ok[b] = ok
         counts[b] = n - first_row

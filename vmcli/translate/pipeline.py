@@ -20,6 +20,7 @@ from vmcli.translate.decode_x86 import Insn, decode
 from vmcli.translate.emit_a64 import (
     EXIT_REG,
     FLAGS,
+    STATUS,
     Ctx,
     Template,
     apply,
@@ -29,6 +30,7 @@ from vmcli.translate.emit_a64 import (
     shape,
     slot_values,
 )
+from vmcli.translate.rules_x86_to_a64 import flag_effect
 from vmcli.translate.rules_x86_to_a64 import rule as X86_RULES
 
 DIRECTIONS = {"x86_64": "arm64", "arm64": "x86_64"}
@@ -116,21 +118,37 @@ def decode_cached(code: bytes, pos: int, address: int) -> Insn | None:
     return dataclasses.replace(hit, address=address) if address else hit
 
 
-def template_for(insn: Insn, count: bool = True) -> Template:
-    """Level 2: instruction shape -> template (registers and data values are patched in)."""
+def template_for(insn: Insn, count: bool = True, dead: int = 0) -> Template:
+    """Level 2: instruction shape -> template (registers and data values are patched in).
+    dead: status flags the instruction need not produce (dead_flags); part of the shape."""
     rule = X86_RULES.rules[insn.spec.mnemonic]
     key, params = shape(insn, rule)
+    if dead:
+        key += (("dead", dead),)
     tpl = cache.TEMPLATES.get(key) if count else cache.TEMPLATES.data.get(key)
     if tpl is None:
         variants = []
         for name in ("A", "B"):
-            ctx = Ctx(renamed(insn, name, rule, params), data_imm=rule.data_imm)
+            ctx = Ctx(renamed(insn, name, rule, params), data_imm=rule.data_imm, dead=dead)
             rule.emit(ctx)
             variants.append(ctx.template())
         b = renamed(insn, "B", rule, params)
         tpl = parametrize(variants[0], variants[1], register_params(b, rule))
         cache.TEMPLATES.put(key, tpl)
     return tpl
+
+
+def dead_flags(insns: list[Insn]) -> list[int]:
+    """Per instruction of a block, the status flags it need not produce: a later instruction of
+    the block always writes them, and nothing reads them in between. Every flag is live at the
+    block's end, so the block leaves exactly the flags it would leave without this."""
+    live = STATUS
+    dead = [0] * len(insns)
+    for i in range(len(insns) - 1, -1, -1):
+        reads, writes = flag_effect(insns[i].spec.mnemonic)
+        dead[i] = writes & ~live
+        live = (live & ~writes) | reads
+    return dead
 
 
 def supported(insn: Insn) -> str:
@@ -157,6 +175,7 @@ def translate(code: bytes, address: int = 0, source_arch: str = "x86_64") -> Tra
     insns: list[SourceInsn] = []
     unsupported: list[SourceInsn] = []
     words: list[int] = []
+    translated: list[tuple[SourceInsn, Insn, Template]] = []
     done = bytearray()
     exit_reg = None
     pos = 0
@@ -186,14 +205,19 @@ def translate(code: bytes, address: int = 0, source_arch: str = "x86_64") -> Tra
             pos += len(raw)
             continue
         tpl = template_for(insn)
-        out = apply(tpl, slot_values(insn), register_params(insn, X86_RULES.rules[insn.spec.mnemonic]))
-        words += out
-        insns.append(SourceInsn(insn.address, raw, text, True, out))
+        si = SourceInsn(insn.address, raw, text, True)
+        insns.append(si)
+        translated.append((si, insn, tpl))
         done += raw
         pos += len(raw)
         if tpl.exit:
             exit_reg = f"x{EXIT_REG}"
             break
+    for (si, insn, tpl), dead in zip(translated, dead_flags([t[1] for t in translated]), strict=True):
+        if dead:
+            tpl = template_for(insn, dead=dead)
+        si.target = apply(tpl, slot_values(insn), register_params(insn, X86_RULES.rules[insn.spec.mnemonic]))
+        words += si.target
     while pos < len(code):
         # the branch ended the block: what follows is listed, not translated
         raw, text = disasm_source(code[pos:], address + pos)

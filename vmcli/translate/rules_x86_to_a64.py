@@ -14,7 +14,7 @@ from vmcli.translate import encode_a64 as A
 from vmcli.translate.decode_x86 import Imm, Mem, Reg
 from vmcli.translate.emit_a64 import AF, CF, EXIT_REG, FLAGS, OF, PF, SF, ZF, Ctx
 from vmcli.translate.rules import RuleTable
-from vmcli.translate.x86_ops import CC
+from vmcli.translate.x86_ops import CC, SPECS
 
 rule = RuleTable()
 
@@ -1425,3 +1425,24 @@ def _phminposuw(c: Ctx) -> None:
     c(A.ins_gen(3, idx, 1, g), A.v3("orn", "16b", idx, idx, dm), A.across("uminv", "8h", mi, idx),
       A.ins_elem(1, m, 1, mi, 0))
     c.vmov(d, m)
+
+
+# ---- flag effects, for dead-flag elimination within a block (pipeline.dead_flags) -------------
+# Flags these always write, in straight-line code through the Ctx flag helpers (which leave out
+# the ones a block marks dead); none of them reads the flags.
+FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF, "dec": ALL & ~CF,
+               **dict.fromkeys(("and", "or", "xor", "test"), CF | PF | ZF | SF | OF)}   # AF undefined: kept
+# Rules whose code neither reads nor writes the flags register (test_translate_flags.py checks
+# every form's code). Any other rule counts as reading every flag and writing none for sure.
+FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
+                       "push", "pop")) | frozenset(
+    s.mnemonic for s in SPECS if s.is_sse and s.mnemonic not in ("comiss", "ucomiss", "comisd", "ucomisd", "ptest"))
+
+
+def flag_effect(mnemonic: str) -> tuple[int, int]:
+    """(flags it may read, flags it always writes) of a rule's code."""
+    if mnemonic in FLAG_WRITES:
+        return 0, FLAG_WRITES[mnemonic]
+    if mnemonic in FLAG_FREE:
+        return 0, 0
+    return ALL, 0
