@@ -6,8 +6,8 @@ the PC-relative encodings (adr, adrp, branches), whose code holds guest addresse
     open-addressing table keyed by the word.
   Stage B (Python, once per new word only): decode_a64 decodes it (cache level 1) and its rule
     builds the code (level 2, pipeline_a64.code_for).
-  Stage C (numba, fast_a64_kernels.emit): copy every block's templates into one buffer and patch
-    the addresses in.
+  Stage C (numba, fast_a64_kernels.plan, then .emit): pick each instruction's template, then copy
+    every block's templates into one buffer (blocks in parallel) and patch the addresses in.
 A PC-relative template is built at one address; emit_x86.Ctx.mov_addr marks where each address
 sits, how it moves with the instruction's address (pc + k, or pc's 4 KiB page + k for adrp) and
 which of mov_imm's three encodings holds it. The template serves every address whose values keep
@@ -37,6 +37,8 @@ Record = tuple[int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
 F_EXIT, F_UNSUPPORTED = 1, 2     # as in fast_a64_kernels
 
 _NUMBA: dict[str, Any] = {}
+# numba's thread pool does not survive fork(): worker processes (translate_fast_jobs) copy on one thread
+_PARALLEL = True
 
 
 def _kernels() -> dict[str, Any]:
@@ -44,7 +46,7 @@ def _kernels() -> dict[str, Any]:
     if not _NUMBA:
         from vmcli.translate import fast_a64_kernels as k
 
-        _NUMBA.update(lookup=k.lookup, resolve=k.resolve, emit=k.emit)
+        _NUMBA.update(lookup=k.lookup, resolve=k.resolve, plan=k.plan, emit=k.emit, emit_serial=k.emit_serial)
     return _NUMBA
 
 
@@ -199,14 +201,20 @@ class FastA64:
             new_ids = np.array([self._store(_build(int(words[i]), pc_of(int(i)))) for i in first_new], np.int64)
             k["resolve"](tpl_of, self.hval, self.hused, new_ids)
         cache.TEMPLATES.count(len(words) - len(first_new), 0)    # the misses count in code_for
-        out, size, block_ok, missing = k["emit"](wstart, addrs, pre_ok, tpl_of, *self._tables())
+        tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
+        use, size, block_ok, missing = k["plan"](wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                                 tpl_base, patches, pstart, plen)
         if len(missing):
             # PC-relative words at addresses their templates cannot serve: one more template each
             for i in missing.tolist():
                 if not self._serves(int(tpl_of[i]), pc_of(i)):
                     self._chain(int(tpl_of[i]), _build(int(words[i]), pc_of(i)))
-            out, size, block_ok, missing = k["emit"](wstart, addrs, pre_ok, tpl_of, *self._tables())
+            tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
+            use, size, block_ok, missing = k["plan"](wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                                     tpl_base, patches, pstart, plen)
             assert not len(missing)
+        emit = k["emit" if _PARALLEL else "emit_serial"]
+        out = emit(wstart, addrs, use, size, block_ok, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
         raw = memoryview(out)                       # blocks are views into one buffer, no copies
         bounds = size.tolist()
         counts = lengths[1:].tolist()
@@ -340,6 +348,8 @@ def save_templates() -> None:
 # ---- parallel translation ----------------------------------------------------------------------------
 
 def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], list[Record]]:
+    global _PARALLEL
+    _PARALLEL = False
     before = len(_translator().records)
     out: list[Result] = [(bytes(code), n, u) for code, n, u in translate_fast(blocks)]  # to pickle
     return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)], _translator().records[before:]

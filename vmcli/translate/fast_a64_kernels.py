@@ -78,13 +78,12 @@ def _fits(t, pc, tpl_base, patches, pstart, plen):
 
 
 @numba.njit(cache=True)
-def emit(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches,
-         pstart, plen):
-    """Copy each block's templates into one buffer and patch the addresses in. A block is taken
+def plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, patches, pstart, plen):
+    """Pick each instruction's template and each block's place in the output. A block is taken
     whole or not at all (block_ok false: pipeline_a64 translates it): it must hold only supported
     instructions and a branch only as its last one. A word's templates form a chain (tpl_next),
-    one per encoding of its addresses; an instruction none fits is returned in `missing`, and
-    nothing is emitted until the caller has added templates for them all."""
+    one per encoding of its addresses; an instruction none fits is returned in `missing`, and the
+    caller adds templates for them all before emitting."""
     n = len(wstart) - 1
     use = np.empty(len(tpl_of), np.int64)
     missing = np.empty(len(tpl_of), np.int64)
@@ -114,24 +113,45 @@ def emit(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_start, tpl_len, tpl_flags,
             total += tpl_len[t]
         block_ok[b] = ok
         size[b + 1] = size[b] + (total if ok else 0)
-    if nmissing:
-        return np.empty(0, np.uint8), size, block_ok, missing[:nmissing]
+    return use, size, block_ok, missing[:nmissing]
+
+
+@numba.njit(cache=True)
+def _copy_block(b, out, wstart, addrs, use, size, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+    """Block b's templates into its place in `out`, the addresses patched in."""
+    o = size[b]
+    for i in range(wstart[b], wstart[b + 1]):
+        t = use[i]
+        s = tpl_start[t]
+        ln = tpl_len[t]
+        out[o:o + ln] = tbytes[s:s + ln]
+        if plen[t]:
+            pc = addrs[b] + 4 * (i - wstart[b])
+            for p in range(pstart[t], pstart[t] + plen[t]):
+                v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
+                q = o + patches[p, 0]
+                for k in range(8 if patches[p, 3] == ADDR_64 else 4):
+                    out[q + k] = (v >> (8 * k)) & 0xFF
+        o += ln
+
+
+@numba.njit(cache=True, parallel=True)
+def emit(wstart, addrs, use, size, block_ok, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+    """Copy the planned blocks into one buffer, in parallel (each block has its own place)."""
+    n = len(wstart) - 1
+    out = np.empty(size[n], np.uint8)
+    for b in numba.prange(n):
+        if block_ok[b]:
+            _copy_block(b, out, wstart, addrs, use, size, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+    return out
+
+
+@numba.njit(cache=True)
+def emit_serial(wstart, addrs, use, size, block_ok, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+    """emit on one thread: for forked worker processes, where numba's thread pool must not start."""
+    n = len(wstart) - 1
     out = np.empty(size[n], np.uint8)
     for b in range(n):
-        if not block_ok[b]:
-            continue
-        o = size[b]
-        for i in range(wstart[b], wstart[b + 1]):
-            t = use[i]
-            s = tpl_start[t]
-            ln = tpl_len[t]
-            out[o:o + ln] = tbytes[s:s + ln]
-            if plen[t]:
-                pc = addrs[b] + 4 * (i - wstart[b])
-                for p in range(pstart[t], pstart[t] + plen[t]):
-                    v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
-                    q = o + patches[p, 0]
-                    for k in range(8 if patches[p, 3] == ADDR_64 else 4):
-                        out[q + k] = (v >> (8 * k)) & 0xFF
-            o += ln
-    return out, size, block_ok, missing[:0]
+        if block_ok[b]:
+            _copy_block(b, out, wstart, addrs, use, size, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+    return out
