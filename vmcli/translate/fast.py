@@ -131,9 +131,8 @@ def _kernels() -> dict[str, Any]:
 class FastTranslator:
     """Translates many blocks through the numba kernels; keeps its tables between calls."""
 
-    def __init__(self) -> None:
-        self.t = _tables()
-        self.key_index: dict[tuple[int, int], int] = {}
+    def __init__(self, saved: dict[str, np.ndarray] | None = None) -> None:
+        self.t = {name: saved[name] for name in ("ptab", "pick", "stab")} if saved else _tables()
         # every template as one stretch of `prog` (fast_kernels.emit_all): a header, its words, its
         # data patches and its register patches, so copying one touches one place in memory
         self.prog = np.zeros(0, np.int64)
@@ -143,10 +142,22 @@ class FastTranslator:
         self.hval = np.zeros(1 << 16, np.int64)
         self.hused = np.zeros(1 << 16, np.bool_)
         self.nkeys = 0
+        if saved:          # level 2 as a previous process left it
+            self.prog = saved["prog"]
+            self._prog_chunks = [self.prog]
+            self._nprog = len(self.prog)
+            self.nkeys = len(saved["l2_vals"])
+            self._grow(4 * self.nkeys)
+            self._reinsert(saved["l2_keys"], saved["l2_vals"])
         self.l1 = np.zeros((L1_SIZE, 8), np.int64)   # fast_kernels.L_* columns
         # decoded rows: (spec, length), template keys, data slots, register parameters
         self._rowbuf: tuple[np.ndarray, ...] = (np.empty((0, 2), np.int64), np.empty((0, 2), np.int64),
                                                 np.empty((0, 3), np.int64), np.empty(0, np.int64))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What FastTranslator(saved) starts from: the decode tables, the template programs and
+        level 2's (key, program offset) pairs."""
+        return {**self.t, "prog": self.prog, "l2_keys": self.hkeys[self.hused], "l2_vals": self.hval[self.hused]}
 
     def _grow(self, want: int) -> None:
         """Rehash the level-2 table into one of at least `want` slots."""
@@ -162,7 +173,7 @@ class FastTranslator:
 
     def _reinsert(self, keys: np.ndarray, vals: np.ndarray) -> None:
         first_new = np.empty(len(vals), np.int64)
-        placeholder, nnew = _kernels()["lookup"](keys, self.hkeys, self.hval, self.hused, first_new)
+        placeholder, nnew = _kernels()["lookup"](keys, self.hkeys, self.hval, self.hused, first_new, True)
         new_ids = np.empty(nnew, np.int64)
         new_ids[-placeholder[first_new[:nnew]] - 2] = vals[first_new[:nnew]]
         _kernels()["resolve"](placeholder, self.hval, self.hused, new_ids)
@@ -197,10 +208,13 @@ class FastTranslator:
         # stage B: templates for shapes not seen before (the table lives in numpy, looked up in numba)
         tpl_of = np.empty(0, np.int64)
         if ninsn:
-            if 2 * (self.nkeys + ninsn) > len(self.hused):
-                self._grow(2 * (self.nkeys + ninsn))
             first_new = np.empty(ninsn, np.int64)
-            tpl_of, nnew = k["lookup"](keys, self.hkeys, self.hval, self.hused, first_new)
+            # a probe first: the table grows (at most half full) only when there are new shapes
+            tpl_of, nnew = k["lookup"](keys, self.hkeys, self.hval, self.hused, first_new, False)
+            if nnew:
+                if 2 * (self.nkeys + nnew) > len(self.hused):
+                    self._grow(2 * (self.nkeys + nnew))
+                tpl_of, nnew = k["lookup"](keys, self.hkeys, self.hval, self.hused, first_new, True)
             self.nkeys += nnew
             new_ids = np.empty(nnew, np.int64)
             if nnew:
@@ -273,7 +287,7 @@ _TRANSLATOR: FastTranslator | None = None
 # hash of the code that makes them (any change to the rules or encoders starts a new file).
 # VM_TRANSLATE_NO_DISK_CACHE=1 turns this off.
 
-def _disk_path() -> Path | None:
+def _disk_path(kind: str = "templates", suffix: str = ".pickle") -> Path | None:
     if os.environ.get("VM_TRANSLATE_NO_DISK_CACHE"):
         return None
     import hashlib
@@ -281,10 +295,10 @@ def _disk_path() -> Path | None:
     here = Path(__file__).parent
     digest = hashlib.sha256()
     for name in ("x86_ops.py", "decode_x86.py", "emit_a64.py", "encode_a64.py", "rules.py", "pipeline.py",
-                 "rules_x86_to_a64.py", "forms.py"):
+                 "rules_x86_to_a64.py", "forms.py", "fast.py", "fast_kernels.py"):   # fast*: the formats
         digest.update((here / name).read_bytes())
     base = Path(os.environ.get("VM_CACHE_DIR") or Path.home() / ".cache" / "vmcli")
-    return base / f"translate-templates-{digest.hexdigest()[:16]}.pickle"
+    return base / f"translate-{kind}-{digest.hexdigest()[:16]}{suffix}"
 
 
 def load_templates() -> int:
@@ -294,13 +308,32 @@ def load_templates() -> int:
     path = _disk_path()
     if path is None or not path.exists():
         return 0
+    from vmcli.translate.emit_a64 import Patch, Template
+
     try:
-        templates = pickle.loads(path.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        return 0
+        templates = {key: Template(words, [Patch(*p) for p in patches], exit_, regs)
+                     for key, (words, patches, exit_, regs) in pickle.loads(path.read_bytes()).items()}
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError):
+        return 0     # unreadable: the templates are made again
     for key, tpl in templates.items():
         cache.TEMPLATES.data.setdefault(key, tpl)
+    _load_fast_state()
     return len(templates)
+
+
+def _load_fast_state() -> None:
+    """The numba path's level-2 table and decode tables, so a new process starts where the last
+    one stopped instead of deriving every template key again through decode_x86 and the rules."""
+    global _TRANSLATOR
+    path = _disk_path("fast", ".npz")
+    if _TRANSLATOR is not None or path is None or not path.exists():
+        return
+    try:
+        with np.load(path) as f:
+            saved = {name: f[name] for name in f.files}
+        _TRANSLATOR = FastTranslator(saved)
+    except (OSError, ValueError, KeyError):
+        pass
 
 
 def save_templates() -> None:
@@ -313,8 +346,17 @@ def save_templates() -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(dict(cache.TEMPLATES.data), protocol=pickle.HIGHEST_PROTOCOL))
+        # plain tuples: pickling the dataclasses takes five times as long, both ways
+        flat = {key: (t.words, [(p.word, p.slot, p.offset, p.kind) for p in t.patches], t.exit, t.regs)
+                for key, t in cache.TEMPLATES.data.items()}
+        tmp.write_bytes(pickle.dumps(flat, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, path)
+        fast_path = _disk_path("fast", ".npz")
+        if _TRANSLATOR is not None and fast_path is not None:
+            tmp = fast_path.with_suffix(f".{os.getpid()}.tmp.npz")
+            state: dict[str, Any] = _TRANSLATOR.state()
+            np.savez(tmp, **state)
+            os.replace(tmp, fast_path)
     except OSError:
         pass
 

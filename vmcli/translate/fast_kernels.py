@@ -430,9 +430,11 @@ def emit_all(counts, slots, params, tpl_of, prog):
 
 
 @numba.njit(cache=True)
-def lookup_templates(keys, hkeys, hval, hused, first_new):
+def lookup_templates(keys, hkeys, hval, hused, first_new, insert):
     """Level 2 in numba: (k1, k2) -> template id through an open-addressing table. Unknown keys get
-    a placeholder -(j + 2) and their first instruction is recorded in first_new[j]."""
+    a placeholder -(j + 2) and their first instruction is recorded in first_new[j]; without
+    `insert` they are only counted (the table is left as it was: the count bounds what an
+    inserting call adds)."""
     n = len(keys)
     out = np.empty(n, np.int64)
     mask = len(hused) - 1
@@ -446,6 +448,9 @@ def lookup_templates(keys, hkeys, hval, hused, first_new):
             s = (s + 1) & mask
         if hused[s]:
             out[i] = hval[s]
+        elif not insert:
+            out[i] = -1
+            nnew += 1
         else:
             hused[s] = True
             hkeys[s, 0] = k1
