@@ -132,8 +132,7 @@ def template_for(insn: Insn, count: bool = True, dead: int = 0) -> Template:
             ctx = Ctx(renamed(insn, name, rule, params), data_imm=rule.data_imm, dead=dead)
             rule.emit(ctx)
             variants.append(ctx.template())
-        b = renamed(insn, "B", rule, params)
-        tpl = parametrize(variants[0], variants[1], register_params(b, rule))
+        tpl = parametrize(variants[0], variants[1], register_params(ctx.insn, rule))   # ctx: B's
         cache.TEMPLATES.put(key, tpl)
     return tpl
 
