@@ -185,3 +185,30 @@ def test_compiled_code_same_bytes(opt: str, tmp_path: Path) -> None:
     for (code, address), (x86, n, unsupported) in zip(blocks, got, strict=True):
         tr = translate_a64(code, address)
         assert bytes(x86) == tr.code and n == len(tr.insns) and unsupported == len(tr.unsupported), hex(address)
+
+
+@pytest.mark.integration
+def test_glibc_text_same_bytes() -> None:
+    """The cross toolchain's glibc .text, cut into blocks at its branches (every 8th block; all of
+    them with VM_TRANSLATE_FULL=1): real code at its own addresses, unsupported words included."""
+    import subprocess
+
+    from elftools.elf.elffile import ELFFile
+    from toolcheck import IN_CI, require_tool
+
+    require_tool("aarch64-linux-gnu-gcc")
+    path = subprocess.run(["aarch64-linux-gnu-gcc", "-print-file-name=libc.so.6"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    if not Path(path).is_file():
+        reason = f"no AArch64 glibc next to aarch64-linux-gnu-gcc ({path}; Debian libc6-arm64-cross)"
+        (pytest.fail if IN_CI else pytest.skip)(reason)
+    with open(path, "rb") as fh:
+        text = ELFFile(fh).get_section_by_name(".text")
+        blocks = split_blocks(text.data(), text["sh_addr"])[:: 1 if FULL else 8]
+    cache.clear()
+    fast_a64.reset()
+    got = fast_a64.translate_fast(blocks)
+    for (code, address), (x86, n, unsupported) in zip(blocks, got, strict=True):
+        tr = translate_a64(code, address)
+        assert bytes(x86) == tr.code and n == len(tr.insns) and unsupported == len(tr.unsupported), hex(address)
+    assert fast_a64._TRANSLATOR is not None and fast_a64._TRANSLATOR.fallbacks < len(blocks) // 10
