@@ -12,10 +12,10 @@ A PC-relative template is built at one address; emit_x86.Ctx.mov_addr marks wher
 sits, how it moves with the instruction's address (pc + k, or pc's 4 KiB page + k for adrp) and
 which of mov_imm's three encodings holds it. The template serves every address whose values keep
 those encodings; another address gets another template of the same word (a chain, tpl_next).
-Blocks it cannot take whole (an unsupported word, a branch before the block's end, a length that
-is not a multiple of 4) go through pipeline_a64.translate_a64, which reports what it cannot
-translate; both give the same bytes (tests/translate/test_a64_fast.py). Whole blocks are cached at
-level 3. numba is imported only here (lazily), and its kernels compile with cache=True.
+As in pipeline_a64.translate_a64, a block is translated up to its first unsupported word or up to
+and including its first branch; both give the same bytes and counts (tests/translate/test_a64_fast.py),
+and a block at an address beyond 2**62 goes through translate_a64 itself. Whole blocks are cached
+at level 3. numba is imported only here (lazily), and its kernels compile with cache=True.
 """
 
 from __future__ import annotations
@@ -179,13 +179,14 @@ class FastA64:
         codes = [code for code, _ in blocks]
         where = [address for _, address in blocks]
         sizes = np.fromiter(map(len, codes), np.int64, n)
-        pre_ok = (sizes & 3) == 0
-        if n and (min(where) < 0 or max(where) >= (1 << 62)):
-            pre_ok &= np.array([0 <= a < (1 << 62) for a in where], np.bool_)
-        if not pre_ok.all():
-            codes = [c if ok else b"" for c, ok in zip(codes, pre_ok.tolist(), strict=True)]
+        # instructions per block as translate_a64 lists them: a partial last word is one more
+        listed = (sizes + 3) >> 2
+        if (sizes & 3).any():
+            codes = [c[:len(c) & ~3] for c in codes]
+        pre_ok = np.ones(n, np.bool_)
+        if n and (min(where) < 0 or max(where) >= (1 << 62)):      # beyond the kernels' int64 addresses
+            pre_ok = np.array([0 <= a < (1 << 62) for a in where], np.bool_)
             where = [a if ok else 0 for a, ok in zip(where, pre_ok.tolist(), strict=True)]
-            sizes[~pre_ok] = 0
         addrs = np.array(where, np.int64)
         lengths = np.zeros(n + 1, np.int64)
         lengths[1:] = sizes >> 2
@@ -202,25 +203,26 @@ class FastA64:
             k["resolve"](tpl_of, self.hval, self.hused, new_ids)
         cache.TEMPLATES.count(len(words) - len(first_new), 0)    # the misses count in code_for
         tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
-        use, size, block_ok, missing = k["plan"](wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
-                                                 tpl_base, patches, pstart, plen)
+        use, size, done, missing = k["plan"](wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                             tpl_base, patches, pstart, plen)
         if len(missing):
             # PC-relative words at addresses their templates cannot serve: one more template each
             for i in missing.tolist():
                 if not self._serves(int(tpl_of[i]), pc_of(i)):
                     self._chain(int(tpl_of[i]), _build(int(words[i]), pc_of(i)))
             tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
-            use, size, block_ok, missing = k["plan"](wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
-                                                     tpl_base, patches, pstart, plen)
+            use, size, done, missing = k["plan"](wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                                 tpl_base, patches, pstart, plen)
             assert not len(missing)
         emit = k["emit" if _PARALLEL else "emit_serial"]
-        out = emit(wstart, addrs, use, size, block_ok, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+        out = emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
         raw = memoryview(out)                       # blocks are views into one buffer, no copies
         bounds = size.tolist()
-        counts = lengths[1:].tolist()
-        result: list[Result] = [(raw[lo:hi], c, 0) for lo, hi, c in zip(bounds, bounds[1:], counts, strict=False)]
-        if not block_ok.all():
-            for b in np.flatnonzero(~block_ok).tolist():
+        counts = listed.tolist()
+        result: list[Result] = [(raw[lo:hi], c, c - d)
+                                for lo, hi, c, d in zip(bounds, bounds[1:], counts, done.tolist(), strict=False)]
+        if not pre_ok.all():
+            for b in np.flatnonzero(~pre_ok).tolist():
                 code, address = blocks[b]
                 self.fallbacks += 1
                 tr = translate_a64(code, address)

@@ -79,28 +79,24 @@ def _fits(t, pc, tpl_base, patches, pstart, plen):
 
 @numba.njit(cache=True)
 def plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, patches, pstart, plen):
-    """Pick each instruction's template and each block's place in the output. A block is taken
-    whole or not at all (block_ok false: pipeline_a64 translates it): it must hold only supported
-    instructions and a branch only as its last one. A word's templates form a chain (tpl_next),
-    one per encoding of its addresses; an instruction none fits is returned in `missing`, and the
-    caller adds templates for them all before emitting."""
+    """Pick each instruction's template and each block's place in the output. As in
+    pipeline_a64.translate_a64, a block is translated up to its first unsupported word, or up to
+    and including its first branch: done[b] words. A word's templates form a chain (tpl_next), one
+    per encoding of its addresses; an instruction none fits is returned in `missing`, and the
+    caller adds templates for them all before emitting. Blocks not pre_ok are left to the caller."""
     n = len(wstart) - 1
     use = np.empty(len(tpl_of), np.int64)
     missing = np.empty(len(tpl_of), np.int64)
     nmissing = 0
     size = np.zeros(n + 1, np.int64)
-    block_ok = np.zeros(n, np.bool_)
+    done = np.zeros(n, np.int64)
     for b in range(n):
-        ok = pre_ok[b]
         total = 0
-        last = wstart[b + 1] - 1
-        for i in range(wstart[b], wstart[b + 1]):
-            if not ok:
-                break
+        count = 0
+        for i in range(wstart[b], wstart[b + 1] if pre_ok[b] else wstart[b]):
             t = tpl_of[i]
             f = tpl_flags[t]
-            if (f & F_UNSUPPORTED) != 0 or ((f & F_EXIT) != 0 and i != last):
-                ok = False
+            if (f & F_UNSUPPORTED) != 0:
                 break
             pc = addrs[b] + 4 * (i - wstart[b])
             while t >= 0 and not _fits(t, pc, tpl_base, patches, pstart, plen):
@@ -108,19 +104,23 @@ def plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, 
             if t < 0:
                 missing[nmissing] = i
                 nmissing += 1
-                continue
-            use[i] = t
-            total += tpl_len[t]
-        block_ok[b] = ok
-        size[b + 1] = size[b] + (total if ok else 0)
-    return use, size, block_ok, missing[:nmissing]
+            else:
+                use[i] = t
+                total += tpl_len[t]
+            count += 1
+            if (f & F_EXIT) != 0:
+                break
+        done[b] = count
+        size[b + 1] = size[b] + total
+    return use, size, done, missing[:nmissing]
 
 
 @numba.njit(cache=True)
-def _copy_block(b, out, wstart, addrs, use, size, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+def _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
+                plen):
     """Block b's templates into its place in `out`, the addresses patched in."""
     o = size[b]
-    for i in range(wstart[b], wstart[b + 1]):
+    for i in range(wstart[b], wstart[b] + done[b]):
         t = use[i]
         s = tpl_start[t]
         ln = tpl_len[t]
@@ -136,22 +136,22 @@ def _copy_block(b, out, wstart, addrs, use, size, tpl_start, tpl_len, tpl_base, 
 
 
 @numba.njit(cache=True, parallel=True)
-def emit(wstart, addrs, use, size, block_ok, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+def emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
     """Copy the planned blocks into one buffer, in parallel (each block has its own place)."""
     n = len(wstart) - 1
     out = np.empty(size[n], np.uint8)
     for b in numba.prange(n):
-        if block_ok[b]:
-            _copy_block(b, out, wstart, addrs, use, size, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+        _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
+                    plen)
     return out
 
 
 @numba.njit(cache=True)
-def emit_serial(wstart, addrs, use, size, block_ok, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+def emit_serial(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
     """emit on one thread: for forked worker processes, where numba's thread pool must not start."""
     n = len(wstart) - 1
     out = np.empty(size[n], np.uint8)
     for b in range(n):
-        if block_ok[b]:
-            _copy_block(b, out, wstart, addrs, use, size, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+        _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
+                    plen)
     return out
