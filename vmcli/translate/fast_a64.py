@@ -242,8 +242,9 @@ def _translator() -> FastA64:
 
 def reset() -> None:
     """Forget the numba-side template table (the Python caches are cache.clear's)."""
-    global _TRANSLATOR
+    global _TRANSLATOR, _LOADED
     _TRANSLATOR = None
+    _LOADED = 0
 
 
 def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
@@ -353,8 +354,11 @@ def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], li
     global _PARALLEL
     _PARALLEL = False
     before = len(_translator().records)
+    counts = [v for level in cache.LEVELS for v in (level.hits, level.misses)]      # the parent's, forked
     out: list[Result] = [(bytes(code), n, u) for code, n, u in translate_fast(blocks)]  # to pickle
-    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)], _translator().records[before:]
+    counts = [v - c for v, c in zip([v for level in cache.LEVELS for v in (level.hits, level.misses)], counts,
+                                    strict=True)]
+    return out, counts, _translator().records[before:]
 
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
