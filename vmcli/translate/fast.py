@@ -12,7 +12,10 @@ cache=True.
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +306,11 @@ def _disk_path(kind: str = "templates", suffix: str = ".pickle") -> Path | None:
 
 def load_templates() -> int:
     """Fill cache level 2 from disk; returns how many templates were loaded."""
+    with _no_cyclic_gc():
+        return _load_templates()
+
+
+def _load_templates() -> int:
     import pickle
 
     path = _disk_path()
@@ -311,12 +319,13 @@ def load_templates() -> int:
     from vmcli.translate.emit_a64 import Patch, Template
 
     try:
-        templates = {key: Template(words, [Patch(*p) for p in patches], exit_, regs)
-                     for key, (words, patches, exit_, regs) in pickle.loads(path.read_bytes()).items()}
+        templates = [(key, Template(words, [Patch(*p) for p in patches] if patches else [], exit_, regs))
+                     for key, words, patches, exit_, regs in pickle.loads(path.read_bytes())]
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError):
         return 0     # unreadable: the templates are made again
-    for key, tpl in templates.items():
-        cache.TEMPLATES.data.setdefault(key, tpl)
+    data = cache.TEMPLATES.data
+    for key, tpl in templates:
+        data.setdefault(key, tpl)
     _load_fast_state()
     return len(templates)
 
@@ -338,6 +347,11 @@ def _load_fast_state() -> None:
 
 def save_templates() -> None:
     """Write cache level 2 to disk (atomically; a failure only costs the next run time)."""
+    with _no_cyclic_gc():
+        _save_templates()
+
+
+def _save_templates() -> None:
     import pickle
 
     path = _disk_path()
@@ -346,9 +360,10 @@ def save_templates() -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        # plain tuples: pickling the dataclasses takes five times as long, both ways
-        flat = {key: (t.words, [(p.word, p.slot, p.offset, p.kind) for p in t.patches], t.exit, t.regs)
-                for key, t in cache.TEMPLATES.data.items()}
+        # plain tuples in a list: pickling the dataclasses takes five times as long, both ways,
+        # and a dict would hash every (long) key once more
+        flat = [(key, t.words, [(p.word, p.slot, p.offset, p.kind) for p in t.patches] if t.patches else [],
+                 t.exit, t.regs) for key, t in cache.TEMPLATES.data.items()]
         tmp.write_bytes(pickle.dumps(flat, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, path)
         fast_path = _disk_path("fast", ".npz")
@@ -361,23 +376,27 @@ def save_templates() -> None:
         pass
 
 
-def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
-    """(code, instructions, unsupported) of many blocks via the numba path, with cache level 3
-    on whole blocks."""
-    import gc
-
-    global _TRANSLATOR
-    if _TRANSLATOR is None:
-        _TRANSLATOR = FastTranslator()
-    # this makes a few objects per block and no cycles: the cyclic collector would only rescan
-    # the (large) caches again and again
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """For code that makes many objects and no cycles: the cyclic collector would only rescan
+    the (large) caches again and again."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _translate_fast(blocks, _TRANSLATOR)
+        yield
     finally:
         if enabled:
             gc.enable()
+
+
+def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
+    """(code, instructions, unsupported) of many blocks via the numba path, with cache level 3
+    on whole blocks."""
+    global _TRANSLATOR
+    if _TRANSLATOR is None:
+        _TRANSLATOR = FastTranslator()
+    with _no_cyclic_gc():
+        return _translate_fast(blocks, _TRANSLATOR)
 
 
 def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastTranslator) -> list[Result]:
