@@ -117,14 +117,19 @@ def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.Monke
     cache.clear()
     fast_a64.reset()
     assert fast_a64.load_templates() > 0
-    out.unlink()
+    # -j 2 from nothing: worker processes build the new words' templates
+    monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path / "cache2"))
+    cache.clear()
+    fast_a64.reset()
     fast_a64.translate_fast(blocks[:10])                 # counted before the workers fork
     before = cache.BLOCKS.hits + cache.BLOCKS.misses
+    out.unlink()
     result = CliRunner().invoke(vm, [*args, "-j", "2", "--stats"])
     assert result.exit_code == 0 and out.read_bytes() == want
-    # each worker's level-3 lookups count once: one per input block
     line = next(x for x in result.stderr.splitlines() if x.startswith("cache translated blocks"))
     assert line.endswith(f"/{before + sum(1 for c, _ in blocks if c)})"), line
+    line = next(x for x in result.stderr.splitlines() if x.startswith("cache decoded encodings"))
+    assert int(line.rsplit("/", 1)[1].rstrip(")")) > 128, line     # the workers' decodes, counted once
 
 
 def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ at level 3. numba is imported only here (lazily), and its kernels compile with c
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,11 @@ from vmcli.translate.pipeline_a64 import code_for, decode_cached, translate_a64
 Result = tuple[bytes | memoryview, int, int]   # code, instructions, unsupported instructions
 # one template: word, x86 code, flags, the address it was built at, its addresses (Code.addrs)
 Record = tuple[int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
+Builder = Callable[[list[tuple[int, int]]], list[Record]]     # (word, pc) pairs -> their templates
 
 F_EXIT, F_UNSUPPORTED = 1, 2     # as in fast_a64_kernels
 
 _NUMBA: dict[str, Any] = {}
-# numba's thread pool does not survive fork(): worker processes (translate_fast_jobs) copy on one thread
-_PARALLEL = True
 
 
 def _kernels() -> dict[str, Any]:
@@ -46,7 +46,7 @@ def _kernels() -> dict[str, Any]:
     if not _NUMBA:
         from vmcli.translate import fast_a64_kernels as k
 
-        _NUMBA.update(lookup=k.lookup, resolve=k.resolve, plan=k.plan, emit=k.emit, emit_serial=k.emit_serial)
+        _NUMBA.update(lookup=k.lookup, resolve=k.resolve, plan=k.plan, emit=k.emit)
     return _NUMBA
 
 
@@ -171,9 +171,10 @@ class FastA64:
                             np.array([len(r[4]) for r in recs], np.int64))
         return self._arrays
 
-    def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
+    def translate(self, blocks: list[tuple[bytes, int]], build: Builder | None = None) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
-        pipeline_a64.translate_a64(...).code."""
+        pipeline_a64.translate_a64(...).code. `build` makes the templates of new words (default:
+        here, one after the other)."""
         k = _kernels()
         n = len(blocks)
         codes = [code for code, _ in blocks]
@@ -199,7 +200,9 @@ class FastA64:
 
         tpl_of, first_new = self._lookup(words)
         if len(first_new):
-            new_ids = np.array([self._store(_build(int(words[i]), pc_of(int(i)))) for i in first_new], np.int64)
+            todo = [(int(words[i]), pc_of(int(i))) for i in first_new]
+            records = build(todo) if build is not None else [_build(w, pc) for w, pc in todo]
+            new_ids = np.array([self._store(r) for r in records], np.int64)
             k["resolve"](tpl_of, self.hval, self.hused, new_ids)
         cache.TEMPLATES.count(len(words) - len(first_new), 0)    # the misses count in code_for
         tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
@@ -214,8 +217,7 @@ class FastA64:
             use, size, done, missing = k["plan"](wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
                                                  tpl_base, patches, pstart, plen)
             assert not len(missing)
-        emit = k["emit" if _PARALLEL else "emit_serial"]
-        out = emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+        out = k["emit"](wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
         raw = memoryview(out)                       # blocks are views into one buffer, no copies
         bounds = size.tolist()
         counts = listed.tolist()
@@ -247,7 +249,7 @@ def reset() -> None:
     _LOADED = 0
 
 
-def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
+def translate_fast(blocks: list[tuple[bytes, int]], build: Builder | None = None) -> list[Result]:
     """(code, instructions, unsupported) of many AArch64 blocks via the numba path, with cache
     level 3 on whole blocks."""
     import gc
@@ -257,13 +259,13 @@ def translate_fast(blocks: list[tuple[bytes, int]]) -> list[Result]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _translate_fast(blocks, translator)
+        return _translate_fast(blocks, translator, build)
     finally:
         if enabled:
             gc.enable()
 
 
-def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastA64) -> list[Result]:
+def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastA64, build: Builder | None) -> list[Result]:
     level = cache.BLOCKS
     get = level.data.get
     keys = [("fast-a64", code, address) for code, address in blocks]
@@ -274,7 +276,7 @@ def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastA64) -> lis
     level.count(len(blocks) - len(todo), len(todo))
     if todo:
         uniq = list(todo)
-        results = translator.translate([(code, address) for _, code, address in uniq])
+        results = translator.translate([(code, address) for _, code, address in uniq], build)
         level.data.update(zip(uniq, results, strict=True))
         while len(level.data) > level.capacity:
             level.data.popitem(last=False)
@@ -349,32 +351,34 @@ def save_templates() -> None:
 
 
 # ---- parallel translation ----------------------------------------------------------------------------
+# The numba kernels already copy on every core; what a single process does one at a time is running
+# the rules for new words. With -j N, worker processes build those templates (Python only: they never
+# enter numba, whose thread pool does not survive fork) and the parent does the rest.
 
-def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], list[Record]]:
-    global _PARALLEL
-    _PARALLEL = False
-    before = len(_translator().records)
-    counts = [v for level in cache.LEVELS for v in (level.hits, level.misses)]      # the parent's, forked
-    out: list[Result] = [(bytes(code), n, u) for code, n, u in translate_fast(blocks)]  # to pickle
-    counts = [v - c for v, c in zip([v for level in cache.LEVELS for v in (level.hits, level.misses)], counts,
-                                    strict=True)]
-    return out, counts, _translator().records[before:]
+def _build_chunk(todo: list[tuple[int, int]]) -> tuple[list[Record], list[int]]:
+    before = [v for level in cache.LEVELS for v in (level.hits, level.misses)]      # the parent's, forked
+    records = [_build(word, pc) for word, pc in todo]
+    after = [v for level in cache.LEVELS for v in (level.hits, level.misses)]
+    return records, [a - b for a, b in zip(after, before, strict=True)]
 
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
-    """translate_fast over `jobs` worker processes (each loads numba's cached kernels)."""
-    if jobs <= 1 or len(blocks) < 64 * jobs:
+    """translate_fast with the templates of new words built by `jobs` worker processes."""
+    if jobs <= 1:
         return translate_fast(blocks)
     import multiprocessing
 
-    size = (len(blocks) + jobs - 1) // jobs
-    parts = [blocks[i:i + size] for i in range(0, len(blocks), size)]
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        results = pool.map(_chunk, parts)
-    out: list[Result] = []
-    for res, counters, new in results:
-        out += res
-        for i, level in enumerate(cache.LEVELS):
-            level.count(counters[2 * i], counters[2 * i + 1])
-        _translator().insert(new)                # the workers' templates, for the disk cache
-    return out
+    def build(todo: list[tuple[int, int]]) -> list[Record]:
+        if len(todo) < 64 * jobs:
+            return [_build(word, pc) for word, pc in todo]
+        size = (len(todo) + jobs - 1) // jobs
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            parts = pool.map(_build_chunk, [todo[i:i + size] for i in range(0, len(todo), size)])
+        records: list[Record] = []
+        for part, counts in parts:
+            records += part
+            for i, level in enumerate(cache.LEVELS):
+                level.count(counts[2 * i], counts[2 * i + 1])
+        return records
+
+    return translate_fast(blocks, build)

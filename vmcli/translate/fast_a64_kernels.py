@@ -144,14 +144,3 @@ def emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, p
         _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
                     plen)
     return out
-
-
-@numba.njit(cache=True)
-def emit_serial(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
-    """emit on one thread: for forked worker processes, where numba's thread pool must not start."""
-    n = len(wstart) - 1
-    out = np.empty(size[n], np.uint8)
-    for b in range(n):
-        _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
-                    plen)
-    return out
