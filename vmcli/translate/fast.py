@@ -1,9 +1,12 @@
 """The numba hot path: decode -> template lookup -> patch, over numpy arrays, for many blocks at once.
 
-Stage A (numba): decode every instruction of every block into a record row, with the L1 cache
-  (instruction bytes -> decoded row) and the exact shape key the template cache uses.
-Stage B (Python, once per *new* shape only): the rule builds the template (cache level 2).
-Stage C (numba): copy each instruction's template words and patch its data values in.
+Stage A (numba, fast_kernels.decode_all): one pass per instruction decodes it, checks its form
+  and builds the exact shape key the template cache uses, with the L1 cache (15-byte window ->
+  all of that); then a backward pass per block marks the flags no instruction needs (dead flags).
+Stage B (numba table, Python once per *new* shape only): level 2 maps the key to a template
+  program; a new shape's template is built by the rule.
+Stage C (numba, emit_all): copy each instruction's template program and patch its registers and
+  data values in.
 A block the fast path cannot take whole (an unsupported instruction, a branch before its end) goes
 through pipeline.translate, which reports what it cannot translate; both paths give the same bytes
 (tests/translate/test_translate_fast.py). numba is imported here only, and compiles with

@@ -1,8 +1,8 @@
-"""numba kernels of the fast path (see fast.py). This module imports numba; nothing imports it
-except fast._kernels(), so `vm translate --hex ...` and `vm run` never pay for numba.
+"""numba kernels of the fast path (see fast.py). This module imports numba; only FastTranslator
+(the bulk path) imports it, so `vm translate --hex ...` and `vm run` never pay for numba.
 
-decode_all mirrors decode_x86.decode and emit_a64.template_key exactly; the tests compare the
-two paths byte for byte.
+decode_all mirrors decode_x86.decode, forms.supported_form, emit_a64.template_key and
+pipeline.dead_flags exactly; the tests compare the two paths byte for byte.
 """
 
 from __future__ import annotations
