@@ -88,7 +88,13 @@ def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.Monke
     # the templates persisted: a fresh process state loads them instead of running the rules
     assert list((tmp_path / "cache").glob("translate-templates-*.pickle"))
     cache.clear()
+    fast._TRANSLATOR = None
     assert fast.load_templates() > 0
+    # the numba path's level 2 came back too: no shape is decoded or built again in Python
+    assert fast._TRANSLATOR is not None and fast._TRANSLATOR.nkeys > 0
+    again = fast.translate_fast(blocks)
+    assert b"".join(bytes(code) for code, _, _ in again) == out.read_bytes()
+    assert cache.TEMPLATES.misses == 0 and cache.TEMPLATES.hits > 0
 
 
 def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:
