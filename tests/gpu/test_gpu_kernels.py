@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vmcli.gpu import kernels
-from vmcli.gpu.driver import GpuError
+from vmcli.gpu import kernels, runtime
+from vmcli.gpu.driver import Device, GpuError
 from vmcli.gpu.opencl import ClDevice
 from vmcli.gpu.runtime import Runner
 
@@ -226,3 +226,27 @@ def test_docs_table_matches_the_kernel_table() -> None:
         items = [item.split() for item in row.split("|")[3].split(",")]
         want = [(p.direction or p.dtype, p.name) for p in s.params]
         assert [(t[0], t[1].split("[")[0]) for t in items] == want
+
+
+def test_buffers_are_reused_and_out_buffers_start_at_zero(device: Device, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second launch of the same sizes takes the first one's device buffers; `dot` accumulates into
+    `out` atomically, so a reused buffer that were not zero-filled would double the result."""
+    runner = Runner(device)
+    allocs: list[int] = []
+    real_alloc = device.alloc
+    monkeypatch.setattr(device, "alloc", lambda n: allocs.append(n) or real_alloc(n))
+    x, y = f32(5000), f32(5000)
+    outs = [np.full(1, 7.0, np.float32) for _ in range(3)]
+    for out in outs:
+        runner.run("dot", [x, y, out, 5000])
+    # (the groups' atomic adds land in any order: equal to rounding, where a stale start would double)
+    assert outs[1][0] == pytest.approx(outs[0][0], rel=1e-5) and outs[2][0] == pytest.approx(outs[0][0], rel=1e-5)
+    assert sorted(allocs) == [4, 20000, 20000]   # the first launch only
+    # Over the pool's limit, finished launches' buffers are freed instead of kept.
+    monkeypatch.setattr(runtime, "POOL_BYTES", 0)
+    runner.release()
+    kept = runner.start("vadd", [x, y, np.empty(5000, np.float32), 5000])
+    bufs = list(kept._buffers)
+    kept.wait()
+    with pytest.raises(GpuError, match="after free"):
+        device.queue().fill_zero(bufs[0])

@@ -34,3 +34,23 @@ def test_pocl_without_a_linker_is_an_error_not_an_abort(monkeypatch: pytest.Monk
     monkeypatch.setattr(opencl.shutil, "which", lambda name: None if name == "ld" else real_which(name))
     with pytest.raises(GpuError, match="needs the system linker"):
         device.compile("__kernel void k(__global float *a) { a[0] = 1; }")
+
+
+@pytest.mark.parametrize("env,allowed,want", [
+    ({}, "all", "1"),                              # every CPU: pin PoCL's threads
+    ({}, "one", None),                             # taskset to fewer CPUs: leave the choice alone
+    ({"POCL_AFFINITY": "0"}, "all", "0"),          # the user's setting wins
+])
+def test_pocl_threads_are_pinned_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                                       allowed: str, want: str | None) -> None:
+    import os
+
+    from vmcli.gpu import pocl_env
+
+    monkeypatch.delenv("POCL_AFFINITY", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3} if allowed == "all" else {2})
+    pocl_env.pin_threads()
+    assert os.environ.get("POCL_AFFINITY") == want

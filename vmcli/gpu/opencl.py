@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pyopencl as cl
 
+from vmcli.gpu import pocl_env
 from vmcli.gpu.cache import ProgramCache, program_key
 from vmcli.gpu.classify import ClDescription, classify
 from vmcli.gpu.driver import (
@@ -33,6 +34,9 @@ from vmcli.gpu.driver import (
 )
 
 T = TypeVar("T")
+
+# PoCL reads its environment when the ICD loader starts it, at the first platform query.
+pocl_env.pin_threads()
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ U32_MAX = 0xFFFF_FFFF
 # plus a reduction's stride) from wrapping around.
 MAX_ELEMENTS = (1 << 31) - (1 << 20)
 _NP_DTYPE = {"f32": np.dtype(np.float32), "u32": np.dtype(np.uint32)}
+POOL_BYTES = 256 << 20   # device memory a Runner keeps for reuse, at most
 
 Arg = HostArray | int | float
 
@@ -64,8 +65,7 @@ class Pending:
                     download_s=sum(e.elapsed_s() for e in self._downloads),
                     wall_s=wall)
             finally:
-                for b in self._buffers:
-                    b.free()
+                self.runner.recycle(self._buffers)
         return self._timings
 
 
@@ -111,6 +111,8 @@ class Runner:
         self.max_flops = max_flops
         self._queue: Queue | None = None
         self._program: Program | None = None
+        self._pool: dict[int, list[Buffer]] = {}   # nbytes -> buffers kept for reuse
+        self._pooled = 0
 
     @property
     def queue(self) -> Queue:
@@ -124,6 +126,30 @@ class Runner:
             dialect = self.device.dialect
             self._program = self.device.compile(kernels.source(dialect), kernels.OPTIONS[dialect])
         return self._program
+
+    def _alloc(self, nbytes: int) -> Buffer:
+        kept = self._pool.get(nbytes)
+        if kept:
+            self._pooled -= nbytes
+            return kept.pop()
+        return self.device.alloc(nbytes)
+
+    def recycle(self, buffers: Sequence[Buffer]) -> None:
+        """Keep finished launches' buffers for reuse, up to POOL_BYTES; free the rest."""
+        for b in buffers:
+            if self._pooled + b.nbytes <= POOL_BYTES:
+                self._pool.setdefault(b.nbytes, []).append(b)
+                self._pooled += b.nbytes
+            else:
+                b.free()
+
+    def release(self) -> None:
+        """Free the buffers kept for reuse."""
+        for kept in self._pool.values():
+            for b in kept:
+                b.free()
+        self._pool.clear()
+        self._pooled = 0
 
     def run(self, kernel: int | str, args: Sequence[Arg]) -> Timings:
         return self.start(kernel, args).wait()
@@ -170,7 +196,7 @@ class Runner:
             for p in spec.buffers:
                 # At least one element: a launch with n = 0 still gets valid (untouched) buffers.
                 host = hosts[p.name]
-                buf = buffers[p.name] = self.device.alloc(max(host.nbytes, _NP_DTYPE[p.dtype].itemsize))
+                buf = buffers[p.name] = self._alloc(max(host.nbytes, _NP_DTYPE[p.dtype].itemsize))
                 if p.direction == "out" or not host.nbytes:
                     uploads.append(q.fill_zero(buf))
                 else:
@@ -181,7 +207,6 @@ class Runner:
                          for p in spec.buffers if p.direction != "in" and hosts[p.name].nbytes]
         except BaseException:
             q.finish()
-            for b in buffers.values():
-                b.free()
+            self.recycle(list(buffers.values()))
             raise
         return Pending(self, list(buffers.values()), uploads, kernel_ev, downloads, started)
