@@ -115,3 +115,34 @@ def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**__import__("os").environ, "VM_CACHE_DIR": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_jobs_after_an_in_process_translation_do_not_hang(tmp_path: Path) -> None:
+    """The parent runs the parallel kernel, then forks -j workers that run it too: under GNU OpenMP
+    the workers would abort and the pool wait forever (vmcli/translate/parallel.py). The workers'
+    cache lookups add to the parent's as many as a serial run's (not the parent's counts again;
+    hits and misses split differently, as two workers may both build a template)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    results = []
+    for jobs in (2, 1):
+        code = ("import sys\n"
+                "sys.path.insert(0, 'tests/translate')\n"
+                "from test_translate_fast import _blocks\n"
+                "from vmcli.translate import fast\n"
+                "blocks = _blocks(5, 600)\n"
+                "fast.translate_fast(blocks[:300])\n"
+                "before = [level.hits + level.misses for level in fast.cache.LEVELS]\n"
+                f"got = fast.translate_fast_jobs(blocks[300:], {jobs})\n"
+                "after = [level.hits + level.misses for level in fast.cache.LEVELS]\n"
+                "print([(bytes(c), n, u) for c, n, u in got] == [(bytes(c), n, u) for c, n, u in"
+                " fast.translate_fast(blocks[300:])], [b - a for a, b in zip(before, after)])\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                              cwd=Path(__file__).resolve().parents[2],
+                              env={**env, "VM_CACHE_DIR": str(tmp_path / str(jobs))})
+        assert proc.returncode == 0, proc.stderr
+        results.append(proc.stdout)
+    assert results[0].startswith("True ") and results[0] == results[1]

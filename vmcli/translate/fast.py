@@ -421,11 +421,16 @@ def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastTranslator)
     return out
 
 
+def _counters() -> list[int]:
+    return [v for level in cache.LEVELS for v in (level.hits, level.misses)]
+
+
 def _chunk(blocks: list[tuple[bytes, int]]) -> tuple[list[Result], list[int], dict]:
     before = set(cache.TEMPLATES.data)
+    counted = _counters()                        # the parent's, inherited through fork
     out: list[Result] = [(bytes(code), n, u) for code, n, u in translate_fast(blocks)]  # to pickle
     new = {k: v for k, v in cache.TEMPLATES.data.items() if k not in before}
-    return out, [v for level in cache.LEVELS for v in (level.hits, level.misses)], new
+    return out, [now - then for now, then in zip(_counters(), counted, strict=True)], new
 
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+import vmcli.translate.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
+
 F_EXIT, F_UNSUPPORTED = 1, 2          # template flags
 ADDR_U32, ADDR_S32, ADDR_64 = 0, 1, 2  # as emit_x86.addr_class
 

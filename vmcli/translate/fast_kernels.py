@@ -12,6 +12,8 @@ from typing import Any
 import numba
 import numpy as np
 
+import vmcli.translate.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
+
 T_NONE, T_GPR, T_XMM, T_MEM, T_IMM = 0, 1, 2, 3, 4
 K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
 RIP = 16
