@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 import vmcli.translate.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
+from vmcli.translate.fast_kernels import resolve_templates as resolve  # noqa: F401  (shared with x86)
 
 F_EXIT, F_UNSUPPORTED = 1, 2          # template flags
 ADDR_U32, ADDR_S32, ADDR_64 = 0, 1, 2  # as emit_x86.addr_class
@@ -39,18 +40,6 @@ def lookup(words, hkeys, hval, hused, first_new):
             out[i] = hval[s]
             nnew += 1
     return out, nnew
-
-
-@numba.njit(cache=True)
-def resolve(tpl_of, hval, hused, new_ids):
-    """Replace the placeholders by the template ids made for them (in the table too)."""
-    for i in range(len(tpl_of)):
-        v = tpl_of[i]
-        if v <= -2:
-            tpl_of[i] = new_ids[-v - 2]
-    for s in range(len(hused)):
-        if hused[s] and hval[s] <= -2:
-            hval[s] = new_ids[-hval[s] - 2]
 
 
 @numba.njit(cache=True)
