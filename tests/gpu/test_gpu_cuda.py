@@ -76,3 +76,17 @@ def test_block_shape_divides_the_global_size(global_size: tuple[int, ...], block
     from vmcli.gpu.cuda import block_shape
 
     assert block_shape(global_size) == block
+
+
+def test_missing_nvrtc_is_a_clear_error() -> None:
+    """Where libnvrtc cannot be loaded (CI has cuda-bindings without it), compiling says so in one
+    GpuError instead of the bindings' own exception."""
+    pytest.importorskip("cuda.bindings")
+    from vmcli.gpu.cuda import nvrtc_version
+
+    try:
+        nvrtc_version()
+    except GpuError as exc:
+        assert "NVRTC is needed" in str(exc)
+    else:
+        pytest.skip("NVRTC loads here")

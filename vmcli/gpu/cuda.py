@@ -359,7 +359,11 @@ class CudaDevice(Device):
 
 
 def nvrtc_version() -> tuple[int, int]:
-    major, minor = _check("nvrtc version", nvrtc.nvrtcVersion())
+    """NVRTC's version; the first NVRTC call a compile makes, so a missing library is reported here."""
+    try:
+        major, minor = _check("nvrtc version", nvrtc.nvrtcVersion())
+    except RuntimeError as exc:   # cuda-bindings cannot load libnvrtc (raised as a RuntimeError subclass)
+        raise GpuError(f"cuda: NVRTC is needed to build kernels (pip install 'vmcli[cuda]'): {exc}") from exc
     return int(major), int(minor)
 
 
