@@ -34,16 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DECODE_ONLY = """
-import sys, capstone
-cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-cs.detail = True
-n = 0
-for line in open(sys.argv[1]):
-    for insn in cs.disasm(bytes.fromhex(line.strip()), 0):
-        n += 1
-print(n)
-"""
+import decode_only  # noqa: E402  (bench/, beside this file)
 
 
 def workload(insns: int, seed: int = 1) -> list[bytes]:
@@ -54,19 +45,6 @@ def workload(insns: int, seed: int = 1) -> list[bytes]:
     forms = [f for f in a64_forms() if f.enc.group != "branch"]
     pool = [instance(rng.choice(forms), rng)[0].to_bytes(4, "little") for _ in range(4096)]
     return [b"".join(rng.choice(pool) for _ in range(16)) for _ in range(insns // 16)]
-
-
-def capstone_decode(blocks: list[bytes]) -> float:
-    import capstone
-
-    cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-    cs.detail = True
-    t0 = time.perf_counter()
-    n = 0
-    for b in blocks:
-        for _ in cs.disasm(b, 0):
-            n += 1
-    return n / (time.perf_counter() - t0)
 
 
 def translate_rate(blocks: list[bytes], clear: str) -> float:
@@ -118,7 +96,7 @@ def processes(blocks: list[bytes], repeat: int) -> dict[str, float]:
         vm = [sys.executable, "-m", "vmcli", "translate", "--from", "arm64", "--input-file", str(src),
               "--output", str(Path(tmp) / "o")]
         nodisk = dict(env, VM_TRANSLATE_NO_DISK_CACHE="1")
-        return {"decode-only loop": timed([sys.executable, "-c", DECODE_ONLY, str(src)], repeat, env),
+        return {"decode-only loop": timed([sys.executable, "-c", decode_only.script("arm64"), str(src)], repeat, env),
                 "first run": timed(vm, 1, env),                    # fills the on-disk template cache
                 "no disk cache": timed(vm, repeat, nodisk),
                 "no disk cache, -j 2": timed([*vm, "-j", "2"], repeat, nodisk),
@@ -140,7 +118,9 @@ def main() -> None:
     runs: dict[str, list[float]] = {"capstone decode-only": [], "cold": [], "warm": [], "hot": [],
                                     "fast cold": [], "fast warm": [], "fast hot": []}
     for _ in range(args.repeat):
-        runs["capstone decode-only"].append(capstone_decode(blocks))
+        t0 = time.perf_counter()
+        count = decode_only.decode(blocks, "arm64")
+        runs["capstone decode-only"].append(count / (time.perf_counter() - t0))
         runs["cold"].append(translate_rate(blocks, "all"))
         runs["warm"].append(translate_rate(blocks, "blocks"))
         # hot: the same blocks at the same addresses again

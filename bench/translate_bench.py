@@ -29,16 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DECODE_ONLY = """
-import sys, capstone
-cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-cs.detail = True
-n = 0
-for line in open(sys.argv[1]):
-    for insn in cs.disasm(bytes.fromhex(line.strip()), 0):
-        n += 1
-print(n)
-"""
+import decode_only  # noqa: E402  (bench/, beside this file)
 
 
 def workload(insns: int, seed: int = 1) -> list[bytes]:
@@ -51,18 +42,6 @@ def workload(insns: int, seed: int = 1) -> list[bytes]:
     pool = [instance(rng.choice(sse) if rng.random() < 0.8 else rng.choice(integer), rng, 0)[0]
             for _ in range(min(100_000, insns))]
     return [b"".join(rng.choice(pool) for _ in range(16)) for _ in range(insns // 16)]
-
-
-def capstone_decode(blocks: list[bytes]) -> int:
-    import capstone
-
-    cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    cs.detail = True
-    n = 0
-    for code in blocks:
-        for _insn in cs.disasm(code, 0):
-            n += 1
-    return n
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -94,7 +73,7 @@ def main() -> None:
     print(f"numba kernels ready in {time.perf_counter() - t0:.2f} s (cache=True; first ever run compiles)")
 
     pairs = [(b, 0) for b in blocks]
-    base, count = timed(lambda: capstone_decode(blocks), args.repeat)
+    base, count = timed(lambda: decode_only.decode(blocks, "x86_64"), args.repeat)
     assert count == n, count
 
     def cold() -> object:
@@ -126,7 +105,7 @@ def main() -> None:
             t, _ = timed(lambda: subprocess.run(cmd, check=True, env=e, stdout=subprocess.DEVNULL), repeat)
             return t
 
-        p_decode = proc([sys.executable, "-c", DECODE_ONLY, str(src)])
+        p_decode = proc([sys.executable, "-c", decode_only.script("x86_64"), str(src)])
         vm = [sys.executable, "-m", "vmcli", "translate", "--input-file", str(src), "--output", str(Path(tmp) / "o")]
         p_first = proc(vm + ["-j", "1"], 1)            # fills the on-disk template cache
         p_nodisk = proc(vm + ["-j", "1"], 1, VM_TRANSLATE_NO_DISK_CACHE="1")
