@@ -101,6 +101,7 @@ def test_features_file() -> None:
 
 def test_files_under_the_root(tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_bytes(b"0123456789")
+    (tmp_path / "sub").mkdir()                     # names resolve as the kernel does: sub must exist
     b = Blocks()
     name_in = b.add(b"in.txt\0")
     name_abs = b.add(b"/in.txt\0")
@@ -126,19 +127,65 @@ def test_files_under_the_root(tmp_path: Path) -> None:
     assert (tmp_path / "out.txt").read_bytes() == b"written"
 
 
-@pytest.mark.parametrize("name", [b"../secret.txt", b"/../secret.txt", b"a/../../secret.txt", b"link-out",
-                                  b"link-out/secret.txt", b"dir-link/secret.txt"])
-def test_sandbox_refuses_escapes(tmp_path: Path, name: bytes) -> None:
-    root = tmp_path / "root"
-    root.mkdir()
-    (tmp_path / "secret.txt").write_text("host secret")
-    os.symlink(tmp_path / "secret.txt", root / "link-out")
-    os.symlink(tmp_path, root / "dir-link")
+def open_errno(name: bytes, root: Path, mode: int = 0) -> tuple[int, int]:
+    """SYS_OPEN of `name` below `root` from a guest: (result, SYS_ERRNO)."""
     b = Blocks()
     addr = b.add(name + b"\0")
-    out, res = semicalls([("open", b.words(addr, 0, len(name))), ("errno", 0)], b, semihosting_root=str(root))
-    assert res[0] == -1
-    assert res[1] in (errno.EACCES, errno.ENOENT, errno.ENOTDIR)
+    out, res = semicalls([("open", b.words(addr, mode, len(name))), ("errno", 0)], b, semihosting_root=str(root))
+    return res[0], res[1]
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    """root/ with a file, a subfolder and links; beside it a secret and a sibling root2/ that shares
+    root's name as a prefix."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "in.txt").write_text("inside")
+    (tmp_path / "secret.txt").write_text("host secret")
+    (tmp_path / "root2").mkdir()
+    (tmp_path / "root2" / "secret.txt").write_text("sibling secret")
+    os.symlink(tmp_path / "secret.txt", root / "link-out")          # absolute, leads out
+    os.symlink("../secret.txt", root / "rel-link-out")              # relative, leads out
+    os.symlink(tmp_path, root / "dir-link")
+    os.symlink("../root2", root / "sibling-link")
+    os.symlink(root / "in.txt", root / "abs-link-in")               # absolute, even if it lands inside
+    return root
+
+
+# The docs promise EACCES for every name that leads out of the root, whichever way it tries.
+@pytest.mark.parametrize("name", [b"../secret.txt", b"/../secret.txt", b"sub/../../secret.txt",
+                                  b"../root2/secret.txt", b"/../root2/secret.txt", b"./../root2/secret.txt",
+                                  b"sub/../../root2/secret.txt", b"..", b"../", b"/..", b"link-out",
+                                  b"rel-link-out", b"dir-link/secret.txt", b"dir-link/root2/secret.txt",
+                                  b"sibling-link/secret.txt", b"abs-link-in"])
+@pytest.mark.parametrize("mode", [0, 4])            # "r" and "w" (which would create or truncate)
+def test_sandbox_refuses_escapes(sandbox: Path, name: bytes, mode: int) -> None:
+    result, err = open_errno(name, sandbox, mode)
+    assert (result, err) == (-1, errno.EACCES), name
+    assert (sandbox.parent / "secret.txt").read_text() == "host secret"
+    assert (sandbox.parent / "root2" / "secret.txt").read_text() == "sibling secret"
+
+
+@pytest.mark.parametrize("name", [b"in.txt", b"/in.txt", b"/./in.txt", b"./in.txt", b"//in.txt", b"sub/../in.txt",
+                                  b"sub/./../in.txt", b"/sub/../in.txt"])
+def test_sandbox_names_that_stay_inside(sandbox: Path, name: bytes) -> None:
+    assert open_errno(name, sandbox) == (1, 0), name
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    (b"in.txt/", errno.ENOTDIR),                    # a trailing slash asks for a directory
+    (b"sub", errno.EISDIR), (b"sub/", errno.EISDIR), (b"/", errno.EISDIR), (b".", errno.EISDIR),
+    (b"missing.txt", errno.ENOENT),
+    (b"/secret.txt", errno.ENOENT),                 # absolute names start at the root: no such file there
+])
+def test_sandbox_exact_errors(sandbox: Path, name: bytes, expected: int) -> None:
+    assert open_errno(name, sandbox) == (-1, expected), name
+
+
+def test_sandbox_host_absolute_path_is_inside_the_root(sandbox: Path) -> None:
+    # The host's own path of the secret names a file under the root that does not exist.
+    assert open_errno(os.fsencode(sandbox.parent / "secret.txt"), sandbox) == (-1, errno.ENOENT)
 
 
 def test_symlink_inside_root_is_followed(tmp_path: Path) -> None:
@@ -163,10 +210,8 @@ def test_without_root_no_host_file_opens(tmp_path: Path) -> None:
 
 def test_directories_are_not_files(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
-    b = Blocks()
-    addr = b.add(b"d\0")
-    out, res = semicalls([("open", b.words(addr, 0, 1))], b, semihosting_root=str(tmp_path))
-    assert res == [-1]
+    for mode in (0, 2):                               # "r" and "r+"
+        assert open_errno(b"d", tmp_path, mode) == (-1, errno.EISDIR)
 
 
 def test_clock_time_and_ticks() -> None:
@@ -240,3 +285,91 @@ def test_console_input_through_read_and_readc() -> None:
                          stdin=b"line one\nX")
     assert res[0] == 1 and res[1] == 16 - 9 and res[2] == ord("X")
     assert out.machine.memory.read(buf, 9) == b"line one\n"
+
+
+def _device(**boot_args: object):  # type: ignore[no-untyped-def]
+    """A machine whose guest has already exited, for calling its semihosting device directly."""
+    b = Blocks()
+    out, _ = semicalls([], b, **boot_args)
+    return out.machine, out.machine.semihosting
+
+
+def test_handles_are_capped(tmp_path: Path) -> None:
+    from vmcli.machine.devices.semihosting import MAX_HANDLES
+    (tmp_path / "f").write_text("x")
+    machine, sh = _device(semihosting_root=str(tmp_path))
+    mem = machine.memory
+    mem.write(DATA, b":tt\0f\0")
+    tt, f = DATA + 0x100, DATA + 0x120
+    mem.write(tt, struct.pack("<3Q", DATA, 0, 3))
+    mem.write(f, struct.pack("<3Q", DATA + 4, 0, 1))
+    opened = [sh.call(SYS["open"], f if i % 2 else tt) for i in range(MAX_HANDLES)]
+    assert opened == list(range(1, MAX_HANDLES + 1))
+    assert sh.call(SYS["open"], f) == -1 and sh.call(SYS["errno"], 0) == errno.EMFILE
+    assert sh.call(SYS["open"], tt) == -1 and sh.call(SYS["errno"], 0) == errno.EMFILE
+    mem.write(DATA + 0x200, struct.pack("<Q", 7))
+    assert sh.call(SYS["close"], DATA + 0x200) == 0
+    assert sh.call(SYS["open"], f) == 7                  # a freed slot is used again
+    host_fds = len(os.listdir("/proc/self/fd"))
+    sh.close_all()
+    assert len(os.listdir("/proc/self/fd")) <= host_fds - MAX_HANDLES // 2
+
+
+@pytest.mark.parametrize(("position", "result", "err"), [(10, 0, 0), (2**63 - 1, None, None),
+                                                         (2**63, -1, errno.EINVAL), (2**64 - 1, -1, errno.EINVAL)])
+def test_seek_positions_are_range_checked(tmp_path: Path, position: int, result: int | None,
+                                          err: int | None) -> None:
+    (tmp_path / "f").write_text("0123456789abcdef")
+    machine, sh = _device(semihosting_root=str(tmp_path))
+    machine.memory.write(DATA, b"f\0")
+    machine.memory.write(DATA + 0x100, struct.pack("<3Q", DATA, 0, 1))
+    assert sh.call(SYS["open"], DATA + 0x100) == 1
+    machine.memory.write(DATA + 0x200, struct.pack("<2Q", 1, position))
+    got = sh.call(SYS["seek"], DATA + 0x200)
+    if result is None:                                  # the file system's own limit decides; no crash
+        assert got in (0, -1)
+    else:
+        assert got == result
+        if err:
+            assert sh.call(SYS["errno"], 0) == err
+    sh.close_all()
+
+
+def test_open_without_a_root_says_once_which_option_grants_it() -> None:
+    b = Blocks()
+    name = b.add(b"data.txt\0")
+    out, res = semicalls([("open", b.words(name, 0, 8)), ("open", b.words(name, 0, 8)), ("errno", 0)], b)
+    assert res == [-1, -1, errno.EACCES]
+    assert out.stderr.count(b"\n") == 1 and b"--semihosting-root" in out.stderr
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("fifo", errno.EACCES), ("socket", errno.ENXIO),
+                                               ("device-link", errno.EACCES)])
+def test_non_regular_files_in_the_root_are_refused_at_once(tmp_path: Path, kind: str, expected: int) -> None:
+    """A FIFO with no writer would block an open forever (and Ctrl-C with it): it is refused; a socket
+    cannot be opened at all (ENXIO, the kernel's word); a symlink to a device leads out of the root."""
+    import socket
+    import subprocess
+    import sys
+
+    from guests import asm
+    root = tmp_path / "root"
+    root.mkdir()
+    if kind == "fifo":
+        os.mkfifo(root / "node")
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(root / "node"))
+    else:
+        os.symlink("/dev/zero", root / "node")
+    b = Blocks()
+    name = b.add(b"node\0")
+    block = b.words(name, 0, 4)
+    code = asm("arm64", f"{mov('x1', block)}; mov x0, #1; hlt #0xf000; mov x0, #0x13; hlt #0xf000; "
+                        f"mov x2, x0; {mov('x1', b.words(0x20026, 0))}; str x2, [x1, #8]; mov x0, #0x18; "
+                        "hlt #0xf000", BASE)
+    image = bytearray(code) + bytes(0x1000 - len(code)) + b.data
+    (tmp_path / "g.bin").write_bytes(bytes(image))
+    proc = subprocess.run([sys.executable, "-m", "vmcli", "run", str(tmp_path / "g.bin"), "--arch", "arm64",
+                           "--semihosting-root", str(root)], capture_output=True, timeout=60, check=False)
+    assert proc.returncode == expected, proc.stderr     # the guest exits with SYS_ERRNO

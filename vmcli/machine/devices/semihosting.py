@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmcli.hostfs import open_beneath, open_regular
 from vmcli.machine.devices.device import Device, Host, Stop
 from vmcli.machine.memory import GuestMemory, GuestMemoryError
 
@@ -22,6 +22,8 @@ ADP_STOPPED_APPLICATION_EXIT = 0x20026
 FEATURES_FILE = b"SHFB\x03"          # magic + EXIT_EXTENDED | STDOUT_STDERR
 MAX_PATH = 4096
 MAX_TRANSFER = 1 << 26               # one READ/WRITE moves at most 64 MiB; the guest loops for more
+MAX_HANDLES = 256                    # open handles per guest; beyond, SYS_OPEN fails with EMFILE
+MAX_OFFSET = (1 << 63) - 1           # the largest file position the host's lseek takes
 WORD = 8                             # both boards are 64-bit: parameter block fields are 8 bytes
 TICKS_PER_SECOND = 1_000_000
 
@@ -70,6 +72,8 @@ class Semihosting(Device):
         super().__init__(name, host)
         self.mem = memory
         self.root = os.path.realpath(root) if root is not None else None
+        self._root_fd = -1
+        self._told_no_root = False
         self.cmdline = cmdline.encode()
         self.heap = heap
         self.handles: dict[int, Handle] = {}
@@ -82,6 +86,9 @@ class Semihosting(Device):
             if handle.fd >= 0:
                 os.close(handle.fd)
         self.handles.clear()
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
 
     def call(self, number: int, param: int) -> int:
         """Perform operation `number` with parameter `param`; the result goes back in the op register."""
@@ -117,23 +124,36 @@ class Semihosting(Device):
         return handle
 
     def new_handle(self, handle: Handle) -> int:
+        if len(self.handles) >= MAX_HANDLES:
+            if handle.fd >= 0:
+                os.close(handle.fd)
+            raise SemihostError(errno.EMFILE)
         number = 1
         while number in self.handles:
             number += 1
         self.handles[number] = handle
         return number
 
-    def resolve(self, name: bytes) -> str:
-        """The host path for a guest file name, confined to the granted root like a chroot."""
+    def open_file(self, name: bytes, flags: int) -> int:
+        """A host fd for a guest file name, confined to the granted root like a chroot: the kernel
+        resolves the name below the root in the same step as the open (no check-then-use race), and
+        only a regular file is kept."""
         if self.root is None:
+            if not self._told_no_root:
+                self._told_no_root = True
+                self.host.console.write(b"vm: the guest tried to open a host file; semihosting file access "
+                                        b"needs --semihosting-root DIR\n", err=True)
             raise SemihostError(errno.EACCES)
         if b"\0" in name or not name:
             raise SemihostError(errno.ENOENT)
-        relative = os.fsdecode(name).lstrip("/")
-        candidate = os.path.realpath(os.path.join(self.root, relative))   # resolves .. and symlinks
-        if candidate != self.root and not candidate.startswith(self.root + os.sep):
-            raise SemihostError(errno.EACCES)
-        return candidate
+        if self._root_fd < 0:
+            self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return open_regular(lambda f: open_beneath(self._root_fd, name, f, 0o644), flags)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:          # the name leads out of the root
+                raise SemihostError(errno.EACCES) from None
+            raise
 
     def console_write(self, handle: Handle, data: bytes) -> None:
         self.host.console.write(data, err=handle.kind == "stderr")
@@ -152,12 +172,9 @@ def sys_open(sh: Semihosting, param: int) -> int:
         if mode > 1:
             raise SemihostError(errno.EACCES)
         return sh.new_handle(Handle("features", data=FEATURES_FILE))
-    path = sh.resolve(name)
-    fd = os.open(path, OPEN_FLAGS[mode] | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SemihostError(errno.EISDIR)
-    return sh.new_handle(Handle("file", fd=fd))
+    if len(sh.handles) >= MAX_HANDLES:
+        raise SemihostError(errno.EMFILE)
+    return sh.new_handle(Handle("file", fd=sh.open_file(name, OPEN_FLAGS[mode])))
 
 
 @op(0x02, "close")
@@ -242,6 +259,8 @@ def sys_istty(sh: Semihosting, param: int) -> int:
 def sys_seek(sh: Semihosting, param: int) -> int:
     number, position = sh.args(param, 2)
     handle = sh.handle(number)
+    if position > MAX_OFFSET:
+        raise SemihostError(errno.EINVAL)
     if handle.kind == "features":
         handle.pos = position
         return 0
