@@ -1,6 +1,8 @@
 """The gdb stub's protocol, driven over a socket pair without gdb: framing, acks, the target
-description, registers, memory (hex and binary), breakpoints, stepping and kill. The real
-gdb-multiarch drives it in tests/debug/integration."""
+description, registers, memory (hex and binary), breakpoints, stepping and kill. The client here is
+written from the GDB manual alone (its own framing and checksums, nothing shared with the stub), so a
+stub that accepted any checksum or never resent a packet would fail. The real gdb-multiarch drives
+the stub in tests/debug/integration."""
 
 from __future__ import annotations
 
@@ -11,20 +13,63 @@ import xml.etree.ElementTree as ET
 import pytest
 from debug_helpers import IMAGES, quiet_machine
 
-from vmcli.debug.gdbstub import Connection, GdbStub, checksum, escape_binary, parse_address, unescape_binary
+from vmcli.debug.gdbstub import (
+    PACKET_SIZE,
+    Connection,
+    GdbStub,
+    checksum,
+    escape_binary,
+    parse_address,
+    unescape_binary,
+)
 from vmcli.debug.registers import REGISTERS
 from vmcli.errors import BadInput
 
 
+def frame(data: bytes) -> bytes:
+    """`$data#cs`, cs the modulo-256 sum of the data as two lower-case hex digits (GDB manual, "Overview")."""
+    return b"$" + data + b"#" + f"{sum(data) % 256:02x}".encode()
+
+
 class Client:
+    """gdb's end of the wire, independent of the stub's Connection."""
+
     def __init__(self, sock: socket.socket) -> None:
-        self.conn = Connection(sock)
+        self.sock = sock
+        self.sock.settimeout(20)
+        self.pending = b""
+        self.ack = True
+
+    def byte(self) -> bytes:
+        while not self.pending:
+            chunk = self.sock.recv(4096)
+            assert chunk, "the stub closed the connection"
+            self.pending += chunk
+        first, self.pending = self.pending[:1], self.pending[1:]
+        return first
+
+    def reply(self, *, acknowledge: bool = True) -> bytes:
+        """The next packet from the stub, its checksum checked here; acked with '+' in ack mode."""
+        while (first := self.byte()) != b"$":
+            assert first in b"+-", f"stray byte {first!r} before a reply"
+        data = b""
+        while (c := self.byte()) != b"#":
+            data += c
+        sent = self.byte() + self.byte()
+        assert sent == f"{sum(data) % 256:02x}".encode(), f"bad checksum {sent!r} on {data!r}"
+        if self.ack and acknowledge:
+            self.sock.sendall(b"+")
+        return data
+
+    def ack_byte(self) -> bytes:
+        return self.byte()
 
     def ask(self, data: str | bytes) -> str:
-        self.conn.send(data)
-        reply = self.conn.read_packet()
-        assert reply is not None
-        return reply.decode("latin-1")
+        raw = data.encode("latin-1") if isinstance(data, str) else data
+        self.sock.sendall(frame(raw))
+        if self.ack:
+            assert self.ack_byte() == b"+"
+        return self.reply().decode("latin-1")
 
 
 @pytest.fixture(params=["arm64", "riscv64", "x86_64"])
@@ -45,7 +90,7 @@ def test_handshake_and_target_description(session) -> None:  # type: ignore[no-u
     arch, machine, gdb, stub = session
     assert "qXfer:features:read+" in gdb.ask("qSupported:multiprocess+;xmlRegisters=i386")
     assert gdb.ask("QStartNoAckMode") == "OK"
-    gdb.conn.ack = False
+    gdb.ack = False
     xml, offset = "", 0
     while True:                                     # read it in small pieces, as gdb may
         part = gdb.ask(f"qXfer:features:read:target.xml:{offset:x},40")
@@ -103,3 +148,86 @@ def test_framing_helpers() -> None:
     assert parse_address("0.0.0.0:99") == ("0.0.0.0", 99)
     with pytest.raises(BadInput):
         parse_address("localhost:http")
+
+
+def test_bad_checksum_is_refused_and_the_resend_answered(session) -> None:  # type: ignore[no-untyped-def]
+    arch, machine, gdb, stub = session
+    good = frame(b"?")
+    gdb.sock.sendall(good[:-2] + (b"00" if good[-2:] != b"00" else b"01"))
+    assert gdb.ack_byte() == b"-"                   # refused, not answered
+    assert gdb.ask("?").startswith("T05")           # the resend is answered
+
+
+def test_truncated_packet_is_refused(session) -> None:  # type: ignore[no-untyped-def]
+    arch, machine, gdb, stub = session
+    gdb.sock.sendall(b"$g#0" + frame(b"?"))          # a checksum cut short runs into the next packet
+    assert gdb.ack_byte() == b"-"
+    assert gdb.ask("?").startswith("T05")
+
+
+def test_packet_split_across_reads(session) -> None:  # type: ignore[no-untyped-def]
+    arch, machine, gdb, stub = session
+    whole = frame(b"?")
+    for i in range(len(whole)):
+        gdb.sock.sendall(whole[i:i + 1])
+    assert gdb.ack_byte() == b"+"
+    assert gdb.reply().startswith(b"T05")
+
+
+def test_nak_of_a_reply_makes_the_stub_resend_it(session) -> None:  # type: ignore[no-untyped-def]
+    arch, machine, gdb, stub = session
+    gdb.sock.sendall(frame(b"?"))
+    assert gdb.ack_byte() == b"+"
+    first = gdb.reply(acknowledge=False)
+    gdb.sock.sendall(b"-")                            # as if it arrived damaged
+    assert gdb.reply() == first                       # sent again, whole
+
+
+def test_empty_packet_gets_the_empty_reply(session) -> None:  # type: ignore[no-untyped-def]
+    arch, machine, gdb, stub = session
+    assert gdb.ask("") == ""
+    assert gdb.ask("?").startswith("T05")
+
+
+@pytest.mark.parametrize("packet", [
+    "Z0,-10,4", "Z0,10000000000000000,4", "Z0,ffffffffffffffff,4", "Z2,fffffffffffffffc,8", "Z0, 10,4", "Z0,0x10,4",
+    "Z0,1_0,4", "Z0,,4", "z0,-10,4", "m-10,4", "m10000000000000000,4", "mffffffffffffffff,2", "p-1",
+    "p10000000000000000", "M-10,1:00", "qXfer:features:read:target.xml:-1,10", "c-40080000",
+    "vCont;", "Z", "m", "P=", "X10,2",
+])
+def test_out_of_range_numbers_get_an_error_reply(session, packet: str) -> None:  # type: ignore[no-untyped-def]
+    arch, machine, gdb, stub = session
+    assert gdb.ask(packet) in ("E22", "E14"), packet
+    assert gdb.ask("?").startswith("T05")            # and the stub goes on
+
+
+def test_breakpoint_count_is_capped(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    arch, machine, gdb, stub = session
+    import vmcli.debug.gdbstub as gdbstub
+    monkeypatch.setattr(gdbstub, "MAX_BREAKPOINTS", 3)
+    base = machine.image.entry
+    assert [gdb.ask(f"Z0,{base + 4 * i:x},4") for i in range(4)] == ["OK", "OK", "OK", "E24"]
+    assert gdb.ask(f"Z0,{base:x},4") == "OK"           # one already set is not a new one
+    assert gdb.ask(f"z0,{base:x},4") == "OK" and gdb.ask(f"Z0,{base + 12:x},4") == "OK"
+
+
+def test_oversized_packet_is_dropped_and_memory_stays_bounded(session) -> None:  # type: ignore[no-untyped-def]
+    """A client that ignores the PacketSize the stub advertises, sending 8 MiB without a '#': the stub
+    throws it away as it comes (its buffer never holds much more than one packet) and NAKs it."""
+    arch, machine, gdb, stub = session
+    largest = 0
+    fill = stub.conn._fill
+
+    def watched_fill() -> bool:
+        nonlocal largest
+        ok = fill()
+        largest = max(largest, len(stub.conn.buffer))
+        return ok
+
+    stub.conn._fill = watched_fill
+    sender = threading.Thread(target=lambda: gdb.sock.sendall(b"$" + b"a" * (8 << 20) + b"#00"))
+    sender.start()
+    assert gdb.ack_byte() == b"-"
+    sender.join()
+    assert largest <= PACKET_SIZE + 65536 + 1, largest
+    assert gdb.ask("?").startswith("T05")

@@ -3,6 +3,7 @@ ending in one line on stderr and exit status 2, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +75,28 @@ BAD_INPUTS = {
     "elf for another arch": (lambda d: BIN / "hello-riscv64.elf", ["--arch", "arm64"], "is for riscv64, not arm64"),
     "elf for arm32": (lambda d: _write(d / "a.elf", make_elf("arm", [(0x40080000, b"\0" * 4, 4)], 0x40080000)), [],
                       "does not run"),
-    "segment outside ram": (lambda d: _write(d / "o.elf", make_elf("arm64", [(0x1000, NOP["arm64"], 4)], 0x1000)),
-                            [], "outside RAM"),
+    "segment outside ram": (lambda d: _write(d / "o.elf", make_elf("arm64", [(0x0C00_0000, NOP["arm64"], 4)],
+                                                                   0x0C00_0000)), [], "outside RAM"),
+    "writable segment in flash": (lambda d: _write(d / "w.elf", make_elf("arm64", [(0x1000, NOP["arm64"], 4)], 0x1000,
+                                                                         flags=6)), [], "read-only flash"),
+    "segment across the end of ram": (lambda d: _write(d / "x.elf", make_elf("arm64", [(0x47FF_FFF0, bytes(32), 32)],
+                                                                             0x47FF_FFF0)), [], "outside RAM"),
+    "segment past 2**64": (lambda d: _write(d / "p.elf", make_elf("arm64", [(2**64 - 8, bytes(16), 16)], 0x4008_0000)),
+                           [], "address space"),
+    "phoff past 2**63": (lambda d: _write(d / "h.elf", _patch(make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)],
+                                                                       0x4008_0000), 0x20, 1 << 63)), [], "truncated"),
+    "phnum past the end": (lambda d: _write(d / "m.elf", _patch(make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)],
+                                                                        0x4008_0000), 0x38, 0xFFFF, 2)), [],
+                           "truncated"),
+    "big-endian elf": (lambda d: _write(d / "b.elf", b"\x7fELF\x02\x02\x01" + bytes(57)), [], "big-endian"),
+    "elf class 3": (lambda d: _write(d / "k.elf", b"\x7fELF\x03\x01\x01" + bytes(57)), [], "class 3"),
+    "linux program": (lambda d: _write(d / "l.elf", make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)], 0x4008_0000,
+                                                             interp=b"/lib/ld-linux-aarch64.so.1")), [],
+                      "a Linux program (its interpreter is /lib/ld-linux-aarch64.so.1)"),
+    "character device": (lambda d: Path("/dev/zero"), ["--arch", "arm64"], "not a regular file"),
+    "random device": (lambda d: Path("/dev/urandom"), ["--arch", "arm64"], "not a regular file"),
+    "fifo": (lambda d: _fifo(d / "pipe"), ["--arch", "arm64"], "not a regular file"),
+    "over 1 GiB": (lambda d: _sparse(d / "huge.bin", (1 << 30) + 1), ["--arch", "arm64"], "the limit is"),
     "segment on a device": (lambda d: _write(d / "u.elf", make_elf("arm64", [(0x0900_0000, NOP["arm64"], 4)],
                                                                    0x0900_0000)), [], "overlaps device uart0"),
     "overlapping segments": (lambda d: _write(d / "v.elf", make_elf("arm64", [(0x4008_0000, b"\0" * 64, 64),
@@ -85,8 +106,9 @@ BAD_INPUTS = {
                                                             0x4008_0000)), [], "absurdly large"),
     "filesz past end": (lambda d: _write(d / "f.elf", make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)],
                                                                0x4008_0000)[:-2]), [], "truncated ELF"),
-    "entry outside ram": (lambda d: _write(d / "n.elf", make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)], 0x10)),
-                          [], "entry point 0x10 lies outside RAM"),
+    "entry outside ram": (lambda d: _write(d / "n.elf", make_elf("arm64", [(0x4008_0000, NOP["arm64"], 4)],
+                                                                 0x0C00_0010)), [],
+                          "entry point 0xc000010 lies outside RAM"),
     "mem zero": (lambda d: BIN / "hello-arm64.elf", ["--mem", "0"], "--mem must be larger than 0"),
     "mem unaligned": (lambda d: BIN / "hello-arm64.elf", ["--mem", "1000"], "multiple of 4 KiB"),
     "mem too large": (lambda d: BIN / "hello-arm64.elf", ["--mem", "200T"], "--mem"),
@@ -106,6 +128,21 @@ BAD_INPUTS = {
 
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
+    return path
+
+
+def _patch(data: bytes, offset: int, value: int, size: int = 8) -> bytes:
+    return data[:offset] + value.to_bytes(size, "little") + data[offset + size:]
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)                                     # nobody writes: a blocking read would wait forever
+    return path
+
+
+def _sparse(path: Path, size: int) -> Path:
+    with path.open("wb") as fh:
+        fh.truncate(size)
     return path
 
 

@@ -23,6 +23,7 @@ def boards(as_json: bool, markdown: bool) -> None:
         return
     for board in BOARDS.values():
         rows = [["RAM", "memory", f"{board.ram_base:#x}", f"{board.ram_default >> 20} MiB (--mem)", ""]]
+        rows += [[r.name, "read-only memory", f"{r.base:#x}", f"{r.size:#x}", r.note] for r in board.rom]
         rows += [[d.name, d.kind, f"{d.base:#x}" + (" (I/O port)" if d.space == "io" else ""),
                   f"{d.size:#x}", d.note] for d in board.devices]
         out_console.print(table(f"{board.arch} / {board.name}: {board.description}",

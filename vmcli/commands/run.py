@@ -80,6 +80,8 @@ def run(
     machine = boot(path, arch=arch, board=board, mem=mem, load_addr=load_addr, entry=entry,
                    semihosting_root=semihosting_root, cmdline=" ".join(guest_args),
                    compute=compute_options(gpu, allow_guest_kernels))
+    for note in machine.layout.notes:
+        click.echo(f"vm: note: {path}: {note}", err=True)
     if trace_path is None and (trace_blocks or trace_mem or trace_range):
         raise BadInput("--trace-blocks, --trace-mem and --trace-range need --trace FILE")
     if as_json and not stats:

@@ -9,6 +9,7 @@ control in vmcli/debug/control.py.
 from __future__ import annotations
 
 import os
+import re
 import select
 import socket
 import threading
@@ -24,11 +25,31 @@ from vmcli.errors import BadInput, ExitStatus
 from vmcli.machine.devices.device import Stop
 from vmcli.machine.machine import Machine, RunResult
 
-PACKET_SIZE = 0x4000
+PACKET_SIZE = 0x4000                 # advertised in qSupported: the longest packet gdb may send us
 INTERRUPT = 0x03
 THREAD = "thread:01;"
-ERR_MEMORY, ERR_ARGS, ERR_NOT_SUPPORTED = "E14", "E22", "E01"
+ERR_MEMORY, ERR_ARGS, ERR_NOT_SUPPORTED, ERR_LIMIT = "E14", "E22", "E01", "E24"
 WATCH_KINDS = {"2": "watch", "3": "rwatch", "4": "awatch"}
+MAX_BREAKPOINTS = 4096               # each is a Unicorn hook; a client may not set unbounded numbers
+MAX_WATCHPOINTS = 256
+HEX = re.compile(r"[0-9a-fA-F]{1,16}\Z")
+
+
+def hex_number(text: str) -> int:
+    """A packet's hex field as a 64-bit number; ValueError (an E22 reply) for anything else: signs,
+    blanks, prefixes or more than 64 bits are never passed on to Unicorn."""
+    if not HEX.match(text):
+        raise ValueError(f"not a 64-bit hex number: {text[:20]!r}")
+    return int(text, 16)
+
+
+def hex_span(text: str) -> tuple[int, int]:
+    """ADDR,LENGTH with the whole span inside the 64-bit address space."""
+    address_text, _, length_text = text.partition(",")
+    address, length = hex_number(address_text), hex_number(length_text)
+    if address + length > 1 << 64:
+        raise ValueError("span runs past the end of the address space")
+    return address, length
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -90,7 +111,11 @@ class Connection:
         return True
 
     def read_packet(self) -> bytes | None:
-        """The next packet's data, b"\\x03" for an interrupt byte, None when the debugger has gone."""
+        """The next packet's data, b"\\x03" for an interrupt byte, None when the debugger has gone.
+
+        A packet with a bad checksum is answered with '-' (gdb sends it again). One longer than the
+        PacketSize we advertise is dropped unread and answered like a bad one ('-', or an error
+        reply once acks are off), so a client cannot make the stub hold unbounded data."""
         while True:
             while self.buffer and self.buffer[0] in b"+-":
                 del self.buffer[0]
@@ -98,22 +123,51 @@ class Connection:
                 del self.buffer[0]
                 return bytes((INTERRUPT,))
             start = self.buffer.find(b"$")
-            if start > 0:
+            if start < 0:
+                self.buffer.clear()              # noise with no packet in it
+            elif start > 0:
                 del self.buffer[:start]          # noise between packets
                 continue
-            end = self.buffer.find(b"#", start + 1) if start == 0 else -1
-            if start == 0 and end >= 0 and len(self.buffer) >= end + 3:
-                data = bytes(self.buffer[1:end])
-                sent = bytes(self.buffer[end + 1:end + 3])
-                del self.buffer[:end + 3]
-                if self.ack:
-                    good = sent.lower() == checksum(data)
-                    self.sock.sendall(b"+" if good else b"-")
-                    if not good:
-                        continue
-                return data
+            else:
+                end = self.buffer.find(b"#", 1, PACKET_SIZE + 1)
+                if end >= 0 and len(self.buffer) >= end + 3:
+                    data = bytes(self.buffer[1:end])
+                    sent = bytes(self.buffer[end + 1:end + 3])
+                    del self.buffer[:end + 3]
+                    if self.ack:
+                        good = sent.lower() == checksum(data)
+                        self._send_raw(b"+" if good else b"-")
+                        if not good:
+                            continue
+                    return data
+                if end < 0 and len(self.buffer) > PACKET_SIZE:
+                    if not self._discard_oversized():
+                        return None
+                    continue
             if not self._fill():
                 return None
+
+    def _discard_oversized(self) -> bool:
+        """Drop a packet over PacketSize up to its checksum, reading on in chunks that are thrown away."""
+        while True:
+            end = self.buffer.find(b"#")
+            if end >= 0 and len(self.buffer) >= end + 3:
+                del self.buffer[:end + 3]
+                if self.ack:
+                    self._send_raw(b"-")
+                else:
+                    self.send(ERR_ARGS)
+                return True
+            if end < 0:
+                self.buffer.clear()
+            if not self._fill():
+                return False
+
+    def _send_raw(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            self.closed = True
 
     def send(self, data: bytes | str) -> None:
         if isinstance(data, str):
@@ -149,6 +203,8 @@ class Connection:
                     self.buffer.remove(INTERRUPT)
                     on_interrupt()
                     return
+                if len(self.buffer) > PACKET_SIZE:   # all-stop: nothing but Ctrl-C is due while running
+                    del self.buffer[:-PACKET_SIZE]
 
         thread = threading.Thread(target=watch, name="vm-gdb-interrupt", daemon=True)
         thread.start()
@@ -202,6 +258,8 @@ class GdbStub:
                 self.conn.ack, self.no_ack_next = False, False
 
     def handle(self, packet: bytes) -> str | None:
+        if not packet:
+            return ""                             # the empty packet: unsupported, as any unknown one
         head, body = chr(packet[0]), packet[1:]
         text = body.decode("latin-1")
         try:
@@ -223,7 +281,7 @@ class GdbStub:
             annex, _, span = packet[len("qXfer:features:read:"):].partition(":")
             if annex != "target.xml":
                 return "E00"
-            offset, length = (int(x, 16) for x in span.split(","))
+            offset, length = hex_span(span)
             data = target_xml(self.arch).encode()
             chunk = data[offset:offset + length]
             return ("l" if offset + length >= len(data) else "m") + escape_binary(chunk).decode("latin-1")
@@ -270,14 +328,14 @@ class GdbStub:
         write_reg(self.uc, reg, value)
 
     def _read_one(self, text: str, body: bytes) -> str:
-        num = int(text, 16)
+        num = hex_number(text)
         if num >= len(self.regs):
             return "E00"
         return encode(self.regs[num], read_reg(self.uc, self.regs[num]))
 
     def _write_one(self, text: str, body: bytes) -> str:
         num_text, value = text.split("=")
-        num = int(num_text, 16)
+        num = hex_number(num_text)
         if num >= len(self.regs):
             return "E00"
         self._write(self.regs[num], decode(self.regs[num], value))
@@ -292,7 +350,7 @@ class GdbStub:
         return self.machine.ram[address - base:address - base + length]
 
     def _read_memory(self, text: str, body: bytes) -> str:
-        address, length = (int(x, 16) for x in text.split(","))
+        address, length = hex_span(text)
         view = self._ram(address, min(length, PACKET_SIZE // 2))
         return ERR_MEMORY if view is None else view.tobytes().hex()
 
@@ -305,7 +363,7 @@ class GdbStub:
         return self._store(span.decode(), unescape_binary(data))
 
     def _store(self, span: str, data: bytes) -> str:
-        address, length = (int(x, 16) for x in span.split(","))
+        address, length = hex_span(span)
         view = self._ram(address, length)
         if view is None or len(data) != length:
             return ERR_MEMORY
@@ -313,21 +371,30 @@ class GdbStub:
         flush_translations(self.uc)           # the guest may run what was written
         return "OK"
 
+    @staticmethod
+    def _point(text: str) -> tuple[str, int, int]:
+        """Z/z fields: type,addr,kind[;cond...] with the span range-checked."""
+        kind, _, rest = text.partition(",")
+        address, length = hex_span(rest.split(";")[0])
+        return kind, address, length
+
     def _insert(self, text: str, body: bytes) -> str:
-        kind, address_text, length_text = text.split(",")[:3]
-        address, length = int(address_text, 16), int(length_text.split(";")[0], 16)
-        if kind in "01":
+        kind, address, length = self._point(text)
+        if kind in ("0", "1"):
+            if address not in self.debugger.breakpoints and len(self.debugger.breakpoints) >= MAX_BREAKPOINTS:
+                return ERR_LIMIT
             self.debugger.add_breakpoint(address)
         elif kind in WATCH_KINDS:
+            if len(self.debugger.watchpoints) >= MAX_WATCHPOINTS:
+                return ERR_LIMIT
             self.debugger.add_watchpoint(WATCH_KINDS[kind], address, length)
         else:
             return ""
         return "OK"
 
     def _remove(self, text: str, body: bytes) -> str:
-        kind, address_text, length_text = text.split(",")[:3]
-        address, length = int(address_text, 16), int(length_text.split(";")[0], 16)
-        if kind in "01":
+        kind, address, length = self._point(text)
+        if kind in ("0", "1"):
             self.debugger.remove_breakpoint(address)
         elif kind in WATCH_KINDS:
             self.debugger.remove_watchpoint(WATCH_KINDS[kind], address, length)
@@ -337,7 +404,7 @@ class GdbStub:
 
     def _set_pc_then(self, text: str, step: bool) -> str:
         if text:
-            self.machine.cpu.pc = int(text.split(";")[-1], 16)
+            self.machine.cpu.pc = hex_number(text.split(";")[-1])
         return self.resume(step=step)
 
     def _continue(self, text: str, body: bytes) -> str:
@@ -425,8 +492,7 @@ class GdbStub:
     def reset(self) -> None:
         m = self.machine
         m.ram[:] = 0
-        for seg in m.image.segments:
-            m.memory.write(seg.address, seg.data)
+        m.load_segments()
         self.uc.context_restore(self.initial)
         flush_translations(self.uc)
         m.stop_request = m.fault = None

@@ -27,6 +27,16 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True)
+class Rom:
+    """Read-only memory at a fixed address (flash): read-only ELF segments may load there, as on QEMU."""
+
+    name: str
+    base: int
+    size: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     arch: str
@@ -37,6 +47,7 @@ class Board:
     raw_load_addr: int           # where a raw (non-ELF) image goes, like QEMU's -kernel
     semihosting: bool            # ARM / RISC-V semihosting available
     devices: tuple[DeviceSpec, ...] = field(default_factory=tuple)
+    rom: tuple[Rom, ...] = field(default_factory=tuple)
     entry_state: str = ""        # what the CPU holds at the entry point
 
 
@@ -54,6 +65,8 @@ BOARDS: dict[str, Board] = {
             DeviceSpec("uart0", "pl011", 0x0900_0000, 0x1000, note="PL011 UART; stdout/stdin"),
             DeviceSpec("compute", "compute", 0x0B00_0000, 0x1000, note=COMPUTE_NOTE),
         ),
+        rom=(Rom("flash", 0x0, 0x0800_0000, "flash window, read-only to the guest; read-only ELF segments load "
+                 "here as on QEMU (e.g. the headers of a -Ttext link at 0x400000)"),),
         entry_state="PC = entry; other registers 0; semihosting via HLT #0xF000 (w0 = op, x1 = param)",
     ),
     "riscv64/virt": Board(
@@ -109,6 +122,8 @@ def markdown_tables() -> str:
         out.append(f"### {board.arch} `{board.name}`\n\n{board.description}.\n")
         out.append("| name | kind | address | size | notes |\n|---|---|---|---|---|")
         out.append(f"| RAM | memory | {board.ram_base:#x} | {board.ram_default >> 20} MiB by default (--mem) | |")
+        for r in board.rom:
+            out.append(f"| {r.name} | read-only memory | {r.base:#x} | {r.size:#x} | {r.note} |")
         for d in board.devices:
             where = f"{d.base:#x}" + (" (I/O port)" if d.space == "io" else "")
             note = d.note.replace("|", "\\|")

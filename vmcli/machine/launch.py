@@ -19,6 +19,8 @@ def pick_board(arch: str | None, board: str | None, data: bytes, image_path: str
             raise BadInput(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHES)}")
     else:
         canonical = elf_arch(data)
+        if canonical is None and data.startswith(ELF_MAGIC):
+            load_image(image_path, None, data=data)      # raises the exact reason (class, byte order, machine)
         if canonical is None:
             what = "an ELF for an arch vm does not run" if data.startswith(ELF_MAGIC) else "not an ELF file"
             raise BadInput(f"{image_path}: {what}, so --arch is needed ({', '.join(ARCHES)})")
@@ -50,5 +52,8 @@ def boot(
         raise BadInput(f"{image_path}: --load-addr applies to raw images; an ELF loads at its own addresses")
     image = load_image(image_path, chosen.arch, data=data, entry=entry,
                        raw_load_addr=chosen.raw_load_addr if load_addr is None else load_addr)
+    if image.linux:
+        raise BadInput(f"{image_path}: a Linux program ({image.linux}); vm runs bare-metal images on its boards, "
+                       "not Linux programs")
     return Machine(chosen, image, mem=mem, console=console, semihosting_root=semihosting_root,
                    cmdline=cmdline, compute=compute)

@@ -44,7 +44,7 @@ from vmcli.machine.faults import (
     Fault,
     describe,
 )
-from vmcli.machine.loader import Image, check_layout
+from vmcli.machine.loader import Image, Layout, place_segments
 from vmcli.machine.memory import GuestMemory
 
 PAGE = 0x1000
@@ -97,10 +97,8 @@ class Machine:
         self._check_mem()
         ram_range = (board.ram_base, board.ram_base + self.mem_size)
         windows = [(d.name, d.base, d.size) for d in board.devices if d.space == "mmio"]
-        check_layout(image, ram_range, windows)
-        if not ram_range[0] <= image.entry < ram_range[1]:
-            raise BadInput(f"{image.path}: entry point {image.entry:#x} lies outside RAM "
-                           f"[{ram_range[0]:#x}, {ram_range[1]:#x})")
+        self.layout: Layout = place_segments(image, ram_range, [(r.name, r.base, r.size) for r in board.rom],
+                                             windows)
 
         self.cpu = Cpu(board.arch)
         self.uc = self.cpu.uc
@@ -115,12 +113,16 @@ class Machine:
 
         # RAM: an anonymous page-aligned mapping (pages are committed only when touched) that devices
         # see directly through a numpy view.
-        self._ram_map = mmap.mmap(-1, self.mem_size)
+        try:
+            self._ram_map = mmap.mmap(-1, self.mem_size)
+        except (OSError, OverflowError, MemoryError) as exc:
+            raise BadInput(f"--mem {self.mem_size}: this host cannot give the guest that much RAM ({exc})") from None
         self.ram = np.frombuffer(self._ram_map, dtype=np.uint8)
         self.uc.mem_map_ptr(board.ram_base, self.mem_size, unicorn.UC_PROT_ALL, self.ram.ctypes.data)
         self.memory = GuestMemory(board.ram_base, self.ram)
-        for seg in image.segments:
-            self.memory.write(seg.address, seg.data)
+        for rom in board.rom:               # flash reads as on QEMU; a guest store to it is a fault
+            self.uc.mem_map(rom.base, rom.size, unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC)
+        self.load_segments()
 
         self.devices: list[Device] = []
         self._io: list[tuple[int, int, Device]] = []
@@ -142,7 +144,7 @@ class Machine:
 
         self.semihosting: Semihosting | None = None
         if board.semihosting:
-            heap_base = (max(s.end for s in image.segments) + 15) & ~15
+            heap_base = (max((s.end for s in self.layout.ram), default=ram_range[0]) + 15) & ~15
             self.semihosting = Semihosting("semihosting", self.host, self.memory, root=semihosting_root,
                                            cmdline=cmdline, heap=(heap_base, ram_range[1]))
             self.devices.append(self.semihosting)
@@ -167,6 +169,14 @@ class Machine:
                            f"({board.ram_max} bytes)")
         if size > host_memory_bytes():
             raise BadInput(f"--mem {size} is more than this host's memory ({host_memory_bytes()} bytes)")
+
+    def load_segments(self) -> None:
+        """Copy the image into RAM and flash, as at power-on (RAM must be zero already)."""
+        for seg in self.layout.ram:
+            self.memory.write(seg.address, seg.data)
+        for seg in self.layout.rom:
+            self.uc.mem_write(seg.address, seg.data)
+            self.uc.mem_write(seg.address + len(seg.data), bytes(seg.memsize - len(seg.data)))
 
     def _map_mmio(self, device: Device, base: int, size: int) -> None:
         # emu_stop takes effect at the end of the translated block: once the guest has asked to
