@@ -185,18 +185,42 @@ def test_elf32_and_bss_are_loaded(tmp_path: Path) -> None:
     assert proc.returncode == 40, proc.stderr
 
 
-@pytest.mark.parametrize("guest", ["spin", "wait-for-input"])
+READY = """
+    movz x7, #0x0900, lsl #16
+    mov w8, #0x72
+    strb w8, [x7]
+    mov w8, #0x0a
+    strb w8, [x7]
+"""                                                      # "r\n" on the PL011: the guest is about to wait
+GUESTS = {"spin": READY + "b .",                         # spins in compiled code
+          "wait-for-input": READY + "mov x0, #7; hlt #0xf000; b ."}   # SYS_READC: waits in the host
+
+
+@pytest.mark.parametrize("guest", list(GUESTS))
 def test_ctrl_c_stops_the_guest(tmp_path: Path, guest: str) -> None:
     import signal
-    import time
 
     from guests import asm
-    code = {"spin": asm("arm64", "b .", 0x4008_0000),                      # spins in compiled code
-            "wait-for-input": asm("arm64", "mov x0, #7; hlt #0xf000; b .", 0x4008_0000)}[guest]   # SYS_READC
-    image = _write(tmp_path / "g.bin", code)
+    image = _write(tmp_path / "g.bin", asm("arm64", GUESTS[guest], 0x4008_0000))
     proc = subprocess.Popen([sys.executable, "-m", "vmcli", "run", str(image), "--arch", "arm64"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    time.sleep(1.5)                                     # let it start and reach the loop
+    assert proc.stdout is not None and proc.stdout.readline() == b"r\n"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130 and b"interrupted" in err and b"Traceback" not in err
+
+
+@pytest.mark.parametrize("guest", list(GUESTS))
+def test_timeout_stops_the_guest_wherever_it_waits(tmp_path: Path, guest: str) -> None:
+    """--timeout ends a guest that waits for input that never comes (stdin stays open and empty)."""
+    from guests import asm
+    image = _write(tmp_path / "g.bin", asm("arm64", GUESTS[guest], 0x4008_0000))
+    stdin_r, stdin_w = os.pipe()                     # held open, never written: no input, no end of input
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "vmcli", "run", str(image), "--arch", "arm64", "--timeout",
+                                 "0.5"], stdin=stdin_r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        os.close(stdin_r)
+        out, err = proc.communicate(timeout=60)      # without the deadline, the input wait never ends
+    finally:
+        os.close(stdin_w)
+    assert proc.returncode == 124 and out == b"r\n" and b"--timeout 0.5 s reached" in err

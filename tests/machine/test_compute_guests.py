@@ -149,15 +149,25 @@ def test_vm_run_without_gpu_use_imports_no_opencl() -> None:
 SOURCE = b"__kernel void twice(__global float *y) { y[get_global_id(0)] *= 2.0f; }"
 
 
-def test_allow_guest_kernels_from_the_command_line(tmp_path: Path) -> None:
-    """An arm64 guest submits OpenCL C source and exits with STATUS * 16 + ERROR."""
+def source_guest(path: Path, source: bytes, name: bytes, *, say: bytes = b"") -> Path:
+    """An arm64 guest that prints `say` on the UART, submits OpenCL C `source` (kernel `name`, one
+    float buffer of N) and exits with STATUS * 16 + ERROR."""
     base = load_addr("arm64")
-    desc_at, y_at, src_at, name_at, block_at = (base + 0x1000, base + 0x1200, base + 0x1300, base + 0x1400,
-                                                base + 0x2000)
-    desc = descriptor(0, [buf(T.BUF_INOUT, y_at, 4 * N)], opcode=c.Opcode.RUN_SOURCE, source=(src_at, len(SOURCE)),
-                      name=(name_at, 5), work_dim=1, global_size=(N, 0, 0))
-    image = bytearray(0x2010)
+    desc_at, y_at, src_at, name_at, block_at, say_at = (base + 0x1000, base + 0x1200, base + 0x1300, base + 0x1400,
+                                                        base + 0x2000, base + 0x2100)
+    desc = descriptor(0, [buf(T.BUF_INOUT, y_at, 4 * N)], opcode=c.Opcode.RUN_SOURCE, source=(src_at, len(source)),
+                      name=(name_at, len(name)), work_dim=1, global_size=(N, 0, 0))
+    image = bytearray(0x2100 + len(say) + 1)
     image[:0x1000] = asm("arm64", f"""
+        movz x7, #0x0900, lsl #16
+        movz x8, #{say_at & 0xFFFF:#x}
+        movk x8, #{say_at >> 16:#x}, lsl #16
+    say:
+        ldrb w9, [x8], #1
+        cbz w9, ring
+        strb w9, [x7]
+        b say
+    ring:
         movz x1, #0x0b00, lsl #16
         movz x2, #{desc_at & 0xFFFF:#x}
         movk x2, #{desc_at >> 16:#x}, lsl #16
@@ -175,13 +185,44 @@ def test_allow_guest_kernels_from_the_command_line(tmp_path: Path) -> None:
     """, base).ljust(0x1000, b"\0")
     image[0x1000:0x1000 + len(desc)] = desc
     image[0x1200:0x1200 + 4 * N] = np.ones(N, np.float32).tobytes()
-    image[0x1300:0x1300 + len(SOURCE)] = SOURCE
-    image[0x1400:0x1405] = b"twice"
+    image[0x1300:0x1300 + len(source)] = source
+    image[0x1400:0x1400 + len(name)] = name
     image[0x2000:0x2008] = (0x20026).to_bytes(8, "little")
-    path = tmp_path / "source.bin"
+    image[0x2100:0x2100 + len(say)] = say
     path.write_bytes(bytes(image))
+    return path
+
+
+def test_allow_guest_kernels_from_the_command_line(tmp_path: Path) -> None:
+    """An arm64 guest submits OpenCL C source and exits with STATUS * 16 + ERROR."""
+    path = source_guest(tmp_path / "source.bin", SOURCE, b"twice")
     proc = vm("run", str(path), "--arch", "arm64", "--allow-guest-kernels")
     assert proc.returncode == c.Status.DONE * 16, proc.stderr
     proc = vm("run", str(path), "--arch", "arm64")
     assert proc.returncode == c.Status.ERROR * 16 + c.Error.DENIED
     assert "DENIED" in proc.stderr and "--allow-guest-kernels" in proc.stderr
+
+
+SPIN = b"__kernel void spin(__global float *y) { while (y[0] > 0.0f) { y[1] += 1.0f; } }"
+
+
+def test_timeout_ends_a_running_guest_kernel(tmp_path: Path) -> None:
+    """--timeout ends the run while the guest's endless kernel runs: its worker is killed because the
+    run was stopped, not after the worker's own time limit."""
+    path = source_guest(tmp_path / "spin.bin", SPIN, b"spin")
+    proc = vm("run", str(path), "--arch", "arm64", "--allow-guest-kernels", "--timeout", "1")
+    assert proc.returncode == 124, proc.stderr
+    assert "the run was stopped" in proc.stderr and "ran over" not in proc.stderr
+
+
+def test_ctrl_c_ends_a_running_guest_kernel(tmp_path: Path) -> None:
+    import signal
+    path = source_guest(tmp_path / "spin.bin", SPIN, b"spin", say=b"launching\n")
+    proc = subprocess.Popen([sys.executable, "-m", "vmcli", "run", str(path), "--arch", "arm64",
+                             "--allow-guest-kernels"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"launching\n"   # the doorbell comes next
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"the run was stopped" in err and b"ran over" not in err

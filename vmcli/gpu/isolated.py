@@ -23,7 +23,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
@@ -32,6 +33,7 @@ import numpy as np
 from vmcli.gpu.driver import GpuError
 
 MAX_SOURCE = 1 << 20
+POLL_S = 0.05                 # how often a waiting caller's `cancelled` is asked: Ctrl-C ends the wait this soon
 ScalarType = Literal["u32", "i32", "f32"]
 _SCALAR: dict[str, type[np.uint32] | type[np.int32] | type[np.float32]] = {
     "u32": np.uint32, "i32": np.int32, "f32": np.float32}
@@ -69,9 +71,10 @@ def _header(device: str, source: str, kernel: str, global_size: Sequence[int],
 
 def run_source(source: str, kernel: str, args: Sequence[BufferArg | ScalarArg], global_size: Sequence[int],
                local_size: Sequence[int] | None = None, *, device: str = "auto",
-               timeout_s: float = 10.0) -> SourceResult:
+               timeout_s: float = 10.0, cancelled: Callable[[], bool] | None = None) -> SourceResult:
     """Compile `source` and run `kernel` in a worker process; GpuError on a build error (with the
-    log), a bad launch, a crash of the worker or a timeout (the worker is killed)."""
+    log), a bad launch, a crash of the worker, a timeout, or when `cancelled()` turns true while it
+    runs (the worker is killed within POLL_S: a guest's kernel never holds up Ctrl-C or --timeout)."""
     if len(source) > MAX_SOURCE:
         raise GpuError(f"kernel source over {MAX_SOURCE} bytes")
     header = _header(device, source, kernel, global_size, local_size, args)
@@ -83,12 +86,7 @@ def run_source(source: str, kernel: str, args: Sequence[BufferArg | ScalarArg], 
         env = {**os.environ, "VM_CACHE_DIR": scratch, "POCL_CACHE_DIR": scratch}
         proc = subprocess.Popen([sys.executable, "-m", "vmcli.gpu.isolated"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        try:
-            stdout, _ = proc.communicate(payload, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise GpuError(f"kernel {kernel!r} ran over {timeout_s:g} s; its worker was killed") from None
+        stdout = _wait(proc, payload, kernel, timeout_s, cancelled or (lambda: False))
     if proc.returncode != 0:
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"status {proc.returncode}"
         raise GpuError(f"kernel {kernel!r}: its worker died ({how})")
@@ -113,6 +111,25 @@ def run_source(source: str, kernel: str, args: Sequence[BufferArg | ScalarArg], 
             outputs.append(None)
     kernel_s = reply.get("kernel_s")
     return SourceResult(outputs, float(kernel_s) if isinstance(kernel_s, int | float) else 0.0)
+
+
+def _wait(proc: subprocess.Popen[bytes], payload: bytes, kernel: str, timeout_s: float,
+          cancelled: Callable[[], bool]) -> bytes:
+    """The worker's stdout once it ends; kill it past `timeout_s` or as soon as `cancelled()`."""
+    deadline = time.monotonic() + timeout_s
+    send: bytes | None = payload
+    while True:
+        try:
+            stdout, _ = proc.communicate(send, timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
+            return stdout
+        except subprocess.TimeoutExpired:
+            send = None                          # communicate keeps feeding what it was first given
+            stopped = cancelled()
+            if stopped or time.monotonic() >= deadline:
+                proc.kill()
+                proc.communicate()
+                why = "the run was stopped" if stopped else f"it ran over {timeout_s:g} s"
+                raise GpuError(f"kernel {kernel!r}: {why}; its worker was killed") from None
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:

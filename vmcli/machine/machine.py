@@ -278,6 +278,7 @@ class Machine:
             counter = InsnCounter(self.uc, limit=max_insns)
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
+        self.host.console.deadline = deadline     # devices that wait (stdin, a guest's kernel) give up then
         with self._interruptible():
             while self.stop_request is None:
                 timeout_us = 0

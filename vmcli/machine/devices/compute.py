@@ -456,7 +456,7 @@ class ComputeDevice(Device):
             # Guest source is OpenCL C: a device on the native cuda driver hands it to an OpenCL one.
             gpu = for_opencl_c(self._device_or_fail())
             result = run_source(text, kernel.decode(), args, global_size, local_size, device=str(gpu.index),
-                                timeout_s=GUEST_KERNEL_TIMEOUT_S)
+                                timeout_s=GUEST_KERNEL_TIMEOUT_S, cancelled=self.host.console.stopped)
         except GpuError as exc:
             raise CommandError(Error.KERNEL_FAILED, str(exc)) from exc
         for target, out in zip(views, result.outputs, strict=True):

@@ -6,6 +6,7 @@ import contextlib
 import os
 import select
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class Console:
         self.err_fd = sys.stderr.fileno() if err_fd is None else err_fd
         self.in_fd = in_fd if in_fd is not None else _stdin_fd()
         self.cancelled = False           # set from another thread to end a waiting read (Ctrl-C)
+        self.deadline: float | None = None   # time.monotonic() past which a waiting read gives up (--timeout)
         self._pending = bytearray()
         self._eof = False
         self._saved_tty: list[Any] | None = None
@@ -55,14 +57,18 @@ class Console:
 
     def read_byte(self, *, wait: bool = False) -> int | None:
         """The next input byte; None when there is none now (or, with `wait`, ever: end of input)."""
-        while not self._pending and not self._eof and self.in_fd is not None and not self.cancelled:
-            if self._poll(0.2 if wait else 0) or not wait:
+        while not self._pending and not self._eof and self.in_fd is not None and not self.stopped():
+            if self._poll(0.1 if wait else 0) or not wait:
                 break
         if not self._pending:
             return None
         value = self._pending[0]
         del self._pending[0]
         return value
+
+    def stopped(self) -> bool:
+        """Whether the run is being ended (Ctrl-C, or --timeout passed): nothing should wait any more."""
+        return self.cancelled or (self.deadline is not None and time.monotonic() >= self.deadline)
 
     def close(self) -> None:
         """Give the terminal back as it was."""
