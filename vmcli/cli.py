@@ -15,7 +15,8 @@ import sys
 import click
 
 from vmcli import __version__
-from vmcli.errors import ExitStatus, VmError
+from vmcli.errors import ExitStatus, OutputError, VmError
+from vmcli.stdio import drop_stdout, finish_stdout, guard_std_streams
 
 # name -> "module:attribute" of the click command; the help line is read from the command itself.
 COMMANDS: dict[str, str] = {
@@ -60,12 +61,19 @@ def vm(ctx: click.Context, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: exits with the command's status; errors become one line and a status."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("VM_DEBUG"))
+    guard_std_streams()
     try:
         # Commands end with ctx.exit(status); without standalone mode click returns that status.
         status = vm.main(args=argv, prog_name="vm", standalone_mode=False)
+        finish_stdout()
         sys.exit(status if isinstance(status, int) else ExitStatus.OK)
     except click.exceptions.Exit as exc:
+        finish_stdout()
         sys.exit(exc.exit_code)
+    except OutputError as exc:
+        drop_stdout()
+        click.echo(f"vm: error: {exc}", err=True)
+        sys.exit(exc.status)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         click.echo(f"vm: error: {exc.format_message()}{hint}", err=True)
@@ -84,10 +92,6 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"vm: error: {exc}", err=True)
         sys.exit(exc.status)
-    except BrokenPipeError:
-        # `vm ... | head`: the reader went away; not an error of ours.
-        sys.stderr.close()
-        sys.exit(ExitStatus.OK)
     except Exception:
         if debug:
             raise

@@ -15,6 +15,7 @@ class ExitStatus(IntEnum):
     OK = 0
     BAD_INPUT = 2          # missing/corrupt image, bad option, wrong arch, image outside RAM ...
     INTERNAL = 70          # a bug in vm (EX_SOFTWARE); run again with --debug for the traceback
+    OUTPUT_ERROR = 74      # stdout cannot be written: closed, disk full, reader gone (EX_IOERR)
     GUEST_HALTED = 122     # wfi/hlt with no interrupt source: the guest would sleep forever
     GUEST_RESET = 123      # the guest asked for a reset (riscv64 SiFive test finisher 0x7777)
     TIMEOUT = 124          # --timeout SECONDS reached
@@ -33,3 +34,16 @@ class BadInput(VmError):
     """Bad image, option or argument: exit status 2."""
 
     status = ExitStatus.BAD_INPUT
+
+
+class OutputError(VmError):
+    """Standard output cannot be written (closed, full, its reader gone): exit status 74."""
+
+    status = ExitStatus.OUTPUT_ERROR
+
+    def __init__(self, cause: OSError, what: str = "output") -> None:
+        import errno
+
+        why = "its reader went away (broken pipe)" if cause.errno == errno.EPIPE else cause.strerror or str(cause)
+        super().__init__(f"cannot write {what}: {why}")
+        self.cause = cause

@@ -4,6 +4,7 @@ ending in one line on stderr and exit status 2, never a traceback."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,38 @@ def test_timeout_stops_the_guest_wherever_it_waits(tmp_path: Path, guest: str) -
     finally:
         os.close(stdin_w)
     assert proc.returncode == 124 and out == b"r\n" and b"--timeout 0.5 s reached" in err
+
+
+def test_closed_stdout_never_becomes_a_guest_file(tmp_path: Path) -> None:
+    """The guest opens out.txt for writing, then prints on the console. Were fd 1 left closed, the file
+    would take that number and swallow the console text; vm fills it first, so the print fails
+    (status 74) and the file stays empty."""
+    from guests import asm
+    base = 0x4008_0000
+    name_at, block_at, text_at, exit_at = base + 0x1000, base + 0x1010, base + 0x1030, base + 0x1050
+    code = asm("arm64", f"""
+        movz x1, #{block_at & 0xFFFF:#x}
+        movk x1, #{block_at >> 16:#x}, lsl #16
+        mov x0, #1
+        hlt #0xf000
+        movz x1, #{text_at & 0xFFFF:#x}
+        movk x1, #{text_at >> 16:#x}, lsl #16
+        mov x0, #4
+        hlt #0xf000
+        movz x1, #{exit_at & 0xFFFF:#x}
+        movk x1, #{exit_at >> 16:#x}, lsl #16
+        mov x0, #0x18
+        hlt #0xf000
+    """, base)
+    image = bytearray(code.ljust(0x1000, b"\0")) + bytes(0x60)
+    image[0x1000:0x1008] = b"out.txt\0"
+    image[0x1010:0x1028] = struct.pack("<3Q", name_at, 4, 7)          # SYS_OPEN "out.txt", mode "w"
+    image[0x1030:0x1040] = b"console text\n\0\0\0"
+    image[0x1050:0x1060] = struct.pack("<2Q", 0x20026, 0)
+    path = _write(tmp_path / "g.bin", bytes(image))
+    (tmp_path / "root").mkdir()
+    proc = subprocess.run(["bash", "-c", 'exec "$@" >&-', "bash", sys.executable, "-m", "vmcli", "run", str(path),
+                           "--arch", "arm64", "--semihosting-root", str(tmp_path / "root")],
+                          stderr=subprocess.PIPE, timeout=60, check=False, cwd=ROOT)
+    assert proc.returncode == 74, proc.stderr
+    assert (tmp_path / "root" / "out.txt").read_bytes() == b""

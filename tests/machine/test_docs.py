@@ -22,3 +22,20 @@ def test_every_semihosting_operation_is_documented() -> None:
     text = (DOCS / "running.md").read_text()
     for number, (name, _) in OPS.items():
         assert f"| 0x{number:02X} | SYS_{name.upper()} |" in text, name
+
+
+def test_every_exit_status_is_documented() -> None:
+    """README's table and `vm run --help` name every status vm itself exits with."""
+    import subprocess
+    import sys
+
+    from vmcli.errors import ExitStatus
+    readme = (DOCS.parent / "README.md").read_text()
+    help_text = subprocess.run([sys.executable, "-m", "vmcli", "run", "--help"], capture_output=True, text=True,
+                               check=True).stdout
+    help_text = " ".join(help_text.split())
+    for status in ExitStatus:
+        if status == ExitStatus.OK:
+            continue
+        assert f"| {int(status)} |" in readme, status
+        assert f" {int(status)} " in help_text, status

@@ -67,8 +67,9 @@ def run(
     """Boot IMAGE (raw or ELF) and exit with the guest's exit status.
 
     Words after `--` reach the guest as its command line (semihosting SYS_GET_CMDLINE).
-    Exit statuses of vm itself: 2 bad input, 122 guest halted, 123 guest reset, 124 timeout,
-    125 --max-insns reached, 126 guest fault, 130 interrupted.
+    Exit statuses of vm itself: 2 bad input, 70 internal error (a bug), 74 output cannot be written,
+    122 guest halted, 123 guest reset, 124 timeout, 125 --max-insns reached, 126 guest fault,
+    130 interrupted.
     """
     from vmcli.images import resolve_image
     from vmcli.machine.devices.compute import compute_options

@@ -24,7 +24,7 @@ from unicorn import arm64_const as a64
 from unicorn import riscv_const as rv
 from unicorn import x86_const as x86
 
-from vmcli.errors import BadInput, ExitStatus
+from vmcli.errors import BadInput, ExitStatus, OutputError
 from vmcli.machine.boards import Board
 from vmcli.machine.cpu import Cpu
 from vmcli.machine.devices.compute import ComputeDevice, ComputeOptions
@@ -110,6 +110,7 @@ class Machine:
         # each returns True when it did, and the run loop resumes the guest.
         self.pause_handlers: list[Callable[[], bool]] = []
         self.host = Host(console or Console(), self.request_stop)
+        self.host.console.on_output_error = self._output_failed
 
         # RAM: an anonymous page-aligned mapping (pages are committed only when touched) that devices
         # see directly through a numpy view.
@@ -203,6 +204,9 @@ class Machine:
         if self.stop_request is None:
             self.stop_request = stop
         self.uc.emu_stop()
+
+    def _output_failed(self, exc: OSError) -> None:
+        self.request_stop(Stop(ExitStatus.OUTPUT_ERROR, "output-error", str(OutputError(exc, "the guest's output"))))
 
     def _port_device(self, port: int) -> tuple[Device, int] | None:
         for base, size, device in self._io:

@@ -31,8 +31,10 @@ class Console:
     """
 
     def __init__(self, out_fd: int | None = None, in_fd: int | None = None, err_fd: int | None = None) -> None:
-        self.out_fd = sys.stdout.fileno() if out_fd is None else out_fd
-        self.err_fd = sys.stderr.fileno() if err_fd is None else err_fd
+        self.out_fd = 1 if out_fd is None else out_fd
+        self.err_fd = 2 if err_fd is None else err_fd
+        self.output_error: OSError | None = None
+        self.on_output_error: Callable[[OSError], None] | None = None   # the machine stops the guest
         self.in_fd = in_fd if in_fd is not None else _stdin_fd()
         self.cancelled = False           # set from another thread to end a waiting read (Ctrl-C)
         self.deadline: float | None = None   # time.monotonic() past which a waiting read gives up (--timeout)
@@ -42,13 +44,21 @@ class Console:
         self._tty_checked = False
 
     def write(self, data: bytes, *, err: bool = False) -> None:
+        """Write all of `data`. A stdout that fails (closed, full, its reader gone) is reported once to
+        `on_output_error` and written no more; stderr failures are dropped (nowhere to report them)."""
+        if self.output_error is not None and not err:
+            return
         fd = self.err_fd if err else self.out_fd
         view = memoryview(data)
         while view:
             try:
                 n = os.write(fd, view)
-            except BrokenPipeError:
-                return                   # nobody reads any more; the guest keeps running
+            except OSError as exc:
+                if not err:
+                    self.output_error = exc
+                    if self.on_output_error is not None:
+                        self.on_output_error(exc)
+                return
             view = view[n:]
 
     def input_ready(self) -> bool:
