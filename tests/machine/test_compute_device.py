@@ -224,6 +224,11 @@ def test_bad_register_accesses(rig: Rig) -> None:
         d.write(offset, size, 1)
         assert (d.read(c.REG_STATUS, 4), d.read(c.REG_ERROR, 4)) == (c.Status.ERROR, E.BAD_ACCESS)
     assert d.read(c.REG_MAGIC, 4) == c.MAGIC and d.read(c.REG_COMMANDS, 4) == 6
+    # 0 at STATUS is the high half of an 8-byte doorbell store only right after the low half
+    d.write(c.REG_DOORBELL, 4, 2)
+    d.read(c.REG_STATUS, 4)
+    d.write(c.REG_STATUS, 4, 0)
+    assert (d.read(c.REG_STATUS, 4), d.read(c.REG_ERROR, 4)) == (c.Status.ERROR, E.BAD_ACCESS)
 
 
 def test_the_descriptor_is_read_once_into_a_copy(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,9 +42,15 @@ def saxpy_data(base: int, data_offset: int) -> tuple[bytes, int, int, int]:
     return bytes(data), y_at, result_at, desc_at
 
 
-def guest_code(arch: str, base: int, data_offset: int) -> bytes:
-    """DESC (two 32-bit writes; x86_64 one 64-bit write), DOORBELL, then STATUS and ERROR into RAM."""
+def guest_code(arch: str, base: int, data_offset: int, doorbell64: int | None = None) -> bytes:
+    """DESC (two 32-bit writes; x86_64 one 64-bit write), DOORBELL, then STATUS and ERROR into RAM.
+    With `doorbell64`, the doorbell is one 8-byte store of that value (arm64, x86_64)."""
     desc_at, result_at = base + data_offset, base + data_offset + 0x300
+    if arch == "arm64" and doorbell64 is not None:
+        ring = (f"movz x4, #{doorbell64 & 0xFFFF:#x}; movk x4, #{doorbell64 >> 32 & 0xFFFF:#x}, lsl #32; "
+                "str x4, [x1, #0x38]")
+    else:
+        ring = "mov w4, #1; str w4, [x1, #0x38]"
     if arch == "arm64":
         return asm("arm64", f"""
             movz x1, #0x0b00, lsl #16
@@ -53,8 +59,7 @@ def guest_code(arch: str, base: int, data_offset: int) -> bytes:
             str w2, [x1, #0x30]
             lsr x3, x2, #32
             str w3, [x1, #0x34]
-            mov w4, #1
-            str w4, [x1, #0x38]
+            {ring}
             movz x6, #{result_at & 0xFFFF:#x}
             movk x6, #{result_at >> 16:#x}, lsl #16
             ldr w5, [x1, #0x3c]
@@ -68,7 +73,8 @@ def guest_code(arch: str, base: int, data_offset: int) -> bytes:
             mov rbx, 0xfe000000
             mov rcx, {desc_at:#x}
             mov qword ptr [rbx + 0x30], rcx
-            mov dword ptr [rbx + 0x38], 1
+            {"mov dword ptr [rbx + 0x38], 1" if doorbell64 is None else
+             f"mov rax, {doorbell64:#x}; mov qword ptr [rbx + 0x38], rax"}
             mov eax, dword ptr [rbx + 0x3c]
             mov dword ptr [{result_at:#x}], eax
             mov eax, dword ptr [rbx + 0x40]
@@ -94,6 +100,19 @@ def test_guest_rings_the_doorbell(arch: str) -> None:
     y = np.frombuffer(memory.read(y_at, 4 * N), np.float32)
     assert np.array_equal(y, np.float32(3.0) * np.arange(N, dtype=np.float32) + np.float32(0.5))
     assert out.result.device_accesses["compute"] >= 4
+
+
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+@pytest.mark.parametrize(("value", "expected"), [(1, (c.Status.DONE, c.Error.NONE)),
+                                                 (0x1_0000_0001, (c.Status.ERROR, c.Error.BAD_DOORBELL))])
+def test_eight_byte_doorbell_store(arch: str, value: int, expected: tuple[int, int]) -> None:
+    """The CPU hands an 8-byte store to the device as two 4-byte ones: 1 rings, as the docs promise; a
+    value above 32 bits is BAD_DOORBELL."""
+    base = load_addr(arch)
+    data, y_at, result_at, _ = saxpy_data(base, 0x1000)
+    out = run_code(arch, guest_code(arch, base, 0x1000, doorbell64=value), data=data, data_offset=0x1000)
+    status, error = np.frombuffer(out.machine.memory.read(result_at, 8), np.uint32)
+    assert (status, error) == expected, out.stderr
 
 
 def vm(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -179,6 +179,7 @@ class ComputeDevice(Device):
         self.kernel_ns = 0
         self.total_ns = 0
         self._time_latch = 0
+        self._doorbell_low = False        # the last access was a 4-byte DOORBELL write
         self._resolved = False
         self._gpu: driver.Device | None = None
         self._device_count = 0
@@ -211,6 +212,7 @@ class ComputeDevice(Device):
     # -- registers ----------------------------------------------------------------------------------
     def read(self, offset: int, size: int) -> int:
         self.accesses += 1
+        self._doorbell_low = False
         value = 0
         words: dict[int, int] = {}                  # each word read once per access (TIME_NS latches)
         for i in range(size):                       # any width, any alignment: byte by byte
@@ -291,8 +293,15 @@ class ComputeDevice(Device):
                 self._finish(CommandError(Error.BAD_DOORBELL, f"doorbell value {value:#x}"))
             else:
                 self.ring()
+            self._doorbell_low = size == 4
+            return
+        elif offset == REG_DOORBELL + 4 and size == 4 and self._doorbell_low:
+            # The high half of an 8-byte doorbell store, which the CPU splits into two 4-byte ones.
+            if value:
+                self._finish(CommandError(Error.BAD_DOORBELL, f"doorbell value {value:#x}_{DOORBELL_RUN:08x}"))
         else:
             self._finish(CommandError(Error.BAD_ACCESS, f"{size}-byte write at register offset {offset:#x}"))
+        self._doorbell_low = False
 
     def _finish(self, error: CommandError | None) -> None:
         self.commands += 1
