@@ -231,3 +231,31 @@ def test_oversized_packet_is_dropped_and_memory_stays_bounded(session) -> None: 
     sender.join()
     assert largest <= PACKET_SIZE + 65536 + 1, largest
     assert gdb.ask("?").startswith("T05")
+
+
+WAIT_FOR_INTERRUPT = {"x86_64": b"\xf4", "arm64": bytes.fromhex("7f2003d5"), "riscv64": bytes.fromhex("73005010")}
+
+
+def test_a_halted_guest_waits_for_ctrl_c(session) -> None:  # type: ignore[no-untyped-def]
+    """wfi/hlt with no interrupt source: plain vm run ends the guest (status 122); under gdb the stub
+    keeps it "running", as QEMU does, until Ctrl-C, which stops it just after the wait instruction.
+    Ctrl-C also stops a guest that has not started yet (it may come right behind the continue)."""
+    import time
+
+    arch, machine, gdb, stub = session
+    entry = machine.image.entry
+    machine.uc.mem_write(entry, WAIT_FOR_INTERRUPT[arch])
+    gdb.sock.sendall(frame(b"vCont;c"))
+    assert gdb.ack_byte() == b"+"
+    after = entry + len(WAIT_FOR_INTERRUPT[arch])
+    deadline = time.monotonic() + 30
+    while machine.cpu.pc != after:                  # wait for the event: the wait instruction has run
+        assert time.monotonic() < deadline, "the guest never reached its wait instruction"
+        time.sleep(0.01)
+    assert stub.result is None                       # halted, still "running"
+    gdb.sock.sendall(b"\x03")
+    assert gdb.reply().startswith(b"T02")
+    assert machine.cpu.pc == after
+    gdb.sock.sendall(frame(b"vCont;c") + b"\x03")      # a Ctrl-C right behind the continue
+    assert gdb.ack_byte() == b"+"
+    assert gdb.reply().startswith(b"T02")

@@ -175,10 +175,13 @@ class Debugger:
         return event if event is not None else Event("step")
 
     def cont(self) -> Event:
-        """Run until a breakpoint, watchpoint, interrupt, fault or exit."""
+        """Run until a breakpoint, watchpoint, interrupt, fault or exit. The caller clears
+        `interrupted` before it starts watching for Ctrl-C: one that comes before the guest runs
+        must stop it too."""
         self._prepare()
-        self.interrupted = False
         while True:
+            if self.interrupted:
+                return Event("interrupt", int(signal.SIGINT))
             outcome = self._run(0)
             event = self._explain(outcome)
             if event is not None:

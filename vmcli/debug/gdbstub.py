@@ -27,6 +27,7 @@ from vmcli.machine.machine import Machine, RunResult
 
 PACKET_SIZE = 0x4000                 # advertised in qSupported: the longest packet gdb may send us
 INTERRUPT = 0x03
+INTERRUPT_REPEAT_S = 0.05            # a Ctrl-C is repeated until the guest has stopped (see watch_interrupt)
 THREAD = "thread:01;"
 ERR_MEMORY, ERR_ARGS, ERR_NOT_SUPPORTED, ERR_LIMIT = "E14", "E22", "E01", "E24"
 WATCH_KINDS = {"2": "watch", "3": "rwatch", "4": "awatch"}
@@ -163,6 +164,12 @@ class Connection:
             if not self._fill():
                 return False
 
+    def _take_interrupt(self) -> bool:
+        if INTERRUPT in self.buffer:
+            self.buffer.remove(INTERRUPT)
+            return True
+        return False
+
     def _send_raw(self, data: bytes) -> None:
         try:
             self.sock.sendall(data)
@@ -188,23 +195,31 @@ class Connection:
             self.closed = True
 
     def watch_interrupt(self, on_interrupt: Callable[[], None]) -> Callable[[], None]:
-        """While the guest runs, call `on_interrupt` when gdb sends Ctrl-C; returns a stop function."""
+        """While the guest runs, call `on_interrupt` when gdb sends Ctrl-C; returns a stop function.
+
+        A Ctrl-C may come before the guest has started running (it follows the continue packet
+        closely, and may even sit in the buffer with it): Unicorn forgets an emu_stop made before
+        emu_start, so once Ctrl-C has come, `on_interrupt` is repeated every INTERRUPT_REPEAT_S
+        until the stop function is called."""
         wake_r, wake_w = os.pipe()
 
         def watch() -> None:
-            while True:
+            interrupted = self._take_interrupt()
+            while not interrupted:
                 ready, _, _ = select.select([self.sock.fileno(), wake_r], [], [])
                 if wake_r in ready:
                     return
                 if not self._fill():
-                    on_interrupt()               # the debugger went away: stop the guest as well
-                    return
-                if INTERRUPT in self.buffer:
-                    self.buffer.remove(INTERRUPT)
-                    on_interrupt()
-                    return
+                    interrupted = True           # the debugger went away: stop the guest as well
+                    break
+                interrupted = self._take_interrupt()
                 if len(self.buffer) > PACKET_SIZE:   # all-stop: nothing but Ctrl-C is due while running
                     del self.buffer[:-PACKET_SIZE]
+            while True:
+                on_interrupt()
+                ready, _, _ = select.select([wake_r], [], [], INTERRUPT_REPEAT_S)
+                if ready:
+                    return
 
         thread = threading.Thread(target=watch, name="vm-gdb-interrupt", daemon=True)
         thread.start()
@@ -445,6 +460,7 @@ class GdbStub:
         if step:
             event = self.debugger.step()
         else:
+            self.debugger.interrupted = False
             stop_watch = self.conn.watch_interrupt(self.debugger.interrupt)
             try:
                 event = self.debugger.cont()

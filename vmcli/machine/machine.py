@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import select
 import signal
 import threading
 import time
@@ -48,6 +49,7 @@ from vmcli.machine.loader import Image, Layout, place_segments
 from vmcli.machine.memory import GuestMemory
 
 PAGE = 0x1000
+INTERRUPT_REPEAT_S = 0.05             # after Ctrl-C, emu_stop is repeated this often until the run ends
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE     # `until` address for emu_start: no guest can execute there
 HLT_F000 = 0xD45E0000                 # AArch64 HLT #0xF000, the semihosting trap
 RV_SEMI_PRE, RV_EBREAK, RV_SEMI_POST = 0x01F01013, 0x00100073, 0x40705013
@@ -383,17 +385,24 @@ class Machine:
 
         def watch() -> None:
             # The C-level handler writes the signal number here at once; the Python handler above
-            # would run only after emu_start returned.
+            # would run only after emu_start returned. Unicorn forgets an emu_stop made while no
+            # emu_start runs (between two slices of the run loop), so after Ctrl-C it is repeated
+            # until the run ends.
+            wait: float | None = None
             while True:
-                try:
-                    byte = os.read(read_fd, 1)
-                except OSError:
-                    return
-                if done or not byte:
-                    return
-                if byte[0] == signal.SIGINT:
-                    self.interrupted = True
-                    self.host.console.cancelled = True    # a guest waiting for input stops waiting
+                ready, _, _ = select.select([read_fd], [], [], wait)
+                if ready:
+                    try:
+                        byte = os.read(read_fd, 1)
+                    except OSError:
+                        return
+                    if done or not byte:
+                        return
+                    if byte[0] == signal.SIGINT:
+                        self.interrupted = True
+                        self.host.console.cancelled = True    # a guest waiting for input stops waiting
+                        wait = INTERRUPT_REPEAT_S
+                if self.interrupted:
                     self.uc.emu_stop()
 
         old_handler = signal.signal(signal.SIGINT, on_signal)

@@ -5,8 +5,10 @@
 
 vm listens on port 0 (any free port) and prints the port it got; gdb attaches with `target remote`,
 runs the commands, and ends (batch mode kills or detaches the guest at the end). With
-`interrupt_after` gdb gets SIGINT (Ctrl-C) once it prints that marker, which it sends on to the stub
-as the remote interrupt byte.
+`interrupt_after` gdb gets SIGINT (Ctrl-C) once it has printed that marker, sent the stub its next
+continue packet and started to wait for the stop (both seen in gdb's own `set debug remote` log):
+gdb then forwards it to the stub as the remote interrupt byte. No sleeping: the signal follows the
+event it needs (sent earlier, while gdb is still resuming, gdb takes it for its own Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
 IMAGES = ROOT / "guest-images" / "bin"
 VM = [sys.executable, "-m", "vmcli"]
 ARCHES = ("arm64", "riscv64", "x86_64")
+CONTINUE_SENT = re.compile(r"Sending packet: \$(vCont;c|c)[#:;]")
 
 
 
@@ -83,16 +86,24 @@ def gdb_session(image: Path, commands: list[str], *, interrupt_after: str | None
         assert found, f"vm did not announce its port: {line!r}"
         args = ["gdb-multiarch", "-q", "-batch", "-nx", "-ex", "set confirm off",
                 "-ex", f"target remote 127.0.0.1:{found.group(1)}"]
+        if interrupt_after is not None:
+            args += ["-ex", "set debug remote 1"]        # logs each packet: the continue is an event to see
         for command in commands:
             args += ["-ex", command]
-        gdb = subprocess.Popen([*args, str(image)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        gdb = subprocess.Popen([*args, str(image)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               encoding="utf-8", errors="replace")      # the packet log holds binary bytes
         assert gdb.stdout is not None
         lines = []
         deadline = time.monotonic() + timeout
+        stage = 0                            # 1: marker seen, 2: continue sent, then SIGINT at the wait
         for out_line in gdb.stdout:
             lines.append(out_line)
-            if interrupt_after is not None and out_line.startswith(interrupt_after):
-                time.sleep(0.3)              # let the guest get going; the test does not depend on how far
+            if interrupt_after is not None and stage == 0 and out_line.startswith(interrupt_after):
+                stage = 1
+            elif stage == 1 and CONTINUE_SENT.search(out_line):
+                stage = 2
+            elif stage == 2 and "[remote] wait: enter" in out_line:
+                stage = 3
                 gdb.send_signal(signal.SIGINT)
             if time.monotonic() > deadline:
                 gdb.kill()
