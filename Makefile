@@ -19,11 +19,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	@echo "== installing vm and its dependencies into $(VENV) (numba, pyopencl and PoCL are large: a minute or two)"
+	$(BIN)/pip install --progress-bar on -e .
 	@touch $@
 
 $(TSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	@echo "== installing vm with its test tools into $(VENV)"
+	$(BIN)/pip install --progress-bar on -e '.[test]'
 	@touch $@ $(STAMP)
 
 run: $(STAMP)

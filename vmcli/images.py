@@ -1,4 +1,5 @@
-"""The bundled guest images (guest-images/bin in the source tree): where they are, what they are."""
+"""The bundled guest images: package data in vmcli/guest_images (guest-images/bin in the source tree
+links there), so they come with `pip install vmcli`; $VM_IMAGES points elsewhere."""
 
 from __future__ import annotations
 
@@ -9,14 +10,10 @@ IMAGE_SUFFIXES = (".elf", ".bin")
 
 
 def images_dir() -> Path | None:
-    """guest-images/bin: $VM_IMAGES if set, else beside the package in a source checkout."""
+    """$VM_IMAGES if set (None if that is no directory), else the images installed with the package."""
     env = os.environ.get("VM_IMAGES")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parent.parent / "guest-images" / "bin")
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return None
+    path = Path(env) if env else Path(__file__).resolve().parent / "guest_images"
+    return path if path.is_dir() else None
 
 
 def bundled_images() -> list[Path]:

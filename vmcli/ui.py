@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from vmcli.machine.faults import Fault
 
@@ -35,11 +36,13 @@ def fault_report(fault: Fault, *, title: str = "guest fault") -> None:
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    """A table of plain text: titles and cells are never read as rich markup (a `[...]` in a name,
+    an operand or a path is shown as it is)."""
+    t = Table(title=Text(title), title_justify="left")
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*row)
+        t.add_row(*(Text(cell) for cell in row))
     return t
 
 

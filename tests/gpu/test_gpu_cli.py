@@ -77,3 +77,21 @@ def test_list_shows_unusable_devices_with_what_they_need(monkeypatch: pytest.Mon
     assert "seen, not usable: npu Intel NPU (/dev/accel/accel0): no vmcli driver" in table.output
     as_json = CliRunner().invoke(gpu, ["list", "--json"])
     assert json.loads(as_json.output)["unusable"] == [seen.to_dict()]
+
+
+def test_list_shows_names_and_hints_as_plain_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names and hints come from drivers and the system: a `[...]` in them is shown, not taken for
+    rich markup (which would drop `[cuda]` from an install hint)."""
+    from click.testing import CliRunner
+
+    from vmcli.commands.gpu import gpu
+    from vmcli.gpu import devices
+
+    monkeypatch.setattr(devices, "list_devices", lambda: ())
+    monkeypatch.setattr(devices, "detect_unusable", lambda have: [
+        devices.Unusable("cuda", "GPU [bold]0[/bold]", "/dev/nvidia0", "install vmcli[cuda] (cuda-python)")])
+    result = CliRunner().invoke(gpu, ["list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())             # rich wraps long lines at its width
+    assert "GPU [bold]0[/bold]" in text and "install vmcli[cuda] (cuda-python)" in text
+    assert "no compute devices found" in text

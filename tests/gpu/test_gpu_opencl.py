@@ -11,11 +11,13 @@ from vmcli.gpu.driver import GpuError
 
 
 def test_cache_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from vmcli.gpu.cache import cache_root
+    from vmcli.gpu.cache import ProgramCache
 
     monkeypatch.delenv("VM_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert cache_root() == tmp_path / "vm"
+    assert ProgramCache().root == tmp_path / "vmcli" / "gpu"
+    from vmcli.cachedir import cache_root
+    assert cache_root() == tmp_path / "vmcli"
     monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path / "x"))
     assert cache_root() == tmp_path / "x"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from vmcli.machine.boards import markdown_tables
 from vmcli.machine.devices.semihosting import OPS
 
@@ -39,3 +41,18 @@ def test_every_exit_status_is_documented() -> None:
             continue
         assert f"| {int(status)} |" in readme, status
         assert f" {int(status)} " in help_text, status
+
+
+@pytest.mark.parametrize("arch", ["arm64", "riscv64", "x86_64"])
+def test_bench_instruction_counts_in_docs(arch: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    text = (DOCS / "guest-images.md").read_text()
+    row = re.search(rf"\| bench-{arch}\.elf \| (\d+) \(", text)
+    assert row is not None
+    proc = subprocess.run([sys.executable, "-m", "vmcli", "run", f"bench-{arch}", "--stats", "--json"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stderr)["instructions"] == int(row.group(1))

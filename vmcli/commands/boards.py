@@ -29,5 +29,5 @@ def boards(as_json: bool, markdown: bool) -> None:
         out_console.print(table(f"{board.arch} / {board.name}: {board.description}",
                                 ["name", "kind", "address", "size", "notes"], rows))
         out_console.print(f"  raw images load at {board.raw_load_addr:#x}; "
-                          f"semihosting: {'yes' if board.semihosting else 'no'}")
-        out_console.print(f"  at entry: {board.entry_state}\n")
+                          f"semihosting: {'yes' if board.semihosting else 'no'}", markup=False)
+        out_console.print(f"  at entry: {board.entry_state}\n", markup=False)

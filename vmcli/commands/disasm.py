@@ -16,6 +16,7 @@ from vmcli.commands.params import ADDRESS
 def disasm(image: str, arch: str | None, load_addr: int | None, start: int | None, count: int | None) -> None:
     """Disassemble IMAGE (raw or ELF) with capstone."""
     import capstone
+    from rich.markup import escape
 
     from vmcli.images import resolve_image
     from vmcli.machine.cpu import ARCHES
@@ -41,7 +42,7 @@ def disasm(image: str, arch: str | None, load_addr: int | None, start: int | Non
             continue
         for insn in md.disasm(seg.data[offset:], seg.address + offset):
             if insn.address in labels:
-                out_console.print(f"\n[bold]{labels[insn.address]}[/]:", highlight=False)
+                out_console.print(f"\n[bold]{escape(labels[insn.address])}[/]:", highlight=False)
             out_console.print(f"  {insn.address:#12x}:  {insn.bytes.hex(' '):<24} {insn.mnemonic:<8} "
                               f"{insn.op_str}", markup=False, highlight=False)
             if left is not None:

@@ -6,7 +6,9 @@ import json
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 @click.group()
@@ -39,14 +41,15 @@ def list_(as_json: bool) -> None:
         table.add_column(col, justify="right" if col in ("#", "CUs", "memory") else "left")
     for d in devices:
         i = d.info
-        table.add_row(str(d.index), i.kind, i.name, f"{i.platform} / {i.driver}", str(i.compute_units),
-                      _size(i.global_mem))
+        # device and platform names come from drivers: plain text, never rich markup
+        table.add_row(*(Text(cell) for cell in (str(d.index), i.kind, i.name, f"{i.platform} / {i.driver}",
+                                                 str(i.compute_units), _size(i.global_mem))))
     console = Console()
     console.print(table)
     if not devices:
-        console.print(present(devices))
+        console.print(Text(present(devices)))
     for u in unusable:
-        console.print(f"[yellow]seen, not usable[/]: {u.kind} {u.name} ({u.seen_by}): {u.needs}")
+        console.print(f"[yellow]seen, not usable[/]: {escape(f'{u.kind} {u.name} ({u.seen_by}): {u.needs}')}")
 
 
 @gpu.command("bench")
@@ -82,6 +85,6 @@ def bench(spec: str | None, sgemm_n: int, copy_mb: int, repeats: int, as_json: b
     for col in ("#", "kind", "name", "H2D GB/s", "D2H GB/s", "D2D GB/s", "SGEMM GFLOP/s"):
         table.add_column(col, justify="left" if col in ("kind", "name") else "right")
     for r in results:
-        table.add_row(str(r.index), r.kind, r.name, f"{r.h2d_gbs:.2f}", f"{r.d2h_gbs:.2f}",
-                      f"{r.d2d_gbs:.2f}", f"{r.sgemm_gflops:.1f}")
+        table.add_row(*(Text(cell) for cell in (str(r.index), r.kind, r.name, f"{r.h2d_gbs:.2f}", f"{r.d2h_gbs:.2f}",
+                                                 f"{r.d2d_gbs:.2f}", f"{r.sgemm_gflops:.1f}")))
     Console().print(table)

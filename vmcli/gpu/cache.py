@@ -16,13 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def cache_root() -> Path:
-    """$VM_CACHE_DIR, else $XDG_CACHE_HOME/vm, else ~/.cache/vm."""
-    if os.environ.get("VM_CACHE_DIR"):
-        return Path(os.environ["VM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vm"
+from vmcli.cachedir import cache_root
 
 
 def program_key(identity: str, source: str, options: Sequence[str]) -> str:

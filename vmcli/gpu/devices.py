@@ -152,8 +152,10 @@ def detect_unusable(dev_root: Path = Path("/dev"), sys_root: Path = Path("/sys")
 
 def present(devices: Sequence[Device]) -> str:
     if not devices:
-        return ("no compute devices found (install vmcli[compute]: pyopencl and pocl-binary-distribution"
-                f"{_icd_hint()})")
+        if importlib.util.find_spec("pyopencl") is None:
+            return "no compute devices found: pyopencl is not installed (pip install vmcli brings it)"
+        return ("no compute devices found: pyopencl sees no OpenCL platform (pocl-binary-distribution, a "
+                f"dependency of vmcli, provides the CPU one){_icd_hint()}")
     return "present: " + ", ".join(f"{i}={d.info.kind}:{d.info.name}" for i, d in enumerate(devices))
 
 
