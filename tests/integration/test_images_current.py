@@ -6,6 +6,7 @@ for the checksums."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import zlib
 from functools import cache
 from pathlib import Path
@@ -276,3 +277,39 @@ def test_bench_x86_64() -> None:
 def test_headers_uart_input_x86_64(tmp_path: Path) -> None:
     image = build_user_guest("x86_64", tmp_path)
     assert run_pc_flat(image, stdin=b"xyz\n") == (b"uart read: xyz\n", 9)
+
+
+PICOLIBC_PROGRAM = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    char *copy = malloc(64);
+    strcpy(copy, argc > 1 ? argv[argc - 1] : "none");
+    printf("%d words, last %s, %.2f\n", argc - 1, copy, 3.25);
+    return (int)strlen(copy);
+}
+"""
+
+
+@pytest.mark.parametrize("arch", QEMU_ARCHES)
+def test_picolibc_program_built_as_the_docs_say(arch: str, tmp_path: Path) -> None:
+    """docs/guest-images.md's one-command build of a printf program, word for word, then the program
+    under QEMU and vm: same output, same status."""
+    require_qemu(arch)
+    text = (ROOT / "docs" / "guest-images.md").read_text()
+    section = text.split("### Your own picolibc program", 1)[1].split("##", 1)[0]
+    lines = [ln.strip() for ln in section.replace("\\\n", " ").splitlines() if ln.startswith("    ")]
+    command = next(ln for ln in lines if f"my-{arch}.elf" in ln and "picolibc.specs" in ln)
+    words = command.split()
+    require_tool(words[0])
+    (tmp_path / "my.c").write_text(PICOLIBC_PROGRAM)
+    words = [str(tmp_path / w) if w in ("my.c", f"my-{arch}.elf") else w for w in words]
+    subprocess.run(words, check=True, cwd=ROOT, capture_output=True)
+    image = tmp_path / f"my-{arch}.elf"
+    q_out, q_status = run_qemu(arch, image, args=("two", "words"))
+    vm = subprocess.run([sys.executable, "-m", "vmcli", "run", str(image), "--", "two", "words"],
+                        capture_output=True, cwd=ROOT, timeout=60, check=False)
+    assert (vm.stdout, vm.returncode) == (q_out, q_status) == (b"2 words, last words, 3.25\n", 5), vm.stderr

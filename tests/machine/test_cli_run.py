@@ -260,3 +260,16 @@ def test_closed_stdout_never_becomes_a_guest_file(tmp_path: Path) -> None:
                           stderr=subprocess.PIPE, timeout=60, check=False, cwd=ROOT)
     assert proc.returncode == 74, proc.stderr
     assert (tmp_path / "root" / "out.txt").read_bytes() == b""
+
+
+def test_guest_ram_beyond_the_address_space_limit_is_bad_input() -> None:
+    """Under `ulimit -v`, RAM the process cannot map is a bad --mem (2), found before Unicorn would
+    end the process itself for want of its translation buffer."""
+    proc = subprocess.run(["bash", "-c", 'ulimit -v 2500000 && exec "$@"', "bash", sys.executable, "-m", "vmcli",
+                           "run", "hello-arm64", "--mem", "2G"], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=ROOT)
+    assert proc.returncode == 2 and "ulimit -v" in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+    proc = subprocess.run(["bash", "-c", 'ulimit -v 2500000 && exec "$@"', "bash", sys.executable, "-m", "vmcli",
+                           "run", "hello-arm64", "--mem", "64M"], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout == "Hello from arm64\n", proc.stderr

@@ -49,6 +49,7 @@ from vmcli.machine.loader import Image, Layout, place_segments
 from vmcli.machine.memory import GuestMemory
 
 PAGE = 0x1000
+TCG_BUFFER = 1 << 30                  # Unicorn's translated-code buffer (its default size), mapped at first use
 INTERRUPT_REPEAT_S = 0.05             # after Ctrl-C, emu_stop is repeated this often until the run ends
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE     # `until` address for emu_start: no guest can execute there
 HLT_F000 = 0xD45E0000                 # AArch64 HLT #0xF000, the semihosting trap
@@ -72,6 +73,21 @@ class RunResult:
     insns: int | None = None          # guest instructions executed, when counted
     device_accesses: dict[str, int] = field(default_factory=dict)
     semihosting_calls: dict[str, int] = field(default_factory=dict)
+
+
+def address_space_left() -> int | None:
+    """Bytes of address space this process may still map under RLIMIT_AS (`ulimit -v`); None: no limit."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        used = 0
+    return max(0, soft - used)
 
 
 def host_memory_bytes() -> int:
@@ -172,6 +188,11 @@ class Machine:
                            f"({board.ram_max} bytes)")
         if size > host_memory_bytes():
             raise BadInput(f"--mem {size} is more than this host's memory ({host_memory_bytes()} bytes)")
+        room = address_space_left()
+        if room is not None and size + TCG_BUFFER > room:
+            # Unicorn ends the process itself when it cannot get its translation buffer: say it first.
+            raise BadInput(f"--mem {size}: this process may map only {room} more bytes (ulimit -v), and the "
+                           f"guest needs its RAM plus {TCG_BUFFER} bytes for translated code")
 
     def load_segments(self) -> None:
         """Copy the image into RAM and flash, as at power-on (RAM must be zero already)."""
