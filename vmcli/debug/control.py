@@ -82,13 +82,19 @@ class Debugger:
             return
         self.breakpoints[address] = self.uc.hook_add(unicorn.UC_HOOK_CODE, self._on_breakpoint, None,
                                                      address, address)
-        self.uc.ctl_remove_cache(address, address + 1)   # code translated without the hook
+        self._drop_code_at(address)                       # code translated without the hook
 
     def remove_breakpoint(self, address: int) -> None:
         handle = self.breakpoints.pop(address, None)
         if handle is not None:
             self.uc.hook_del(handle)
-            self.uc.ctl_remove_cache(address, address + 1)
+            self._drop_code_at(address)
+
+    def _drop_code_at(self, address: int) -> None:
+        """Drop translated code at `address`, so a hook added or removed there takes effect. Unicorn
+        takes a non-empty [begin, end) below 2**64; its pages are dropped whole, the last one too."""
+        begin = min(address, (1 << 64) - 2)
+        self.uc.ctl_remove_cache(begin, begin + 1)
 
     def add_watchpoint(self, kind: str, address: int, length: int) -> None:
         key = (kind, address, length)
