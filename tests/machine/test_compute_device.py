@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from compute_helpers import (
     DESC_AT,
     RAM_BASE,
@@ -24,6 +22,8 @@ from compute_helpers import (
     vm_cache,  # noqa: F401 (session fixture: a cache of the tests' own)
 )
 from compute_helpers import arg as raw_arg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vmcli.machine.devices import compute as c
 from vmcli.machine.devices.compute import ArgType as T
