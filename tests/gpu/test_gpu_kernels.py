@@ -26,7 +26,7 @@ def test_vadd(runner: Runner, n: int) -> None:
     a, b, c = f32(n), f32(n), np.full(n, np.nan, np.float32)
     t = runner.run("vadd", [a, b, c, n])
     assert np.array_equal(c, a + b)
-    assert t.kernel_s > 0 and t.wall_s >= t.kernel_s
+    assert t.kernel_s > 0 and t.wall_s > 0            # each its own clock: the device's and the host's
 
 
 @pytest.mark.parametrize("n", [5, 4097])
