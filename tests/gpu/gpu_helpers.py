@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import pytest
+from toolcheck import IN_CI
 
 from vmcli.gpu.cache import ProgramCache
 from vmcli.gpu.driver import Buffer, Device, DeviceInfo, Kind, Program, Queue
@@ -40,20 +43,33 @@ def pocl_device(cache: ProgramCache) -> ClDevice:
     raise AssertionError("PoCL (pocl-binary-distribution) is not installed: it is a test dependency")
 
 
+def nvidia_gpu_present() -> bool:
+    """Whether the kernel shows an NVIDIA GPU (its driver's /proc entries or device nodes)."""
+    return Path("/proc/driver/nvidia/gpus").is_dir() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def cuda_unavailable(reason: str) -> NoReturn:
+    """Skip where the machine has no NVIDIA GPU (CI machines); where it has one, a test that cannot
+    reach it is a failure under CI=true, like a skipped integration test (tests/conftest.py)."""
+    if nvidia_gpu_present() and IN_CI:
+        pytest.fail(f"this machine has an NVIDIA GPU, but {reason}")
+    pytest.skip(reason)
+
+
 def cuda_device(cache: ProgramCache) -> Device:
-    """The first GPU of the native cuda driver; the test skips where there is none (no cuda-bindings,
-    no libcuda, no GPU): CI machines have no GPU, so these tests run on GPU machines only."""
+    """The first GPU of the native cuda driver. Machines without an NVIDIA GPU skip the test (the
+    cuda driver's logic runs there on fake bindings, test_gpu_cuda_fake.py)."""
     if importlib.util.find_spec("cuda") is None or importlib.util.find_spec("cuda.bindings") is None:
-        pytest.skip("the cuda driver needs cuda-bindings (pip install 'vmcli[cuda]')")
+        cuda_unavailable("the cuda driver needs cuda-bindings (pip install 'vmcli[cuda]')")
     from vmcli.gpu.cuda import CudaDriver
     from vmcli.gpu.driver import GpuError
 
     try:
         devices = CudaDriver(cache).devices()
     except GpuError as exc:
-        pytest.skip(f"no CUDA device: {exc}")
+        cuda_unavailable(f"no CUDA device: {exc}")
     if not devices:
-        pytest.skip("no CUDA device: the CUDA driver reports none")
+        cuda_unavailable("no CUDA device: the CUDA driver reports none")
     return devices[0]
 
 

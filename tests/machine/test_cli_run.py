@@ -172,9 +172,35 @@ def test_boards_images_disasm() -> None:
     assert dis.returncode == 0 and b"0x100000:" in dis.stdout
 
 
-def test_internal_errors_are_one_line_without_debug(tmp_path: Path) -> None:
+def test_bad_option_values_are_status_2() -> None:
     proc = vm("run", str(BIN / "hello-arm64.elf"), "--timeout", "-1")
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
+
+
+BUG = ("import sys, vmcli.machine.boards as boards\n"
+       "def broken(): raise ZeroDivisionError('a bug planted by the test')\n"
+       "boards.markdown_tables = broken\n"
+       "from vmcli.cli import main\n"
+       "main(sys.argv[1:])\n")
+
+
+def test_internal_errors_are_status_70_and_one_line_without_debug() -> None:
+    """A bug (here one planted in the code `vm boards --markdown` calls) ends in status 70 and one
+    line naming it; --debug shows the traceback instead."""
+    proc = subprocess.run([sys.executable, "-c", BUG, "boards", "--markdown"], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=ROOT, env=_no_debug_env())
+    assert proc.returncode == 70, proc.stderr
+    assert proc.stderr.splitlines() == ["vm: internal error: ZeroDivisionError: a bug planted by the test "
+                                        "(this is a bug; run with --debug for the traceback)"]
+    proc = subprocess.run([sys.executable, "-c", BUG, "--debug", "boards", "--markdown"], capture_output=True,
+                          text=True, timeout=60, check=False, cwd=ROOT, env=_no_debug_env())
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "a bug planted by the test" in proc.stderr
+
+
+def _no_debug_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("VM_DEBUG", None)
+    return env
 
 
 def test_elf32_and_bss_are_loaded(tmp_path: Path) -> None:
