@@ -101,7 +101,7 @@ BOARDS: dict[str, Board] = {
                        note="SiFive test finisher: 0x5555 pass, (code<<16)|0x3333 exit, 0x7777 reset"),
             DeviceSpec("clint", "clint", 0x0200_0000, 0x1_0000,
                        note="CLINT: msip +0, mtimecmp +0x4000, mtime +0xbff8 (10 MHz)"),
-            DeviceSpec("plic", "plic", 0x0C00_0000, 0x60_0000, note="PLIC: 96 sources; contexts 0 (M) and 1 (S)"),
+            DeviceSpec("plic", "plic", 0x0C00_0000, 0x60_0000, note="PLIC: sources 1-96; contexts 0 (M) and 1 (S)"),
             DeviceSpec("uart0", "ns16550", 0x1000_0000, 0x100, irq=10, note="NS16550A UART; stdout/stdin; interrupts"),
             DeviceSpec("virtio", "virtio_mmio", 0x1000_1000, 0x1000, irq=1, count=8,
                        note="8 virtio-mmio transports, no device plugged in (device ID 0)"),

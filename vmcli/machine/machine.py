@@ -211,7 +211,8 @@ class Machine:
 
         self.semihosting: Semihosting | None = None
         if board.semihosting:
-            heap_base = (max((s.end for s in self.layout.ram), default=ram_range[0]) + 15) & ~15
+            program = [s for s in self.layout.ram if s not in image.boot_segments]   # not the device tree
+            heap_base = (max((s.end for s in program), default=ram_range[0]) + 15) & ~15
             self.semihosting = Semihosting("semihosting", self.host, self.memory, root=semihosting_root,
                                            cmdline=cmdline, heap=(heap_base, ram_range[1]))
             self.devices.append(self.semihosting)
@@ -307,12 +308,12 @@ class Machine:
         stopped store or fetch must run again (the loop resumes at the same PC)."""
         if self.flash is None:
             return False
-        retry = False
-        if self._flash_pending is not None:
-            self._flash_as_mmio(self._flash_pending)
+        retry, just = False, self._flash_pending
+        if just is not None:
+            self._flash_as_mmio(just)
             self._flash_pending, self._mem_fault, retry = None, None, True
         for bank in list(self._flash_mmio):
-            if self.flash.array_mode(bank):
+            if bank != just and self.flash.array_mode(bank):    # (the stopped store has yet to run)
                 self._flash_as_memory(bank)
         if self._mem_fault is not None and self._mem_fault[0].startswith("instruction fetch"):
             bank = (self._mem_fault[1] - self._flash_base) // BANK_SIZE
@@ -366,9 +367,9 @@ class Machine:
         self.cpu.pc = self.image.entry
         if self.board.arch == "x86_64":
             self.uc.reg_write(x86.UC_X86_REG_RSP, self.board.ram_base + self.mem_size)
-        elif self.board.arch == "riscv64":
-            self.uc.reg_write(rv.UC_RISCV_REG_A0, 0)
-            self.uc.reg_write(rv.UC_RISCV_REG_A1, 0)
+        names = dict(self.cpu.spec.regs)
+        for name, value in self.image.regs:       # the boot protocol's (x0 = device tree, a1 = ...)
+            self.uc.reg_write(names[name], value)
 
     # -- hooks (Python runs only here, on device access or trap) ------------------------------------
     def request_stop(self, stop: Stop) -> None:

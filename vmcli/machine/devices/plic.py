@@ -1,5 +1,5 @@
 """Platform-level interrupt controller (PLIC), as on QEMU's riscv virt machine at 0x0c000000: sources
-1-95, two contexts for the one hart (0: M-mode external interrupt, 1: S-mode).
+1-96, two contexts for the one hart (0: M-mode external interrupt, 1: S-mode).
 
 Reference: RISC-V PLIC Specification 1.0.0, chapter 3 (memory map): priorities at 4 * source, pending
 bits at 0x1000, enable bits at 0x2000 + 0x80 * context, threshold and claim/complete at 0x200000 +
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from vmcli.machine.devices.device import Device, Host
 
-NUM_SOURCES = 96                       # 0 is "no interrupt"
+NUM_SOURCES = 97                       # 1-96 (riscv,ndev 96); 0 is "no interrupt"
 CONTEXTS = 2
 PRIORITY, PENDING, ENABLE, CONTEXT = 0x0, 0x1000, 0x2000, 0x20_0000
 ENABLE_STRIDE, CONTEXT_STRIDE = 0x80, 0x1000
