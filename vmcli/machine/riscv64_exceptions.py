@@ -29,6 +29,7 @@ INTERRUPT = 1 << 63
 IRQ_S_SOFT, IRQ_M_SOFT, IRQ_S_TIMER, IRQ_M_TIMER, IRQ_S_EXT, IRQ_M_EXT = 1, 3, 5, 7, 9, 11
 M_PRIORITY = (IRQ_M_EXT, IRQ_M_SOFT, IRQ_M_TIMER)     # the spec's order among machine interrupts
 CAUSE_ILLEGAL = 2
+CAUSE_ECALL_U = 8                        # Unicorn reports every ecall as this; the cause is 8 + privilege
 PROBE_ADDR = 0x1234_5672                 # misaligned for amoadd.w: cause 6 with this trap value
 AMOADD_W_A0 = 0x00A5_202F               # amoadd.w x0, a0, (a0)
 
@@ -110,6 +111,9 @@ def take_exception(uc: unicorn.Uc, intno: int) -> None:
     """The exception in UC_HOOK_INTR: Unicorn has moved the PC 4 past the trapping instruction."""
     epc = int(uc.reg_read(rv.UC_RISCV_REG_PC)) - 4
     tval = trap_value(uc)
+    if intno == CAUSE_ECALL_U:
+        intno += int(uc.reg_read(rv.UC_RISCV_REG_PRIV))         # from S-mode 9, from M-mode 11
+        tval = 0
     if intno == CAUSE_ILLEGAL:
         try:
             low = int.from_bytes(uc.mem_read(epc, 2), "little")
