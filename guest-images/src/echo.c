@@ -23,10 +23,14 @@ int main(void)
     print("echo: type, '.' ends\n");
     irq_init();
     uart_rx_irq_enable();
-    irq_unmask();
-    while (!done)
-        wait_for_interrupt();
+    /* The check and the wfi run masked (wfi still wakes for a pending interrupt), so an interrupt
+     * that comes between them cannot leave the CPU asleep with nothing more to come. */
     irq_mask();
+    while (!done) {
+        wait_for_interrupt();
+        irq_unmask();
+        irq_mask();
+    }
     print("\nbye\n");
     return 0;
 }

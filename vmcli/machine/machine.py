@@ -79,6 +79,7 @@ DEVICE_CLASSES: dict[str, Callable[[str, Host], Device]] = {
 }
 INTERRUPT_CONTROLLERS = ("gicv2", "plic")
 GIC_SPI_BASE = 32
+UNMASK_STEPS = 64                     # instructions stepped while a pending interrupt is masked
 
 
 @dataclass
@@ -477,6 +478,8 @@ class Machine:
         assert self.system is not None and self.events is not None and self.intc is not None
         self._refresh()
         pending = not self.system.deliver() and self.system.signalled()
+        if pending:
+            pending = not self._step_until_unmasked()
         deadline = self._deadline()
         if pending:                            # masked for now: look again soon
             soon = time.monotonic() + POLL_MASKED_S
@@ -484,6 +487,25 @@ class Machine:
         watch = self._input_watch()
         if deadline is not None or watch is not None or self.events.started:
             self.events.arm(deadline, watch)
+
+    def _step_until_unmasked(self) -> bool:
+        """An interrupt waits while the guest masks it. Guests unmask within a few instructions (the
+        idle idiom `mask; check; wfi; unmask; mask` among them), and nothing stops a slice at that
+        moment, so step up to UNMASK_STEPS instructions one by one and take the interrupt as soon as
+        the guest accepts it. True if it was taken."""
+        assert self.system is not None
+        for _ in range(UNMASK_STEPS):
+            try:
+                self.uc.emu_start(self.cpu.pc, UNREACHABLE, count=1)
+            except unicorn.UcError:
+                return False                  # the main loop runs it again and reports the fault
+            if self._semihost_pc is not None:
+                self._riscv_semihost()
+            if self.stop_request is not None or self._flash_pending is not None or self._mem_fault is not None:
+                return False
+            if self.system.deliver():
+                return True
+        return False
 
     def _refresh(self) -> None:
         if self.timer is not None:
