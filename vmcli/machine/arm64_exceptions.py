@@ -97,7 +97,6 @@ def enter_el1(uc: Any, kind: int, return_pc: int, syndrome: int | None = None,
         new_sp = uc.reg_read(a64.UC_ARM64_REG_SP_EL1)
     else:
         new_sp = None
-    uc.cpr_write(*SPSR_EL1, pstate)
     uc.reg_write(a64.UC_ARM64_REG_ELR_EL1, return_pc)
     if syndrome is not None:
         uc.reg_write(a64.UC_ARM64_REG_ESR_EL1, syndrome)
@@ -107,6 +106,9 @@ def enter_el1(uc: Any, kind: int, return_pc: int, syndrome: int | None = None,
     if not uc.cpr_read(*SCTLR_EL1) & SCTLR_SPAN:
         new |= PSTATE_PAN
     uc.reg_write(a64.UC_ARM64_REG_PSTATE, new)
+    # After the PSTATE write: Unicorn rebuilds its cached translation flags (the EL code is translated
+    # for) on a system register write, not on a PSTATE write (unicorn_aarch64.c, reg_write).
+    uc.cpr_write(*SPSR_EL1, pstate)
     if new_sp is not None:
         uc.reg_write(a64.UC_ARM64_REG_SP, new_sp)
     uc.reg_write(a64.UC_ARM64_REG_PC, vbar(uc) + base + kind)
@@ -123,3 +125,54 @@ def take_sync(uc: Any) -> None:
 def take_irq(uc: Any) -> None:
     """An IRQ between slices: the PC is the next instruction to run, which is where eret returns."""
     enter_el1(uc, VECTOR_IRQ, int(uc.reg_read(a64.UC_ARM64_REG_PC)))
+
+
+SCTLR_M = 1
+TCR_EL1, TTBR0_EL1, TTBR1_EL1 = (3, 0, 2, 0, 2), (3, 0, 2, 0, 0), (3, 0, 2, 0, 1)
+OUTPUT_ADDRESS = 0x0000_FFFF_FFFF_F000
+GRANULE_4K_TG0, GRANULE_4K_TG1 = 0, 2
+
+
+def virt_to_phys(uc: Any, va: int) -> int | None:
+    """The physical address the EL1&0 stage 1 translation gives `va` (4 KiB granule, the one Debian's
+    kernels use), or None if it faults. Unicorn's mem_read takes physical addresses only."""
+    if not uc.cpr_read(*SCTLR_EL1) & SCTLR_M:
+        return va
+    tcr = uc.cpr_read(*TCR_EL1)
+    if (va >> 55) & 1:
+        tsz, granule, ttbr = (tcr >> 16) & 0x3F, (tcr >> 30) & 3, uc.cpr_read(*TTBR1_EL1)
+        if granule != GRANULE_4K_TG1:
+            return None
+    else:
+        tsz, granule, ttbr = tcr & 0x3F, (tcr >> 14) & 3, uc.cpr_read(*TTBR0_EL1)
+        if granule != GRANULE_4K_TG0:
+            return None
+    bits = 64 - tsz
+    level = 4 - (bits - 12 + 8) // 9
+    table = ttbr & 0x0000_FFFF_FFFF_FFFE
+    while True:
+        shift = 12 + 9 * (3 - level)
+        index = (va >> shift) & ((1 << min(9, bits - shift)) - 1)
+        try:
+            desc = int.from_bytes(uc.mem_read(table + 8 * index, 8), "little")
+        except unicorn.UcError:
+            return None
+        if not desc & 1:
+            return None
+        if level == 3 or not desc & 2:                       # a page, or a block
+            if level == 3 and not desc & 2:
+                return None
+            return (desc & OUTPUT_ADDRESS & ~((1 << shift) - 1)) | (va & ((1 << shift) - 1))
+        table = desc & OUTPUT_ADDRESS
+        level += 1
+
+
+def read_insn(uc: Any, va: int) -> int | None:
+    """The 32-bit instruction at virtual address `va`, or None if it cannot be read."""
+    pa = virt_to_phys(uc, va)
+    if pa is None:
+        return None
+    try:
+        return int.from_bytes(uc.mem_read(pa, 4), "little")
+    except unicorn.UcError:
+        return None

@@ -26,6 +26,7 @@ from unicorn import riscv_const as rv
 from unicorn import x86_const as x86
 
 from vmcli.errors import BadInput, ExitStatus, OutputError
+from vmcli.machine.arm64_exceptions import read_insn
 from vmcli.machine.boards import Board
 from vmcli.machine.cpu import Cpu
 from vmcli.machine.devices.arm_timer import GenericTimer
@@ -406,7 +407,7 @@ class Machine:
         arch = self.board.arch
         if arch == "arm64" and intno == 1 and self.semihosting is not None:
             pc = self.cpu.pc
-            if int.from_bytes(uc.mem_read(pc, 4), "little") == HLT_F000:
+            if read_insn(uc, pc) == HLT_F000:
                 op, param = uc.reg_read(a64.UC_ARM64_REG_X0) & 0xFFFFFFFF, uc.reg_read(a64.UC_ARM64_REG_X1)
                 result = self.semihosting.call(op, param)
                 uc.reg_write(a64.UC_ARM64_REG_X0, result & (2**64 - 1))
@@ -417,7 +418,7 @@ class Machine:
             # hvc (intno 1), or the call itself (11, 13) with the PC past it
             if intno == 1:
                 pc = self.cpu.pc
-                if int.from_bytes(uc.mem_read(pc, 4), "little") & 0xFFE0_001F not in HVC_SMC:
+                if (read_insn(uc, pc) or 0) & 0xFFE0_001F not in HVC_SMC:
                     return self._not_psci(intno)
                 uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
             function = int(uc.reg_read(a64.UC_ARM64_REG_X0)) & 0xFFFF_FFFF
