@@ -33,8 +33,9 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def debian_package(name: str, arch: str | None = None) -> Path:
-    """The unpacked tree of Debian package `name` (`arch`: e.g. "arm64" for a foreign one)."""
+def debian_package(name: str, arch: str | None = None, *, only: str | None = None) -> Path:
+    """The unpacked tree of Debian package `name` (`arch`: e.g. "arm64" for a foreign one); with
+    `only` (a path pattern such as "./boot/vmlinuz-*"), just the files that match it."""
     require_tool("apt-get", "dpkg-deb")
     spec = f"{name}:{arch}" if arch else name
     cache = cache_dir()
@@ -50,7 +51,14 @@ def debian_package(name: str, arch: str | None = None) -> Path:
         deb = debs[-1]
         tree = cache / deb.stem
         if not (tree / ".unpacked").exists():
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True, timeout=600)
+            if only is None:
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True, timeout=600)
+            else:                                        # e.g. the kernel without its 300 MB of modules
+                tree.mkdir(exist_ok=True)
+                payload = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+                subprocess.run(["tar", "-x", "-C", str(tree), "--wildcards", only], stdin=payload.stdout,
+                               check=True, timeout=600)
+                payload.wait(timeout=600)
             (tree / ".unpacked").touch()
         return tree
 

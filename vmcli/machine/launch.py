@@ -21,7 +21,7 @@ def pick_board(arch: str | None, board: str | None, data: bytes, image_path: str
             raise BadInput(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHES)}")
     else:
         canonical = elf_arch(data)
-        if canonical is None and data[56:60] == b"ARM\x64":      # an arm64 Linux Image names its arch
+        if canonical is None and protocol.looks_like_arm64_image(data):   # an arm64 Linux Image names its arch
             canonical = "arm64"
         if canonical is None and data.startswith(ELF_MAGIC):
             load_image(image_path, None, data=data)      # raises the exact reason (class, byte order, machine)

@@ -52,6 +52,16 @@ def gunzip(data: bytes, name: str) -> bytes:
     return result
 
 
+def looks_like_arm64_image(data: bytes) -> bool:
+    """The arm64 Image magic at byte 56, in the file or at the start of its gzip stream."""
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(data, ARM64_HEADER.size)
+        except zlib.error:
+            return False
+    return data[ARM64_MAGIC_AT:ARM64_MAGIC_AT + 4] == ARM64_MAGIC
+
+
 def arm64_image(data: bytes, name: str) -> LinuxImage | None:
     """The arm64 Linux Image in `data` (plain or gzip), or None if it is not one."""
     if data.startswith(GZIP_MAGIC):
