@@ -68,19 +68,24 @@ class GenericTimer:
             offset = value & 0xFFFF_FFFF
             offset -= (1 << 32) if offset & (1 << 31) else 0
             comp.cval = (counter_now() + offset) & (2**64 - 1)
-        self._update(comp, counter_now())
+        # Only the line here: a CPU register written from inside the MSR hook makes Unicorn run the
+        # instructions before it in its block again (docs/running.md); `poll` writes them back
+        # between slices.
+        self._set_line(comp.irq, self._level(comp, counter_now()))
 
     def poll(self) -> None:
+        """Between slices: ISTATUS, CTL and CVAL back into the CPU (guest reads see them), the lines."""
         now = counter_now()
         for comp in (self.virt, self.phys):
-            self._update(comp, now)
+            status = CTL_ISTATUS if comp.firing(now) else 0
+            ctl_key, cval_key = (CNTV_CTL, CNTV_CVAL) if comp is self.virt else (CNTP_CTL, CNTP_CVAL)
+            self._write_cpreg(cval_key, comp.cval)
+            self._write_cpreg(ctl_key, comp.ctl | status)
+            self._set_line(comp.irq, self._level(comp, now))
 
-    def _update(self, comp: Comparator, now: int) -> None:
-        status = CTL_ISTATUS if comp.firing(now) else 0
-        ctl_key, cval_key = (CNTV_CTL, CNTV_CVAL) if comp is self.virt else (CNTP_CTL, CNTP_CVAL)
-        self._write_cpreg(cval_key, comp.cval)
-        self._write_cpreg(ctl_key, comp.ctl | status)
-        self._set_line(comp.irq, bool(status) and not comp.ctl & CTL_IMASK)
+    @staticmethod
+    def _level(comp: Comparator, now: int) -> bool:
+        return comp.firing(now) and not comp.ctl & CTL_IMASK
 
     def deadline(self) -> float | None:
         """The next time.monotonic() at which a timer that can interrupt starts firing."""
