@@ -11,7 +11,7 @@ from vmcli.machine.devices import cfi_flash as cfi
 from vmcli.machine.devices import gicv2 as g
 from vmcli.machine.devices.clint import MTIMECMP, Clint
 from vmcli.machine.devices.device import Console, Host, Stop
-from vmcli.machine.devices.pl031 import RTCDR, RTCLR, PL031
+from vmcli.machine.devices.pl031 import PL031, RTCDR, RTCLR
 from vmcli.machine.devices.plic import Plic
 from vmcli.machine.devices.virtio_mmio import VirtioMmio
 from vmcli.machine.firmware import psci
