@@ -95,6 +95,7 @@ def test_list_supported() -> None:
     (["--from", "mips", "--hex", "00"], "unknown architecture"),
     (["--image", "/nonexistent/file"], "--image"),
     (["--input-file", "/nonexistent/file"], "--input-file"),
+    (["--hex", "90", "--verify", "--states", "0"], "--states"),       # a check of nothing is no pass
 ])
 def test_bad_input_is_one_line_and_status_2(args: list[str], message: str) -> None:
     import sys

@@ -53,7 +53,8 @@ def _int(value: str | None, what: str) -> int | None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the translated code here.")
 @click.option("--stats", is_flag=True, help="Print counts, time, rate and cache hit rates to stderr.")
 @click.option("--verify", is_flag=True, help="Check each instruction against the source on Unicorn.")
-@click.option("--states", default=200, show_default=True, help="Random states per instruction (--verify).")
+@click.option("--states", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Random states per instruction (--verify).")
 @click.option("--list-supported", is_flag=True, help="List the supported (verified) forms.")
 @click.option("--jobs", "-j", default=1, show_default=True, help="Processes for --input-file.")
 def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | None, start: str | None,
