@@ -96,6 +96,9 @@ def test_list_supported() -> None:
     (["--image", "/nonexistent/file"], "--image"),
     (["--input-file", "/nonexistent/file"], "--input-file"),
     (["--hex", "90", "--verify", "--states", "0"], "--states"),       # a check of nothing is no pass
+    (["--hex", "90", "--address", "-1"], "--address"),
+    (["--hex", "90", "--address", str(2**64)], "--address"),
+    (["--hex", "90", "--address", "0x1_0000_0000_0000_0000"], "--address"),
 ])
 def test_bad_input_is_one_line_and_status_2(args: list[str], message: str) -> None:
     import sys
@@ -103,6 +106,11 @@ def test_bad_input_is_one_line_and_status_2(args: list[str], message: str) -> No
     proc = subprocess.run([sys.executable, "-m", "vmcli", "translate", *args], capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_the_last_address_is_one_below_2_to_the_64() -> None:
+    code, out, _ = run("--hex", "90", "--address", hex(2**64 - 1), "--json")
+    assert code == 0 and json.loads(out)["address"] == 2**64 - 1
 
 
 def test_image_raw(tmp_path: Path) -> None:

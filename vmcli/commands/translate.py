@@ -70,6 +70,8 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     if len(given) != 1:
         raise BadInput("give exactly one of --hex, --asm, --image, --input-file (or --list-supported)")
     base = _int(address, "--address") or 0
+    if not 0 <= base < 1 << 64:
+        raise BadInput(f"--address: {address} is not a 64-bit address (0 .. 2**64 - 1)")
     with _naming_options():
         if hex_bytes is not None:
             blocks = [inputs.Block(inputs.parse_hex(hex_bytes), base)]
