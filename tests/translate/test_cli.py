@@ -99,6 +99,8 @@ def test_list_supported() -> None:
     (["--hex", "90", "--address", "-1"], "--address"),
     (["--hex", "90", "--address", str(2**64)], "--address"),
     (["--hex", "90", "--address", "0x1_0000_0000_0000_0000"], "--address"),
+    (["--hex", "90", "-j", "0"], "--jobs"),
+    (["--list-supported", "--jobs", "-2"], "--jobs"),                 # refused before anything runs
 ])
 def test_bad_input_is_one_line_and_status_2(args: list[str], message: str) -> None:
     import sys

@@ -56,7 +56,8 @@ def _int(value: str | None, what: str) -> int | None:
 @click.option("--states", type=click.IntRange(min=1), default=200, show_default=True,
               help="Random states per instruction (--verify).")
 @click.option("--list-supported", is_flag=True, help="List the supported (verified) forms.")
-@click.option("--jobs", "-j", default=1, show_default=True, help="Processes for --input-file.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for --input-file.")
 def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | None, start: str | None,
               count: int | None, symbol: str | None, input_file: str | None, address: str,
               as_json: bool, output: str | None, stats: bool, verify: bool, states: int,
@@ -85,8 +86,6 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         else:
             assert input_file is not None
             blocks = inputs.read_input_file(input_file)
-    if jobs < 1:
-        raise BadInput("--jobs must be at least 1")
     if input_file is not None and output is not None and not (as_json or verify):
         _bulk(blocks, output, jobs, stats, arch)
         return
