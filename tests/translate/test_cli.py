@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,11 +104,20 @@ def test_list_supported() -> None:
     (["--list-supported", "--jobs", "-2"], "--jobs"),                 # refused before anything runs
 ])
 def test_bad_input_is_one_line_and_status_2(args: list[str], message: str) -> None:
-    import sys
+    _refused(args, message)
 
+
+def _refused(args: list[str], message: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "vmcli", "translate", *args], capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_an_input_file_that_is_not_text_is_bad_input(tmp_path: Path) -> None:
+    binary = tmp_path / "code.bin"
+    binary.write_bytes(bytes.fromhex("4801c8") + b"\xff\xfe\x00\x90")      # machine code, not hex text
+    _refused(["--input-file", str(binary)], "--input-file: ")
+    _refused(["--input-file", str(binary), "--output", str(tmp_path / "o.bin")], "not UTF-8")
 
 
 def test_the_last_address_is_one_below_2_to_the_64() -> None:

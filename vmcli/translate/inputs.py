@@ -63,9 +63,12 @@ def assemble(text: str, arch: str, address: int) -> bytes:
 def read_input_file(path: str) -> list[Block]:
     """One block per line of hex (address 0); `#` starts a comment."""
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"{exc.strerror}: {path}", "input_file") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not text (byte {exc.start} is not UTF-8): give one hex block per line",
+                         "input_file") from exc
     blocks = []
     for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
