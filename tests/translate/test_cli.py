@@ -59,6 +59,19 @@ def test_side_by_side_view_and_stats() -> None:
     assert "instructions/s" in err and "cache instruction templates" in err
 
 
+def test_views_show_instruction_text_as_it_is() -> None:
+    """Operands in brackets are text, not rich markup, in every table of the command."""
+    code, out, _ = run("--hex", "480f4544cb10", "--address", "0x401000")    # cmovne rax, [rbx + rcx*8 + 16]
+    assert code == 0
+    assert "cmovne rax, qword ptr [rbx + rcx*8 + 0x10]" in out and "ldr x17, [x16]" in out
+    code, out, _ = run("--from", "arm64", "--hex", "110240f9 20008052")    # ldr x17, [x16]; mov w0, #1
+    assert code == 0 and "ldr x17, [x16]" in out and "qword ptr [r15 + 0x80]" in out
+    code, out, _ = run("--hex", "480f4544cb10", "--verify", "--states", "5")
+    assert code == 0 and "[rbx + rcx*8 + 0x10]" in out and "pass" in out
+    code, out, _ = run("--from", "arm64", "--list-supported")
+    assert code == 0 and "ldr xt, [xn|sp, #uimm]" in out and "ld1 {vt.16b}, [xn|sp]" in out
+
+
 def test_input_file_output_and_jobs(tmp_path: Path) -> None:
     src = tmp_path / "blocks.txt"
     src.write_text("4801c8\n# a comment\n0f58c1\n4801c8\n")
