@@ -20,8 +20,6 @@ from vmcli.translate.a64_to_x86.forms import all_forms as a64_forms
 from vmcli.translate.a64_to_x86.frontend import translate as translate_a64
 from vmcli.translate.core import cache
 
-pytest.importorskip("numba")
-
 # addresses where patched values cross the ends of the imm32 encodings (below 0, past 4 GiB)
 _ADDRESSES = (0, 0x1000, 0x40_0000, 0x8000_0000, 0xFFFF_F000, 0x1_0000_0000, 0x7FFF_FFF0_0000)
 

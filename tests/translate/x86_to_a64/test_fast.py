@@ -18,8 +18,6 @@ from vmcli.translate.x86_to_a64.check import instance
 from vmcli.translate.x86_to_a64.forms import all_forms
 from vmcli.translate.x86_to_a64.frontend import translate
 
-pytest.importorskip("numba")
-
 
 def _blocks(seed: int, n: int) -> list[tuple[bytes, int]]:
     rng = random.Random(seed)
