@@ -12,9 +12,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from vmcli.errors import BadInput
 from vmcli.translate.isa import disasm
 
@@ -110,6 +107,9 @@ def read_image(path: str, start: int | None, count: int | None, symbol: str | No
 
 
 def _from_elf(path: str, data: bytes, start: int | None, symbol: str | None) -> tuple[bytes, int]:
+    from elftools.common.exceptions import ELFError  # heavy (35 ms), and only ELF images need it
+    from elftools.elf.elffile import ELFFile
+
     try:
         elf = ELFFile(io.BytesIO(data))
         size = None
