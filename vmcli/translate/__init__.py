@@ -23,14 +23,10 @@ from vmcli.translate.core.jobs import fork_map, split
 from vmcli.translate.verify.harness import InsnCheck, verify_translation
 
 __all__ = ["CACHE_LEVELS", "SOURCES", "Form", "InsnCheck", "Result", "SourceInsn", "Stop", "Translation",
-           "source_arch", "split_blocks", "supported_forms", "target_arch", "translate", "translate_blocks",
+           "source_arch", "split_blocks", "supported_forms", "translate", "translate_blocks",
            "translate_bulk", "verify_translation"]
 
 CACHE_LEVELS = cache.LEVELS
-
-
-def target_arch(source: str) -> str:
-    return direction(source_arch(source)).target_arch
 
 
 def translate(code: bytes, address: int = 0, source: str = "x86_64") -> Translation:

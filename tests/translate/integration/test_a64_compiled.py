@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from toolcheck import require_tool
 
 from vmcli.cli import vm
-from vmcli.translate import translate
+from vmcli.translate import Stop, translate
 from vmcli.translate.a64_to_x86.check import X86Target, random_state
 from vmcli.translate.inputs import read_image
 from vmcli.translate.verify.state import DATA, GuestState
@@ -65,7 +65,7 @@ def call(obj: Path, name: str, args: dict[str, int], memory: bytes = b"") -> Gue
         if pc == SENTINEL:
             return st
         tr = translate(code[pc - BASE:], pc, "arm64")
-        bad = [u for u in tr.unsupported if not u.reason.startswith("follows the block's exit branch")]
+        bad = [u for u in tr.unsupported if u.stop is not Stop.AFTER_EXIT]
         assert not bad, f"{name}: {bad[0].text} ({bad[0].reason})"
         got = host.run(tr.code, st, rng)
         assert not isinstance(got, str), got

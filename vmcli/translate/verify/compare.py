@@ -50,7 +50,7 @@ def compare(states: Iterable[GuestState], run: Callable[[GuestState], tuple[W | 
                 runs += double_fault_is_a_run
                 continue
             runs += 1
-            diffs = [want if isinstance(want, str) else got]  # type: ignore[list-item]
+            diffs = [want if isinstance(want, str) else str(got)]     # the side that faulted
         else:
             runs += 1
             diffs = diff(st, want, got)
