@@ -115,13 +115,16 @@ def test_list_supported() -> None:
     (["--hex", "90", "--address", "0x1_0000_0000_0000_0000"], "--address"),
     (["--hex", "90", "-j", "0"], "--jobs"),
     (["--list-supported", "--jobs", "-2"], "--jobs"),                 # refused before anything runs
+    (["--image", "/dev/zero"], "--image: not a regular file"),        # would read forever
+    (["--input-file", "/dev/urandom", "--output", "/dev/null"], "--input-file: not a regular file"),
 ])
 def test_bad_input_is_one_line_and_status_2(args: list[str], message: str) -> None:
     _refused(args, message)
 
 
 def _refused(args: list[str], message: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "vmcli", "translate", *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "vmcli", "translate", *args], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
@@ -131,6 +134,12 @@ def test_an_input_file_that_is_not_text_is_bad_input(tmp_path: Path) -> None:
     binary.write_bytes(bytes.fromhex("4801c8") + b"\xff\xfe\x00\x90")      # machine code, not hex text
     _refused(["--input-file", str(binary)], "--input-file: ")
     _refused(["--input-file", str(binary), "--output", str(tmp_path / "o.bin")], "not UTF-8")
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    import os
+    os.mkfifo(tmp_path / "blocks")
+    _refused(["--input-file", str(tmp_path / "blocks")], "--input-file: not a regular file")
 
 
 def test_the_last_address_is_one_below_2_to_the_64() -> None:

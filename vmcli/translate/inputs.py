@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from vmcli.errors import BadInput
+from vmcli.hostfs import read_regular_file
 from vmcli.translate.isa import disasm
+
+MAX_INPUT = 1 << 30        # an image or block file is read whole: from a regular file, at most 1 GiB
 
 
 class InputError(BadInput):
@@ -60,7 +62,7 @@ def assemble(text: str, arch: str, address: int) -> bytes:
 def read_input_file(path: str) -> list[Block]:
     """One block per line of hex (address 0); `#` starts a comment."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = read_regular_file(path, MAX_INPUT).decode("utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"{exc.strerror}: {path}", "input_file") from exc
     except UnicodeDecodeError as exc:
@@ -85,7 +87,7 @@ def read_image(path: str, start: int | None, count: int | None, symbol: str | No
                arch: str) -> Block:
     """A block from a raw image (start = file offset = address) or an ELF (start = virtual address)."""
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(path, MAX_INPUT)
     except OSError as exc:
         raise InputError(f"{exc.strerror}: {path}", "image") from exc
     if data[:4] == b"\x7fELF":

@@ -113,7 +113,7 @@ def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == want
     assert "instructions/s" in result.stderr and "cache instruction templates" in result.stderr
-    assert list((tmp_path / "cache").glob("translate-a64-templates-*.pickle"))
+    assert list((tmp_path / "cache").glob("translate/a64-templates-*.pickle"))
     # a fresh process state loads the templates instead of running the rules
     cache.clear()
     fast_a64.reset()

@@ -29,7 +29,7 @@ def test_the_package_digest_names_the_cache_files(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("VM_TRANSLATE_NO_DISK_CACHE", raising=False)
     assert disk.source_digest() == disk.digest(Path(disk.__file__).parents[1])
-    assert disk.path("templates") == tmp_path / f"translate-templates-{disk.source_digest()}.pickle"
+    assert disk.path("templates") == tmp_path / "translate" / f"templates-{disk.source_digest()}.pickle"
     monkeypatch.setenv("VM_TRANSLATE_NO_DISK_CACHE", "1")
     assert disk.path("templates") is None
 

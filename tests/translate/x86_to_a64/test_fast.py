@@ -87,7 +87,7 @@ def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.Monke
     result = CliRunner().invoke(vm, ["translate", "--input-file", str(src), "--output", str(out2), "-j", "2"])
     assert result.exit_code == 0 and out2.read_bytes() == out.read_bytes()
     # the templates persisted: a fresh process state loads them instead of running the rules
-    assert list((tmp_path / "cache").glob("translate-templates-*.pickle"))
+    assert list((tmp_path / "cache").glob("translate/templates-*.pickle"))
     cache.clear()
     fast._TRANSLATOR = None
     assert fast.load_templates() > 0

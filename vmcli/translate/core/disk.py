@@ -3,7 +3,8 @@
 One-shot processes (`vm translate --input-file F --output O`) would otherwise run every rule again.
 A cache file is named by a hash of the translator package's own source files, so any change to a
 decoder, rule, encoder or file format starts a new file. VM_TRANSLATE_NO_DISK_CACHE=1 turns the
-cache off; VM_CACHE_DIR moves it (default ~/.cache/vmcli).
+cache off. The files live in the translate/ folder of vm's one cache folder (vmcli/cachedir.py:
+$VM_CACHE_DIR, else $XDG_CACHE_HOME/vmcli, else ~/.cache/vmcli).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+
+from vmcli.cachedir import cache_root
 
 PACKAGE = Path(__file__).resolve().parent.parent      # vmcli/translate
 
@@ -37,8 +40,7 @@ def path(kind: str, suffix: str = ".pickle") -> Path | None:
     """Where the cache of `kind` lives, or None when the disk cache is off."""
     if os.environ.get("VM_TRANSLATE_NO_DISK_CACHE"):
         return None
-    base = Path(os.environ.get("VM_CACHE_DIR") or Path.home() / ".cache" / "vmcli")
-    return base / f"translate-{kind}-{source_digest()}{suffix}"
+    return cache_root() / "translate" / f"{kind}-{source_digest()}{suffix}"
 
 
 def save(target: Path, write: Callable[[Path], object]) -> bool:
