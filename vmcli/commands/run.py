@@ -39,6 +39,13 @@ from vmcli.errors import BadInput
 @click.option("--trace-range", metavar="START:END", help="Trace only code in [START, END).")
 @click.option("--stats", is_flag=True, help="Print run statistics at exit (on stderr).")
 @click.option("--json", "as_json", is_flag=True, help="With --stats: print them as JSON.")
+@click.option("--user", "user_mode", is_flag=True, help="Run IMAGE as a Linux program (user mode), whatever its ELF says.")
+@click.option("--system", "system_mode", is_flag=True, help="Boot IMAGE on the bare-metal board, even a Linux program.")
+@click.option("--sysroot", metavar="DIR", help="Linux programs: take the interpreter and libraries from DIR (like "
+              "qemu-user's -L; default: VM_SYSROOT, else Debian's cross sysroot).")
+@click.option("--fs-root", metavar="DIR", help="Linux programs: the program sees DIR as / (enforced by the kernel).")
+@click.option("--env", "env", metavar="K=V", multiple=True, help="Linux programs: add K=V to the environment.")
+@click.option("--strace", is_flag=True, help="Linux programs: print each system call on stderr.")
 @click.argument("guest_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(
@@ -62,6 +69,12 @@ def run(
     trace_range: str | None,
     stats: bool,
     as_json: bool,
+    user_mode: bool,
+    system_mode: bool,
+    sysroot: str | None,
+    fs_root: str | None,
+    env: tuple[str, ...],
+    strace: bool,
     guest_args: tuple[str, ...],
 ) -> None:
     """Boot IMAGE (raw or ELF) and exit with the guest's exit status.
@@ -74,6 +87,18 @@ def run(
     from vmcli.machine.devices.compute import compute_options
     from vmcli.machine.launch import boot
 
+    from vmcli.linux.run import is_user_program, run_user
+    if user_mode and system_mode:
+        raise BadInput("--user and --system exclude each other")
+    if user_mode or (not system_mode and is_user_program(image)):
+        run_user(image, list(guest_args), arch=arch, sysroot=sysroot, fs_root=fs_root, env=list(env), strace=strace,
+                 gdb=gdb_address, trace_path=trace_path, stats=stats, as_json=as_json,
+                 unsupported={"--board": board, "--mem": mem, "--load-addr": load_addr, "--entry": entry,
+                              "--semihosting-root": semihosting_root, "--gpu": gpu, "--timeout": timeout,
+                              "--max-insns": max_insns, "--trace-blocks": trace_blocks or None,
+                              "--trace-mem": trace_mem or None, "--trace-range": trace_range})
+    if sysroot or fs_root or env or strace:
+        raise BadInput("--sysroot, --fs-root, --env and --strace apply to Linux programs")
     path = resolve_image(image)
     if os.path.isdir(path):
         raise BadInput(f"{path}: is a directory, not an image")
