@@ -31,7 +31,7 @@ ELF_MAGIC = b"\x7fELF"
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_INTERP, PT_NOTE, PT_PHDR = 1, 3, 4, 6
 ET_DYN_BASE = 0x55_5555_0000
-SIGPAGE = 0x7F_FFFF_F000 - 0x10000           # the signal return trampoline, below the stack's guard
+SIGPAGE = STACK_TOP                            # the signal return trampoline, above the stack
 MAX_PROGRAM = 1 << 31
 
 AT = {"NULL": 0, "PHDR": 3, "PHENT": 4, "PHNUM": 5, "PAGESZ": 6, "BASE": 7, "FLAGS": 8, "ENTRY": 9,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import resource
 import select
 import signal
 import struct
@@ -37,7 +38,7 @@ from vmcli.linux.memory import AddressSpace, GuestFault
 from vmcli.linux.paths import Paths
 from vmcli.linux.threads import CHILD_POLL, SLICE, Block, GuestThread, Wait
 from vmcli.machine.cpu import Cpu
-from vmcli.machine.engine import INSN_HOOK, INTR_HOOK, INVALID_HOOK, MEM_HOOK, Context, Hooks, Reg, RegBatch
+from vmcli.machine.engine import INSN_HOOK, BlockStop, INTR_HOOK, INVALID_HOOK, MEM_HOOK, Context, Hooks, Reg, RegBatch
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -107,7 +108,7 @@ def host_sigset(signals: list[int]) -> _SigSet:
 
 def open_signalfd() -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLER_SIGNALS)
-    for s in (signal.SIGPIPE, signal.SIGXFSZ):        # Python ignores these; the guest must see them
+    for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):   # Python's own dispositions: back to the default
         signal.signal(s, signal.SIG_DFL)
     fd = _libc.signalfd(-1, ctypes.byref(host_sigset(HANDLER_SIGNALS)), os.O_NONBLOCK | os.O_CLOEXEC)
     if fd < 0:
@@ -116,13 +117,21 @@ def open_signalfd() -> int:
 
 
 class Stopper:
-    """The helper thread: stops the engine when a host signal arrives, and every SLICE seconds while
-    `preempting` (more than one guest thread)."""
+    """The helper thread. It alone reads the signalfd: each signal goes to the run loop's queue (and
+    wakes it through a pipe), and the engine is stopped, exactly (BlockStop), when a handler must run.
+    A signal whose default action ends or stops the process, and that no thread blocks, is left to
+    the kernel: the helper unblocks it in its own thread and raises it, so vm dies (or stops) by it
+    exactly as the program would. While the process has more than one thread it also stops the
+    engine every SLICE seconds so that threads take turns."""
 
     def __init__(self, proc: Process) -> None:
         self.proc = proc
         r, w = os.pipe()
         self.ctl_r, self.ctl_w = internal_fd(r), internal_fd(w)
+        r, w = os.pipe()
+        self.wake_r, self.wake_w = internal_fd(r), internal_fd(w)
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
         self.preempting = False
         self.thread = threading.Thread(target=self._run, name="vm-stopper", daemon=True)
         self.thread.start()
@@ -133,6 +142,19 @@ class Stopper:
     def close(self) -> None:
         try:
             os.write(self.ctl_w, b"q")
+        except OSError:
+            pass
+        self.thread.join(timeout=1)
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def drain_wake(self) -> None:
+        try:
+            while os.read(self.wake_r, 256):
+                pass
         except OSError:
             pass
 
@@ -148,14 +170,41 @@ class Stopper:
                     return
                 continue
             if sigfd in ready:
-                # Keep stopping until the run loop has read the signal: a stop made while the
-                # engine was between runs would be lost.
-                while select.select([sigfd], [], [], 0)[0]:
-                    proc.stop_engine()
-                    time.sleep(0.002)
+                try:
+                    raw = os.read(sigfd, 128 * 16)
+                except OSError:
+                    raw = b""
+                stop = False
+                for at in range(0, len(raw) - 127, 128):
+                    signo, info = sig.from_signalfd(raw[at:at + 128])
+                    if proc.fatal_by_default(signo):
+                        _default_action(signo)
+                        continue
+                    proc.incoming.append((signo, info))
+                    stop = stop or proc.actions[signo].handler not in (sig.SIG_DFL, sig.SIG_IGN)
+                try:
+                    os.write(self.wake_w, b"s")
+                except OSError:
+                    pass
+                if stop:
+                    proc.stop_exactly()
             elif not ready:
                 proc.preempt = True
-                proc.stop_engine()
+                proc.stop_exactly()
+
+
+def _default_action(signo: int) -> None:
+    """Let the kernel apply a signal's default action to vm: unblock it in this thread, raise it."""
+    if signo not in sig.DEFAULT_STOP:
+        try:
+            _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+        except (ValueError, OSError):
+            pass
+    _libc.signal(signo, ctypes.c_void_p(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signo])
+    os.kill(os.getpid(), signo)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signo])      # after a stop, vm was continued
 
 
 class Process:
@@ -198,7 +247,9 @@ class Process:
         self.unknown: dict[str, int] = {}
         self.next_thread = 1
         self.vfork_done_fd = -1         # a CLONE_VFORK child: closed when it execs or exits
-        self.children_stopped: set[int] = set()
+        self.incoming: list[tuple[int, bytes]] = []     # host signals, from the helper thread
+        self.exact: BlockStop | None = None
+        self.want_exact = False
         self._install_hooks()
 
     # -- set-up ----------------------------------------------------------------------------------------
@@ -253,7 +304,29 @@ class Process:
 
     # -- hooks -------------------------------------------------------------------------------------------
     def stop_engine(self) -> None:
+        """Stop the engine from inside a hook (exact there: the hook runs between instructions)."""
         self.uc.emu_stop()
+
+    def stop_exactly(self) -> None:
+        """From another thread: stop at the next block start (nothing happens without BlockStop:
+        stops from another thread would not be exact, and the process then has nothing to stop for)."""
+        if self.exact is not None:
+            self.exact.request()
+
+    def need_exact_stops(self) -> None:
+        """A handler or a second thread: from now on other threads may need to stop the engine."""
+        if self.exact is None and not self.want_exact:
+            self.want_exact = True
+            self.reschedule = True
+            self.stop_engine()
+
+    def fatal_by_default(self, signo: int) -> bool:
+        """Whether the signal's default action ends or stops the process and a thread would take it now."""
+        if self.actions[signo].handler != sig.SIG_DFL or signo in sig.DEFAULT_IGNORE:
+            return False
+        return any(not t.mask & sig.bit(signo) and (t.wait is None or t.wait.sigmask is None
+                                                     or not t.wait.sigmask & sig.bit(signo))
+                   and not (t.wait is not None and t.wait.signals & sig.bit(signo)) for t in list(self.threads))
 
     def _on_syscall_insn(self, uc: Any, user: Any) -> None:
         self._on_syscall()
@@ -406,6 +479,13 @@ class Process:
         self.pending = {}
         cur.pending = {}
         self.next_thread = 1
+        old = self.stopper
+        if old is not None:                    # its thread did not survive the fork
+            for fd in (old.ctl_r, old.ctl_w, old.wake_r, old.wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self.stopper = Stopper(self)
 
     def exec_native(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
@@ -436,6 +516,7 @@ class Process:
         t.ctx = Context(self.uc)
         t.ctx.save()
         self.threads.append(t)
+        self.need_exact_stops()
         if self.stopper is not None:
             self.stopper.preempting = True
             self.stopper.poke()
@@ -467,19 +548,12 @@ class Process:
             t.result = None
 
     # -- signals -----------------------------------------------------------------------------------------
-    def _drain_signalfd(self) -> None:
-        while True:
-            try:
-                raw = os.read(self.sigfd, 128 * 16)
-            except BlockingIOError:
-                return
-            except OSError:
-                return
-            for at in range(0, len(raw) - 127, 128):
-                signo, info = sig.from_signalfd(raw[at:at + 128])
-                if signo == sig.SIGCHLD:
-                    self._wake_children()
-                self.queue_signal(signo, info)
+    def _drain_signals(self) -> None:
+        while self.incoming:
+            signo, info = self.incoming.pop(0)
+            if signo == sig.SIGCHLD:
+                self._wake_children()
+            self.queue_signal(signo, info)
 
     def queue_signal(self, signo: int, info: bytes, thread: GuestThread | None = None) -> None:
         """A signal for the process (or one thread). Ignored signals are dropped here, as the kernel
@@ -582,6 +656,8 @@ class Process:
         self.sigfd = open_signalfd() if self.sigfd < 0 else self.sigfd
         self.stopper = Stopper(self)
         self.stopper.preempting = len(self.threads) > 1
+        if self.want_exact or len(self.threads) > 1 or any(a.handler > 1 for a in self.actions):
+            self.want_exact = True
         try:
             return self._loop()
         finally:
@@ -590,7 +666,7 @@ class Process:
     def _loop(self) -> Outcome:
         uc = self.uc
         while True:
-            self._drain_signalfd()
+            self._drain_signals()
             if self.outcome is not None or self.exec_request is not None:
                 break
             self._signal_waiters()
@@ -603,6 +679,8 @@ class Process:
             if self.outcome is not None:
                 break
             self._apply_result(t)
+            if self.want_exact and self.exact is None:
+                self.exact = BlockStop(uc)
             self.reschedule = self.preempt = False
             self.mem_fault = None
             error: unicorn.UcError | None = None
@@ -646,7 +724,8 @@ class Process:
     def _poll_waits(self, timeout: float | None) -> None:
         """One poll() over what the parked threads wait for (and the signalfd); wake those whose
         descriptors are ready or whose deadline passed."""
-        fds: dict[int, int] = {self.sigfd: select.POLLIN}
+        assert self.stopper is not None
+        fds: dict[int, int] = {self.stopper.wake_r: select.POLLIN}
         now = time.monotonic()
         soonest = timeout
         for t in self.threads:
@@ -686,8 +765,9 @@ class Process:
                 t.result = w.timeout_result
             elif w.children and soonest == CHILD_POLL and not ready:
                 t.wait = None
-        if self.sigfd in ready:
-            self._drain_signalfd()
+        if self.stopper.wake_r in ready:
+            self.stopper.drain_wake()
+        self._drain_signals()
 
     def _wait_events(self) -> None:
         if not self.threads:

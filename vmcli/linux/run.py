@@ -78,6 +78,7 @@ def _exec_in_place(old: Process, path: str, argv: list[bytes], envp: list[bytes]
     new.pid = old.pid
     new.sigfd = old.sigfd
     new.pending = old.pending
+    new.incoming = old.incoming
     for s, action in enumerate(old.actions):
         if s and action.handler == 1:
             new.actions[s].handler = 1

@@ -136,7 +136,7 @@ def _arm64_frame(p: Process, t: GuestThread, sig: int, info: bytes, action: Acti
     record = (top - 16) & ~15
     frame = (record - A64_FRAME) & ~15
     mem = p.mem
-    fault = t.fault_addr if sig in (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) else 0
+    fault = t.fault_addr or 0 if sig in (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) else 0
     ctx = bytearray(A64_FRAME)
     ctx[0:128] = info
     ctx[A64_UC + 16:A64_UC + 40] = _stack_t(t, sp)

@@ -47,6 +47,8 @@ def sys_rt_sigaction(p: Process, signo: int, act: int, oact: int, size: int, *_:
         p.mem.write(oact, struct.pack(fmt, *values))
     if act:
         p.actions[signo] = new
+        if new.handler not in (sig.SIG_DFL, sig.SIG_IGN):
+            p.need_exact_stops()
         if new.handler == sig.SIG_IGN or (new.handler == sig.SIG_DFL and signo in sig.DEFAULT_IGNORE):
             p.pending.pop(signo, None)
             for t in p.threads:

@@ -1,0 +1,53 @@
+"""The C programs in tests/linux/programs, built with Debian's cross gcc, under vm against qemu-user
+(arm64, riscv64) and the host (x86_64): same output, same exit status (or the same fatal signal).
+Each program covers one part of the checklist (files, memory, signals, processes, threads, /proc,
+sockets)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from linux_helpers import build, reference, vm
+
+ARCHES = ["arm64", "riscv64", "x86_64"]
+# name -> (arguments, whether the reference is the host build for every arch: qemu-user cannot run
+# a guest execve of /proc/self/exe)
+PROGRAMS = {
+    "files": (["{dir}"], False),
+    "memory": ([], False),
+    "signals": ([], False),
+    "threads": ([], False),
+    "proc": (["x"], False),
+    "sockets": ([], False),
+    "procs": ([], True),
+}
+
+
+def _run_both(name: str, arch: str, linkage: str, tmp_path: Path) -> None:
+    args, native_reference = PROGRAMS[name]
+    prog = build(name, arch, linkage)
+    env = dict(os.environ, PROC_TEST="yes")
+    dirs = [tmp_path / "vm", tmp_path / "ref"]
+    for d in dirs:
+        d.mkdir()
+    got = vm(prog, *[a.format(dir=dirs[0]) for a in args], env=env)
+    ref_args = [a.format(dir=dirs[1]) for a in args]
+    if native_reference:
+        want = reference("x86_64", build(name, "x86_64", "static"), *ref_args, env=env)
+    else:
+        want = reference(arch, prog, *ref_args, linkage=linkage, env=env)
+    assert got.stdout.decode(errors="replace") == want.stdout.decode(errors="replace")
+    assert got.status == want.status
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_program_matches_reference(name: str, arch: str, tmp_path: Path) -> None:
+    _run_both(name, arch, "static", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["threads", "signals", "files"])
+def test_dynamic_program_matches_reference(name: str, tmp_path: Path) -> None:
+    _run_both(name, "arm64", "dynamic", tmp_path)
