@@ -83,10 +83,6 @@ def run(
     Exit statuses of vm itself: 2 bad input, 122 guest halted, 123 guest reset, 124 timeout,
     125 --max-insns reached, 126 guest fault, 130 interrupted.
     """
-    from vmcli.images import resolve_image
-    from vmcli.machine.devices.compute import compute_options
-    from vmcli.machine.launch import boot
-
     from vmcli.linux.run import is_user_program, run_user
     if user_mode and system_mode:
         raise BadInput("--user and --system exclude each other")
@@ -99,6 +95,10 @@ def run(
                               "--trace-mem": trace_mem or None, "--trace-range": trace_range})
     if sysroot or fs_root or env or strace:
         raise BadInput("--sysroot, --fs-root, --env and --strace apply to Linux programs")
+    from vmcli.images import resolve_image
+    from vmcli.machine.devices.compute import compute_options
+    from vmcli.machine.launch import boot
+
     path = resolve_image(image)
     if os.path.isdir(path):
         raise BadInput(f"{path}: is a directory, not an image")

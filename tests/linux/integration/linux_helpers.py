@@ -50,8 +50,12 @@ def run(cmd: list[str], *, stdin: bytes = b"", env: dict[str, str] | None = None
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def vm(prog: Path | str, *args: str, options: tuple[str, ...] = (), **kw: object) -> Result:
-    return run([*VM, "run", *options, str(prog), "--", *args], **kw)  # type: ignore[arg-type]
+def vm(prog: Path | str, *args: str, options: tuple[str, ...] = (), env: dict[str, str] | None = None,
+       **kw: object) -> Result:
+    """`vm run` from this checkout, whatever the working directory."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return run([*VM, "run", *options, str(prog), "--", *args], env=env, **kw)  # type: ignore[arg-type]
 
 
 def reference(arch: str, prog: Path, *args: str, linkage: str = "static", **kw: object) -> Result:
