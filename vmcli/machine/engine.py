@@ -26,6 +26,7 @@ _fast.uc_reg_write_batch.restype = ctypes.c_int
 _fast.uc_context_save.restype = ctypes.c_int
 _fast.uc_context_restore.restype = ctypes.c_int
 _fast.uc_emu_stop.restype = ctypes.c_int
+engine_fast = _fast
 
 # C signatures of the hooks used here.
 INTR_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
@@ -45,22 +46,23 @@ class RegBatch:
 
     def __init__(self, uc: unicorn.Uc, regs: Sequence[int]) -> None:
         n = len(regs)
-        self._uc = handle(uc)
-        self._n = n
-        self._ids = (ctypes.c_int * n)(*regs)
+        # Public so that a hot path can bind them to locals: read_fn(handle, ids, ptrs, count).
+        self.handle = handle(uc)
+        self.count = n
+        self.ids = (ctypes.c_int * n)(*regs)
         self.values = (ctypes.c_uint64 * n)()
-        self._ptrs = (ctypes.c_void_p * n)(*[ctypes.addressof(self.values) + 8 * i for i in range(n)])
-        self._read = _fast.uc_reg_read_batch
+        self.ptrs = (ctypes.c_void_p * n)(*[ctypes.addressof(self.values) + 8 * i for i in range(n)])
+        self.read_fn = _fast.uc_reg_read_batch
         self._write = _fast.uc_reg_write_batch
 
     def read(self) -> list[int]:
-        self._read(self._uc, self._ids, self._ptrs, self._n)
+        self.read_fn(self.handle, self.ids, self.ptrs, self.count)
         return self.values[:]
 
     def write(self, values: Sequence[int]) -> None:
         for i, v in enumerate(values):
             self.values[i] = v & 0xFFFF_FFFF_FFFF_FFFF
-        self._write(self._uc, self._ids, self._ptrs, self._n)
+        self._write(self.handle, self.ids, self.ptrs, self.count)
 
 
 class Reg:

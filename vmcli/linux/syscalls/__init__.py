@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vmcli.linux.process import Process
 
+from vmcli.linux.memory import SPACE
+
 Handler = Callable[..., "int | None"]
 HANDLERS: dict[str, Handler] = {}
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -69,8 +71,7 @@ def ptr(p: Process, addr: int, size: int, write: bool = False) -> ctypes.c_void_
 def raw_ptr(p: Process, addr: int, size: int) -> ctypes.c_void_p:
     """A host pointer for a buffer the host kernel checks itself (EFAULT where the guest has no access:
     the host protection mirrors the guest's); only the bounds of the guest space are checked here."""
-    from vmcli.linux.memory import SPACE
-    if addr + size > SPACE or addr < 0 or size < 0:
+    if addr + size > SPACE or size < 0:
         raise OSError(errno.EFAULT, "bad address")
     return ctypes.c_void_p(p.mem.base + addr)
 

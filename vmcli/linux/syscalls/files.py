@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from vmcli.linux.arch import open_flags_to_guest, open_flags_to_host
 from vmcli.linux.paths import AT_FDCWD
+from vmcli.linux.memory import SPACE
 from vmcli.linux.syscalls import check, libc, libc_wait, path_arg, raw_ptr, s32, s64, syscall
 from vmcli.linux.threads import Block, Wait
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from vmcli.linux.process import Process
 
 POLLIN, POLLOUT = select.POLLIN, select.POLLOUT
+FD_BASE = 900          # vmcli.linux.process.FD_BASE: vm's own descriptors live from here up
 O_CLOEXEC = os.O_CLOEXEC
 O_NONBLOCK = os.O_NONBLOCK
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
@@ -45,6 +47,27 @@ def ready(fd: int, events: int) -> bool:
     return libc.poll(_one_ref, 1, 0) != 0
 
 
+# Character devices that never block: /dev/null, zero, full, random, urandom.
+QUIET_DEVICES = {os.makedev(1, n) for n in (3, 5, 7, 8, 9)}
+
+
+def never_blocks(p: Process, fd: int) -> bool:
+    """Regular files, directories and the quiet devices never block: no poll() for them. Known per
+    descriptor number until the number is reused (every call that makes or drops one forgets it)."""
+    if fd in p.quiet_fds:
+        return True
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return True
+    import stat
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or (
+            stat.S_ISCHR(st.st_mode) and st.st_rdev in QUIET_DEVICES):
+        p.quiet_fds.add(fd)
+        return True
+    return False
+
+
 def nonblocking(fd: int) -> bool:
     try:
         return bool(host_fcntl.fcntl(fd, F_GETFL) & O_NONBLOCK)
@@ -60,7 +83,6 @@ def wait_for(fd: int, events: int) -> None:
 
 def guest_fd(p: Process, fd: int) -> int:
     """A descriptor number from the guest; vm's own descriptors do not exist for it."""
-    from vmcli.linux.process import FD_BASE
     if fd >= FD_BASE or fd < 0:
         raise OSError(errno.EBADF, "bad file descriptor")
     return fd
@@ -68,18 +90,35 @@ def guest_fd(p: Process, fd: int) -> int:
 
 @syscall("read")
 def sys_read(p: Process, fd: int, buf: int, count: int, *_: int) -> int:
-    fd = s32(fd)
-    guest_fd(p, fd)
-    wait_for(fd, POLLIN)
-    return check(libc.read(fd, raw_ptr(p, buf, count), ctypes.c_size_t(count)))
+    if fd >= FD_BASE:
+        return -errno.EBADF
+    if fd not in p.quiet_fds and not never_blocks(p, fd):
+        wait_for(fd, POLLIN)
+    if buf + count > SPACE:
+        return -errno.EFAULT
+    r = _read(fd, base + buf if (base := p.mem.base) else 0, count)
+    return r if r >= 0 else -ctypes.get_errno()
 
 
 @syscall("write")
 def sys_write(p: Process, fd: int, buf: int, count: int, *_: int) -> int:
-    fd = s32(fd)
-    guest_fd(p, fd)
-    wait_for(fd, POLLOUT)
-    return check(libc_wait.write(fd, raw_ptr(p, buf, count), ctypes.c_size_t(count)))
+    if fd >= FD_BASE:
+        return -errno.EBADF
+    if fd in p.quiet_fds or never_blocks(p, fd):
+        write = _write
+    else:
+        wait_for(fd, POLLOUT)
+        write = libc_wait.write
+    if buf + count > SPACE:
+        return -errno.EFAULT
+    r = write(fd, ctypes.c_void_p(p.mem.base + buf), count)
+    return r if r >= 0 else -ctypes.get_errno()
+
+
+_read = libc.read
+_read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+_write = libc.write
+_write.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
 
 
 @syscall("pread64")
@@ -139,10 +178,10 @@ def sys_lseek(p: Process, fd: int, offset: int, whence: int, *_: int) -> int:
     return os.lseek(guest_fd(p, s32(fd)), s64(offset), s32(whence))
 
 
-def _opened(fd: int, flags: int) -> int:
+def _opened(fd: int, flags: int, p: Process | None = None) -> int:
     """A descriptor the guest opened: inheritable unless it asked for O_CLOEXEC (Python's os.open
     sets close-on-exec on everything)."""
-    from vmcli.linux.process import FD_BASE
+    forget(fd)
     if fd >= FD_BASE:
         os.close(fd)
         raise OSError(errno.EMFILE, "too many open files")
@@ -192,9 +231,18 @@ def _openat2_host(p: Process, dirfd: int, path: bytes, flags: int, mode: int, re
     return _opened(openat2(dirfd, p.paths.host(path), hflags, mode, resolve), hflags)
 
 
+def forget(fd: int) -> None:
+    """The number fd now names another file (or none): forget what was known of it."""
+    from vmcli.linux import process
+    if process.CURRENT is not None:
+        process.CURRENT.quiet_fds.discard(fd)
+
+
 @syscall("close")
 def sys_close(p: Process, fd: int, *_: int) -> int:
-    os.close(guest_fd(p, s32(fd)))
+    fd = guest_fd(p, s32(fd))
+    p.quiet_fds.discard(fd)
+    os.close(fd)
     return 0
 
 
@@ -204,6 +252,7 @@ def sys_close_range(p: Process, first: int, last: int, flags: int, *_: int) -> i
     first, last = first & 0xFFFF_FFFF, min(last & 0xFFFF_FFFF, FD_BASE - 1)
     if first > last:
         return 0
+    p.quiet_fds.clear()
     for fd in _open_fds():
         if first <= fd <= last:
             if flags & 4:            # CLOSE_RANGE_CLOEXEC
@@ -231,6 +280,7 @@ def sys_dup3(p: Process, old: int, new: int, flags: int, *_: int) -> int:
     old, new = guest_fd(p, s32(old)), guest_fd(p, s32(new))
     if old == new:
         return -errno.EINVAL
+    p.quiet_fds.discard(new)
     return os.dup2(old, new, inheritable=not flags & O_CLOEXEC)
 
 
@@ -240,6 +290,7 @@ def sys_dup2(p: Process, old: int, new: int, *_: int) -> int:
     if old == new:
         os.fstat(old)
         return new
+    p.quiet_fds.discard(new)
     return os.dup2(old, new, inheritable=True)
 
 
