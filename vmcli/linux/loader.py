@@ -100,7 +100,7 @@ def parse_elf(path: str, data: bytes, *, what: str = "", file_size: int | None =
         ptype, flags, offset, vaddr, _paddr, filesz, memsz, _align = struct.unpack_from(
             "<IIQQQQQQ", data, phoff + 56 * i)
         if ptype == PT_LOAD and memsz:
-            if filesz > memsz or offset + filesz > size or vaddr + memsz > SPACE or memsz > MAX_PROGRAM:
+            if filesz > memsz or (filesz and offset + filesz > size) or vaddr + memsz > SPACE or memsz > MAX_PROGRAM:
                 raise BadInput(f"{name}: corrupt ELF: segment at {vaddr:#x} does not fit")
             if (offset - vaddr) % PAGE:
                 raise BadInput(f"{name}: ELF segment at {vaddr:#x} is not page aligned with its file offset")
