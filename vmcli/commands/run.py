@@ -86,7 +86,7 @@ def run(
     from vmcli.linux.run import is_user_program, run_user
     if user_mode and system_mode:
         raise BadInput("--user and --system exclude each other")
-    if user_mode or (not system_mode and is_user_program(image)):
+    if user_mode or (not system_mode and is_user_program(image, fs_root)):
         run_user(image, list(guest_args), arch=arch, sysroot=sysroot, fs_root=fs_root, env=list(env), strace=strace,
                  gdb=gdb_address, trace_path=trace_path, stats=stats, as_json=as_json,
                  unsupported={"--board": board, "--mem": mem, "--load-addr": load_addr, "--entry": entry,

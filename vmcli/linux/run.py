@@ -41,9 +41,7 @@ def default_sysroot(arch: str) -> str | None:
 
 def run_linux(prog: str, args: list[str], *, arch: str | None, options: Options, env: list[str]) -> Outcome:
     """Run a Linux program to its end; returns how it ended."""
-    host_prog = prog
-    if options.fs_root is not None and prog.startswith("/") and not os.path.exists(prog):
-        host_prog = os.path.join(options.fs_root, prog.lstrip("/"))
+    host_prog = program_path(prog, options.fs_root)
     data = _read_program(host_prog)
     info = parse_elf(host_prog, data, what=prog, file_size=os.path.getsize(host_prog))
     if arch is not None and arch != info.arch.name:
@@ -120,9 +118,17 @@ def finish(outcome: Outcome) -> None:
     os._exit(outcome.status)
 
 
-def is_user_program(path: str) -> bool:
+def program_path(prog: str, fs_root: str | None) -> str:
+    """The host file of PROG: with --fs-root, PROG names a file inside it (as the program would)."""
+    if fs_root is not None:
+        return os.path.join(fs_root, prog.lstrip("/"))
+    return prog
+
+
+def is_user_program(path: str, fs_root: str | None = None) -> bool:
     """A Linux program: an ELF with a PT_INTERP, the GNU/Linux ABI note, or ELFOSABI_LINUX."""
     from vmcli.linux.loader import is_linux_program
+    path = program_path(path, fs_root)
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)

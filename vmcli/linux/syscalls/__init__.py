@@ -26,9 +26,10 @@ MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 # Calls made with the GIL held (they never block: every blocking call is parked first).
 libc = ctypes.PyDLL(None, use_errno=True)
+# Functions that return ssize_t or long (the rest return int, ctypes' default restype).
 for _name in ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "getdents64",
-              "poll", "epoll_wait", "epoll_ctl", "sendto", "recvfrom", "sendmsg", "recvmsg", "accept4", "connect",
-              "ioctl", "syscall", "statx", "fstatat", "sendfile", "copy_file_range", "splice", "tee", "getrandom"):
+              "sendto", "recvfrom", "sendmsg", "recvmsg", "syscall", "sendfile", "copy_file_range", "splice", "tee",
+              "getrandom"):
     getattr(libc, _name).restype = ctypes.c_long
 # Calls that may wait (a blocking write to a full pipe): the GIL is released.
 libc_wait = ctypes.CDLL(None, use_errno=True)
