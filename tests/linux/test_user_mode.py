@@ -3,6 +3,7 @@ tables."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -75,3 +76,28 @@ def test_arm64_open_flags_differ_from_the_hosts() -> None:
     assert open_flags_to_host(arm64, o_directory_arm64) == os.O_DIRECTORY
     assert open_flags_to_guest(arm64, os.O_DIRECTORY | os.O_RDWR) == o_directory_arm64 | os.O_RDWR
     assert open_flags_to_host(LINUX_ARCHES["riscv64"], os.O_DIRECTORY) == os.O_DIRECTORY
+
+
+@pytest.mark.parametrize("arch", list(LINUX_ARCHES))
+def test_stats_count_the_programs_instructions_and_calls(arch: str, tmp_path: Path) -> None:
+    """The tiny programs run exactly 8 (x86_64) or 9 (arm64, riscv64) instructions, counted by hand in
+    tiny_elf.py, and make two system calls."""
+    prog = tmp_path / "tiny"
+    prog.write_bytes(tiny_program(arch, status=3))
+    got = vm("--stats", "--json", str(prog))
+    stats = json.loads(got.stderr.decode())
+    assert stats["instructions"] == {"x86_64": 8, "arm64": 9, "riscv64": 9}[arch]
+    assert stats["syscalls"] == {"write": 1, "exit": 1}
+    assert (stats["exit_status"], got.returncode) == (3, 3)
+
+
+def test_trace_lists_the_instructions(tmp_path: Path) -> None:
+    prog = tmp_path / "tiny"
+    prog.write_bytes(tiny_program("x86_64"))
+    trace = tmp_path / "trace.txt"
+    got = vm("--trace", str(trace), str(prog))
+    assert got.returncode == 0
+    lines = trace.read_text().splitlines()
+    assert [line.split()[-2] if "syscall" not in line else "syscall" for line in lines][:5] == [
+        "eax,", "edi,", "rsi,", "edx,", "syscall"]
+    assert len(lines) == 8

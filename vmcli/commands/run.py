@@ -87,12 +87,16 @@ def run(
     if user_mode and system_mode:
         raise BadInput("--user and --system exclude each other")
     if user_mode or (not system_mode and is_user_program(image, fs_root)):
+        from vmcli.debug.observe import TraceOptions
+        if trace_path is None and (trace_blocks or trace_mem or trace_range):
+            raise BadInput("--trace-blocks, --trace-mem and --trace-range need --trace FILE")
+        trace = None if trace_path is None else TraceOptions(trace_path, trace_blocks, trace_mem, trace_format,
+                                                             trace_range)
         run_user(image, list(guest_args), arch=arch, sysroot=sysroot, fs_root=fs_root, env=list(env), strace=strace,
-                 gdb=gdb_address, trace_path=trace_path, stats=stats, as_json=as_json,
+                 gdb=gdb_address, trace=trace, stats=stats, as_json=as_json,
                  unsupported={"--board": board, "--mem": mem, "--load-addr": load_addr, "--entry": entry,
                               "--semihosting-root": semihosting_root, "--gpu": gpu, "--timeout": timeout,
-                              "--max-insns": max_insns, "--trace-blocks": trace_blocks or None,
-                              "--trace-mem": trace_mem or None, "--trace-range": trace_range})
+                              "--max-insns": max_insns})
     if sysroot or fs_root or env or strace:
         raise BadInput("--sysroot, --fs-root, --env and --strace apply to Linux programs")
     from vmcli.images import resolve_image

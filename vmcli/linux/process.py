@@ -35,6 +35,7 @@ from vmcli.linux import signals as sig
 from vmcli.linux.arch import LinuxArch
 from vmcli.linux.loader import ElfInfo, Loaded, build_stack, load_program, map_sigpage
 from vmcli.linux.memory import AddressSpace, GuestFault
+from vmcli.linux.observe import Probes
 from vmcli.linux.paths import Paths
 from vmcli.linux.threads import CHILD_POLL, SLICE, Block, GuestThread, Wait
 from vmcli.machine.cpu import Cpu
@@ -75,6 +76,8 @@ class Options:
     sysroot: str | None = None
     fs_root: str | None = None
     strace: TextIO | None = None
+    probes: Probes | None = None                       # --trace, --stats
+    count_syscalls: bool = False
     vm_argv: list[str] = field(default_factory=list)   # how to start vm again (exec of another arch)
 
 
@@ -249,6 +252,7 @@ class Process:
         self.next_thread = 1
         self.vfork_done_fd = -1         # a CLONE_VFORK child: closed when it execs or exits
         self.incoming: list[tuple[int, bytes]] = []     # host signals, from the helper thread
+        self.pause_handlers: list[Callable[[], bool]] = []   # probes that stop the engine to drain
         self.quiet_fds: set[int] = set()                # descriptors that never block (files.py)
         self.exact: BlockStop | None = None
         self.want_exact = False
@@ -351,7 +355,7 @@ class Process:
             read(handle, ids, ptrs, n)
             nr = vals[0]
             handler = table[nr] if nr < size else None
-            if handler is None or options.strace is not None:
+            if handler is None or options.strace is not None or options.count_syscalls:
                 proc._on_syscall()
                 return
             try:
@@ -431,6 +435,9 @@ class Process:
             nr = v[0]
             handler = self.table[nr] if nr < len(self.table) else None
             trace = self.options.strace
+            if self.options.count_syscalls and handler is not None:
+                name = self.arch.numbers[nr]
+                self.calls[name] = self.calls.get(name, 0) + 1
             if handler is None:
                 name = self.arch.numbers.get(nr, f"syscall_{nr}")
                 self.unknown[name] = self.unknown.get(name, 0) + 1
@@ -531,6 +538,10 @@ class Process:
         self.pending = {}
         cur.pending = {}
         self.next_thread = 1
+        if self.options.probes is not None:
+            self.options.probes.forget(self)
+            self.options.probes = None
+            self.options.count_syscalls = False
         old = self.stopper
         if old is not None:                    # its thread did not survive the fork
             for fd in (old.ctl_r, old.ctl_w, old.wake_r, old.wake_w):
@@ -704,60 +715,96 @@ class Process:
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCONT])
 
     # -- the run loop -------------------------------------------------------------------------------------
-    def run(self) -> Outcome:
+    def start(self) -> None:
+        """Before the first instruction: the signalfd, the helper thread, the probes."""
         global CURRENT
         CURRENT = self
         self.sigfd = open_signalfd() if self.sigfd < 0 else self.sigfd
         self.stopper = Stopper(self)
         self.stopper.preempting = len(self.threads) > 1
+        if self.options.probes is not None:
+            self.options.probes.attach(self)
         if self.want_exact or len(self.threads) > 1 or any(a.handler > 1 for a in self.actions):
             self.want_exact = True
+
+    def finish(self) -> None:
+        if self.options.probes is not None:
+            self.options.probes.detach(self)
+        if self.stopper is not None:
+            self.stopper.close()
+            self.stopper = None
+
+    def run(self) -> Outcome:
+        self.start()
         try:
             return self._loop()
         finally:
-            self.stopper.close()
+            self.finish()
 
     def _loop(self) -> Outcome:
-        uc = self.uc
-        while True:
-            self._drain_signals()
-            if self.outcome is not None or self.exec_request is not None:
-                break
-            self._signal_waiters()
-            t = self._pick()
-            if t is None:
-                self._wait_events()
-                continue
-            self._switch(t)
-            self._deliver(t)
-            if self.outcome is not None:
-                break
-            self._apply_result(t)
-            if self.want_exact and self.exact is None:
-                self.exact = BlockStop(uc)
-            self.reschedule = self.preempt = False
-            self.mem_fault = None
-            error: unicorn.UcError | None = None
-            try:
-                uc.emu_start(self.pcreg.get(), UNREACHABLE)
-            except unicorn.UcError as exc:
-                error = exc
-            if self.error is not None:
-                raise self.error
-            if self.trap is not None:
-                signo, code, addr = self.trap
-                self.trap = None
-                self._sync_fault(signo, code, addr)
-            elif error is not None and self.current is not None:
-                self._fault_from(error)
-            if self.preempt and self.current is not None and len(self.threads) > 1:
-                self._rotate()
+        while self.iterate() != "ended":
+            pass
+        return self.result()
+
+    def result(self) -> Outcome:
         if self.exec_request is not None:
             return Outcome()
         assert self.outcome is not None
         self.outcome.syscalls = self.calls
         self.outcome.unknown = self.unknown
         return self.outcome
+
+    def iterate(self, count: int = 0) -> str:
+        """One turn of the run loop: take signals, pick a thread, run it once (up to `count`
+        instructions; 0: no limit). Returns "ended" (exit, death or execve), "waited" (no thread
+        could run), "fault" (a fault became a pending signal), "internal" (the engine stopped for the
+        loop itself: a parked thread, a signal, preemption) or "stopped" (something else stopped it:
+        a debugger's breakpoint or an instruction count)."""
+        uc = self.uc
+        self._drain_signals()
+        if self.outcome is not None or self.exec_request is not None:
+            return "ended"
+        self._signal_waiters()
+        t = self._pick()
+        if t is None:
+            self._wait_events()
+            return "waited"
+        self._switch(t)
+        self._deliver(t)
+        if self.outcome is not None:
+            return "ended"
+        self._apply_result(t)
+        if self.want_exact and self.exact is None:
+            self.exact = BlockStop(uc)
+        self.reschedule = self.preempt = False
+        self.mem_fault = None
+        error: unicorn.UcError | None = None
+        try:
+            uc.emu_start(self.pcreg.get(), UNREACHABLE, count=count)
+        except unicorn.UcError as exc:
+            error = exc
+        if self.error is not None:
+            raise self.error
+        if self.pause_handlers:
+            for handler in self.pause_handlers:
+                handler()
+        outcome = "stopped"
+        if self.trap is not None:
+            signo, code, addr = self.trap
+            self.trap = None
+            self._sync_fault(signo, code, addr)
+            outcome = "fault"
+        elif error is not None and self.current is not None:
+            self._fault_from(error)
+            outcome = "fault"
+        if self.preempt and self.current is not None and len(self.threads) > 1:
+            self._rotate()
+        if self.outcome is not None or self.exec_request is not None:
+            return "ended"
+        if outcome == "stopped" and (self.reschedule or self.preempt or self.current is None
+                                     or self.current.wait is not None):
+            return "internal"
+        return outcome
 
     def _rotate(self) -> None:
         t = self.current

@@ -8,10 +8,15 @@ import resource
 import signal
 import sys
 
+from typing import TYPE_CHECKING
+
 from vmcli.errors import BadInput
 from vmcli.linux.loader import parse_elf
 from vmcli.linux.paths import Paths
 from vmcli.linux.process import FD_BASE, Options, Outcome, Process, guest_environment
+
+if TYPE_CHECKING:
+    from vmcli.debug.observe import TraceOptions
 
 
 def _read_program(path: str) -> bytes:
@@ -39,8 +44,8 @@ def default_sysroot(arch: str) -> str | None:
     return None
 
 
-def run_linux(prog: str, args: list[str], *, arch: str | None, options: Options, env: list[str]) -> Outcome:
-    """Run a Linux program to its end; returns how it ended."""
+def load_linux(prog: str, args: list[str], *, arch: str | None, options: Options, env: list[str]) -> Process:
+    """A process with the program loaded, before its first instruction."""
     host_prog = program_path(prog, options.fs_root)
     data = _read_program(host_prog)
     info = parse_elf(host_prog, data, what=prog, file_size=os.path.getsize(host_prog))
@@ -55,6 +60,12 @@ def run_linux(prog: str, args: list[str], *, arch: str | None, options: Options,
     envp = guest_environment(env)
     proc = Process(info.arch, options, paths=paths)
     proc.load(host_prog, info, argv, envp, prog.encode())
+    return proc
+
+
+def run_linux(prog: str, args: list[str], *, arch: str | None, options: Options, env: list[str]) -> Outcome:
+    """Run a Linux program to its end; returns how it ended."""
+    proc = load_linux(prog, args, arch=arch, options=options, env=env)
     while True:
         outcome = proc.run()
         request = proc.exec_request
@@ -139,7 +150,7 @@ def is_user_program(path: str, fs_root: str | None = None) -> bool:
 
 
 def run_user(prog: str, args: list[str], *, arch: str | None, sysroot: str | None, fs_root: str | None,
-             env: list[str], strace: bool, gdb: str | None, trace_path: str | None, stats: bool, as_json: bool,
+             env: list[str], strace: bool, gdb: str | None, trace: TraceOptions | None, stats: bool, as_json: bool,
              unsupported: dict[str, object]) -> None:
     """The `vm run` path for Linux programs; never returns (vm ends as the program does)."""
     from vmcli.machine.cpu import canonical_arch
@@ -156,7 +167,24 @@ def run_user(prog: str, args: list[str], *, arch: str | None, sysroot: str | Non
     for item in env:
         if "=" not in item:
             raise BadInput(f"--env {item!r}: expected K=V")
+    if as_json and not stats:
+        raise BadInput("--json goes with --stats")
     options = Options(sysroot=sysroot, fs_root=fs_root, strace=sys.stderr if strace else None)
-    options.observe = (trace_path, stats, as_json, gdb)        # type: ignore[attr-defined]
-    outcome = run_linux(prog, args, arch=arch, options=options, env=env)
+    probes = None
+    if trace is not None or stats:
+        from vmcli.linux.observe import Probes
+        probes = options.probes = Probes(trace, stats)
+        options.count_syscalls = stats
+    if gdb is not None:
+        if probes is not None:
+            raise BadInput("--gdb does not combine with --trace or --stats")
+        from vmcli.linux.gdb import serve_linux
+        outcome = serve_linux(prog, args, arch=arch, options=options, env=env, address=gdb)
+    else:
+        outcome = run_linux(prog, args, arch=arch, options=options, env=env)
+    if probes is not None:
+        probes.close()
+        if stats and os.getpid() == probes.pid:
+            from vmcli.ui import print_run_stats
+            print_run_stats(probes.run_stats(outcome), as_json=as_json)
     finish(outcome)
