@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "disasm": "vmcli.commands.disasm:disasm",
     "translate": "vmcli.commands.translate:translate",
     "gpu": "vmcli.commands.gpu:gpu",
+    "binfmt": "vmcli.commands.binfmt:binfmt",
 }
 
 

@@ -56,7 +56,8 @@ def load_linux(prog: str, args: list[str], *, arch: str | None, options: Options
     if options.sysroot is None and info.interp is not None and options.fs_root is None:
         options.sysroot = default_sysroot(info.arch.name)
     paths = Paths(info.arch, options.sysroot, options.fs_root)
-    argv = [prog.encode(), *(a.encode() for a in args)]
+    argv0 = os.environ.get("VM_ARGV0")          # set by the binfmt_misc wrapper (vmcli/linux/binfmt.py)
+    argv = [(argv0 or prog).encode(), *(a.encode() for a in args)]
     envp = guest_environment(env)
     proc = Process(info.arch, options, paths=paths)
     proc.load(host_prog, info, argv, envp, prog.encode())
