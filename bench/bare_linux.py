@@ -21,7 +21,8 @@ PAGE = 0x1000
 
 
 def main() -> None:
-    data = open(sys.argv[1], "rb").read()
+    with open(sys.argv[1], "rb") as f:
+        data = f.read()
     machine = struct.unpack_from("<H", data, 18)[0]
     entry, phoff = struct.unpack_from("<QQ", data, 24)
     phnum = struct.unpack_from("<H", data, 56)[0]

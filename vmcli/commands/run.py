@@ -39,7 +39,8 @@ from vmcli.errors import BadInput
 @click.option("--trace-range", metavar="START:END", help="Trace only code in [START, END).")
 @click.option("--stats", is_flag=True, help="Print run statistics at exit (on stderr).")
 @click.option("--json", "as_json", is_flag=True, help="With --stats: print them as JSON.")
-@click.option("--user", "user_mode", is_flag=True, help="Run IMAGE as a Linux program (user mode), whatever its ELF says.")
+@click.option("--user", "user_mode", is_flag=True,
+              help="Run IMAGE as a Linux program (user mode), whatever its ELF says.")
 @click.option("--system", "system_mode", is_flag=True, help="Boot IMAGE on the bare-metal board, even a Linux program.")
 @click.option("--sysroot", metavar="DIR", help="Linux programs: take the interpreter and libraries from DIR (like "
               "qemu-user's -L; default: VM_SYSROOT, else Debian's cross sysroot).")
@@ -87,11 +88,12 @@ def run(
     if user_mode and system_mode:
         raise BadInput("--user and --system exclude each other")
     if user_mode or (not system_mode and is_user_program(image, fs_root)):
-        from vmcli.debug.observe import TraceOptions
         if trace_path is None and (trace_blocks or trace_mem or trace_range):
             raise BadInput("--trace-blocks, --trace-mem and --trace-range need --trace FILE")
-        trace = None if trace_path is None else TraceOptions(trace_path, trace_blocks, trace_mem, trace_format,
-                                                             trace_range)
+        trace = None
+        if trace_path is not None:
+            from vmcli.debug.observe import TraceOptions  # numpy: loaded only for --trace
+            trace = TraceOptions(trace_path, trace_blocks, trace_mem, trace_format, trace_range)
         run_user(image, list(guest_args), arch=arch, sysroot=sysroot, fs_root=fs_root, env=list(env), strace=strace,
                  gdb=gdb_address, trace=trace, stats=stats, as_json=as_json,
                  unsupported={"--board": board, "--mem": mem, "--load-addr": load_addr, "--entry": entry,

@@ -116,7 +116,7 @@ def open_flags_to_host(arch: LinuxArch, flags: int) -> int:
     if not arch.open_flags:
         return flags
     out = flags
-    for guest, host in arch.open_flags:
+    for guest, _ in arch.open_flags:
         out &= ~guest
     for guest, host in arch.open_flags:
         if flags & guest:
@@ -128,7 +128,7 @@ def open_flags_to_guest(arch: LinuxArch, flags: int) -> int:
     if not arch.open_flags:
         return flags
     out = flags
-    for guest, host in arch.open_flags:
+    for _, host in arch.open_flags:
         out &= ~host
     for guest, host in arch.open_flags:
         if flags & host:

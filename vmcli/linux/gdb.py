@@ -10,6 +10,7 @@ Memory is the guest's mappings; writes reach read-only code pages (breakpoints g
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import socket
@@ -99,10 +100,8 @@ class LinuxTarget:
         if p.exact is not None:
             p.exact.request()
         if p.stopper is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.write(p.stopper.wake_w, b"i")
-            except OSError:
-                pass
 
 
 class LinuxDebugger(Debugger):
@@ -160,7 +159,7 @@ class LinuxGdbStub(GdbStub):
 
     def monitor(self, command: str) -> str:
         if command.split()[:1] == ["reset"]:
-            return "reset is not available for Linux programs\n".encode().hex()
+            return b"reset is not available for Linux programs\n".hex()
         return super().monitor(command)
 
     def _result(self, stop: Stop) -> Any:

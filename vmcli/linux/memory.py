@@ -275,7 +275,7 @@ class AddressSpace:
 
     def cstrings(self, addr: int) -> list[bytes]:
         """A NULL-terminated array of string pointers (argv, envp)."""
-        out = []
+        out: list[bytes] = []
         if addr == 0:
             return out
         while True:

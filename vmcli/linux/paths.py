@@ -95,10 +95,7 @@ class Paths:
         """A guest path as an absolute path inside the fs-root."""
         if path.startswith(b"/"):
             return path
-        if dirfd == AT_FDCWD:
-            base = self.guest_cwd()
-        else:
-            base = self.fd_path(dirfd)
+        base = self.guest_cwd() if dirfd == AT_FDCWD else self.fd_path(dirfd)
         return base.rstrip(b"/") + b"/" + path
 
     def fd_path(self, fd: int) -> bytes:

@@ -14,14 +14,13 @@ descriptors and the signalfd.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 import resource
 import select
 import signal
-import struct
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +38,17 @@ from vmcli.linux.observe import Probes
 from vmcli.linux.paths import Paths
 from vmcli.linux.threads import CHILD_POLL, SLICE, Block, GuestThread, Wait
 from vmcli.machine.cpu import Cpu
-from vmcli.machine.engine import INSN_HOOK, BlockStop, engine_fast, INTR_HOOK, INVALID_HOOK, MEM_HOOK, Context, Hooks, Reg, RegBatch
+from vmcli.machine.engine import (
+    INSN_HOOK,
+    INTR_HOOK,
+    INVALID_HOOK,
+    MEM_HOOK,
+    Context,
+    Hooks,
+    Reg,
+    RegBatch,
+    engine_fast,
+)
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -144,16 +153,12 @@ class Stopper:
         os.write(self.ctl_w, b"p")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.write(self.ctl_w, b"q")
-        except OSError:
-            pass
         self.thread.join(timeout=1)
         for fd in (self.wake_r, self.wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def drain_wake(self) -> None:
         try:
@@ -186,10 +191,8 @@ class Stopper:
                         continue
                     proc.incoming.append((signo, info))
                     stop = stop or proc.actions[signo].handler not in (sig.SIG_DFL, sig.SIG_IGN)
-                try:
+                with contextlib.suppress(OSError):
                     os.write(self.wake_w, b"s")
-                except OSError:
-                    pass
                 if stop:
                     proc.stop_exactly()
             elif not ready:
@@ -254,7 +257,7 @@ class Process:
         self.incoming: list[tuple[int, bytes]] = []     # host signals, from the helper thread
         self.pause_handlers: list[Callable[[], bool]] = []   # probes that stop the engine to drain
         self.quiet_fds: set[int] = set()                # descriptors that never block (files.py)
-        self.exact: BlockStop | None = None
+        self.exact: Any = None                          # vmcli.debug.exact_stop.BlockStop, when needed
         self.want_exact = False
         self.syscall_intno = next((n for n, k in TRAPS[arch.name].items() if k == "syscall"), -1)
         self.on_syscall = self._fast_syscall_hook()
@@ -545,10 +548,8 @@ class Process:
         old = self.stopper
         if old is not None:                    # its thread did not survive the fork
             for fd in (old.ctl_r, old.ctl_w, old.wake_r, old.wake_w):
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         self.stopper = Stopper(self)
 
     def exec_native(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
@@ -556,12 +557,10 @@ class Process:
         t = self.current
         assert t is not None
         for s in HANDLER_SIGNALS:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 signal.signal(s, signal.SIG_IGN if self.actions[s].handler == sig.SIG_IGN else signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
         signal.pthread_sigmask(signal.SIG_SETMASK, [s for s in HANDLER_SIGNALS if t.mask & sig.bit(s)])
-        env = dict(e.split(b"=", 1) if b"=" in e else (e, b"") for e in envp)
+        env = {key: value for key, _, value in (e.partition(b"=") for e in envp)}
         try:
             os.execve(path, argv or [path.encode()], env)
         except OSError:
@@ -622,11 +621,11 @@ class Process:
         """A signal for the process (or one thread). Ignored signals are dropped here, as the kernel
         does, unless blocked (a handler may be installed by the time they are unblocked)."""
         action = self.actions[signo]
-        blocked = thread is not None and thread.mask & sig.bit(signo)
-        if not blocked and (action.handler == sig.SIG_IGN or (
-                action.handler == sig.SIG_DFL and signo in sig.DEFAULT_IGNORE)):
-            if signo != sig.SIGCHLD or not any(t.wait and t.wait.signals & sig.bit(signo) for t in self.threads):
-                return
+        b = sig.bit(signo)
+        blocked = thread.mask & b if thread is not None else all(t.mask & b for t in self.threads)
+        ignored = action.handler == sig.SIG_IGN or (action.handler == sig.SIG_DFL and signo in sig.DEFAULT_IGNORE)
+        if not blocked and ignored and not any(t.wait and t.wait.signals & b for t in self.threads):
+            return
         target = thread.pending if thread is not None else self.pending
         if signo < 32 and signo in target:
             return                          # standard signals do not queue
@@ -775,6 +774,7 @@ class Process:
             return "ended"
         self._apply_result(t)
         if self.want_exact and self.exact is None:
+            from vmcli.debug.exact_stop import BlockStop
             self.exact = BlockStop(uc)
         self.reschedule = self.preempt = False
         self.mem_fault = None

@@ -7,16 +7,15 @@ import os
 import resource
 import signal
 import sys
-
 from typing import TYPE_CHECKING
 
 from vmcli.errors import BadInput
 from vmcli.linux.loader import parse_elf
 from vmcli.linux.paths import Paths
-from vmcli.linux.process import FD_BASE, Options, Outcome, Process, guest_environment
 
 if TYPE_CHECKING:
     from vmcli.debug.observe import TraceOptions
+    from vmcli.linux.process import Options, Outcome, Process
 
 
 def _read_program(path: str) -> bytes:
@@ -46,6 +45,7 @@ def default_sysroot(arch: str) -> str | None:
 
 def load_linux(prog: str, args: list[str], *, arch: str | None, options: Options, env: list[str]) -> Process:
     """A process with the program loaded, before its first instruction."""
+    from vmcli.linux.process import Process, guest_environment
     host_prog = program_path(prog, options.fs_root)
     data = _read_program(host_prog)
     info = parse_elf(host_prog, data, what=prog, file_size=os.path.getsize(host_prog))
@@ -78,6 +78,7 @@ def run_linux(prog: str, args: list[str], *, arch: str | None, options: Options,
 def _exec_in_place(old: Process, path: str, argv: list[bytes], envp: list[bytes], execfn: bytes) -> Process:
     """execve of a guest program: a new engine and address space in the same host process, keeping
     what the kernel keeps (pid, descriptors without close-on-exec, mask, pending and ignored signals)."""
+    from vmcli.linux.process import FD_BASE, Process
     with open(path, "rb") as f:
         data = f.read(1 << 20)
     info = parse_elf(path, data, file_size=os.path.getsize(path))
@@ -170,6 +171,7 @@ def run_user(prog: str, args: list[str], *, arch: str | None, sysroot: str | Non
             raise BadInput(f"--env {item!r}: expected K=V")
     if as_json and not stats:
         raise BadInput("--json goes with --stats")
+    from vmcli.linux.process import Options
     options = Options(sysroot=sysroot, fs_root=fs_root, strace=sys.stderr if strace else None)
     probes = None
     if trace is not None or stats:

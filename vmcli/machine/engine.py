@@ -38,7 +38,7 @@ MEM_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes
 
 def handle(uc: unicorn.Uc) -> ctypes.c_void_p:
     """The engine pointer, as the raw calls take it."""
-    return ctypes.c_void_p(uc._uch.value)
+    return ctypes.c_void_p(uc._uch.value)  # type: ignore[union-attr]   # set once the engine is open
 
 
 class RegBatch:
@@ -131,74 +131,3 @@ def emu_stop(uc: unicorn.Uc) -> None:
     """Stop the guest at the next block boundary; safe from any thread."""
     uclib.uc_emu_stop(uc._uch)
 
-
-class BlockStop:
-    """Stopping the guest exactly from another thread.
-
-    `uc_emu_stop` from another thread is not exact in Unicorn 2.1: the engine may leave a block
-    midway with the PC of an earlier block start, and memory writes already done run again on
-    resume (measured: about one repeated store per stop). A stop requested at the start of a block,
-    from a block hook, is exact. So a compiled (numba) UC_HOOK_BLOCK callback checks a flag that
-    any thread may set and stops the engine there. It costs a call per block, so it is installed
-    only where asynchronous stops are needed.
-    """
-
-    def __init__(self, uc: unicorn.Uc) -> None:
-        self.flag = (ctypes.c_int64 * 1)()
-        self.uc = uc
-        callback = _compiled_block_stop()
-        if callback is not None:
-            self._callback = callback
-            address = callback.address
-        else:                                         # no numba: the same check in Python
-            flag = self.flag
-
-            def on_block(engine: int, addr: int, size: int, user: int) -> None:
-                if flag[0]:
-                    flag[0] = 0
-                    uclib.uc_emu_stop(ctypes.c_void_p(engine))
-
-            self._callback = _CODE_HOOK(on_block)
-            address = ctypes.cast(self._callback, ctypes.c_void_p).value
-        hook = _binding.uc_hook_h()
-        status = uclib.uc_hook_add(uc._uch, ctypes.byref(hook), unicorn.UC_HOOK_BLOCK, ctypes.c_void_p(address),
-                                   ctypes.c_void_p(ctypes.addressof(self.flag)), ctypes.c_uint64(1),
-                                   ctypes.c_uint64(0))
-        if status != unicorn.UC_ERR_OK:
-            raise unicorn.UcError(status)
-        uc.ctl_flush_tb()  # type: ignore[attr-defined]   # blocks translated before the hook
-
-    def request(self) -> None:
-        """From any thread: stop at the next block start."""
-        self.flag[0] = 1
-
-
-_CODE_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
-
-
-def _compiled_block_stop() -> Any:
-    global _COMPILED
-    if _COMPILED is not None:
-        return _COMPILED or None
-    try:
-        import llvmlite.binding as llvm
-        import numba
-        from numba import types
-    except ImportError:
-        _COMPILED = False
-        return None
-    llvm.load_library_permanently(uclib._name)
-    stop = types.ExternalFunction("uc_emu_stop", types.int32(types.voidptr))
-
-    @numba.cfunc(types.void(types.voidptr, types.uint64, types.uint32, types.voidptr), cache=True)
-    def on_block(uc, address, size, user):  # type: ignore[no-untyped-def]
-        flag = numba.carray(user, 1, dtype=numba.int64)
-        if flag[0]:
-            flag[0] = 0
-            stop(uc)
-
-    _COMPILED = on_block
-    return on_block
-
-
-_COMPILED: Any = None

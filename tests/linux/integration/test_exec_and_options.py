@@ -61,8 +61,9 @@ def test_env_option_and_argv0() -> None:
 
 def test_guest_killed_by_signal_kills_vm() -> None:
     """signals.c ends with raise(SIGTERM): vm itself dies by SIGTERM, as the program would."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     proc = subprocess.run([sys.executable, "-m", "vmcli", "run", str(build("signals", "riscv64"))],
-                          capture_output=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3])))
+                          capture_output=True, env=env)
     assert proc.returncode == -15
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from vmcli.linux.process import Process
@@ -39,8 +39,11 @@ libc_wait.sendto.restype = ctypes.c_long
 libc_wait.sendmsg.restype = ctypes.c_long
 
 
-def syscall(*names: str) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def syscall(*names: str) -> Callable[[F], F]:
+    def register(func: F) -> F:
         for name in names:
             HANDLERS[name] = func
         return func

@@ -8,6 +8,7 @@ runs again, so other threads and signals are not held up.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl as host_fcntl
@@ -17,8 +18,8 @@ import struct
 from typing import TYPE_CHECKING
 
 from vmcli.linux.arch import open_flags_to_guest, open_flags_to_host
-from vmcli.linux.paths import AT_FDCWD
 from vmcli.linux.memory import SPACE
+from vmcli.linux.paths import AT_FDCWD
 from vmcli.linux.syscalls import check, libc, libc_wait, path_arg, raw_ptr, s32, s64, syscall
 from vmcli.linux.threads import Block, Wait
 
@@ -258,10 +259,8 @@ def sys_close_range(p: Process, first: int, last: int, flags: int, *_: int) -> i
             if flags & 4:            # CLOSE_RANGE_CLOEXEC
                 os.set_inheritable(fd, False)
             else:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
     return 0
 
 

@@ -160,6 +160,7 @@ def sys_madvise(p: Process, addr: int, length: int, advice: int, *_: int) -> int
 @syscall("msync")
 def sys_msync(p: Process, addr: int, length: int, flags: int, *_: int) -> int:
     import ctypes
+
     from vmcli.linux.memory import _libc
     if _libc.msync(ctypes.c_void_p(p.mem.base + addr), ctypes.c_size_t(length), s32(flags)) < 0:
         return -ctypes.get_errno()

@@ -84,8 +84,24 @@ def sys_get_robust_list(p: Process, pid: int, head: int, length: int, *_: int) -
     return 0
 
 
-for _name in ("getuid", "geteuid", "getgid", "getegid"):
-    syscall(_name)(lambda p, *a, _f=getattr(os, _name): _f())
+@syscall("getuid")
+def sys_getuid(p: Process, *_: int) -> int:
+    return os.getuid()
+
+
+@syscall("geteuid")
+def sys_geteuid(p: Process, *_: int) -> int:
+    return os.geteuid()
+
+
+@syscall("getgid")
+def sys_getgid(p: Process, *_: int) -> int:
+    return os.getgid()
+
+
+@syscall("getegid")
+def sys_getegid(p: Process, *_: int) -> int:
+    return os.getegid()
 
 
 @syscall("getresuid")
@@ -140,7 +156,8 @@ def sys_getpgrp(p: Process, *_: int) -> int:
 
 @syscall("setsid")
 def sys_setsid(p: Process, *_: int) -> int:
-    return os.setsid()
+    os.setsid()
+    return os.getpid()
 
 
 @syscall("getsid")
