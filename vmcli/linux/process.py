@@ -404,10 +404,8 @@ class Process:
                 self.pcreg.set(pc)
             signo, code = kind if isinstance(kind, tuple) else (sig.SIGILL, sig.ILL_ILLOPC)
             addr = pc
-            if self.arch.name == "x86_64" and signo == sig.SIGSEGV:
-                addr = 0
-            if self.arch.name == "x86_64" and signo == sig.SIGTRAP:
-                code = sig.SI_KERNEL
+            if self.arch.name == "x86_64" and signo in (sig.SIGSEGV, sig.SIGTRAP):
+                addr = 0                  # x86's #GP and int3 carry no address
             self.trap = (signo, code, addr)
             self.stop_engine()
         except BaseException as exc:       # never let an exception vanish inside a C callback
@@ -895,7 +893,8 @@ class Process:
                              unicorn.UC_ERR_FETCH_UNALIGNED):
             self._sync_fault(sig.SIGBUS, sig.BUS_ADRALN, pc)
         elif error.errno == unicorn.UC_ERR_INSN_INVALID:
-            self._sync_fault(sig.SIGILL, sig.ILL_ILLOPC, pc)
+            # x86's #UD is ILL_ILLOPN; arm64 and riscv64 report ILL_ILLOPC (arch/*/kernel/traps.c)
+            self._sync_fault(sig.SIGILL, 2 if self.arch.name == "x86_64" else sig.ILL_ILLOPC, pc)
         else:
             self._sync_fault(sig.SIGSEGV, sig.SI_KERNEL, 0)
 
@@ -919,7 +918,7 @@ TRAPS: dict[str, dict[int, Any]] = {
               16: (sig.SIGTRAP, sig.TRAP_BRKPT)},
     "riscv64": {8: "syscall", 2: (sig.SIGILL, sig.ILL_ILLOPC), 3: (sig.SIGTRAP, sig.TRAP_BRKPT)},
     "x86_64": {0: (sig.SIGFPE, sig.FPE_INTDIV), 1: (sig.SIGTRAP, 2), 3: (sig.SIGTRAP, sig.SI_KERNEL),
-               4: (sig.SIGSEGV, sig.SI_KERNEL), 6: (sig.SIGILL, sig.ILL_ILLOPC), 13: (sig.SIGSEGV, sig.SI_KERNEL)},
+               4: (sig.SIGSEGV, sig.SI_KERNEL), 6: (sig.SIGILL, 2), 13: (sig.SIGSEGV, sig.SI_KERNEL)},   # #UD: ILL_ILLOPN
 }
 
 
