@@ -918,7 +918,7 @@ TRAPS: dict[str, dict[int, Any]] = {
               16: (sig.SIGTRAP, sig.TRAP_BRKPT)},
     "riscv64": {8: "syscall", 2: (sig.SIGILL, sig.ILL_ILLOPC), 3: (sig.SIGTRAP, sig.TRAP_BRKPT)},
     "x86_64": {0: (sig.SIGFPE, sig.FPE_INTDIV), 1: (sig.SIGTRAP, 2), 3: (sig.SIGTRAP, sig.SI_KERNEL),
-               4: (sig.SIGSEGV, sig.SI_KERNEL), 6: (sig.SIGILL, 2), 13: (sig.SIGSEGV, sig.SI_KERNEL)},   # #UD: ILL_ILLOPN
+               4: (sig.SIGSEGV, sig.SI_KERNEL), 6: (sig.SIGILL, 2), 13: (sig.SIGSEGV, sig.SI_KERNEL)},  # 2: ILL_ILLOPN
 }
 
 
