@@ -1,6 +1,7 @@
 """futex between the green threads of one process: a wait parks the thread on the word's guest
 address; wake, requeue, bitsets, WAKE_OP and timeouts (relative, or absolute for WAIT_BITSET) as
-the kernel defines them. Waiting on a word shared with another process is not modelled."""
+the kernel defines them (futex_wake's count of 0 waking one included). Waiting on a word shared
+with another process is not modelled."""
 
 from __future__ import annotations
 
@@ -19,16 +20,20 @@ WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, WAIT_BITSET, WAKE_BITSET = 0, 1, 3, 4
 CLOCK_REALTIME_FLAG = 256
 
 
-def futex_wake(p: Process, addr: int, count: int, bitset: int) -> int:
+def futex_wake(p: Process, addr: int, count: int, bitset: int, *, exact: bool = False) -> int:
+    """Wake waiters on addr whose bitset matches. As the kernel's futex_wake, a count of 0 still
+    wakes one (it checks the count after a wake); requeue's wake count is `exact`."""
     woken = 0
     for t in p.threads:
-        if woken >= count:
+        if exact and woken >= count:
             break
         w = t.wait
         if w is not None and w.futex == addr and w.bitset & bitset:
             t.wait = None
             t.result = 0
             woken += 1
+            if woken >= count:
+                break
     return woken
 
 
@@ -82,7 +87,7 @@ def sys_futex(p: Process, addr: int, op: int, val: int, timeout: int, addr2: int
     if cmd in (REQUEUE, CMP_REQUEUE):
         if cmd == CMP_REQUEUE and p.mem.u32(addr) != val3 & 0xFFFF_FFFF:
             return -errno.EAGAIN
-        woken = futex_wake(p, addr, val, 0xFFFF_FFFF)
+        woken = futex_wake(p, addr, val, 0xFFFF_FFFF, exact=True)
         limit, moved = timeout & 0xFFFF_FFFF, 0
         for t in p.threads:
             if moved >= limit:
