@@ -14,6 +14,7 @@ from unicorn import arm64_const as a64
 from unicorn import riscv_const as rv
 from unicorn import x86_const as x86
 
+from vmcli.linux import signals as sig
 from vmcli.linux.syscalls.numbers import NUMBERS
 from vmcli.machine.cpu import ARCHES, ArchSpec
 
@@ -46,6 +47,15 @@ class LinuxArch:
     open_flags: tuple[tuple[int, int], ...]   # (guest bit, host bit) pairs that differ from the host's
     interp: str                       # the usual PT_INTERP, for messages
     sysroots: tuple[str, ...]         # Debian's cross sysroots, tried when no --sysroot is given
+    traps: dict[int, str | tuple[int, int]]   # UC_HOOK_INTR number -> "syscall" or (signal, si_code)
+    intr_pc_after: frozenset[int]     # INTR numbers Unicorn reports with the PC past the instruction
+    syscall_insn_hook: int | None     # UC_HOOK_INSN instruction id when system calls arrive there (x86)
+    invalid_insn_hook: bool           # undefined instructions (and ebreak) arrive at UC_HOOK_INSN_INVALID
+    addressless: frozenset[int]       # signals whose si_addr is 0 when a trap raises them (x86 #GP, int3)
+    ill_code: int                     # si_code of an undefined instruction: ILL_ILLOPC, x86's ILL_ILLOPN
+    epoll_event: str                  # struct epoll_event (packed on x86_64)
+    cpu_setup: tuple[tuple[int, int], ...]   # (register, bits set) before the first instruction
+    minsigstksz: int                  # AT_MINSIGSTKSZ (0: not given)
     numbers: dict[int, str]
     names: dict[str, int]
 
@@ -89,7 +99,13 @@ LINUX_ARCHES: dict[str, LinuxArch] = {
         # fp, asimd, aes, pmull, sha1, sha2, crc32: what Unicorn's Cortex-A72 model runs
         hwcap=0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80, hwcap2=0, platform="aarch64", uname="aarch64",
         generic_stat=True, clone_tls_last=False, sigaction_restorer=True, open_flags=_flag_pairs(_ARM64_OPEN),
-        interp="/lib/ld-linux-aarch64.so.1", sysroots=("/usr/aarch64-linux-gnu",)),
+        interp="/lib/ld-linux-aarch64.so.1", sysroots=("/usr/aarch64-linux-gnu",),
+        # QEMU's EXCP_UDEF 1, EXCP_SWI 2, EXCP_BKPT 7; hvc 11 and smc 13 arrive past the instruction
+        traps={2: "syscall", 1: (sig.SIGILL, sig.ILL_ILLOPC), 7: (sig.SIGTRAP, sig.TRAP_BRKPT)},
+        intr_pc_after=frozenset({2, 11, 13}), syscall_insn_hook=None, invalid_insn_hook=False,
+        addressless=frozenset(), ill_code=sig.ILL_ILLOPC, epoll_event="<I4xQ",
+        cpu_setup=((a64.UC_ARM64_REG_CPACR_EL1, 0x300000),),       # FP/SIMD on (CPACR_EL1.FPEN)
+        minsigstksz=5120),
     "riscv64": _arch(
         "riscv64", elf_machine=243, nr=rv.UC_RISCV_REG_A7,
         args=tuple(getattr(rv, f"UC_RISCV_REG_A{i}") for i in range(6)), ret=rv.UC_RISCV_REG_A0,
@@ -97,7 +113,13 @@ LINUX_ARCHES: dict[str, LinuxArch] = {
         syscall_insn=bytes.fromhex("73000000"), hook_pc_at_insn=False,
         hwcap=_rv_hwcap("imafdc"), hwcap2=0, platform=None, uname="riscv64",
         generic_stat=True, clone_tls_last=False, sigaction_restorer=False, open_flags=_flag_pairs(_GENERIC_OPEN),
-        interp="/lib/ld-linux-riscv64-lp64d.so.1", sysroots=("/usr/riscv64-linux-gnu",)),
+        interp="/lib/ld-linux-riscv64-lp64d.so.1", sysroots=("/usr/riscv64-linux-gnu",),
+        # mcause numbers; Unicorn reports them all with the PC past the instruction
+        traps={8: "syscall", 2: (sig.SIGILL, sig.ILL_ILLOPC), 3: (sig.SIGTRAP, sig.TRAP_BRKPT)},
+        intr_pc_after=frozenset(range(16)), syscall_insn_hook=None, invalid_insn_hook=True,
+        addressless=frozenset(), ill_code=sig.ILL_ILLOPC, epoll_event="<I4xQ",
+        cpu_setup=((rv.UC_RISCV_REG_MSTATUS, 0x6000),),             # mstatus.FS: the FPU is on
+        minsigstksz=0),
     "x86_64": _arch(
         "x86_64", elf_machine=62, nr=x86.UC_X86_REG_RAX,
         args=(x86.UC_X86_REG_RDI, x86.UC_X86_REG_RSI, x86.UC_X86_REG_RDX, x86.UC_X86_REG_R10,
@@ -106,7 +128,13 @@ LINUX_ARCHES: dict[str, LinuxArch] = {
         syscall_insn=bytes.fromhex("0f05"), hook_pc_at_insn=True,
         hwcap=0x178BFBFF, hwcap2=0, platform="x86_64", uname="x86_64",
         generic_stat=False, clone_tls_last=True, sigaction_restorer=True, open_flags=_flag_pairs(_GENERIC_OPEN),
-        interp="/lib64/ld-linux-x86-64.so.2", sysroots=()),
+        interp="/lib64/ld-linux-x86-64.so.2", sysroots=(),
+        # exception vectors: #DE, #DB, #BP (int3, past it), #OF, #UD, #GP
+        traps={0: (sig.SIGFPE, sig.FPE_INTDIV), 1: (sig.SIGTRAP, 2), 3: (sig.SIGTRAP, sig.SI_KERNEL),
+               4: (sig.SIGSEGV, sig.SI_KERNEL), 6: (sig.SIGILL, 2), 13: (sig.SIGSEGV, sig.SI_KERNEL)},
+        intr_pc_after=frozenset(), syscall_insn_hook=x86.UC_X86_INS_SYSCALL, invalid_insn_hook=False,
+        addressless=frozenset({sig.SIGSEGV, sig.SIGTRAP}), ill_code=2, epoll_event="<IQ",
+        cpu_setup=(), minsigstksz=0),
 }
 
 ELF_MACHINES = {a.elf_machine: a.name for a in LINUX_ARCHES.values()}

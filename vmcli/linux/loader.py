@@ -240,8 +240,8 @@ def build_stack(mem: AddressSpace, arch: LinuxArch, info: ElfInfo, loaded: Loade
     ]
     if platform_at:
         auxv.append((AT["PLATFORM"], platform_at))
-    if arch.name == "arm64":
-        auxv.append((AT["MINSIGSTKSZ"], 5120))
+    if arch.minsigstksz:
+        auxv.append((AT["MINSIGSTKSZ"], arch.minsigstksz))
     auxv.append((AT["NULL"], 0))
     words = [len(argv), *arg_at, 0, *env_at, 0]
     for key, value in auxv:

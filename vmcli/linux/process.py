@@ -259,18 +259,18 @@ class Process:
         self.quiet_fds: set[int] = set()                # descriptors that never block (files.py)
         self.exact: Any = None                          # vmcli.debug.exact_stop.BlockStop, when needed
         self.want_exact = False
-        self.syscall_intno = next((n for n, k in TRAPS[arch.name].items() if k == "syscall"), -1)
+        self.syscall_intno = next((n for n, k in arch.traps.items() if k == "syscall"), -1)
         self.on_syscall = self._fast_syscall_hook()
         self._install_hooks()
 
     # -- set-up ----------------------------------------------------------------------------------------
     def _install_hooks(self) -> None:
         h, arch = self.hooks, self.arch
-        if arch.name == "x86_64":
-            h.add(unicorn.UC_HOOK_INSN, INSN_HOOK, self._on_syscall_insn, extra=unicorn.x86_const.UC_X86_INS_SYSCALL)
+        if arch.syscall_insn_hook is not None:
+            h.add(unicorn.UC_HOOK_INSN, INSN_HOOK, self._on_syscall_insn, extra=arch.syscall_insn_hook)
         h.add(unicorn.UC_HOOK_INTR, INTR_HOOK, self._on_interrupt)
         h.add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_PROT, MEM_HOOK, self._on_bad_access)
-        if arch.name == "riscv64":
+        if arch.invalid_insn_hook:
             h.add(unicorn.UC_HOOK_INSN_INVALID, INVALID_HOOK, self._on_invalid)
 
     def load(self, path: str, info: ElfInfo, argv: list[bytes], envp: list[bytes], execfn: bytes) -> Loaded:
@@ -301,12 +301,8 @@ class Process:
         self.argv, self.envp, self.auxv = argv, envp, loaded.auxv
         self.pcreg.set(loaded.entry)
         self.spreg.set(loaded.sp)
-        if self.arch.name == "arm64":
-            # User mode: EL0 semantics are not needed, but FP/SIMD must be on (CPACR_EL1.FPEN).
-            self.uc.reg_write(unicorn.arm64_const.UC_ARM64_REG_CPACR_EL1, 0x300000)
-        elif self.arch.name == "riscv64":
-            mstatus = int(self.uc.reg_read(unicorn.riscv_const.UC_RISCV_REG_MSTATUS))
-            self.uc.reg_write(unicorn.riscv_const.UC_RISCV_REG_MSTATUS, mstatus | 0x6000)   # FS = dirty
+        for reg, bits in self.arch.cpu_setup:
+            self.uc.reg_write(reg, int(self.uc.reg_read(reg)) | bits)
         if not self.threads:
             main = GuestThread(tid=self.pid)
             self.threads = [main]
@@ -394,18 +390,13 @@ class Process:
             self.on_syscall()
             return
         try:
-            kind = TRAPS[self.arch.name].get(intno)
-            if kind == "syscall":
-                self._on_syscall()
-                return
+            kind = self.arch.traps.get(intno)
             pc = self.pcreg.get()
-            if self.arch.name == "riscv64" or (self.arch.name == "arm64" and intno in (2, 11, 13)):
+            if intno in self.arch.intr_pc_after:
                 pc -= 4
                 self.pcreg.set(pc)
-            signo, code = kind if isinstance(kind, tuple) else (sig.SIGILL, sig.ILL_ILLOPC)
-            addr = pc
-            if self.arch.name == "x86_64" and signo in (sig.SIGSEGV, sig.SIGTRAP):
-                addr = 0                  # x86's #GP and int3 carry no address
+            signo, code = kind if isinstance(kind, tuple) else (sig.SIGILL, self.arch.ill_code)
+            addr = 0 if signo in self.arch.addressless else pc
             self.trap = (signo, code, addr)
             self.stop_engine()
         except BaseException as exc:       # never let an exception vanish inside a C callback
@@ -893,8 +884,7 @@ class Process:
                              unicorn.UC_ERR_FETCH_UNALIGNED):
             self._sync_fault(sig.SIGBUS, sig.BUS_ADRALN, pc)
         elif error.errno == unicorn.UC_ERR_INSN_INVALID:
-            # x86's #UD is ILL_ILLOPN; arm64 and riscv64 report ILL_ILLOPC (arch/*/kernel/traps.c)
-            self._sync_fault(sig.SIGILL, 2 if self.arch.name == "x86_64" else sig.ILL_ILLOPC, pc)
+            self._sync_fault(sig.SIGILL, self.arch.ill_code, pc)
         else:
             self._sync_fault(sig.SIGSEGV, sig.SI_KERNEL, 0)
 
@@ -910,16 +900,6 @@ class Process:
         t.fault_addr = addr
         t.fault_esr = esr
         t.pending[signo] = sig.siginfo(signo, code, addr=addr)
-
-
-# Per-arch meaning of UC_HOOK_INTR numbers: "syscall" or (signal, si_code).
-TRAPS: dict[str, dict[int, Any]] = {
-    "arm64": {2: "syscall", 1: (sig.SIGILL, sig.ILL_ILLOPC), 7: (sig.SIGTRAP, sig.TRAP_BRKPT),
-              16: (sig.SIGTRAP, sig.TRAP_BRKPT)},
-    "riscv64": {8: "syscall", 2: (sig.SIGILL, sig.ILL_ILLOPC), 3: (sig.SIGTRAP, sig.TRAP_BRKPT)},
-    "x86_64": {0: (sig.SIGFPE, sig.FPE_INTDIV), 1: (sig.SIGTRAP, 2), 3: (sig.SIGTRAP, sig.SI_KERNEL),
-               4: (sig.SIGSEGV, sig.SI_KERNEL), 6: (sig.SIGILL, 2), 13: (sig.SIGSEGV, sig.SI_KERNEL)},  # 2: ILL_ILLOPN
-}
 
 
 def _read_head(path: str) -> bytes:

@@ -113,7 +113,7 @@ def sys_epoll_create(p: Process, size: int, *_: int) -> int:
 
 
 def _guest_event(p: Process) -> str:
-    return "<IQ" if p.arch.name == "x86_64" else "<I4xQ"
+    return p.arch.epoll_event
 
 
 @syscall("epoll_ctl")
