@@ -267,8 +267,8 @@ class Process:
     def _install_hooks(self) -> None:
         h, arch = self.hooks, self.arch
         if arch.syscall_insn_hook is not None:
-            h.add(unicorn.UC_HOOK_INSN, INSN_HOOK, self._on_syscall_insn, extra=arch.syscall_insn_hook)
-        h.add(unicorn.UC_HOOK_INTR, INTR_HOOK, self._on_interrupt)
+            h.add(unicorn.UC_HOOK_INSN, INSN_HOOK, self._insn_entry, extra=arch.syscall_insn_hook)
+        h.add(unicorn.UC_HOOK_INTR, INTR_HOOK, self._intr_entry)
         h.add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_PROT, MEM_HOOK, self._on_bad_access)
         if arch.invalid_insn_hook:
             h.add(unicorn.UC_HOOK_INSN_INVALID, INVALID_HOOK, self._on_invalid)
@@ -335,13 +335,12 @@ class Process:
                                                      or not t.wait.sigmask & sig.bit(signo))
                    and not (t.wait is not None and t.wait.signals & sig.bit(signo)) for t in list(self.threads))
 
-    def _on_syscall_insn(self, uc: Any, user: Any) -> None:
-        self.on_syscall()
-
     def _fast_syscall_hook(self) -> Callable[[], None]:
-        """The system call path, with everything it touches bound once: ~2 us for a getpid."""
+        """The system call path, with everything it touches bound once: ~1.5 us for a getpid. Unicorn
+        calls it directly (as the INTR hook's body, or the x86 syscall instruction's hook)."""
         batch = self.sysregs
-        read, handle, ids, ptrs, vals, n = batch.read_fn, batch.handle, batch.ids, batch.ptrs, batch.values, batch.count
+        read, handle, ids, ptrs, n = batch.read_fn, batch.handle, batch.ids, batch.ptrs, batch.count
+        vals = memoryview(batch.values).cast("B").cast("Q")     # item access ~2x faster than ctypes
         table, size = self.table, len(self.table)
         ret_value = ctypes.c_uint64()
         ret_ref = ctypes.byref(ret_value)
@@ -378,6 +377,20 @@ class Process:
             if proc.pc_set_in_hook:
                 proc._pc_fixup()
 
+        self._syscall_body = on_syscall
+        syscall_intno = self.syscall_intno
+        other = self._on_interrupt
+
+        def on_intr(uc: Any, intno: int, user: Any) -> None:
+            if intno == syscall_intno:
+                on_syscall()
+            else:
+                other(uc, intno, user)
+
+        def on_insn(uc: Any, user: Any) -> None:
+            on_syscall()
+
+        self._intr_entry, self._insn_entry = on_intr, on_insn
         return on_syscall
 
     def _pc_fixup(self) -> None:
@@ -386,9 +399,7 @@ class Process:
             self.pcreg.set(self.pcreg.get() - self.arch.syscall_len)
 
     def _on_interrupt(self, uc: Any, intno: int, user: Any) -> None:
-        if intno == self.syscall_intno:
-            self.on_syscall()
-            return
+        """A CPU exception other than a system call: a synchronous signal for the current thread."""
         try:
             kind = self.arch.traps.get(intno)
             pc = self.pcreg.get()

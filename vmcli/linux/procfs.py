@@ -72,6 +72,9 @@ def open_special(p: Process, dirfd: int, path: bytes, flags: int) -> int | None:
     what = _self_part(p, dirfd, path)
     if what is None:
         return None
+    if what in (b"mem", b"pagemap") or what.startswith((b"task/", b"map_files")):
+        # These would be vm's own memory, not the guest's.
+        raise OSError(13, "vm does not show its own memory to the guest")
     if what == b"exe":
         return os.open(p.exe, flags & ~(os.O_CREAT | os.O_TRUNC))
     data = content(p, what)
