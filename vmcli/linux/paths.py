@@ -50,7 +50,7 @@ class Paths:
                 fd = os.open(self.fs_root, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError as exc:
                 raise BadInput(f"--fs-root {fs_root}: {exc.strerror}") from None
-            from vmcli.linux.process import internal_fd
+            from vmcli.linux.hostsignals import internal_fd
             self.root_fd = internal_fd(fd)
             try:
                 os.close(openat2(self.root_fd, b".", O_PATH, 0, RESOLVE_IN_ROOT))

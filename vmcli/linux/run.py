@@ -78,7 +78,8 @@ def run_linux(prog: str, args: list[str], *, arch: str | None, options: Options,
 def _exec_in_place(old: Process, path: str, argv: list[bytes], envp: list[bytes], execfn: bytes) -> Process:
     """execve of a guest program: a new engine and address space in the same host process, keeping
     what the kernel keeps (pid, descriptors without close-on-exec, mask, pending and ignored signals)."""
-    from vmcli.linux.process import FD_BASE, Process
+    from vmcli.linux.hostsignals import FD_BASE
+    from vmcli.linux.process import Process
     with open(path, "rb") as f:
         data = f.read(1 << 20)
     info = parse_elf(path, data, file_size=os.path.getsize(path))

@@ -18,6 +18,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from vmcli.linux.arch import open_flags_to_guest, open_flags_to_host
+from vmcli.linux.hostsignals import FD_BASE
 from vmcli.linux.memory import SPACE
 from vmcli.linux.paths import AT_FDCWD
 from vmcli.linux.syscalls import check, libc, libc_wait, path_arg, raw_ptr, s32, s64, syscall
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from vmcli.linux.process import Process
 
 POLLIN, POLLOUT = select.POLLIN, select.POLLOUT
-FD_BASE = 900          # vmcli.linux.process.FD_BASE: vm's own descriptors live from here up
 O_CLOEXEC = os.O_CLOEXEC
 O_NONBLOCK = os.O_NONBLOCK
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
@@ -249,7 +249,6 @@ def sys_close(p: Process, fd: int, *_: int) -> int:
 
 @syscall("close_range")
 def sys_close_range(p: Process, first: int, last: int, flags: int, *_: int) -> int:
-    from vmcli.linux.process import FD_BASE
     first, last = first & 0xFFFF_FFFF, min(last & 0xFFFF_FFFF, FD_BASE - 1)
     if first > last:
         return 0
@@ -297,7 +296,6 @@ def sys_dup2(p: Process, old: int, new: int, *_: int) -> int:
 def sys_fcntl(p: Process, fd: int, cmd: int, arg: int, *_: int) -> int:
     fd, cmd = guest_fd(p, s32(fd)), s32(cmd)
     if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
-        from vmcli.linux.process import FD_BASE
         if s32(arg) >= FD_BASE:
             return -errno.EINVAL
         new = host_fcntl.fcntl(fd, cmd, s32(arg))

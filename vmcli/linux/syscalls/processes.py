@@ -180,7 +180,7 @@ def sys_sethostname(p: Process, *_: int) -> int:
 
 @syscall("prlimit64")
 def sys_prlimit64(p: Process, pid: int, resource: int, new: int, old: int, *_: int) -> int:
-    from vmcli.linux.process import FD_BASE
+    from vmcli.linux.hostsignals import FD_BASE
     pid, resource = s32(pid), s32(resource)
     if pid not in (0, p.pid):
         return host_syscall("prlimit64", pid, resource, raw_ptr(p, new, 16) if new else None,
