@@ -80,7 +80,10 @@ def run(
 ) -> None:
     """Boot IMAGE (raw or ELF) and exit with the guest's exit status.
 
-    Words after `--` reach the guest as its command line (semihosting SYS_GET_CMDLINE).
+    A Linux program (an ELF with an interpreter or the GNU/Linux ABI note) runs in user mode as
+    qemu-user runs it, with the words after `--` as its arguments; vm exits with its status or dies
+    by its signal (docs/linux-user.md). For bare-metal images the words after `--` reach the guest
+    as its command line (semihosting SYS_GET_CMDLINE).
     Exit statuses of vm itself: 2 bad input, 122 guest halted, 123 guest reset, 124 timeout,
     125 --max-insns reached, 126 guest fault, 130 interrupted.
     """
