@@ -51,8 +51,12 @@ def host_sigset(signals: list[int]) -> _SigSet:
 
 def open_signalfd() -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLER_SIGNALS)
-    for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):   # Python's own dispositions: back to the default
+    for s in (signal.SIGXFSZ, signal.SIGINT):        # Python's own dispositions: back to the default
         signal.signal(s, signal.SIG_DFL)
+    # A write to a broken pipe: the kernel signals the writer before the call returns. The host's
+    # SIGPIPE would arrive through the signalfd after the guest went on, so vm ignores it and gives
+    # the guest its SIGPIPE itself, with the EPIPE (Process.broken_pipe).
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     fd = _libc.signalfd(-1, ctypes.byref(host_sigset(HANDLER_SIGNALS)), os.O_NONBLOCK | os.O_CLOEXEC)
     if fd < 0:
         raise OSError(ctypes.get_errno(), "signalfd")

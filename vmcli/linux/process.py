@@ -56,6 +56,11 @@ CURRENT: Process | None = None  # the process this host process runs
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+# Calls whose EPIPE comes with a SIGPIPE.
+PIPE_WRITERS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2", "sendto", "sendmsg", "sendfile",
+                          "splice", "vmsplice", "copy_file_range", "tee", "sendmmsg"})
+
+
 class ExitGroup(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -229,6 +234,7 @@ class Process:
         write = engine_fast.uc_reg_write
         options = self.options
         proc = self
+        pipe_writers = {self.arch.names[n] for n in PIPE_WRITERS if n in self.arch.names}
 
         def on_syscall() -> None:
             read(handle, ids, ptrs, n)
@@ -253,6 +259,8 @@ class Process:
                 proc._hook_failed(exc)
                 return
             if result is not None:
+                if result == -errno.EPIPE and nr in pipe_writers:
+                    proc.broken_pipe(nr)
                 ret_value.value = result & MASK64
                 write(handle, ret_id, ret_ref)
             if proc.pc_set_in_hook:
@@ -341,6 +349,8 @@ class Process:
             if trace is not None:
                 trace_call(self, nr, v, result)
             if result is not None:
+                if result == -errno.EPIPE and self.arch.numbers.get(nr) in PIPE_WRITERS:
+                    self.broken_pipe(nr)
                 self.ret.set(result)
             if self.pc_set_in_hook:
                 self._pc_fixup()
@@ -350,6 +360,19 @@ class Process:
             self._end_request(exc)
         except BaseException as exc:
             self._hook_failed(exc)
+
+    def broken_pipe(self, nr: int) -> None:
+        """A write-like call failed with EPIPE: SIGPIPE for the calling thread, taken before its next
+        instruction (unless a send asked for MSG_NOSIGNAL)."""
+        name = self.arch.numbers.get(nr, "")
+        if name in ("sendto", "sendmsg") and self.sysregs.values[3] & 0x4000:
+            return
+        t = self.current
+        if t is not None:
+            self.queue_signal(sig.SIGPIPE, sig.siginfo(sig.SIGPIPE, sig.SI_USER, pid=self.pid, uid=os.getuid()),
+                              thread=t)
+            self.reschedule = True
+            self.stop_engine()
 
     def count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1

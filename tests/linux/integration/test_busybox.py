@@ -39,6 +39,7 @@ SCRIPTS = {
     "background": "sleep 0.1 & wait $!; echo waited $?",
     "trap": "trap 'echo trapped' EXIT; echo body",
     "kill-self": "sh -c 'kill -TERM $$'; echo status $?",
+    "sigpipe": "yes | head -n 3; echo after",
     "seq": "seq 3 3 15",
     "sort-uniq": "printf 'b\\na\\nb\\nc\\na\\n' | sort | uniq -c",
     "cut": "echo a:b:c:d | cut -d: -f2,4",

@@ -197,6 +197,16 @@ int main(void) {
     n = read(p[0], buf, 4);
     printf("interrupted read %zd %s\n", n, strerror(errno));
 
+    /* SIGPIPE comes with the EPIPE, before write returns */
+    signal(SIGPIPE, plain);
+    int broken[2];
+    pipe(broken);
+    close(broken[0]);
+    last_sig = 0;
+    ssize_t w = write(broken[1], "x", 1);
+    int saw = last_sig;
+    printf("broken pipe: write %zd %s, SIGPIPE already taken %d\n", w, strerror(errno), saw == SIGPIPE);
+
     alarm(1);
     alarm(0);
     fflush(stdout);
