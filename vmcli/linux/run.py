@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import signal
@@ -19,15 +20,21 @@ if TYPE_CHECKING:
 
 
 def _read_program(path: str) -> bytes:
+    """The first MiB of a program file, opened without blocking and only if it is a regular file
+    (a FIFO would wait for a writer forever, a device read forever)."""
+    from vmcli.hostfs import NotRegular, open_regular
+
     try:
-        if os.path.isdir(path):
-            raise BadInput(f"{path}: is a directory, not a program")
-        with open(path, "rb") as f:
+        fd = open_regular(lambda flags: os.open(path, flags), os.O_RDONLY)
+        with os.fdopen(fd, "rb") as f:
             return f.read(1 << 20)
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
     except PermissionError:
         raise BadInput(f"{path}: permission denied") from None
+    except NotRegular as exc:
+        what = "a directory" if exc.errno == errno.EISDIR else "not a regular file (a device, FIFO or socket)"
+        raise BadInput(f"{path}: is {what}, not a program") from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -80,8 +87,7 @@ def _exec_in_place(old: Process, path: str, argv: list[bytes], envp: list[bytes]
     what the kernel keeps (pid, descriptors without close-on-exec, mask, pending and ignored signals)."""
     from vmcli.linux.hostsignals import FD_BASE
     from vmcli.linux.process import Process
-    with open(path, "rb") as f:
-        data = f.read(1 << 20)
+    data = _read_program(path)
     info = parse_elf(path, data, file_size=os.path.getsize(path))
     old_thread = old.current
     assert old_thread is not None
@@ -141,12 +147,16 @@ def program_path(prog: str, fs_root: str | None) -> str:
 
 def is_user_program(path: str, fs_root: str | None = None) -> bool:
     """A Linux program: an ELF with a PT_INTERP, the GNU/Linux ABI note, or ELFOSABI_LINUX."""
+    from vmcli.hostfs import open_regular
     from vmcli.linux.loader import is_linux_program
+
     path = program_path(path, fs_root)
     try:
-        with open(path, "rb") as f:
+        # without blocking, and only a regular file: a FIFO would wait for a writer forever
+        fd = open_regular(lambda flags: os.open(path, flags), os.O_RDONLY)
+        with os.fdopen(fd, "rb") as f:
             head = f.read(1 << 16)
-        size = os.path.getsize(path)
+            size = os.fstat(f.fileno()).st_size
     except OSError:
         return False
     return is_linux_program(head, size)
