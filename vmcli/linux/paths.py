@@ -10,31 +10,15 @@ last name (for calls that act on the name itself: unlink, mkdir, rename, lstat .
 
 from __future__ import annotations
 
-import ctypes
 import os
 import platform
-import struct
 
 from vmcli.errors import BadInput
+from vmcli.hostfs import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 from vmcli.linux.arch import LinuxArch
 
 AT_FDCWD = -100
-RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
-SYS_OPENAT2 = 437              # the same number on every arch that has it
 O_PATH = 0o10000000
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-def openat2(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
-    how = struct.pack("<QQQ", flags, mode, resolve)
-    fd = _libc.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dirfd), ctypes.c_char_p(path),
-                       ctypes.c_char_p(how), ctypes.c_size_t(len(how)))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(fd)
 
 
 class Paths:

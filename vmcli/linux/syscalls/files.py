@@ -227,7 +227,7 @@ def sys_openat2(p: Process, dirfd: int, path: int, how: int, size: int, *_: int)
 
 
 def _openat2_host(p: Process, dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
-    from vmcli.linux.paths import openat2
+    from vmcli.hostfs import openat2
     hflags = open_flags_to_host(p.arch, flags)
     return _opened(openat2(dirfd, p.paths.host(path), hflags, mode, resolve), hflags)
 
