@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,24 @@ def test_bad_input_is_one_line_with_status_2(tmp_path: Path) -> None:
     assert "--sysroot" in _bad(tmp_path, "--sysroot", str(tmp_path / "nowhere"), str(prog))
     assert "--fs-root" in _bad(tmp_path, "--fs-root", str(tmp_path / "nowhere"), str(prog))
     assert "riscv64" in _bad(tmp_path, "--arch", "riscv64", str(prog))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)                                    # no writer: opening it to look would wait forever
+    assert "not a regular file" in _bad(tmp_path, "--user", str(fifo))
+
+
+def test_timeout_ends_a_spinning_program_with_status_124(tmp_path: Path) -> None:
+    """--timeout for a Linux program, as timeout(1): it prints, then spins (its exit replaced by
+    `jmp .`), and vm ends it when the time is up."""
+    program = tiny_program("x86_64", message=b"spin\n")
+    exit_call = b"\xb8\x3c\x00\x00\x00"                  # mov eax, 60 (exit)
+    assert program.count(exit_call) == 1
+    prog = tmp_path / "spin"
+    prog.write_bytes(program.replace(exit_call, b"\xeb\xfe\x90\x90\x90"))
+    prog.chmod(0o755)
+    proc = subprocess.run([sys.executable, "-m", "vmcli", "run", "--user", "--timeout", "0.5", str(prog)],
+                          capture_output=True, timeout=60, check=False, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (124, b"spin\n"), proc.stderr
+    assert proc.stderr == b"vm: --timeout 0.5 s reached\n"
 
 
 def test_syscall_tables_have_each_arch_numbering() -> None:

@@ -99,10 +99,9 @@ def run(
             from vmcli.debug.observe import TraceOptions  # numpy: loaded only for --trace
             trace = TraceOptions(trace_path, trace_blocks, trace_mem, trace_format, trace_range)
         run_user(image, list(guest_args), arch=arch, sysroot=sysroot, fs_root=fs_root, env=list(env), strace=strace,
-                 gdb=gdb_address, trace=trace, stats=stats, as_json=as_json,
+                 gdb=gdb_address, trace=trace, stats=stats, as_json=as_json, timeout=timeout,
                  unsupported={"--board": board, "--mem": mem, "--load-addr": load_addr, "--entry": entry,
-                              "--semihosting-root": semihosting_root, "--gpu": gpu, "--timeout": timeout,
-                              "--max-insns": max_insns})
+                              "--semihosting-root": semihosting_root, "--gpu": gpu, "--max-insns": max_insns})
     if sysroot or fs_root or env or strace:
         raise BadInput("--sysroot, --fs-root, --env and --strace apply to Linux programs")
     from vmcli.images import resolve_image

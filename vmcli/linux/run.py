@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from vmcli.errors import BadInput
+from vmcli.errors import BadInput, ExitStatus
 from vmcli.linux.loader import parse_elf
 from vmcli.linux.paths import Paths
 
@@ -162,10 +162,30 @@ def is_user_program(path: str, fs_root: str | None = None) -> bool:
     return is_linux_program(head, size)
 
 
+def start_deadline(timeout: float) -> None:
+    """--timeout for a Linux program: as timeout(1) does, the program ends when the time is up, whatever
+    it is doing (computing, blocked in a system call, waiting for a thread); vm exits with status 124.
+    A watch thread ends the process itself: nothing the guest holds (a host syscall it is blocked in,
+    the engine) can delay it. Processes the program forked keep running, as under timeout(1)."""
+    import threading
+
+    pid = os.getpid()
+
+    def expire() -> None:
+        if os.getpid() == pid:              # not in a forked child (threads do not survive fork anyway)
+            os.write(2, f"vm: --timeout {timeout:g} s reached\n".encode())
+            os._exit(ExitStatus.TIMEOUT)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+
+
 def run_user(prog: str, args: list[str], *, arch: str | None, sysroot: str | None, fs_root: str | None,
              env: list[str], strace: bool, gdb: str | None, trace: TraceOptions | None, stats: bool, as_json: bool,
-             unsupported: dict[str, object]) -> None:
-    """The `vm run` path for Linux programs; never returns (vm ends as the program does)."""
+             unsupported: dict[str, object], timeout: float | None = None) -> None:
+    """The `vm run` path for Linux programs; never returns (vm ends as the program does, or with
+    status 124 when `timeout` seconds pass first)."""
     from vmcli.machine.cpu import canonical_arch
     given = [name for name, value in unsupported.items() if value is not None]
     if given:
@@ -190,11 +210,13 @@ def run_user(prog: str, args: list[str], *, arch: str | None, sysroot: str | Non
         probes = options.probes = Probes(trace, stats)
         options.count_syscalls = stats
     if gdb is not None:
-        if probes is not None:
-            raise BadInput("--gdb does not combine with --trace or --stats")
+        if probes is not None or timeout is not None:
+            raise BadInput("--gdb does not combine with --trace, --stats or --timeout")
         from vmcli.linux.gdb import serve_linux
         outcome = serve_linux(prog, args, arch=arch, options=options, env=env, address=gdb)
     else:
+        if timeout is not None:
+            start_deadline(timeout)
         outcome = run_linux(prog, args, arch=arch, options=options, env=env)
     if probes is not None:
         probes.close()
