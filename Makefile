@@ -10,7 +10,7 @@ TSTAMP := $(VENV)/.installed-test
 help:
 	@echo "make run     create $(VENV), install vm, boot the bundled arm64 hello image"
 	@echo "make test    install the test extras and run the test suite"
-	@echo "make lint    ruff + mypy"
+	@echo "make lint    ruff + mypy + import-linter (the translator's layers)"
 	@echo "make images  rebuild guest-images/ from source (needs the Debian cross toolchains)"
 	@echo "make bench   run the benchmarks in bench/"
 
@@ -37,6 +37,7 @@ test: $(TSTAMP)
 lint: $(TSTAMP)
 	$(BIN)/ruff check vmcli tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 images:
 	$(MAKE) -C guest-images

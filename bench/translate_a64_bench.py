@@ -2,8 +2,8 @@
 
 Baseline, measured in the same run: a Python loop that only decodes the same words with capstone
 in detail mode. Reported: medians of --repeat runs and their ratios to the baseline, in-process for
-the Python pipeline (pipeline_a64, one block at a time) and for the numba path (fast_a64, all blocks
-in one call, as `vm translate --from arm64 --input-file ... --output ...` runs it):
+the Python path (a64_to_x86/frontend.py, one block at a time) and for the numba path
+(a64_to_x86/fast.py, all blocks in one call, as `vm translate --from arm64 --input-file ... --output ...` runs it):
   - cold: empty caches (every instruction decoded and its x86 code built by its rule),
   - warm: instruction code cached (level 2), blocks not,
   - hot: whole blocks cached (level 3);
@@ -38,8 +38,8 @@ import decode_only  # noqa: E402  (bench/, beside this file)
 
 
 def workload(insns: int, seed: int = 1) -> list[bytes]:
-    from vmcli.translate.pipeline_a64 import a64_forms
-    from vmcli.translate.verify_a64 import instance
+    from vmcli.translate.a64_to_x86.check import instance
+    from vmcli.translate.a64_to_x86.forms import all_forms as a64_forms
 
     rng = random.Random(seed)
     forms = [f for f in a64_forms() if f.enc.group != "branch"]
@@ -48,8 +48,8 @@ def workload(insns: int, seed: int = 1) -> list[bytes]:
 
 
 def translate_rate(blocks: list[bytes], clear: str) -> float:
-    from vmcli.translate import cache
-    from vmcli.translate.pipeline import translate
+    from vmcli.translate import translate
+    from vmcli.translate.core import cache
 
     if clear == "all":
         cache.clear()
@@ -63,7 +63,8 @@ def translate_rate(blocks: list[bytes], clear: str) -> float:
 
 
 def fast_rate(blocks: list[bytes], clear: str) -> float:
-    from vmcli.translate import cache, fast_a64
+    from vmcli.translate.a64_to_x86 import fast as fast_a64
+    from vmcli.translate.core import cache
 
     if clear == "all":
         cache.clear()
@@ -111,8 +112,9 @@ def main() -> None:
     ap.add_argument("--no-processes", action="store_true", help="in-process figures only")
     args = ap.parse_args()
     blocks = workload(args.insns)
-    from vmcli.translate import cache, fast_a64
-    from vmcli.translate.pipeline import translate
+    from vmcli.translate import translate
+    from vmcli.translate.a64_to_x86 import fast as fast_a64
+    from vmcli.translate.core import cache
 
     fast_a64.translate_fast([(blocks[0], 0)])       # numba: load the cached kernels (or compile once)
     runs: dict[str, list[float]] = {"capstone decode-only": [], "cold": [], "warm": [], "hot": [],

@@ -33,7 +33,8 @@ import decode_only  # noqa: E402  (bench/, beside this file)
 
 
 def workload(insns: int, seed: int = 1) -> list[bytes]:
-    from vmcli.translate.forms import all_forms, instance
+    from vmcli.translate.x86_to_a64.check import instance
+    from vmcli.translate.x86_to_a64.forms import all_forms
 
     rng = random.Random(seed)
     forms = [f for f in all_forms() if not f.spec.mnemonic.startswith("j") and not f.rule.stack]
@@ -61,7 +62,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args()
 
-    from vmcli.translate import cache, fast
+    from vmcli.translate.core import cache
+    from vmcli.translate.x86_to_a64 import fast
 
     t0 = time.perf_counter()
     blocks = workload(args.insns)

@@ -28,7 +28,6 @@ REQUIRED = {"click", "rich", "capstone", "unicorn", "pyelftools", "numpy", "numb
 ELSEWHERE = {
     "--gdb": "a debugger on the other end (tests/debug/integration)",
     "gpu bench --device rocm": "an AMD GPU",
-    "--image prog.elf": "a program of the reader's own",
 }
 
 

@@ -82,7 +82,7 @@ def test_sbi_calls_under_opensbi_like_qemu() -> None:
     """guest-images/src/sbi.c in S-mode under Debian's OpenSBI fw_jump: base extension, probing, timer
     interrupts through SBI set_timer, and a system reset extension shutdown (status 0)."""
     require_qemu("riscv64")
-    from debian import debian_package
+    from debian_packages import debian_package
     firmware = debian_package("opensbi") / "usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
     image = BIN / "sbi-riscv64.elf"
     qemu = subprocess.run(["qemu-system-riscv64", "-M", "virt", "-m", "128M", "-display", "none", "-monitor", "none",

@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 from console import converse
-from debian import debian_package
+from debian_packages import debian_package
 from toolcheck import require_tool
 
 from vmcli.machine.devices.device import Console

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from debian import debian_package, depends
+from debian_packages import debian_package, depends
 from toolcheck import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -302,3 +302,14 @@ def test_guest_ram_beyond_the_address_space_limit_is_bad_input() -> None:
                            "run", "hello-arm64", "--mem", "64M"], capture_output=True, text=True, timeout=60,
                           check=False, cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout == "Hello from arm64\n", proc.stderr
+
+
+def test_a_bss_only_segment_needs_no_file_bytes(tmp_path: Path) -> None:
+    """A PT_LOAD with p_filesz 0 (all .bss) may name any file offset, past the end included, as the
+    linker writes it for a data segment with nothing initialised: only p_filesz bytes are read."""
+    image = make_elf("arm64", [(0x4008_0000, NOP["arm64"] * 2 + bytes.fromhex("00000014"), 12),
+                               (0x4009_0000, b"", 0x1000)], 0x4008_0000)
+    # the second program header's p_offset (at 64 + 56 + 8) set past the end of the file
+    image = _patch(image, 64 + 56 + 8, len(image) + 0x10000)
+    proc = vm("run", str(_write(tmp_path / "bss.elf", image)), "--max-insns", "100")
+    assert proc.returncode == 125, proc.stderr                # ran (and spun) rather than being refused

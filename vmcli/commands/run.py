@@ -44,6 +44,14 @@ from vmcli.errors import BadInput
 @click.option("--trace-range", metavar="START:END", help="Trace only code in [START, END).")
 @click.option("--stats", is_flag=True, help="Print run statistics at exit (on stderr).")
 @click.option("--json", "as_json", is_flag=True, help="With --stats: print them as JSON.")
+@click.option("--user", "user_mode", is_flag=True,
+              help="Run IMAGE as a Linux program (user mode), whatever its ELF says.")
+@click.option("--system", "system_mode", is_flag=True, help="Boot IMAGE on the bare-metal board, even a Linux program.")
+@click.option("--sysroot", metavar="DIR", help="Linux programs: take the interpreter and libraries from DIR (like "
+              "qemu-user's -L; default: VM_SYSROOT, else Debian's cross sysroot).")
+@click.option("--fs-root", metavar="DIR", help="Linux programs: the program sees DIR as / (enforced by the kernel).")
+@click.option("--env", "env", metavar="K=V", multiple=True, help="Linux programs: add K=V to the environment.")
+@click.option("--strace", is_flag=True, help="Linux programs: print each system call on stderr.")
 @click.argument("guest_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def run(
@@ -71,15 +79,43 @@ def run(
     trace_range: str | None,
     stats: bool,
     as_json: bool,
+    user_mode: bool,
+    system_mode: bool,
+    sysroot: str | None,
+    fs_root: str | None,
+    env: tuple[str, ...],
+    strace: bool,
     guest_args: tuple[str, ...],
 ) -> None:
     """Boot IMAGE (raw, ELF, or an arm64 Linux Image) and/or --bios firmware; exit with the guest's status.
 
-    Words after `--` reach the guest as its command line (semihosting SYS_GET_CMDLINE).
+    A Linux program (an ELF with an interpreter or the GNU/Linux ABI note) runs in user mode as
+    qemu-user runs it, with the words after `--` as its arguments; vm exits with its status or dies
+    by its signal (docs/linux-user.md). For bare-metal images the words after `--` reach the guest
+    as its command line (semihosting SYS_GET_CMDLINE).
     Exit statuses of vm itself: 2 bad input, 70 internal error (a bug), 74 output cannot be written,
     122 guest halted, 123 guest reset, 124 timeout, 125 --max-insns reached, 126 guest fault,
     130 interrupted.
     """
+    from vmcli.linux.run import is_user_program, run_user
+    if user_mode and system_mode:
+        raise BadInput("--user and --system exclude each other")
+    if user_mode or (not system_mode and image is not None and is_user_program(image, fs_root)):
+        if image is None:
+            raise BadInput("--user needs a PROGRAM")
+        if trace_path is None and (trace_blocks or trace_mem or trace_range):
+            raise BadInput("--trace-blocks, --trace-mem and --trace-range need --trace FILE")
+        trace = None
+        if trace_path is not None:
+            from vmcli.debug.observe import TraceOptions  # numpy: loaded only for --trace
+            trace = TraceOptions(trace_path, trace_blocks, trace_mem, trace_format, trace_range)
+        run_user(image, list(guest_args), arch=arch, sysroot=sysroot, fs_root=fs_root, env=list(env), strace=strace,
+                 gdb=gdb_address, trace=trace, stats=stats, as_json=as_json, timeout=timeout,
+                 unsupported={"--board": board, "--mem": mem, "--load-addr": load_addr, "--entry": entry,
+                              "--semihosting-root": semihosting_root, "--gpu": gpu, "--max-insns": max_insns,
+                              "--bios": bios, "--initrd": initrd, "--append": append or None, "--dtb": dtb})
+    if sysroot or fs_root or env or strace:
+        raise BadInput("--sysroot, --fs-root, --env and --strace apply to Linux programs")
     from vmcli.images import resolve_image
     from vmcli.machine.devices.compute import compute_options
     from vmcli.machine.launch import boot

@@ -1,14 +1,32 @@
-"""`vm translate`: verified x86-64 -> AArch64 binary translation of straight-line blocks."""
+"""`vm translate`: verified x86-64 <-> AArch64 binary translation of straight-line blocks."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
+from vmcli import translate as api
 from vmcli.errors import BadInput
+from vmcli.translate import inputs
+from vmcli.translate.present import table as view
+
+# the option each input of vmcli.translate.inputs comes from (InputError.about)
+OPTIONS = {"hex": "--hex", "asm": "--asm", "image": "--image", "start": "--start", "count": "--count",
+           "symbol": "--symbol", "input_file": "--input-file"}
+
+
+@contextmanager
+def _naming_options() -> Iterator[None]:
+    """Bad input becomes one line naming its option."""
+    try:
+        yield
+    except inputs.InputError as exc:
+        raise BadInput(f"{OPTIONS[exc.about]}: {exc}") from exc
 
 
 def _int(value: str | None, what: str) -> int | None:
@@ -35,57 +53,47 @@ def _int(value: str | None, what: str) -> int | None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the translated code here.")
 @click.option("--stats", is_flag=True, help="Print counts, time, rate and cache hit rates to stderr.")
 @click.option("--verify", is_flag=True, help="Check each instruction against the source on Unicorn.")
-@click.option("--states", default=200, show_default=True, help="Random states per instruction (--verify).")
+@click.option("--states", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Random states per instruction (--verify).")
 @click.option("--list-supported", is_flag=True, help="List the supported (verified) forms.")
-@click.option("--jobs", "-j", default=1, show_default=True, help="Processes for --input-file.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for --input-file.")
 def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | None, start: str | None,
               count: int | None, symbol: str | None, input_file: str | None, address: str,
               as_json: bool, output: str | None, stats: bool, verify: bool, states: int,
               list_supported: bool, jobs: int) -> None:
     """Translate x86-64 machine code to AArch64 or back, verified bit for bit on Unicorn."""
-    from vmcli.translate import inputs, pipeline
-
-    arch = pipeline.normalize_arch(source)
+    arch = api.source_arch(source)
     if list_supported:
         _list_supported(arch, as_json)
         return
-    pipeline.check_direction(arch)
     given = [x for x in (hex_bytes, asm, image, input_file) if x is not None]
     if len(given) != 1:
         raise BadInput("give exactly one of --hex, --asm, --image, --input-file (or --list-supported)")
     base = _int(address, "--address") or 0
-    if hex_bytes is not None:
-        blocks = [inputs.Block(inputs.parse_hex(hex_bytes), base)]
-    elif asm is not None:
-        blocks = [inputs.Block(inputs.assemble(asm, arch, base), base)]
-    elif image is not None:
-        whole = inputs.read_image(image, _int(start, "--start"), count, symbol, arch)
-        # an image is cut into blocks after each branch; each block is translated on its own
-        if arch == "x86_64":
-            pieces = pipeline.split_blocks(whole.code, whole.address)
+    if not 0 <= base < 1 << 64:
+        raise BadInput(f"--address: {address} is not a 64-bit address (0 .. 2**64 - 1)")
+    with _naming_options():
+        if hex_bytes is not None:
+            blocks = [inputs.Block(inputs.parse_hex(hex_bytes), base)]
+        elif asm is not None:
+            blocks = [inputs.Block(inputs.assemble(asm, arch, base), base)]
+        elif image is not None:
+            whole = inputs.read_image(image, _int(start, "--start"), count, symbol, arch)
+            # an image is cut into blocks after each branch; each block is translated on its own
+            pieces = api.split_blocks(whole.code, whole.address, arch)
+            blocks = [inputs.Block(code, addr, whole.label) for code, addr in pieces]
         else:
-            from vmcli.translate.pipeline_a64 import split_blocks
-
-            pieces = split_blocks(whole.code, whole.address)
-        blocks = [inputs.Block(code, addr, whole.label) for code, addr in pieces]
-    else:
-        assert input_file is not None
-        blocks = inputs.read_input_file(input_file)
-    if jobs < 1:
-        raise BadInput("--jobs must be at least 1")
+            assert input_file is not None
+            blocks = inputs.read_input_file(input_file)
     if input_file is not None and output is not None and not (as_json or verify):
         _bulk(blocks, output, jobs, stats, arch)
         return
     t0 = time.perf_counter()
-    results = pipeline.translate_blocks([(b.code, b.address) for b in blocks], arch, jobs)
+    results = api.translate_blocks([(b.code, b.address) for b in blocks], arch, jobs)
     elapsed = time.perf_counter() - t0
     if output is not None:
-        try:
-            with open(output, "wb") as fh:
-                for tr in results:
-                    fh.write(tr.code)
-        except OSError as exc:
-            raise BadInput(f"--output: {exc.strerror}: {output}") from exc
+        _write(output, b"".join(tr.code for tr in results))
     if verify:
         _verify(results, states, as_json)
     elif as_json:
@@ -93,82 +101,63 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         for tr in results:
             out.write(json.dumps(tr.to_json()) + "\n")
     elif output is None or len(results) <= 16:
-        from vmcli.translate.display import render
-
         for tr in results:
-            render(tr)
+            view.render(tr)
     if stats:
         _stats(results, elapsed)
 
 
-def _bulk(blocks: list, output: str, jobs: int, stats: bool, arch: str) -> None:
-    """--input-file ... --output: code only, through the numba path (fast.py; fast_a64.py for arm64)."""
-    from vmcli.translate import cache
-
-    if arch == "x86_64":
-        from vmcli.translate.fast import load_templates, save_templates, translate_fast_jobs
-    else:
-        from vmcli.translate.fast_a64 import load_templates, save_templates, translate_fast_jobs
-
-    t0 = time.perf_counter()
-    loaded = load_templates()
-    results = translate_fast_jobs([(b.code, b.address) for b in blocks], jobs)
-    elapsed = time.perf_counter() - t0
-    if arch == "arm64" or len(cache.TEMPLATES.data) > loaded:   # fast_a64 saves only a grown table
-        save_templates()
+def _write(output: str, code: bytes) -> None:
     try:
         with open(output, "wb") as fh:
-            fh.write(b"".join(code for code, _, _ in results))
+            fh.write(code)
     except OSError as exc:
         raise BadInput(f"--output: {exc.strerror}: {output}") from exc
+
+
+def _bulk(blocks: list[inputs.Block], output: str, jobs: int, stats: bool, arch: str) -> None:
+    """--input-file ... --output: code only, through the numba fast path."""
+    results, elapsed = api.translate_bulk([(b.code, b.address) for b in blocks], arch, jobs)
+    _write(output, b"".join(code for code, _, _ in results))
     if stats:
         n = sum(r[1] for r in results)
         _stats_lines(n, n - sum(r[2] for r in results), len(results), elapsed)
 
 
-def _stats(results: list, elapsed: float) -> None:
+def _stats(results: list[api.Translation], elapsed: float) -> None:
     n = sum(len(tr.insns) for tr in results)
     done = sum(sum(1 for si in tr.insns if si.supported) for tr in results)
     _stats_lines(n, done, len(results), elapsed)
 
 
 def _stats_lines(n: int, done: int, blocks: int, elapsed: float) -> None:
-    from vmcli.translate import cache
-
     lines = [f"instructions: {n} ({done} translated, {n - done} unsupported) in {blocks} block(s)",
              f"time: {elapsed:.3f} s, {n / elapsed if elapsed else 0:,.0f} instructions/s"]
-    for level in cache.LEVELS:
+    for level in api.CACHE_LEVELS:
         total = level.hits + level.misses
         lines.append(f"cache {level.name}: {level.hit_rate:.1%} hits ({level.hits}/{total})")
     click.echo("\n".join(lines), err=True)
 
 
-def _verify(results: list, states: int, as_json: bool) -> None:
-    from vmcli.translate.verify import verify_translation
-
+def _verify(results: list[api.Translation], states: int, as_json: bool) -> None:
     failed = False
     for tr in results:
-        checks = verify_translation(tr, states)
+        checks = api.verify_translation(tr, states)
         failed |= any(c.status == "fail" for c in checks)
         if as_json:
             for c in checks:
                 click.echo(json.dumps({"address": c.address, "text": c.text, "status": c.status,
                                        "runs": c.runs, "detail": c.detail}))
             continue
-        from vmcli.translate.display import render_checks
-
-        render_checks(checks)
+        view.render_checks(checks)
     if failed:
         raise click.exceptions.Exit(1)
 
 
 def _list_supported(arch: str, as_json: bool) -> None:
-    from vmcli.translate.display import render_forms
-    from vmcli.translate.forms import all_forms, forms_for
-
-    forms = forms_for(arch) if arch != "x86_64" else all_forms()
+    forms = api.supported_forms(arch)
     if as_json:
         for f in forms:
             click.echo(json.dumps({"form": f.name, "extension": f.extension}))
         return
-    render_forms(arch, forms)
+    view.render_forms(arch, forms)

@@ -15,6 +15,8 @@ from unicorn import arm64_const as a64
 from unicorn import riscv_const as rv
 from unicorn import x86_const as x86
 
+from vmcli.arches import ARCH_ALIASES
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -80,8 +82,6 @@ ARCHES: dict[str, ArchSpec] = {
         max_insn=15,
     ),
 }
-
-ARCH_ALIASES = {"aarch64": "arm64", "riscv": "riscv64", "rv64": "riscv64", "x86-64": "x86_64", "amd64": "x86_64"}
 
 
 def canonical_arch(name: str) -> str | None:

@@ -182,7 +182,7 @@ def _load_elf(name: str, data: bytes, arch: str | None) -> Image:
     for i in range(phnum):
         ph = dict(zip(layout.phdr_fields, layout.phdr.unpack_from(data, phoff + i * phentsize), strict=True))
         offset, filesz, memsz = ph["offset"], ph["filesz"], ph["memsz"]
-        if ph["type"] in (PT_LOAD, PT_INTERP, PT_NOTE) and offset + filesz > len(data):
+        if ph["type"] in (PT_LOAD, PT_INTERP, PT_NOTE) and filesz and offset + filesz > len(data):
             raise BadInput(f"{name}: truncated ELF: segment at file offset {offset:#x} runs past the end")
         if ph["type"] == PT_INTERP:
             linux = f"its interpreter is {data[offset:offset + filesz].rstrip(bytes(1)).decode(errors='replace')}"

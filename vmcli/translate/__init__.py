@@ -1,0 +1,71 @@
+"""vm's binary translator, x86-64 <-> AArch64: the public API.
+
+    translate(code, address, source_arch)        one block -> Translation (core/blocks.py)
+    translate_blocks(blocks, source_arch, jobs)  many, in `jobs` forked processes
+    translate_bulk(blocks, source_arch, jobs)    many, code only, through the numba fast path
+    split_blocks(code, address, source_arch)     an image cut into blocks after each branch
+    supported_forms(source_arch)                 the verified forms
+    verify_translation(tr, states)               each instruction checked against the source on Unicorn
+
+How the package is built (isa/ below core/ below one package per direction, verify/ and present/
+reaching directions through core/direction.py) is in docs/translator.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from vmcli.translate.core import cache
+from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
+from vmcli.translate.core.direction import SOURCES, Form, Result, direction, source_arch
+from vmcli.translate.core.jobs import fork_map, split
+from vmcli.translate.verify.harness import InsnCheck, verify_translation
+
+__all__ = ["CACHE_LEVELS", "SOURCES", "Form", "InsnCheck", "Result", "SourceInsn", "Stop", "Translation",
+           "source_arch", "split_blocks", "supported_forms", "translate", "translate_blocks",
+           "translate_bulk", "verify_translation"]
+
+CACHE_LEVELS = cache.LEVELS
+
+
+def translate(code: bytes, address: int = 0, source: str = "x86_64") -> Translation:
+    """Translate one block (cache level 3 keyed by bytes, address and direction)."""
+    return direction(source_arch(source)).translate(code, address)
+
+
+def _translate_part(args: tuple[Sequence[tuple[bytes, int]], str]) -> list[Translation]:
+    blocks, source = args
+    return [translate(code, address, source) for code, address in blocks]
+
+
+def translate_blocks(blocks: list[tuple[bytes, int]], source: str = "x86_64", jobs: int = 1) -> list[Translation]:
+    """Translate many blocks, in `jobs` worker processes when there are enough of them."""
+    if jobs <= 1 or len(blocks) < 2 * jobs:
+        return [translate(code, address, source) for code, address in blocks]
+    parts = fork_map(_translate_part, [(part, source) for part in split(blocks, jobs)], jobs)
+    return [tr for part in parts for tr in part]
+
+
+def translate_bulk(blocks: list[tuple[bytes, int]], source: str = "x86_64",
+                   jobs: int = 1) -> tuple[list[Result], float]:
+    """(code, instructions, unsupported) of many blocks through the numba fast path (the same code
+    as translate()), with the templates kept on disk between processes; and the seconds spent
+    loading them and translating (saving them afterwards is not counted)."""
+    d = direction(source_arch(source))
+    t0 = time.perf_counter()
+    d.load_templates()
+    results = d.translate_bulk(blocks, jobs)
+    elapsed = time.perf_counter() - t0
+    d.save_templates()
+    return results, elapsed
+
+
+def split_blocks(code: bytes, address: int, source: str = "x86_64") -> list[tuple[bytes, int]]:
+    """Cut code into blocks after each branch; each is translated on its own (images)."""
+    return direction(source_arch(source)).split_blocks(code, address)
+
+
+def supported_forms(source: str = "x86_64") -> Sequence[Form]:
+    return direction(source_arch(source)).forms()
+

@@ -1,15 +1,29 @@
-"""Where `vm translate` gets its blocks: --hex, --asm (keystone), --image (raw or ELF), --input-file.
+"""Where blocks come from: hex text, assembly (keystone), an image (raw or ELF), a file of hex lines.
 
-Every malformed input is a BadInput (one line, exit status 2).
+A malformed input raises InputError, which names the input it is about (the argument of these
+functions: "hex", "asm", "image", "start", "count", "symbol", "input_file"); the command turns it
+into one line naming its option, and exit status 2.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from vmcli.errors import BadInput
+from vmcli.hostfs import read_regular_file
+from vmcli.translate.isa import disasm
+
+MAX_INPUT = 1 << 30        # an image or block file is read whole: from a regular file, at most 1 GiB
+
+
+class InputError(BadInput):
+    """A malformed input; `about` names which one."""
+
+    def __init__(self, message: str, about: str) -> None:
+        super().__init__(message)
+        self.about = about
 
 
 @dataclass
@@ -19,46 +33,53 @@ class Block:
     label: str = ""
 
 
-def parse_hex(text: str, what: str = "--hex") -> bytes:
+def parse_hex(text: str, about: str = "hex") -> bytes:
     cleaned = re.sub(r"(0x|\\x|[\s,:_])", "", text.strip(), flags=re.IGNORECASE)
     if not cleaned:
-        raise BadInput(f"{what}: no bytes given")
+        raise InputError("no bytes given", about)
     if len(cleaned) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cleaned):
-        raise BadInput(f"{what}: not a sequence of hex bytes: {text.strip()[:60]!r}")
+        raise InputError(f"not a sequence of hex bytes: {text.strip()[:60]!r}", about)
     return bytes.fromhex(cleaned)
 
 
 def assemble(text: str, arch: str, address: int) -> bytes:
     try:
-        import keystone
+        import keystone  # heavy, and only --asm needs it
     except ImportError as exc:  # pragma: no cover - keystone is in the asm extra
-        raise BadInput("--asm needs keystone-engine (pip install 'vmcli[asm]')") from exc
-    if arch == "x86_64":
-        ks = keystone.Ks(keystone.KS_ARCH_X86, keystone.KS_MODE_64)
-    else:
-        ks = keystone.Ks(keystone.KS_ARCH_ARM64, keystone.KS_MODE_LITTLE_ENDIAN)
+        raise InputError("needs keystone-engine (pip install 'vmcli[asm]')", "asm") from exc
+    modes = {"x86_64": (keystone.KS_ARCH_X86, keystone.KS_MODE_64),
+             "arm64": (keystone.KS_ARCH_ARM64, keystone.KS_MODE_LITTLE_ENDIAN)}
+    ks = keystone.Ks(*modes[arch])
     try:
         encoding, _ = ks.asm(text.replace(";", "\n"), address)
     except keystone.KsError as exc:
-        raise BadInput(f"--asm: {exc}") from exc
+        raise InputError(str(exc), "asm") from exc
     if not encoding:
-        raise BadInput("--asm: nothing assembled")
+        raise InputError("nothing assembled", "asm")
     return bytes(encoding)
 
 
 def read_input_file(path: str) -> list[Block]:
+    """One block per line of hex (address 0); `#` starts a comment."""
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = read_regular_file(path, MAX_INPUT).decode("utf-8").splitlines()
     except OSError as exc:
-        raise BadInput(f"--input-file: {exc.strerror}: {path}") from exc
+        raise InputError(f"{exc.strerror}: {path}", "input_file") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not text (byte {exc.start} is not UTF-8): give one hex block per line",
+                         "input_file") from exc
     blocks = []
     for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        blocks.append(Block(parse_hex(line, f"{path}:{number}"), 0, f"{path}:{number}"))
+        try:
+            code = parse_hex(line, "input_file")
+        except InputError as exc:
+            raise InputError(f"{path}:{number}: {exc}", "input_file") from exc
+        blocks.append(Block(code, 0, f"{path}:{number}"))
     if not blocks:
-        raise BadInput(f"--input-file: {path} holds no hex blocks")
+        raise InputError(f"{path} holds no hex blocks", "input_file")
     return blocks
 
 
@@ -66,31 +87,29 @@ def read_image(path: str, start: int | None, count: int | None, symbol: str | No
                arch: str) -> Block:
     """A block from a raw image (start = file offset = address) or an ELF (start = virtual address)."""
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(path, MAX_INPUT)
     except OSError as exc:
-        raise BadInput(f"--image: {exc.strerror}: {path}") from exc
+        raise InputError(f"{exc.strerror}: {path}", "image") from exc
     if data[:4] == b"\x7fELF":
         code, address = _from_elf(path, data, start, symbol)
     else:
         if symbol is not None:
-            raise BadInput("--symbol needs an ELF image")
+            raise InputError(f"{path} is not an ELF image: it has no symbols", "symbol")
         address = start or 0
         if address >= len(data):
-            raise BadInput(f"--start {address:#x} is past the end of {path} ({len(data)} bytes)")
+            raise InputError(f"{address:#x} is past the end of {path} ({len(data)} bytes)", "start")
         code = data[address:]
     if count is not None:
         code = _first_instructions(code, address, count, arch)
     elif symbol is None and len(code) > 1 << 20:
         code = code[: 1 << 20]
     if not code:
-        raise BadInput(f"--image: no code at {address:#x}")
+        raise InputError(f"no code at {address:#x}", "image")
     return Block(code, address, path)
 
 
 def _from_elf(path: str, data: bytes, start: int | None, symbol: str | None) -> tuple[bytes, int]:
-    import io
-
-    from elftools.common.exceptions import ELFError
+    from elftools.common.exceptions import ELFError  # heavy (35 ms), and only ELF images need it
     from elftools.elf.elffile import ELFFile
 
     try:
@@ -100,7 +119,7 @@ def _from_elf(path: str, data: bytes, start: int | None, symbol: str | None) -> 
             symtab = elf.get_section_by_name(".symtab")
             syms = symtab.get_symbol_by_name(symbol) if symtab is not None else None  # type: ignore[attr-defined]
             if not syms:
-                raise BadInput(f"--symbol: no symbol {symbol!r} in {path}")
+                raise InputError(f"no symbol {symbol!r} in {path}", "symbol")
             start = syms[0]["st_value"]
             size = syms[0]["st_size"] or None
         if start is None:
@@ -111,24 +130,12 @@ def _from_elf(path: str, data: bytes, start: int | None, symbol: str | None) -> 
                 body = section.data()[start - addr:]
                 return (body[:size] if size else body), start
     except ELFError as exc:
-        raise BadInput(f"--image: {path}: {exc}") from exc
-    raise BadInput(f"--image: no section of {path} holds address {start:#x}")
+        raise InputError(f"{path}: {exc}", "image") from exc
+    raise InputError(f"no section of {path} holds address {start:#x}", "image")
 
 
 def _first_instructions(code: bytes, address: int, count: int, arch: str) -> bytes:
-    import capstone
-
     if count <= 0:
-        raise BadInput("--count must be positive")
-    if arch == "x86_64":
-        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    else:
-        cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-    end = 0
-    n = 0
-    for addr, size, _m, _o in cs.disasm_lite(code, address, count):
-        end = addr - address + size
-        n += 1
-    if n == 0:
-        return code[:15]
-    return code[:end]
+        raise InputError("must be positive", "count")
+    end = disasm.span(arch, code, address, count)
+    return code[:end] if end else code[:15]

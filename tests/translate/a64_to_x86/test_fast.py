@@ -1,0 +1,151 @@
+"""AArch64 -> x86-64: the numba path gives the same bytes as the Python path, and its caches count.
+VM_TRANSLATE_FULL=1 compares 20,000 random blocks instead of 2,000."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from translate.helpers import FULL
+from vmcli.cli import vm
+from vmcli.translate.a64_to_x86 import fast as fast_a64
+from vmcli.translate.a64_to_x86.check import instance
+from vmcli.translate.a64_to_x86.forms import all_forms as a64_forms
+from vmcli.translate.a64_to_x86.frontend import translate as translate_a64
+from vmcli.translate.core import cache
+
+# addresses where patched values cross the ends of the imm32 encodings (below 0, past 4 GiB)
+_ADDRESSES = (0, 0x1000, 0x40_0000, 0x8000_0000, 0xFFFF_F000, 0x1_0000_0000, 0x7FFF_FFF0_0000)
+
+
+def _blocks(seed: int, n: int) -> list[tuple[bytes, int]]:
+    """Random blocks of the verified forms at random addresses (the PC-relative ones' values fall
+    in all three of mov_imm's encodings), with branches inside and at the end, unsupported words
+    and partial words."""
+    rng = random.Random(seed)
+    forms = a64_forms()
+    straight = [f for f in forms if f.enc.group != "branch"]
+    branches = [f for f in forms if f.enc.group == "branch"]
+    pcrel = [f for f in forms if f.enc.name in ("adr", "adrp")]
+    out = []
+    for _ in range(n):
+        words = [instance(rng.choice(pcrel if rng.random() < 0.1 else straight), rng)[0]
+                 for _ in range(rng.randint(0, 12))]
+        r = rng.random()
+        if r < 0.35:
+            words.append(instance(rng.choice(branches), rng)[0])            # the block's exit
+        elif r < 0.40:
+            words.insert(rng.randrange(len(words) + 1), instance(rng.choice(branches), rng)[0])
+        elif r < 0.45:
+            words.insert(rng.randrange(len(words) + 1), 0xD4000001)       # svc #0: unsupported
+        code = b"".join(w.to_bytes(4, "little") for w in words)
+        if rng.random() < 0.02:
+            code += b"\x1f\x20"                                          # a partial word
+        out.append((code, rng.choice(_ADDRESSES) + 4 * rng.randrange(1 << 16)))
+    return out
+
+
+def test_fast_path_equals_python_path() -> None:
+    cache.clear()
+    fast_a64.reset()
+    blocks = _blocks(1, 20_000 if FULL else 2000)
+    got = fast_a64.translate_fast(blocks)
+    for (code, address), (x86, n, unsupported) in zip(blocks, got, strict=True):
+        tr = translate_a64(code, address)
+        assert bytes(x86) == tr.code, (hex(address), [si.text for si in tr.insns])
+        assert n == len(tr.insns) and unsupported == len(tr.unsupported)
+    translator = fast_a64._TRANSLATOR
+    assert translator is not None and any(r[4] for r in translator.records)   # address-patched templates
+    assert translator.fallbacks == 0                   # every block went the numba way
+
+
+def test_addresses_beyond_the_kernels_go_through_python() -> None:
+    fast_a64.reset()
+    blocks = [(bytes.fromhex("2000028b10000014"), (1 << 64) - 8), (bytes.fromhex("10000014"), 1 << 62)]
+    got = fast_a64.translate_fast(blocks)
+    assert [bytes(c) for c, _, _ in got] == [translate_a64(code, a).code for code, a in blocks]
+    assert fast_a64._TRANSLATOR is not None and fast_a64._TRANSLATOR.fallbacks == 2
+
+
+@pytest.mark.parametrize(("word", "templates"), [(0x14000010, 1),      # b .+0x40: one template
+                                                  (0x17FFFFF0, 2)])     # b .-0x40: and a negative target
+def test_one_branch_template_serves_every_address(word: int, templates: int) -> None:
+    cache.clear()
+    fast_a64.reset()
+    blocks = [(word.to_bytes(4, "little"), 4 * i) for i in range(500)]
+    got = fast_a64.translate_fast(blocks)
+    assert [bytes(c) for c, _, _ in got] == [translate_a64(code, a).code for code, a in blocks]
+    assert fast_a64._TRANSLATOR is not None and len(fast_a64._TRANSLATOR.records) == templates
+    assert fast_a64._TRANSLATOR.fallbacks == 0
+
+
+def test_caches_count_hits() -> None:
+    cache.clear()
+    fast_a64.reset()
+    blocks = _blocks(2, 200)
+    fast_a64.translate_fast(blocks)
+    assert cache.BLOCKS.hits == 0 and cache.BLOCKS.misses >= len(set(blocks))
+    assert cache.TEMPLATES.misses > 0 and cache.DECODED.misses > 0
+    fast_a64.translate_fast(blocks)                      # every block again: level 3 hits
+    assert cache.BLOCKS.hits >= len(blocks)
+    cache.BLOCKS.clear()
+    fast_a64.translate_fast(blocks)                      # blocks again, templates known: level 2 hits
+    assert cache.TEMPLATES.hits > 0
+
+
+def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path / "cache"))
+    cache.clear()
+    fast_a64.reset()
+    blocks = [(c, 0) for c, _ in _blocks(3, 200)]
+    src = tmp_path / "in.txt"
+    src.write_text("".join(c.hex() + "\n" for c, _ in blocks if c))
+    want = b"".join(translate_a64(c, 0).code for c, _ in blocks if c)
+    out = tmp_path / "out.bin"
+    args = ["translate", "--from", "arm64", "--input-file", str(src), "--output", str(out)]
+    result = CliRunner().invoke(vm, [*args, "--stats"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == want
+    assert "instructions/s" in result.stderr and "cache instruction templates" in result.stderr
+    assert list((tmp_path / "cache").glob("translate/a64-templates-*.pickle"))
+    # a fresh process state loads the templates instead of running the rules
+    cache.clear()
+    fast_a64.reset()
+    assert fast_a64.load_templates() > 0
+    # -j 2 from nothing: worker processes build the new words' templates
+    monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path / "cache2"))
+    cache.clear()
+    fast_a64.reset()
+    fast_a64.translate_fast(blocks[:10])                 # counted before the workers fork
+    before = cache.BLOCKS.hits + cache.BLOCKS.misses
+    out.unlink()
+    result = CliRunner().invoke(vm, [*args, "-j", "2", "--stats"])
+    assert result.exit_code == 0 and out.read_bytes() == want
+    line = next(x for x in result.stderr.splitlines() if x.startswith("cache translated blocks"))
+    assert line.endswith(f"/{before + sum(1 for c, _ in blocks if c)})"), line
+    line = next(x for x in result.stderr.splitlines() if x.startswith("cache decoded encodings"))
+    assert int(line.rsplit("/", 1)[1].rstrip(")")) > 128, line     # the workers' decodes, counted once
+
+
+def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:
+    code = ("import sys\n"
+            "from click.testing import CliRunner\n"
+            "from vmcli.cli import vm\n"
+            "r = CliRunner().invoke(vm, ['translate', '--from', 'arm64', '--hex', '2000028b', '--json'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "assert 'numba' not in sys.modules\n"
+            f"r = CliRunner().invoke(vm, ['translate', '--from', 'arm64', '--input-file',"
+            f" {str(tmp_path / 'in.txt')!r}, '--output', {str(tmp_path / 'o.bin')!r}])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "assert 'numba' in sys.modules\n")
+    (tmp_path / "in.txt").write_text("2000028b\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "VM_CACHE_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o.bin").read_bytes() == translate_a64(bytes.fromhex("2000028b")).code

@@ -1,0 +1,468 @@
+"""The code builder AArch64 -> x86-64 rules write through (Ctx): guest registers in and out of the
+env block (host.py), x86 integer and SSE instructions, NZCV <-> x86 flags.
+
+NZCV <-> x86 flags: N = SF, Z = ZF, V = OF and C = CF after an addition but NOT CF after a
+subtraction (x86 CF is a borrow). Conditions are evaluated by loading NZCV into the x86 flags
+with CF = NOT C, which makes every AArch64 condition one x86 condition code (COND_CC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from vmcli.translate.a64_to_x86.host import NZCV_OFF, SP_OFF, env, v_off, x_off
+from vmcli.translate.isa.a64.decoder import Insn
+from vmcli.translate.isa.x86.conditions import CC_CODE as CC
+from vmcli.translate.isa.x86.decoder import Mem
+from vmcli.translate.isa.x86.encoder import encode_modrm, encode_opreg
+from vmcli.translate.isa.x86.registers import R8, R9, R10, R11, R12, R13, RAX, RBP, RBX, RCX, RDI, RDX, RSI
+
+# scratch in allocation order: rax/rcx/rdx last, they are the ones div/mul/shift-by-cl need
+SCRATCH = (RBX, RSI, RDI, R8, R9, R10, R11, R12, R13, RBP, RAX, RCX, RDX)
+
+# AArch64 condition -> x86 condition, with the flags loaded by Ctx.load_flags (CF = NOT C)
+COND_CC = {"eq": "e", "ne": "ne", "hs": "ae", "lo": "b", "mi": "s", "pl": "ns", "vs": "o", "vc": "no",
+           "hi": "a", "ls": "be", "ge": "ge", "lt": "l", "gt": "g", "le": "le"}
+
+_ALU = {"add": 0, "or": 1, "adc": 2, "sbb": 3, "and": 4, "sub": 5, "xor": 6, "cmp": 7}
+_SHIFT = {"rol": 0, "ror": 1, "shl": 4, "shr": 5, "sar": 7}
+
+
+# the encodings mov_imm gives a 64-bit value (as a signed number): mov r32, imm32 (zero-extended);
+# mov r64, imm32 (sign-extended); movabs r64, imm64
+ADDR_U32, ADDR_S32, ADDR_64 = 0, 1, 2
+
+
+def addr_class(signed: int) -> int:
+    if 0 <= signed < (1 << 32):
+        return ADDR_U32
+    return ADDR_S32 if -(1 << 31) <= signed < 0 else ADDR_64
+
+
+@dataclass
+class Code:
+    """One instruction's x86 code: instruction chunks, the exit flag, the guest registers touched."""
+    chunks: list[bytes]
+    exit: bool
+    regs: frozenset[str]
+    # guest addresses in the code (see Ctx.mov_addr): (byte offset of the immediate, 1 if a 4 KiB
+    # page address else 0, value as a signed 64-bit number, ADDR_U32 / ADDR_S32 / ADDR_64)
+    addrs: tuple[tuple[int, int, int, int], ...] = ()
+
+    @property
+    def bytes(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+# ---- SSE (the NEON rules) --------------------------------------------------------------------------
+# name -> (mandatory prefix, opcode bytes); operands are (xmm dst, xmm or memory src)
+SSE: dict[str, tuple[bytes, bytes]] = {}
+for _name, _op in {"paddb": "FC", "paddw": "FD", "paddd": "FE", "paddq": "D4", "psubb": "F8", "psubw": "F9",
+                   "psubd": "FA", "psubq": "FB", "pmullw": "D5", "pcmpeqb": "74", "pcmpeqw": "75",
+                   "pcmpeqd": "76", "pcmpgtb": "64", "pcmpgtw": "65", "pcmpgtd": "66", "pand": "DB",
+                   "pandn": "DF", "por": "EB", "pxor": "EF", "paddsb": "EC", "paddsw": "ED", "paddusb": "DC",
+                   "paddusw": "DD", "psubsb": "E8", "psubsw": "E9", "psubusb": "D8", "psubusw": "D9",
+                   "pmaxsw": "EE", "pmaxub": "DE", "pminsw": "EA", "pminub": "DA", "punpcklbw": "60",
+                   "punpcklwd": "61", "punpckldq": "62", "punpcklqdq": "6C", "punpckhbw": "68",
+                   "punpckhwd": "69", "punpckhdq": "6A", "punpckhqdq": "6D", "pshufd": "70", "addpd": "58",
+                   "mulpd": "59", "subpd": "5C", "divpd": "5E", "minpd": "5D", "maxpd": "5F", "sqrtpd": "51",
+                   "cmppd": "C2", "psadbw": "F6", "pmuludq": "F4", "movd_in": "6E", "movd_out": "7E",
+                   "movq_out": "D6"}.items():
+    SSE[_name] = (b"\x66", b"\x0f" + bytes.fromhex(_op))
+for _name, _op in {"pmulld": "40", "pcmpeqq": "29", "pmaxsb": "3C", "pmaxsd": "3D", "pmaxuw": "3E",
+                   "pmaxud": "3F", "pminsb": "38", "pminsd": "39", "pminuw": "3A", "pminud": "3B",
+                   "pshufb": "00", "pabsb": "1C", "pabsw": "1D", "pabsd": "1E", "pmovsxdq": "25",
+                   "pmovzxdq": "35"}.items():
+    SSE[_name] = (b"\x66", b"\x0f\x38" + bytes.fromhex(_op))
+for _name, _op in {"addps": "58", "mulps": "59", "subps": "5C", "divps": "5E", "minps": "5D", "maxps": "5F",
+                   "sqrtps": "51", "cmpps": "C2", "andps": "54", "andnps": "55", "orps": "56", "xorps": "57",
+                   "cvtdq2ps": "5B", "cvtps2pd": "5A"}.items():
+    SSE[_name] = (b"", b"\x0f" + bytes.fromhex(_op))
+SSE["cvttps2dq"] = (b"\xf3", b"\x0f\x5b")
+SSE["cvtpd2ps"] = (b"\x66", b"\x0f\x5a")
+SSE["movdqu_load"] = (b"\xf3", b"\x0f\x6f")
+SSE["movdqu_store"] = (b"\xf3", b"\x0f\x7f")
+SSE["movq_in"] = (b"\xf3", b"\x0f\x7e")       # movq xmm, xmm/m64 (zeroes bits 127:64)
+SSE["cvtsi2sd"] = (b"\xf2", b"\x0f\x2a")
+SSE["cvttsd2si"] = (b"\xf2", b"\x0f\x2c")
+SSE["ucomisd"] = (b"\x66", b"\x0f\x2e")
+SSE["pextr"] = (b"\x66", b"\x0f\x3a")          # + 14 b / 15 w / 16 d,q (xmm in reg, r/m destination)
+SSE["pinsr"] = (b"\x66", b"\x0f\x3a")          # + 20 b / 22 d,q ; pinsrw is 66 0F C4
+
+XMM_SCRATCH = tuple(range(16))
+# lane size (bits) -> the SSE instruction of each lane-wise operation
+LANE_OPS = {
+    "add": {8: "paddb", 16: "paddw", 32: "paddd", 64: "paddq"},
+    "sub": {8: "psubb", 16: "psubw", 32: "psubd", 64: "psubq"},
+    "mul": {16: "pmullw", 32: "pmulld"},
+    "cmeq": {8: "pcmpeqb", 16: "pcmpeqw", 32: "pcmpeqd", 64: "pcmpeqq"},
+    "cmgt": {8: "pcmpgtb", 16: "pcmpgtw", 32: "pcmpgtd"},
+    "sqadd": {8: "paddsb", 16: "paddsw"}, "uqadd": {8: "paddusb", 16: "paddusw"},
+    "sqsub": {8: "psubsb", 16: "psubsw"}, "uqsub": {8: "psubusb", 16: "psubusw"},
+    "smax": {8: "pmaxsb", 16: "pmaxsw", 32: "pmaxsd"}, "smin": {8: "pminsb", 16: "pminsw", 32: "pminsd"},
+    "umax": {8: "pmaxub", 16: "pmaxuw", 32: "pmaxud"}, "umin": {8: "pminub", 16: "pminuw", 32: "pminud"},
+    "abs": {8: "pabsb", 16: "pabsw", 32: "pabsd"},
+}
+# SSE shifts by immediate: (opcode, /digit) by lane size
+SHIFT_IMM = {"psll": {16: (0x71, 6), 32: (0x72, 6), 64: (0x73, 6)},
+             "psrl": {16: (0x71, 2), 32: (0x72, 2), 64: (0x73, 2)},
+             "psra": {16: (0x71, 4), 32: (0x72, 4)}}
+
+
+# lane bits by the element letter of an arrangement ("4s": 32)
+ESIZE = {"b": 8, "h": 16, "s": 32, "d": 64}
+
+
+class Lanes(NamedTuple):
+    """A vector arrangement: lane bits, lanes, Q (the whole 128-bit register)."""
+
+    esize: int
+    n: int
+    q: bool
+
+
+class VectorOp(NamedTuple):
+    """The operands of a three-register vector rule, Vn and Vm loaded (Ctx.vector_op)."""
+
+    fields: dict[str, int]
+    op: str                  # the encoding's name without "_v" ("add" for add_v)
+    esize: int
+    lanes: int
+    q: bool
+    n: int                   # the scratch xmm holding Vn
+    m: int                   # the scratch xmm holding Vm
+
+
+@dataclass
+class Ctx:
+    """Builds the x86-64 code of one AArch64 instruction."""
+
+    insn: Insn
+    chunks: list[bytes] = field(default_factory=list)
+    free: list[int] = field(default_factory=lambda: list(SCRATCH))
+    exit: bool = False
+    regs: set[str] = field(default_factory=set)
+    vfree: list[int] = field(default_factory=lambda: list(XMM_SCRATCH))
+    addr_marks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (chunk, page, value, class)
+
+    def __call__(self, *chunks: bytes) -> None:
+        self.chunks.extend(chunks)
+
+    # ---- the instruction ----------------------------------------------------------------------
+
+    @property
+    def fields(self) -> dict[str, int]:
+        return self.insn.fields
+
+    @property
+    def sf(self) -> bool:
+        """64-bit (X register) form."""
+        return self.insn.sf
+
+    @property
+    def name(self) -> str:
+        """The encoding's name (the rule key)."""
+        return self.insn.enc.name
+
+    @property
+    def pc(self) -> int:
+        return self.insn.address
+
+    def lanes(self) -> Lanes:
+        """The arrangement of a vector instruction's variant ("4s": 32-bit lanes, 4 of them, Q)."""
+        label = self.insn.variant.label
+        esize = ESIZE[label[-1]]
+        n = int(label[:-1])
+        return Lanes(esize, n, n * esize == 128)
+
+    def vector_op(self) -> VectorOp:
+        """The preamble of a three-register vector rule: its fields, op, arrangement, and Vn and
+        Vm loaded into scratch xmm registers (in that order)."""
+        f = self.fields
+        esize, n, q = self.lanes()
+        return VectorOp(f, self.name[:-2], esize, n, q, self.vget(f["Rn"]), self.vget(f["Rm"]))
+
+    def code(self) -> Code:
+        ends = [0]
+        for ch in self.chunks:
+            ends.append(ends[-1] + len(ch))
+        addrs = tuple((ends[i + 1] - (8 if kind == ADDR_64 else 4), page, value, kind)
+                      for i, page, value, kind in self.addr_marks)
+        return Code(self.chunks, self.exit, frozenset(self.regs), addrs)
+
+    # ---- registers ------------------------------------------------------------------------------
+
+    def tmp(self) -> int:
+        return self.free.pop(0)
+
+    def take(self, *regs: int) -> None:
+        """Reserve specific host registers (mul/div use rax and rdx, variable shifts rcx)."""
+        for r in regs:
+            self.free.remove(r)
+
+    def release(self, *regs: int) -> None:
+        self.free = sorted(set(self.free) | set(regs), key=SCRATCH.index)
+
+    # ---- guest state ----------------------------------------------------------------------------
+
+    def get(self, n: int, sf: bool, sp: bool = False, into: int | None = None) -> int:
+        """Host register holding guest X/W register n (31: xzr, or sp when `sp`); a W value is
+        zero-extended. Uses mov only, so the x86 flags survive."""
+        r = self.tmp() if into is None else into
+        if n == 31 and not sp:
+            self.mov_imm(r, 0)
+        else:
+            name = "sp" if n == 31 else f"x{n}"
+            self.regs.add(name)
+            self.load(r, env(SP_OFF if n == 31 else x_off(n)), 8 if sf else 4)
+        return r
+
+    def put(self, n: int, r: int, sf: bool, sp: bool = False) -> None:
+        """Write host register r to guest X/W register n (a W write zero-extends)."""
+        if n == 31 and not sp:
+            return
+        self.regs.add("sp" if n == 31 else f"x{n}")
+        if not sf:
+            self.mov(False, r, r)
+        self.store(env(SP_OFF if n == 31 else x_off(n)), r, 8)
+
+    # ---- integer instructions (w: 64-bit operand size) ----------------------------------------
+
+    def alu(self, op: str, w: bool, dst: int, src: int | Mem) -> None:
+        """dst op= src (op in add/or/adc/sbb/and/sub/xor/cmp)."""
+        if isinstance(src, Mem):
+            self(encode_modrm(bytes([8 * _ALU[op] + 3]), dst, src, w))
+        else:
+            self(encode_modrm(bytes([8 * _ALU[op] + 1]), src, dst, w))
+
+    def alu_imm(self, op: str, w: bool, dst: int, imm: int) -> None:
+        assert -(1 << 31) <= imm < (1 << 31)
+        if -128 <= imm < 128:
+            self(encode_modrm(b"\x83", _ALU[op], dst, w, imm=(imm & 0xFF).to_bytes(1, "little")))
+        else:
+            self(encode_modrm(b"\x81", _ALU[op], dst, w, imm=(imm & 0xFFFFFFFF).to_bytes(4, "little")))
+
+    def test(self, w: bool, a: int, b: int) -> None:
+        self(encode_modrm(b"\x85", b, a, w))
+
+    def shift(self, op: str, w: bool, r: int, amount: int) -> None:
+        if amount:
+            self(encode_modrm(b"\xc1", _SHIFT[op], r, w, imm=bytes([amount])))
+
+    def shift_cl(self, op: str, w: bool, r: int) -> None:
+        self(encode_modrm(b"\xd3", _SHIFT[op], r, w))
+
+    def shrd(self, w: bool, dst: int, src: int, amount: int) -> None:
+        """dst = (src:dst) >> amount."""
+        self(encode_modrm(b"\x0f\xac", src, dst, w, imm=bytes([amount])))
+
+    def mov(self, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(b"\x89", src, dst, w))
+
+    def load(self, dst: int, mem: Mem, size: int, signed: bool = False, w: bool = True) -> None:
+        """dst = memory, zero- (or sign-) extended to 64 bits (to 32 when signed and not w)."""
+        if size == 8:
+            self(encode_modrm(b"\x8b", dst, mem, True))
+        elif size == 4:
+            self(encode_modrm(b"\x63", dst, mem, True) if signed and w else encode_modrm(b"\x8b", dst, mem))
+        else:
+            op = {(1, False): b"\x0f\xb6", (2, False): b"\x0f\xb7", (1, True): b"\x0f\xbe",
+                  (2, True): b"\x0f\xbf"}[size, signed]
+            self(encode_modrm(op, dst, mem, signed and w))
+
+    def store(self, mem: Mem, src: int, size: int) -> None:
+        if size == 1:
+            self(encode_modrm(b"\x88", src, mem, byte_reg=True))
+        else:
+            self(encode_modrm(b"\x89", src, mem, size == 8, prefix=b"\x66" if size == 2 else b""))
+
+    def extend(self, dst: int, src: int, size: int, signed: bool, w: bool = True) -> None:
+        """dst = low `size` bytes of src, zero- or sign-extended (to 64 bits, or 32 when not w)."""
+        if size == 8:
+            if dst != src:
+                self.mov(True, dst, src)
+        elif size == 4:
+            if signed and w:
+                self(encode_modrm(b"\x63", dst, src, True))
+            else:
+                self.mov(False, dst, src)
+        else:
+            op = {(1, False): b"\x0f\xb6", (2, False): b"\x0f\xb7", (1, True): b"\x0f\xbe",
+                  (2, True): b"\x0f\xbf"}[size, signed]
+            self(encode_modrm(op, dst, src, signed and w, byte_rm=size == 1))
+
+    def mov_imm(self, r: int, value: int, w: bool = True) -> None:
+        """r = value (a 64-bit constant; mov only, flags survive)."""
+        value &= (1 << 64) - 1 if w else 0xFFFFFFFF
+        if value < (1 << 32):
+            self(encode_opreg(b"\xb8", r, imm=value.to_bytes(4, "little")))
+        elif value >= (1 << 64) - (1 << 31):
+            self(encode_modrm(b"\xc7", 0, r, True, imm=(value & 0xFFFFFFFF).to_bytes(4, "little")))
+        else:
+            self(encode_opreg(b"\xb8", r, True, imm=value.to_bytes(8, "little")))
+
+    def mov_addr(self, r: int, value: int, page: bool = False) -> None:
+        """r = a guest address made from the instruction's own address (pc + k, or its 4 KiB page + k
+        when `page`). mov_imm picks one of three encodings by the value's class (addr_class), each
+        ending in the value (imm32 or imm64): the mark lets fast.py reuse the code for any
+        address whose values fall in the same classes by patching them in."""
+        value &= (1 << 64) - 1
+        self.mov_imm(r, value)
+        signed = value - (1 << 64) if value >> 63 else value
+        self.addr_marks.append((len(self.chunks) - 1, int(page), signed, addr_class(signed)))
+
+    def lea(self, w: bool, dst: int, mem: Mem) -> None:
+        self(encode_modrm(b"\x8d", dst, mem, w))
+
+    def unary(self, op: str, w: bool, r: int) -> None:
+        """not/neg/mul/imul/div/idiv r (F7 group)."""
+        digit = {"not": 2, "neg": 3, "mul": 4, "imul": 5, "div": 6, "idiv": 7}[op]
+        self(encode_modrm(b"\xf7", digit, r, w))
+
+    def imul(self, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(b"\x0f\xaf", dst, src, w))
+
+    def cmov(self, cc: str, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(bytes([0x0F, 0x40 + CC[cc]]), dst, src, w))
+
+    def setcc(self, cc: str, r: int) -> None:
+        self(encode_modrm(bytes([0x0F, 0x90 + CC[cc]]), 0, r, byte_rm=True))
+
+    def bt(self, w: bool, r: int, bit: int) -> None:
+        self(encode_modrm(b"\x0f\xba", 4, r, w, imm=bytes([bit])))
+
+    def bsr(self, w: bool, dst: int, src: int) -> None:
+        self(encode_modrm(b"\x0f\xbd", dst, src, w))
+
+    def bswap(self, w: bool, r: int) -> None:
+        self(encode_opreg(b"\x0f\xc8", r, w))
+
+    def sign_extend_acc(self, w: bool) -> None:
+        """cqo / cdq: rdx:rax = sign-extended rax."""
+        self(b"\x48\x99" if w else b"\x99")
+
+    def cmc(self) -> None:
+        self(b"\xf5")
+
+    # ---- flags ----------------------------------------------------------------------------------
+
+    def nzcv_value(self, sub: bool) -> int:
+        """A register holding NZCV (bits 31:28) from the x86 flags of the last add/sub/logic op
+        (sub: C = NOT CF, x86's CF being a borrow)."""
+        n, z, c, v = self.tmp(), self.tmp(), self.tmp(), self.tmp()
+        self.setcc("s", n)
+        self.setcc("e", z)
+        self.setcc("ae" if sub else "b", c)
+        self.setcc("o", v)
+        for r in (n, z, c, v):
+            self.extend(r, r, 1, False, w=False)
+        for r in (z, c, v):
+            self.lea(False, n, Mem(r, n, 2, 0, 0))
+        self.shift("shl", False, n, 28)
+        self.release(z, c, v)
+        return n
+
+    def store_nzcv(self, sub: bool) -> None:
+        n = self.nzcv_value(sub)
+        self.store_nzcv_reg(n)
+        self.release(n)
+
+    def store_nzcv_reg(self, r: int) -> None:
+        self.regs.add("nzcv")
+        self.store(env(NZCV_OFF), r, 8)
+
+    def load_flags(self) -> None:
+        """x86 flags from the guest NZCV: SF = N, ZF = Z, CF = NOT C, OF = V (then COND_CC applies)."""
+        self.regs.add("nzcv")
+        self.take(RAX)
+        t = self.tmp()
+        self.load(RAX, env(NZCV_OFF), 4)
+        self.shift("shr", False, RAX, 24)               # al = N Z C V 0 0 0 0
+        self.mov(False, t, RAX)
+        self.unary("not", False, t)
+        self.shift("shr", False, t, 5)
+        self.alu_imm("and", False, t, 1)                  # t = NOT C
+        self.alu_imm("and", False, RAX, 0xC0)
+        self.alu("or", False, RAX, t)
+        self.shift("shl", False, RAX, 8)                  # ah = SF ZF 0 0 0 0 0 CF
+        self.load(t, env(NZCV_OFF), 4)
+        self.shift("shr", False, t, 28)
+        self.alu_imm("and", False, t, 1)
+        self(encode_modrm(b"\x80", 0, t, imm=b"\x7f", byte_rm=True))   # add t8, 0x7f: OF = V
+        self(b"\x9e")                                     # sahf (leaves OF alone)
+        self.release(t, RAX)
+
+    # ---- local branches --------------------------------------------------------------------------
+
+    def mark(self) -> int:
+        return len(self.chunks)
+
+    def skip_from(self, mark: int, cc: str) -> None:
+        """Jump over the code emitted since `mark` when x86 condition cc holds (a forward jcc rel32,
+        so the code stays position-independent)."""
+        length = sum(len(ch) for ch in self.chunks[mark:])
+        self.chunks.insert(mark, bytes([0x0F, 0x80 + CC[cc]]) + length.to_bytes(4, "little"))
+        self.addr_marks = [(i + (i >= mark), page, value, kind) for i, page, value, kind in self.addr_marks]
+
+    # ---- vectors ---------------------------------------------------------------------------------
+
+    def vtmp(self) -> int:
+        return self.vfree.pop(0)
+
+    def vrelease(self, *regs: int) -> None:
+        self.vfree = sorted(set(self.vfree) | set(regs))
+
+    def sse(self, name: str, dst: int, src: int | Mem, imm: int | None = None, w: bool = False) -> None:
+        prefix, op = SSE[name]
+        self(encode_modrm(op, dst, src, w, prefix=prefix, imm=b"" if imm is None else bytes([imm])))
+
+    def vget(self, n: int, into: int | None = None) -> int:
+        x = self.vtmp() if into is None else into
+        self.regs.add(f"v{n}")
+        self.sse("movdqu_load", x, env(v_off(n), 16))
+        return x
+
+    def vput(self, n: int, x: int, q: bool = True) -> None:
+        """Write xmm x to guest Vn; a 64-bit (Q = 0) result clears bits 127:64 as AArch64 does."""
+        self.regs.add(f"v{n}")
+        if not q:
+            self.sse("movq_in", x, x)
+        self.sse("movdqu_store", x, env(v_off(n), 16))
+
+    def vcopy(self, dst: int, src: int) -> None:
+        if dst != src:
+            self.sse("movdqu_load", dst, src)
+
+    def vconst(self, value: int, into: int | None = None) -> int:
+        """xmm = a 128-bit constant (built through a general register, mov only)."""
+        x = self.vtmp() if into is None else into
+        lo, hi = value & ((1 << 64) - 1), value >> 64
+        r = self.tmp()
+        self.mov_imm(r, lo)
+        self.sse("movd_in", x, r, w=True)
+        if hi:
+            t = self.vtmp()
+            self.mov_imm(r, hi)
+            self.sse("movd_in", t, r, w=True)
+            self.sse("punpcklqdq", x, t)
+            self.vrelease(t)
+        self.release(r)
+        return x
+
+    def vshift(self, kind: str, bits: int, x: int, amount: int) -> None:
+        opcode, digit = SHIFT_IMM[kind][bits]
+        self(encode_modrm(bytes([0x0F, opcode]), digit, x, prefix=b"\x66", imm=bytes([amount])))
+
+    def vbytes_shift(self, right: bool, x: int, amount: int) -> None:
+        """psrldq / pslldq: shift the whole register by bytes."""
+        self(encode_modrm(b"\x0f\x73", 3 if right else 7, x, prefix=b"\x66", imm=bytes([amount])))
+
+    def vselect(self, mask: int, x: int, y: int) -> None:
+        """y = mask ? x : y, lane-wise on an all-ones/all-zeros mask (x and mask are kept)."""
+        t = self.vtmp()
+        self.vcopy(t, x)
+        self.sse("pxor", t, y)
+        self.sse("pand", t, mask)
+        self.sse("pxor", y, t)
+        self.vrelease(t)

@@ -1,0 +1,255 @@
+"""The AArch64 -> x86-64 direction's plug-in to the verification harness (verify/harness.py).
+
+The source runs on Unicorn AArch64 (verify.runners.A64Source), the translation on Unicorn x86-64
+with the guest state in its env block (host.py); x0..x30, sp, nzcv, v0..v31, the exit address and
+the written memory must match bit for bit.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from unicorn import UC_ARCH_X86, UC_MODE_64, Uc, UcError
+from unicorn import x86_const as x86c
+
+from vmcli.translate.a64_to_x86.forms import Form
+from vmcli.translate.a64_to_x86.frontend import translate
+from vmcli.translate.a64_to_x86.host import ENV_REG, ENV_SIZE, EXIT_REG, pack_env, unpack_env
+from vmcli.translate.a64_to_x86.rules.neon_mem import ld1_registers
+from vmcli.translate.core.blocks import Translation
+from vmcli.translate.isa.a64.decoder import Insn, decode
+from vmcli.translate.isa.a64.encodings import sext
+from vmcli.translate.isa.x86.registers import GPR64
+from vmcli.translate.verify.compare import Mismatch, compare, exit_diffs, memory_diffs, register_diffs
+from vmcli.translate.verify.runners import A64_CODE, A64_GUEST, BRANCH_REACH, CODE_SIZE, X86_CODE, A64Source, FastRegs
+from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, a64_state
+
+ENV = 0x300000           # where the translation's CPU keeps the env block
+
+random_state = a64_state
+
+_X86_SCRATCH = ([getattr(x86c, f"UC_X86_REG_{n.upper()}") for n in GPR64[:15]]
+                + [getattr(x86c, f"UC_X86_REG_XMM{i}") for i in range(16)])
+
+
+class X86Target:
+    """The translation on Unicorn x86-64, guest state in the env block at ENV (r15)."""
+
+    def __init__(self) -> None:
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.uc.mem_map(X86_CODE - 0x10000, CODE_SIZE)
+        self.uc.mem_map(DATA & ~0xFFF, 0x1000)
+        self.uc.mem_map(ENV, 0x1000)
+        self.scratch = FastRegs(self.uc, _X86_SCRATCH)
+        self.code = b""
+        self.runs = 0
+
+    def run(self, code: bytes, st: GuestState, rng: random.Random) -> tuple[dict[str, int], bytes, int] | str:
+        uc = self.uc
+        if code != self.code:
+            uc.mem_write(X86_CODE, code)
+            uc.ctl_remove_cache(X86_CODE, X86_CODE + max(len(code), len(self.code), 1))
+            self.code = code
+        if self.runs % 8 == 0:   # scratch registers hold garbage: the code may not rely on them
+            self.scratch.write([rng.getrandbits(64) for _ in range(15)] + [rng.getrandbits(128) for _ in range(16)])
+        self.runs += 1
+        uc.reg_write(getattr(x86c, f"UC_X86_REG_R{ENV_REG}"), ENV)
+        uc.mem_write(ENV, pack_env(st.regs))
+        uc.mem_write(DATA, st.memory)
+        try:
+            uc.emu_start(X86_CODE, X86_CODE + len(code))
+        except UcError as exc:
+            return f"translation faulted: {exc}"
+        regs = unpack_env(bytes(uc.mem_read(ENV, ENV_SIZE)))
+        exit_addr = uc.reg_read(getattr(x86c, f"UC_X86_REG_R{EXIT_REG}"))
+        return regs, bytes(uc.mem_read(DATA, DATA_SIZE)), exit_addr
+
+
+class Verifier:
+    """Runs source and translation side by side over random states (a verify.harness.Checker)."""
+
+    source_arch = "arm64"
+    code_address = A64_CODE
+
+    def __init__(self) -> None:
+        self.src = A64Source()
+        self.host = X86Target()
+
+    def check(self, source: bytes, target: bytes, states: Iterable[GuestState], rng: random.Random,
+              branch: bool = False, limit: int = 3, count: int = 1) -> tuple[int, list[Mismatch]]:
+        """Returns (runs, mismatches); a state where both sides fault is not counted as a run.
+        branch: the code ends in a branch after `count` instructions; the source stops there and
+        its pc must equal the translation's exit address."""
+
+        def run(st: GuestState) -> tuple[Any, Any]:
+            return self.src.run(source, st, count if branch else 0), self.host.run(target, st, rng)
+
+        def diff(st: GuestState, want: Any, got: Any) -> list[str]:
+            wregs, wmem, wpc = want
+            gregs, gmem, gexit = got
+            diffs = register_diffs(A64_GUEST, wregs, gregs)
+            if branch:
+                diffs += exit_diffs(wpc, gexit)
+            return diffs + memory_diffs(wmem, gmem)
+
+        return compare(states, run, diff, limit)
+
+    # ---- the harness's Checker -----------------------------------------------------------------
+
+    def sample(self, form: Form, rng: random.Random) -> tuple[bytes, dict[str, int]]:
+        word, regs = instance(form, rng)
+        return word.to_bytes(4, "little"), regs
+
+    def random_state(self, rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
+        return random_state(rng, fixed)
+
+    def check_instance(self, form: Form, code: bytes, tr: Translation, fixed: dict[str, int], states: int,
+                       rng: random.Random) -> tuple[int, list[Mismatch]]:
+        insn = decode(int.from_bytes(code, "little"), A64_CODE)
+        assert insn is not None
+        # each state gets its own addresses for the memory operand (the instance's are not reused)
+        states_iter = (random_state(rng, memory_regs(insn, rng)) for _ in range(states))
+        return self.check(code, tr.code, states_iter, rng, branch=tr.exit_reg is not None)
+
+    def check_alone(self, raw: bytes, states: int, rng: random.Random) -> tuple[int, list[Mismatch], str]:
+        insn = decode(int.from_bytes(raw, "little"), A64_CODE)
+        assert insn is not None
+        single = translate(raw, A64_CODE)
+        sts = []
+        for _ in range(states):
+            regs = memory_regs(insn, rng)
+            if regs is None:
+                break
+            sts.append(random_state(rng, regs))
+        if not sts:
+            return 0, [], "index register equals the base"
+        runs, bad = self.check(raw, single.code, sts, rng, branch=single.exit_reg is not None, limit=1)
+        return runs, bad, ""
+
+
+# ---- instances of a form ----------------------------------------------------------------------------
+
+_EXT = {0: (8, False), 1: (16, False), 2: (32, False), 3: (64, False), 4: (8, True), 5: (16, True),
+        6: (32, True), 7: (64, True)}
+
+
+def _extend(value: int, option: int) -> int:
+    bits, signed = _EXT[option]
+    v = value & ((1 << bits) - 1)
+    return sext(v, bits) if signed else v
+
+
+def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
+    """Register values that put the instruction's memory access inside the data window ({} when it
+    has none), or None when no values can (an index register equal to the base)."""
+    name, f = insn.enc.name, insn.fields
+    if name in ("br", "blr", "ret"):
+        return {} if f["Rn"] == 31 else {f"x{f['Rn']}": A64_CODE + 4 * rng.randrange(-0x1000, 0x1000)}
+    if name.startswith("ld1r") or name in ("ldar", "stlr"):
+        size = width = 1 << f["size"]
+        mode = "post"
+    elif "_lane_" in name:
+        size = width = {"b": 1, "h": 2, "s": 4, "d": 8}[name.split("_")[2]]
+        mode = "post"
+    elif name[:3] in ("ld2", "ld3", "ld4", "st2", "st3", "st4"):
+        size = 16 if f["Q"] else 8
+        width = size * int(name[2])
+        mode = "post"
+    elif name.startswith(("ld1", "st1")):
+        size = 16 if f["Q"] else 8
+        width = size * ld1_registers(name)
+        mode = "post"
+    elif name.startswith(("ldst", "vldst")):
+        if name.startswith(("vldstp", "vldstnp")):
+            size = 4 << f["opc"]
+        elif name.startswith("vldst"):
+            size = 16 if f["size"] == 0 else 1 << f["size"]
+        elif name.startswith(("ldstp", "ldstnp")):
+            size = 8 if f["opc"] == 2 else 4
+        else:
+            size = 1 << f["size"]
+        width = 2 * size if name.startswith(("ldstp", "vldstp", "ldstnp", "vldstnp")) else size
+        mode = "off" if name.endswith("np") else name.split("_", 1)[1]
+    else:
+        return {}
+    regs: dict[str, int] = {}
+    if name.startswith(("ldstp", "vldstp", "ldstnp", "vldstnp")):
+        off = 0 if mode == "post" else sext(f["imm7"], 7) * size
+    elif mode == "uimm":
+        off = f["imm12"] * size
+    elif mode in ("unscaled", "pre"):
+        off = sext(f["imm9"], 9)
+    elif mode == "post":
+        off = 0
+    else:   # register offset
+        if f["Rm"] == f["Rn"] and f["Rm"] != 31:
+            return None
+        small = rng.randrange(-8, 8)
+        option = f["option"]
+        raw = small & M64
+        if option in (2, 6):      # uxtw/sxtw: the upper half of the index register is ignored
+            raw = (rng.getrandbits(32) << 32) | (small & 0xFFFFFFFF if option == 6 else abs(small))
+        if f["Rm"] != 31:
+            regs[f"x{f['Rm']}"] = raw
+        value = _extend(raw if f["Rm"] != 31 else 0, option)
+        off = value << ((size.bit_length() - 1) if f["S"] else 0)
+    target = DATA + 16 + rng.randrange(0, DATA_SIZE - width - 31)
+    base = target - off
+    if f["Rn"] == 31:               # sp stays 16-byte aligned
+        base -= base % 16
+        if not DATA <= base + off <= DATA + DATA_SIZE - width:
+            base += 16
+    regs["sp" if f["Rn"] == 31 else f"x{f['Rn']}"] = base & M64
+    assert DATA <= base + off <= DATA + DATA_SIZE - width, (insn.enc.name, hex(base), off)
+    return regs
+
+
+def instance(form: Form, rng: random.Random, address: int = A64_CODE) -> tuple[int, dict[str, int]]:
+    """A random instruction word of `form` (decoding back to it) and the register values it needs."""
+    e, v = form.enc, form.variant
+    fixed = dict(v.fixed)
+    for _ in range(10000):
+        f = {n: rng.getrandbits(w) for n, (_lsb, w) in e.fields.items()}
+        f.update(fixed)
+        _bias(f, e.name, rng)
+        word = e.build(f)
+        insn = decode(word, address)
+        if insn is None or insn.enc is not e or insn.variant != v:
+            continue
+        regs = memory_regs(insn, rng)
+        if regs is None:
+            continue
+        return word, regs
+    raise AssertionError(f"no instance of {form.name}")
+
+
+def _bias(f: dict[str, int], name: str, rng: random.Random) -> None:
+    """Edge values in fields that random bits rarely hit (register 31, shift 0 ...)."""
+    for reg in ("Rd", "Rn", "Rm", "Rt", "Ra"):
+        if reg in f and rng.random() < 0.1:
+            f[reg] = 31
+    # aliased operands (Rd = Rn, Rm = Rn, ...): a rule must read every source before it writes
+    regs = [r for r in ("Rd", "Rn", "Rm", "Ra", "Rt") if r in f]
+    if len(regs) > 1 and rng.random() < 0.2:
+        a, b = rng.sample(regs, 2)
+        f[a] = f[b]
+    if "imm6" in f and rng.random() < 0.2:
+        f["imm6"] = rng.choice([0, 1, 31, 63])
+    if "sf" in f and "imm6" in f and f["sf"] == 0:
+        f["imm6"] &= 31
+    if "imm3" in f:
+        f["imm3"] = rng.randrange(5)
+    if name.startswith(("sbfm", "ubfm", "bfm", "extr")) and f.get("sf") == 0:
+        f["immr"] = f.get("immr", 0) & 31
+        f["imms"] &= 31
+    if name.startswith(("sbfm", "ubfm", "bfm", "extr")):
+        f["N"] = f["sf"]
+    if name.endswith("ldst_roff"):
+        f["option"] = rng.choice([2, 3, 6, 7])
+    for imm in ("imm26", "imm19"):
+        if imm in f and name in ("b", "bl", "b_cond", "cbz", "cbnz"):
+            f[imm] = rng.randrange(-BRANCH_REACH // 8, BRANCH_REACH // 8) & ((1 << int(imm[3:])) - 1)
+    if name in ("movz", "movn", "movk") and f["sf"] == 0:
+        f["hw"] &= 1

@@ -1,0 +1,301 @@
+"""The numba hot path of AArch64 -> x86-64: template lookup -> copy-and-patch, over numpy arrays.
+
+AArch64 words are fixed 32-bit, and an instruction's x86 code depends only on its word - except for
+the PC-relative encodings (adr, adrp, branches), whose code holds guest addresses. So:
+  Stage A (numba, core/hashtable.lookup): every word of every block -> its template, through an
+    open-addressing table keyed by the word.
+  Stage B (Python, once per new word only): the decoder decodes it (cache level 1) and its rule
+    builds the code (level 2, frontend.code_for).
+  Stage C (numba, kernels.plan, then kernels.emit): pick each instruction's template, then copy
+    every block's templates into one buffer (blocks in parallel) and patch the addresses in.
+A PC-relative template is built at one address; builder.Ctx.mov_addr marks where each address
+sits, how it moves with the instruction's address (pc + k, or pc's 4 KiB page + k for adrp) and
+which of mov_imm's three encodings holds it. The template serves every address whose values keep
+those encodings; another address gets another template of the same word (a chain, tpl_next).
+As in frontend.translate, a block is translated up to its first unsupported word or up to and
+including its first branch; both give the same bytes and counts (tests/translate/a64_to_x86/
+test_fast.py), and a block at an address beyond 2**62 goes through frontend.translate itself.
+Whole blocks are cached at level 3. Importing this module imports numba (only the bulk path does);
+the kernels compile with cache=True.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+
+import numpy as np
+
+from vmcli.translate.a64_to_x86 import kernels as k
+from vmcli.translate.a64_to_x86.builder import ADDR_64, addr_class
+from vmcli.translate.a64_to_x86.frontend import code_for, decode_cached, translate
+from vmcli.translate.core import cache, disk
+from vmcli.translate.core.direction import Result
+from vmcli.translate.core.hashtable import HashTable, word_keys
+from vmcli.translate.core.jobs import fork_map, split
+
+# one template: word, x86 code, flags, the address it was built at, its addresses (Code.addrs)
+Record = tuple[int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
+Builder = Callable[[list[tuple[int, int]]], list[Record]]     # (word, pc) pairs -> their templates
+
+F_EXIT, F_UNSUPPORTED = k.F_EXIT, k.F_UNSUPPORTED
+
+
+def _build(word: int, pc: int) -> Record:
+    """Decode `word` and build its code at `pc` with its rule."""
+    insn = decode_cached(word, pc)
+    if insn is None:
+        return word, b"", F_UNSUPPORTED, pc, ()
+    code = code_for(insn)
+    raw = code.bytes
+    for o, _page, value, kind in code.addrs:           # the value sits where the mark says
+        size = 8 if kind == ADDR_64 else 4
+        assert raw[o:o + size] == (value & (1 << 64) - 1).to_bytes(8, "little")[:size], code.addrs
+    return word, raw, F_EXIT if code.exit else 0, pc, code.addrs
+
+
+def _fits(record: Record, pc: int) -> bool:
+    """record's code is the instruction's at `pc` once its addresses are patched
+    (kernels._fits, in Python)."""
+    _word, _raw, _flags, base, addrs = record
+    for _o, page, value, kind in addrs:
+        moved = value + ((pc >> 12) - (base >> 12)) * 4096 if page else value + (pc - base)
+        if addr_class(moved) != kind:
+            return False
+    return True
+
+
+class FastA64:
+    """Translates many AArch64 blocks through the numba kernels; keeps its tables between calls."""
+
+    def __init__(self) -> None:
+        self.level2 = HashTable(1 << 12)        # word -> its first template (the chain's head)
+        self.records: list[Record] = []    # every template, in id order (for the disk cache)
+        self.tpl_next: list[int] = []
+        self.tpl_start: list[int] = []
+        self.patches: list[tuple[int, int, int, int]] = []
+        self.tpl_pstart: list[int] = []
+        self._bytes: list[bytes] = []
+        self._nbytes = 0
+        self._arrays: tuple[np.ndarray, ...] | None = None
+        self.fallbacks = 0                 # blocks handed to frontend.translate
+
+    def _store(self, record: Record) -> int:
+        index = len(self.records)
+        self.records.append(record)
+        self.tpl_next.append(-1)
+        self.tpl_start.append(self._nbytes)
+        self.tpl_pstart.append(len(self.patches))
+        self.patches += record[4]
+        self._bytes.append(record[1])
+        self._nbytes += len(record[1])
+        self._arrays = None
+        return index
+
+    def _serves(self, head: int, pc: int) -> bool:
+        t = head
+        while t >= 0 and not _fits(self.records[t], pc):
+            t = self.tpl_next[t]
+        return t >= 0
+
+    def _chain(self, head: int, record: Record) -> None:
+        """Add `record` to the templates of its word (unless one of them already serves its address)."""
+        t = head
+        while True:
+            if _fits(self.records[t], record[3]):
+                return
+            if self.tpl_next[t] < 0:
+                break
+            t = self.tpl_next[t]
+        self.tpl_next[t] = self._store(record)
+
+    def _lookup(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each word's first template id (placeholders for new words) and the new words' first
+        positions in `words`."""
+        self.level2.reserve(len(words))
+        return self.level2.insert(word_keys(words))
+
+    def insert(self, records: list[Record]) -> None:
+        """Add templates made elsewhere (the disk cache, worker processes)."""
+        if not records:
+            return
+        tpl_of, first_new = self._lookup(np.array([r[0] for r in records], np.uint32))
+        new_ids = np.array([self._store(records[int(i)]) for i in first_new], np.int64)
+        self.level2.resolve(tpl_of, new_ids)
+        heads = set(first_new.tolist())
+        for i, record in enumerate(records):
+            if i not in heads:
+                self._chain(int(tpl_of[i]), record)
+
+    def _tables(self) -> tuple[np.ndarray, ...]:
+        if self._arrays is None:
+            self._bytes = [b"".join(self._bytes)]
+            recs = self.records
+            self._arrays = (np.array(self.tpl_next, np.int64), np.array(self.tpl_start, np.int64),
+                            np.array([len(r[1]) for r in recs], np.int64), np.array([r[2] for r in recs], np.int64),
+                            np.array([r[3] for r in recs], np.int64), np.frombuffer(self._bytes[0] + b"\0", np.uint8),
+                            np.array(self.patches, np.int64).reshape(-1, 4), np.array(self.tpl_pstart, np.int64),
+                            np.array([len(r[4]) for r in recs], np.int64))
+        return self._arrays
+
+    def translate(self, blocks: list[tuple[bytes, int]], build: Builder | None = None) -> list[Result]:
+        """(code, instructions, unsupported) of each block; code is the same bytes as
+        frontend.translate(...).code. `build` makes the templates of new words (default: here, one
+        after the other)."""
+        n = len(blocks)
+        codes = [code for code, _ in blocks]
+        where = [address for _, address in blocks]
+        sizes = np.fromiter(map(len, codes), np.int64, n)
+        # instructions per block as frontend.translate lists them: a partial last word is one more
+        listed = (sizes + 3) >> 2
+        if (sizes & 3).any():
+            codes = [c[:len(c) & ~3] for c in codes]
+        pre_ok = np.ones(n, np.bool_)
+        if n and (min(where) < 0 or max(where) >= (1 << 62)):      # beyond the kernels' int64 addresses
+            pre_ok = np.array([0 <= a < (1 << 62) for a in where], np.bool_)
+            where = [a if ok else 0 for a, ok in zip(where, pre_ok.tolist(), strict=True)]
+        addrs = np.array(where, np.int64)
+        lengths = np.zeros(n + 1, np.int64)
+        lengths[1:] = sizes >> 2
+        words = np.frombuffer(b"".join(codes), "<u4")
+        wstart = np.cumsum(lengths)
+
+        def pc_of(i: int) -> int:
+            b = int(np.searchsorted(wstart, i, side="right")) - 1
+            return int(addrs[b]) + 4 * (i - int(wstart[b]))
+
+        tpl_of, first_new = self._lookup(words)
+        if len(first_new):
+            todo = [(int(words[i]), pc_of(int(i))) for i in first_new]
+            records = build(todo) if build is not None else [_build(w, pc) for w, pc in todo]
+            new_ids = np.array([self._store(r) for r in records], np.int64)
+            self.level2.resolve(tpl_of, new_ids)
+        cache.TEMPLATES.count(len(words) - len(first_new), 0)    # the misses count in code_for
+        tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
+        use, size, done, missing = k.plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                             tpl_base, patches, pstart, plen)
+        if len(missing):
+            # PC-relative words at addresses their templates cannot serve: one more template each
+            for i in missing.tolist():
+                if not self._serves(int(tpl_of[i]), pc_of(i)):
+                    self._chain(int(tpl_of[i]), _build(int(words[i]), pc_of(i)))
+            tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
+            use, size, done, missing = k.plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                                 tpl_base, patches, pstart, plen)
+            assert not len(missing)
+        out = k.emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+        raw = memoryview(out)                       # blocks are views into one buffer, no copies
+        bounds = size.tolist()
+        counts = listed.tolist()
+        result: list[Result] = [(raw[lo:hi], c, c - d)
+                                for lo, hi, c, d in zip(bounds, bounds[1:], counts, done.tolist(), strict=False)]
+        if not pre_ok.all():
+            for b in np.flatnonzero(~pre_ok).tolist():
+                code, address = blocks[b]
+                self.fallbacks += 1
+                tr = translate(code, address)
+                result[b] = (tr.code, len(tr.insns), len(tr.unsupported))
+        return result
+
+
+_TRANSLATOR: FastA64 | None = None
+
+
+def _translator() -> FastA64:
+    global _TRANSLATOR
+    if _TRANSLATOR is None:
+        _TRANSLATOR = FastA64()
+    return _TRANSLATOR
+
+
+def reset() -> None:
+    """Forget the numba-side template table (the Python caches are cache.clear's)."""
+    global _TRANSLATOR, _LOADED
+    _TRANSLATOR = None
+    _LOADED = 0
+
+
+def translate_fast(blocks: list[tuple[bytes, int]], build: Builder | None = None) -> list[Result]:
+    """(code, instructions, unsupported) of many AArch64 blocks via the numba path, with cache
+    level 3 on whole blocks."""
+    translator = _translator()
+    # a few objects per block and no cycles: the cyclic collector would only rescan the caches
+    with disk.no_cyclic_gc():
+        return _translate_fast(blocks, translator, build)
+
+
+def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastA64, build: Builder | None) -> list[Result]:
+    level = cache.BLOCKS
+    get = level.data.get
+    keys = [("fast-a64", code, address) for code, address in blocks]
+    out: list[Result | None] = [get(key) for key in keys]
+    todo: dict[tuple[str, bytes, int], list[int]] = {}
+    for i in [i for i, o in enumerate(out) if o is None]:
+        todo.setdefault(keys[i], []).append(i)     # a repeat inside this batch is a level-3 hit
+    level.count(len(blocks) - len(todo), len(todo))
+    if todo:
+        uniq = list(todo)
+        results = translator.translate([(code, address) for _, code, address in uniq], build)
+        level.data.update(zip(uniq, results, strict=True))
+        while len(level.data) > level.capacity:
+            level.data.popitem(last=False)
+        for key, result in zip(uniq, results, strict=True):
+            for i in todo[key]:
+                out[i] = result
+    return out  # type: ignore[return-value]   # every None was filled
+
+
+# ---- level 2 on disk (core/disk.py) ----------------------------------------------------------------
+# The template table itself (every word's x86 code), so a run loads it without decoding a word.
+
+_LOADED = 0       # templates the table held when it was last loaded or saved
+
+
+def load_templates() -> int:
+    """Fill the template table (cache level 2) from disk; returns how many templates were loaded."""
+    global _LOADED
+    path = disk.path("a64-templates")
+    if path is None or not path.exists():
+        return 0
+    try:
+        records = pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+        return 0
+    translator = _translator()
+    translator.insert(records)
+    _LOADED = len(translator.records)
+    return len(records)
+
+
+def save_templates() -> None:
+    """Write the template table to disk when it grew (atomically; a failure only costs the next
+    run time)."""
+    global _LOADED
+    path = disk.path("a64-templates")
+    if path is None or _TRANSLATOR is None or len(_TRANSLATOR.records) <= _LOADED:
+        return
+    records = _TRANSLATOR.records
+    if disk.save(path, lambda tmp: tmp.write_bytes(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))):
+        _LOADED = len(records)
+
+
+# ---- parallel translation (core/jobs.py) -------------------------------------------------------------
+# The numba kernels already copy on every core; what a single process does one at a time is running
+# the rules for new words. With -j N, worker processes build those templates (Python only: they never
+# enter numba) and the parent does the rest.
+
+def _build_part(todo: list[tuple[int, int]]) -> list[Record]:
+    return [_build(word, pc) for word, pc in todo]
+
+
+def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
+    """translate_fast with the templates of new words built by `jobs` worker processes."""
+    if jobs <= 1:
+        return translate_fast(blocks)
+
+    def build(todo: list[tuple[int, int]]) -> list[Record]:
+        if len(todo) < 64 * jobs:
+            return _build_part(todo)
+        return [record for part in fork_map(_build_part, split(todo, jobs), jobs) for record in part]
+
+    return translate_fast(blocks, build)

@@ -1,0 +1,132 @@
+"""AArch64 -> x86-64 for one block: decode -> rule -> code, with the three cache levels
+(core/cache.py). The block's rules are in core/blocks.py; this is the Python path, which every
+view, --json and --verify use (fast.py is the numba path for many blocks, with the same bytes).
+Guest state lives in the env block (host.py); `state` lists each guest register the block touches
+with its env offset.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from vmcli.translate.a64_to_x86.builder import Code, Ctx
+from vmcli.translate.a64_to_x86.host import ENV_REG, EXIT_REG, env_offset, guest_order
+from vmcli.translate.a64_to_x86.rules import RULES
+from vmcli.translate.core import cache
+from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
+from vmcli.translate.isa import disasm
+from vmcli.translate.isa.a64.decoder import Insn, decode
+from vmcli.translate.isa.x86.registers import GPR64
+
+
+def decode_cached(word: int, address: int) -> Insn | None:
+    """Level 1: decoded encodings, keyed by the instruction word."""
+    key = ("a64", word)
+    hit = cache.DECODED.get(key)
+    if hit is None:
+        insn = decode(word, 0)
+        cache.DECODED.put(key, insn if insn is not None else False)
+        hit = insn if insn is not None else False
+    if hit is False:
+        return None
+    assert isinstance(hit, Insn)
+    return Insn(address, hit.word, hit.enc, hit.variant, hit.f) if address else hit
+
+
+_TEXT: dict[int, str] = {}
+
+
+def source_text(insn: Insn | None, raw: bytes, pc: int) -> str:
+    """capstone's text of the instruction, kept per word unless it holds a PC-relative address."""
+    if insn is None or insn.enc.name in _PC_RELATIVE:
+        return disasm.text("arm64", raw, pc)
+    text = _TEXT.get(insn.word)
+    if text is None:
+        if len(_TEXT) > 1 << 16:
+            _TEXT.clear()
+        text = _TEXT[insn.word] = disasm.text("arm64", raw, pc)
+    return text
+
+
+_PC_RELATIVE = {"adr", "adrp", "b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "blr"}
+
+
+def code_for(insn: Insn) -> Code:
+    """Level 2: the x86 code of one instruction, keyed by its word (and its address for the
+    PC-relative ones, whose code holds guest addresses)."""
+    key = ("a64", insn.word, insn.address if insn.enc.name in _PC_RELATIVE else None)
+    hit = cache.TEMPLATES.get(key)
+    if hit is None:
+        ctx = Ctx(insn)
+        RULES.rules[insn.enc.name].emit(ctx)
+        hit = ctx.code()
+        cache.TEMPLATES.put(key, hit)
+    assert isinstance(hit, Code)
+    return hit
+
+
+def translate(code: bytes, address: int = 0) -> Translation:
+    """Translate one block (cache level 3 keyed by bytes, address and direction)."""
+    key = (code, address, "arm64")
+    hit = cache.BLOCKS.get(key)
+    if hit is not None:
+        return hit
+    insns: list[SourceInsn] = []
+    unsupported: list[SourceInsn] = []
+    out = bytearray()
+    regs: set[str] = set()
+    exit_reg = None
+    stopped = False
+    for pos in range(0, len(code), 4):
+        raw = code[pos:pos + 4]
+        pc = address + pos
+        insn = decode_cached(int.from_bytes(raw, "little"), pc) if len(raw) == 4 else None
+        text = source_text(insn, raw, pc)
+        if insn is None or stopped:
+            stop = (Stop.AFTER_UNSUPPORTED if stopped else
+                    Stop.UNDECODABLE if text == "(bad)" else Stop.UNSUPPORTED)
+            si = SourceInsn(pc, raw, text, False, reason=stop.value, stop=stop)
+            insns.append(si)
+            unsupported.append(si)
+            stopped = True
+            continue
+        c = code_for(insn)
+        insns.append(SourceInsn(pc, raw, text, True, target=c.chunks))
+        out += c.bytes
+        regs |= c.regs
+        if c.exit:
+            exit_reg = GPR64[EXIT_REG]
+            break
+    for rest in range(pos + 4, len(code), 4) if exit_reg else ():
+        # the branch ended the block: what follows is listed, not translated
+        raw = code[rest:rest + 4]
+        si = SourceInsn(address + rest, raw, disasm.text("arm64", raw, address + rest), False,
+                        reason=Stop.AFTER_EXIT.value, stop=Stop.AFTER_EXIT)
+        insns.append(si)
+        unsupported.append(si)
+    result = Translation("arm64", "x86_64", address, insns, bytes(out), dict(state_of(frozenset(regs))), exit_reg,
+                         unsupported, env_reg=GPR64[ENV_REG])
+    cache.BLOCKS.put(key, result)
+    return result
+
+
+@lru_cache(maxsize=4096)
+def state_of(regs: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """The `state` map (cached: blocks touching the same registers share it; callers copy it)."""
+    return {g: {"env": env_offset(g)} for g in sorted(regs, key=guest_order)}
+
+
+def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
+    """Cut AArch64 code into blocks after each branch (b, bl, b.cond, cbz, tbz, br, blr, ret);
+    used for images."""
+    out: list[tuple[bytes, int]] = []
+    start = 0
+    for pos in range(0, len(code) - 3, 4):
+        insn = decode_cached(int.from_bytes(code[pos:pos + 4], "little"), address + pos)
+        if insn is not None and insn.enc.group == "branch":
+            out.append((code[start:pos + 4], address + start))
+            start = pos + 4
+    if start < len(code):
+        out.append((code[start:], address + start))
+    return out

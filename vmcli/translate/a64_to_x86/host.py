@@ -1,0 +1,77 @@
+"""Where the AArch64 guest state lives on the x86-64 host: an env block whose address is in r15
+(ENV_REG); guest memory is identity-mapped (guest_base 0). Layout (byte offsets):
+
+    x0..x30 at 8*n, sp at 0xF8, nzcv at 0x100 (AArch64 layout, bits 31:28), v0..v31 at 0x110 + 16*n.
+
+Each instruction loads what it reads into scratch host registers, computes and stores what it
+writes, so an instruction's code is independent of its neighbours. All other host registers
+(rax..r14, xmm0..xmm15) are scratch. MXCSR must hold its default (round to nearest, no FTZ/DAZ).
+A block that ends in a branch leaves the guest address to continue at in r14 (EXIT_REG).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from vmcli.translate.isa.a64.registers import VREGS, XREGS
+from vmcli.translate.isa.x86.decoder import Mem
+from vmcli.translate.isa.x86.registers import R14, R15
+
+ENV_REG = R15
+EXIT_REG = R14
+
+SP_OFF = 0xF8
+NZCV_OFF = 0x100
+V_BASE = 0x110
+ENV_SIZE = V_BASE + 32 * 16
+
+
+def x_off(n: int) -> int:
+    return 8 * n
+
+
+def v_off(n: int) -> int:
+    return V_BASE + 16 * n
+
+
+def env(offset: int, size: int = 8) -> Mem:
+    """The env block's bytes at `offset`, as an x86 memory operand."""
+    return Mem(ENV_REG, -1, 1, offset, size)
+
+
+def env_offset(guest: str) -> int:
+    if guest == "sp":
+        return SP_OFF
+    if guest == "nzcv":
+        return NZCV_OFF
+    if guest.startswith("v"):
+        return v_off(int(guest[1:]))
+    return x_off(int(guest[1:]))
+
+
+def guest_order(name: str) -> tuple[int, int]:
+    """The order guest registers are listed in: x0..x30, sp, nzcv, v0..v31."""
+    if name.startswith("x"):
+        return (0, int(name[1:]))
+    if name.startswith("v"):
+        return (2, int(name[1:]))
+    return (1, 0 if name == "sp" else 1)
+
+
+_SCALARS = XREGS + ["sp", "nzcv"]
+_PAD = V_BASE - 8 * len(_SCALARS)
+assert x_off(30) == 8 * 30 and SP_OFF == 8 * 31 and NZCV_OFF == 8 * 32 and v_off(1) == V_BASE + 16
+
+
+def pack_env(regs: dict[str, int]) -> bytes:
+    """The env block holding `regs`."""
+    scalars = struct.pack("<33Q", *(regs[n] for n in _SCALARS))
+    vectors = b"".join(regs[n].to_bytes(16, "little") for n in VREGS)
+    return scalars + bytes(_PAD) + vectors
+
+
+def unpack_env(env: bytes) -> dict[str, int]:
+    regs = dict(zip(_SCALARS, struct.unpack_from("<33Q", env), strict=True))
+    for i, n in enumerate(VREGS):
+        regs[n] = int.from_bytes(env[V_BASE + 16 * i:V_BASE + 16 * i + 16], "little")
+    return regs

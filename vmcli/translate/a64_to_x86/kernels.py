@@ -1,0 +1,110 @@
+"""numba kernels of the AArch64 -> x86-64 hot path (fast.py): plan each block, then copy-and-patch.
+
+Imported only by fast.py, so numba loads only on the paths that use it; every kernel compiles with
+cache=True. The level-2 table's kernels are core/hashtable.py's.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+import vmcli.translate.core.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
+from vmcli.translate.a64_to_x86.builder import ADDR_64, ADDR_S32, ADDR_U32
+
+F_EXIT, F_UNSUPPORTED = 1, 2          # template flags
+
+
+@numba.njit(cache=True)
+def _patched(value, page, pc, base):
+    """An address value of a template built at `base`, moved to the instruction at `pc`."""
+    if page:
+        return value + ((pc >> 12) - (base >> 12)) * 4096
+    return value + (pc - base)
+
+
+@numba.njit(cache=True)
+def _class(v):
+    if 0 <= v < (np.int64(1) << 32):
+        return ADDR_U32
+    if -(np.int64(1) << 31) <= v < 0:
+        return ADDR_S32
+    return ADDR_64
+
+
+@numba.njit(cache=True)
+def _fits(t, pc, tpl_base, patches, pstart, plen):
+    """Template t's code is the instruction's at `pc`: every address keeps its encoding."""
+    for p in range(pstart[t], pstart[t] + plen[t]):
+        if _class(_patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])) != patches[p, 3]:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, patches, pstart, plen):
+    """Pick each instruction's template and each block's place in the output. As in
+    frontend.translate, a block is translated up to its first unsupported word, or up to
+    and including its first branch: done[b] words. A word's templates form a chain (tpl_next), one
+    per encoding of its addresses; an instruction none fits is returned in `missing`, and the
+    caller adds templates for them all before emitting. Blocks not pre_ok are left to the caller."""
+    n = len(wstart) - 1
+    use = np.empty(len(tpl_of), np.int64)
+    missing = np.empty(len(tpl_of), np.int64)
+    nmissing = 0
+    size = np.zeros(n + 1, np.int64)
+    done = np.zeros(n, np.int64)
+    for b in range(n):
+        total = 0
+        count = 0
+        for i in range(wstart[b], wstart[b + 1] if pre_ok[b] else wstart[b]):
+            t = tpl_of[i]
+            f = tpl_flags[t]
+            if (f & F_UNSUPPORTED) != 0:
+                break
+            pc = addrs[b] + 4 * (i - wstart[b])
+            while t >= 0 and not _fits(t, pc, tpl_base, patches, pstart, plen):
+                t = tpl_next[t]
+            if t < 0:
+                missing[nmissing] = i
+                nmissing += 1
+            else:
+                use[i] = t
+                total += tpl_len[t]
+            count += 1
+            if (f & F_EXIT) != 0:
+                break
+        done[b] = count
+        size[b + 1] = size[b] + total
+    return use, size, done, missing[:nmissing]
+
+
+@numba.njit(cache=True)
+def _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
+                plen):
+    """Block b's templates into its place in `out`, the addresses patched in."""
+    o = size[b]
+    for i in range(wstart[b], wstart[b] + done[b]):
+        t = use[i]
+        s = tpl_start[t]
+        ln = tpl_len[t]
+        out[o:o + ln] = tbytes[s:s + ln]
+        if plen[t]:
+            pc = addrs[b] + 4 * (i - wstart[b])
+            for p in range(pstart[t], pstart[t] + plen[t]):
+                v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
+                q = o + patches[p, 0]
+                for k in range(8 if patches[p, 3] == ADDR_64 else 4):
+                    out[q + k] = (v >> (8 * k)) & 0xFF
+        o += ln
+
+
+@numba.njit(cache=True, parallel=True)
+def emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+    """Copy the planned blocks into one buffer, in parallel (each block has its own place)."""
+    n = len(wstart) - 1
+    out = np.empty(size[n], np.uint8)
+    for b in numba.prange(n):
+        _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
+                    plen)
+    return out

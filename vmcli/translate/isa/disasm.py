@@ -1,0 +1,58 @@
+"""capstone, the translator's independent disassembler: the text of source and target
+instructions (listings, --json) and the registers an x86 block touches (its `state` map).
+
+Every capstone handle of the translator is made here, once per architecture.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import capstone
+
+from vmcli.translate.isa.x86.registers import ALIASES
+
+_MODES = {"x86_64": (capstone.CS_ARCH_X86, capstone.CS_MODE_64),
+          "arm64": (capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)}
+
+
+@cache
+def handle(arch: str, detail: bool = False) -> capstone.Cs:
+    cs = capstone.Cs(*_MODES[arch])
+    cs.detail = detail
+    return cs
+
+
+def text(arch: str, raw: bytes, address: int) -> str:
+    """The first instruction of `raw` as `mnemonic operands`, or "(bad)"."""
+    for _addr, _size, mnemonic, op_str in handle(arch).disasm_lite(raw, address, 1):
+        return f"{mnemonic} {op_str}".strip()
+    return "(bad)"
+
+
+def first_x86(code: bytes, address: int) -> tuple[bytes, str]:
+    """(bytes, text) of the first x86-64 instruction, or (b"", "(bad)") when undecodable."""
+    for _addr, size, mnemonic, op_str in handle("x86_64").disasm_lite(code[:15], address, 1):
+        return bytes(code[:size]), f"{mnemonic} {op_str}".strip()
+    return b"", "(bad)"
+
+
+def span(arch: str, code: bytes, address: int, count: int) -> int:
+    """Bytes taken by the first `count` instructions (as far as they decode; 0 when none does)."""
+    end = 0
+    for addr, size, _mnemonic, _op_str in handle(arch).disasm_lite(code, address, count):
+        end = addr - address + size
+    return end
+
+
+def x86_regs_accessed(code: bytes, address: int) -> set[str]:
+    """Guest registers (64-bit names, xmm, rflags) that the instructions read or write."""
+    names: set[str] = set()
+    cs = handle("x86_64", detail=True)
+    for insn in cs.disasm(code, address):
+        read, written = insn.regs_access()
+        for reg in list(read) + list(written):
+            name = ALIASES.get(insn.reg_name(reg))
+            if name is not None:
+                names.add(name)
+    return names

@@ -1,0 +1,243 @@
+"""Table-driven x86-64 decoder for the supported subset (opcodes.SPECS).
+
+It recognises exactly the encodings the rule table can translate and answers None for anything
+else (the translator then reports the instruction as unsupported, with capstone's text). Segment
+overrides, LOCK, REP on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte
+registers (ah/ch/dh/bh) are outside the subset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vmcli.translate.isa.x86.opcodes import SPECS, OpSpec
+
+RIP = 16  # Mem.base value meaning RIP-relative
+
+
+@dataclass(frozen=True)
+class Reg:
+    kind: str   # "gpr" or "xmm"
+    num: int    # 0..15
+    size: int   # bytes: 1, 2, 4, 8 (gpr) or 16 (xmm)
+
+
+@dataclass(frozen=True)
+class Mem:
+    base: int    # -1 none, 0..15, RIP
+    index: int   # -1 none
+    scale: int
+    disp: int
+    size: int    # bytes accessed
+
+
+@dataclass(frozen=True)
+class Imm:
+    value: int   # sign- or zero-extended as the instruction defines, as a Python int
+    size: int    # bytes in the encoding
+
+
+Operand = Reg | Mem | Imm
+
+
+@dataclass(frozen=True)
+class Insn:
+    address: int
+    raw: bytes
+    spec: OpSpec
+    opsize: int                      # operand size in bytes for v/y/z operands
+    operands: tuple[Operand, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.raw)
+
+    @property
+    def next_ip(self) -> int:
+        return self.address + len(self.raw)
+
+
+# (map, prefix, opcode) -> specs sharing that slot
+_TABLE: dict[tuple[int, int, int], list[OpSpec]] = {}
+for _s in SPECS:
+    if _s.plus_r:
+        for _r in range(8):
+            _TABLE.setdefault((_s.map, _s.prefix, _s.opcode + _r), []).append(_s)
+    else:
+        _TABLE.setdefault((_s.map, _s.prefix, _s.opcode), []).append(_s)
+
+_SIZES = {"b": 1, "w": 2, "d": 4, "q": 8, "x": 16}
+
+
+def operand_size(code: str, opsize: int, rex_w: bool) -> int:
+    """Bytes of an operand code's size letter(s)."""
+    fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize}
+    if code in fixed:
+        return fixed[code]
+    letters = code.lstrip("EGWVUMZIJ")
+    if letters in ("v", "z"):
+        return opsize if letters == "v" else min(opsize, 4)
+    if letters == "y":
+        return 8 if rex_w else 4
+    if letters == "bs":
+        return 1
+    if letters == "":
+        return 16 if code[0] in "WVUM" else opsize
+    return _SIZES[letters]
+
+
+def decode(code: bytes, address: int = 0) -> Insn | None:
+    """Decode one instruction at the start of `code`, or None when it is outside the subset."""
+    pos = 0
+    opsize_prefix = False
+    rep = 0
+    rex = 0
+    n = len(code)
+    while pos < n and code[pos] in (0x66, 0xF2, 0xF3):
+        if code[pos] == 0x66:
+            opsize_prefix = True
+        else:
+            rep = code[pos]
+        pos += 1
+    if pos < n and 0x40 <= code[pos] <= 0x4F:
+        rex = code[pos]
+        pos += 1
+    if pos >= n:
+        return None
+    mapno = 0
+    if code[pos] == 0x0F:
+        pos += 1
+        mapno = 1
+        if pos < n and code[pos] in (0x38, 0x3A):
+            mapno = 2 if code[pos] == 0x38 else 3
+            pos += 1
+    if pos >= n:
+        return None
+    opcode = code[pos]
+    pos += 1
+    # the mandatory prefix: F2/F3 win over 66; one-byte opcodes take none
+    candidates: list[OpSpec] = []
+    used_prefix = 0
+    if mapno:
+        for prefix in ((rep,) if rep else ()) + ((0x66,) if opsize_prefix else ()) + (0,):
+            candidates = _TABLE.get((mapno, prefix, opcode), [])
+            if candidates:
+                used_prefix = prefix
+                break
+    else:
+        if rep:
+            return None
+        candidates = _TABLE.get((0, 0, opcode), [])
+    if not candidates:
+        return None
+    rex_w, rex_r, rex_x, rex_b = bool(rex & 8), (rex >> 2) & 1, (rex >> 1) & 1, rex & 1
+    if used_prefix == 0x66:
+        opsize_prefix = False
+    opsize = 8 if rex_w else (2 if opsize_prefix else 4)
+    first = candidates[0]
+    mod = reg = rm = 0
+    mem: Mem | None = None
+    if first.has_modrm:
+        if pos >= n:
+            return None
+        modrm = code[pos]
+        pos += 1
+        mod, reg, rm = modrm >> 6, (modrm >> 3) & 7, modrm & 7
+        if mod != 3:
+            base, index, scale, disp = rm | (rex_b << 3), -1, 1, 0
+            if rm == 4:
+                if pos >= n:
+                    return None
+                sib = code[pos]
+                pos += 1
+                scale = 1 << (sib >> 6)
+                idx = ((sib >> 3) & 7) | (rex_x << 3)
+                index = -1 if idx == 4 else idx
+                base = (sib & 7) | (rex_b << 3)
+                if (sib & 7) == 5 and mod == 0:
+                    base = -1
+                    if pos + 4 > n:
+                        return None
+                    disp = int.from_bytes(code[pos:pos + 4], "little", signed=True)
+                    pos += 4
+            elif rm == 5 and mod == 0:
+                base = RIP
+                if pos + 4 > n:
+                    return None
+                disp = int.from_bytes(code[pos:pos + 4], "little", signed=True)
+                pos += 4
+            if mod == 1:
+                if pos >= n:
+                    return None
+                disp = int.from_bytes(code[pos:pos + 1], "little", signed=True)
+                pos += 1
+            elif mod == 2:
+                if pos + 4 > n:
+                    return None
+                disp = int.from_bytes(code[pos:pos + 4], "little", signed=True)
+                pos += 4
+            mem = Mem(base, index, scale, disp, 0)
+    spec = None
+    for cand in candidates:
+        if cand.digit >= 0 and cand.digit != reg:
+            continue
+        if mod == 3 and any(o[0] == "M" for o in cand.operands):
+            continue
+        if mod != 3 and any(o[0] == "U" for o in cand.operands):
+            continue
+        spec = cand
+        break
+    if spec is None:
+        return None
+    if mapno == 0 and opcode == 0x90 and rex_b:
+        return None  # xchg r8, rax, not nop
+    if (spec.is_sse or spec.stack64) and opsize == 2:
+        return None
+    if spec.stack64:
+        opsize = 8
+    operands: list[Operand] = []
+    for code_ in spec.operands:
+        kind = code_[0]
+        size = operand_size(code_, opsize, rex_w)
+        if code_ in ("AL", "rAX"):
+            operands.append(Reg("gpr", 0, 1 if code_ == "AL" else opsize))
+        elif code_ == "CL":
+            operands.append(Reg("gpr", 1, 1))
+        elif code_ == "1":
+            operands.append(Imm(1, 0))
+        elif code_ == "X0":
+            operands.append(Reg("xmm", 0, 16))
+        elif kind == "G":
+            if size == 1 and not rex and reg >= 4:
+                return None  # ah/ch/dh/bh
+            operands.append(Reg("gpr", reg | (rex_r << 3), size))
+        elif kind == "V":
+            operands.append(Reg("xmm", reg | (rex_r << 3), 16))
+        elif kind == "Z":
+            r = (opcode & 7) | (rex_b << 3)
+            if size == 1 and not rex and r >= 4:
+                return None
+            operands.append(Reg("gpr", r, size))
+        elif kind in "EWUM":
+            if mod == 3:
+                if kind == "E":
+                    if size == 1 and not rex and rm >= 4:
+                        return None
+                    operands.append(Reg("gpr", rm | (rex_b << 3), size))
+                else:
+                    operands.append(Reg("xmm", rm | (rex_b << 3), 16))
+            else:
+                assert mem is not None
+                operands.append(Mem(mem.base, mem.index, mem.scale, mem.disp, size))
+        elif kind in "IJ":
+            letters = code_[1:]
+            nbytes = {"b": 1, "bs": 1, "w": 2, "z": 2 if opsize == 2 else 4, "v": opsize}[letters]
+            if pos + nbytes > n:
+                return None
+            signed = letters in ("bs", "z") or kind == "J"
+            value = int.from_bytes(code[pos:pos + nbytes], "little", signed=signed)
+            pos += nbytes
+            operands.append(Imm(value, nbytes))
+        else:  # pragma: no cover - table error
+            raise AssertionError(code_)
+    return Insn(address, bytes(code[:pos]), spec, opsize, tuple(operands))

@@ -1,0 +1,132 @@
+"""Random guest states with edge values, and the data window every memory access is pointed at."""
+
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass
+
+from vmcli.translate.isa.a64.registers import VREGS, XREGS
+from vmcli.translate.isa.x86.flags import STATUS
+from vmcli.translate.isa.x86.registers import GPR64, XMM
+
+DATA = 0x200000       # the data region both CPUs map (identity-mapped on both sides)
+DATA_SIZE = 0x200
+M64 = (1 << 64) - 1
+
+
+@dataclass
+class GuestState:
+    regs: dict[str, int]
+    memory: bytes
+
+
+GPR_EDGES = [0, 1, M64, 1 << 63, (1 << 63) - 1, 0x80000000, 0x7FFFFFFF, 0xFFFFFFFF, 0x80, 0x7F, 0xFF,
+             0x8000, 0x7FFF, 0xFFFF, 1 << 32, 0xFFFFFFFF80000000]
+F32_EDGES = [0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x3F800000,
+             0xBF800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x00800000, 0x4F000000, 0xCF000000, 0x3F000000,
+             0x4EFFFFFF, 0x5F000000, 0xDF000000, 0x3FC00000, 0x40200000]
+F64_EDGES = [0, 1 << 63, 0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000000,
+             0xFFF8000000000000, 0x3FF0000000000000, 0xBFF0000000000000, 0x7FEFFFFFFFFFFFFF,
+             0x0010000000000000, 0x41E0000000000000, 0xC1E0000000000000, 0x41DFFFFFFFC00000,
+             0x43E0000000000000, 0xC3E0000000000000, 0x3FE0000000000000, 0x3FF8000000000000]
+
+
+def _f32(rng: random.Random) -> int:
+    r = rng.random()
+    sign = rng.getrandbits(1) << 31
+    if r < 0.3:
+        return rng.choice(F32_EDGES)
+    if r < 0.38:
+        return sign | 0x7FC00000 | rng.getrandbits(22)             # QNaN with payload
+    if r < 0.44:
+        return sign | 0x7F800000 | (rng.getrandbits(21) + 1)        # SNaN
+    if r < 0.5:
+        return sign | rng.getrandbits(23)                           # denormal
+    if r < 0.8:
+        return struct.unpack("<I", struct.pack("<f", rng.uniform(-1000, 1000)))[0]
+    return rng.getrandbits(32)
+
+
+def _f64(rng: random.Random) -> int:
+    r = rng.random()
+    sign = rng.getrandbits(1) << 63
+    if r < 0.3:
+        return rng.choice(F64_EDGES)
+    if r < 0.38:
+        return sign | 0x7FF8000000000000 | rng.getrandbits(51)
+    if r < 0.44:
+        return sign | 0x7FF0000000000000 | (rng.getrandbits(50) + 1)
+    if r < 0.5:
+        return sign | rng.getrandbits(52)
+    if r < 0.8:
+        return struct.unpack("<Q", struct.pack("<d", rng.uniform(-1e6, 1e6)))[0]
+    return rng.getrandbits(64)
+
+
+def _int_lanes(rng: random.Random, bits: int, n: int) -> int:
+    edges = [0, 1, (1 << bits) - 1, 1 << (bits - 1), (1 << (bits - 1)) - 1, 2, (1 << bits) - 2]
+    v = 0
+    for i in range(n):
+        lane = rng.choice(edges) if rng.random() < 0.4 else rng.getrandbits(bits)
+        v |= lane << (i * bits)
+    return v
+
+
+def random_vector(rng: random.Random) -> int:
+    """128 bits: float32 lanes, float64 lanes or integer lanes of some width, with edge values."""
+    r = rng.random()
+    if r < 0.35:
+        return sum(_f32(rng) << (32 * i) for i in range(4))
+    if r < 0.6:
+        return _f64(rng) | (_f64(rng) << 64)
+    if r < 0.9:
+        bits = rng.choice([8, 16, 32, 64])
+        return _int_lanes(rng, bits, 128 // bits)
+    return rng.getrandbits(128)
+
+
+def random_gpr(rng: random.Random) -> int:
+    r = rng.random()
+    if r < 0.35:
+        return rng.choice(GPR_EDGES)
+    if r < 0.5:
+        return rng.getrandbits(8) | (rng.getrandbits(56) << 8 if rng.random() < 0.5 else 0)
+    if r < 0.6:
+        return rng.randrange(0, 70)  # shift counts and small values
+    return rng.getrandbits(64)
+
+
+_POOL: list[int] = []
+
+
+def pooled_vector(rng: random.Random) -> int:
+    """A random 128-bit value with edge values (random_vector); most come from a pool of 8,192
+    drawn once, which keeps state generation from dominating the run time (32 vector registers)."""
+    if not _POOL:
+        prng = random.Random(0x5EED)
+        _POOL.extend(random_vector(prng) for _ in range(8192))
+    return random_vector(rng) if rng.random() < 0.1 else _POOL[rng.getrandbits(13)]
+
+
+def x86_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
+    """rax..r15, xmm0..xmm15, rflags (status bits) and the data window."""
+    regs = {n: random_gpr(rng) for n in GPR64}
+    regs.update({n: random_vector(rng) for n in XMM})
+    regs["rflags"] = 0x2 | (rng.getrandbits(12) & STATUS)
+    if fixed:
+        regs.update(fixed)
+    memory = b"".join(random_vector(rng).to_bytes(16, "little") for _ in range(DATA_SIZE // 16))
+    return GuestState(regs, memory)
+
+
+def a64_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
+    """x0..x30, sp, nzcv, v0..v31 and the data window."""
+    regs = {n: random_gpr(rng) for n in XREGS}
+    regs["sp"] = random_gpr(rng)
+    regs["nzcv"] = rng.getrandbits(4) << 28
+    regs.update({n: pooled_vector(rng) for n in VREGS})
+    if fixed:
+        regs.update(fixed)
+    memory = b"".join(pooled_vector(rng).to_bytes(16, "little") for _ in range(DATA_SIZE // 16))
+    return GuestState(regs, memory)

@@ -1,0 +1,326 @@
+"""The x86-64 -> AArch64 direction's plug-in to the verification harness (verify/harness.py).
+
+The source runs on Unicorn x86-64 (verify.runners.X86Source), the translation on Unicorn AArch64
+with the guest registers in their host registers (host.py); flags the source architecture leaves
+undefined are masked, and where Unicorn's x86 departs from the hardware the answer is corrected
+(oracle.py).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, Uc, UcError
+from unicorn import arm64_const as a64c
+
+from vmcli.translate.core.blocks import Translation
+from vmcli.translate.isa.x86.decoder import RIP, Imm, Insn, Mem, Operand, Reg, decode, operand_size
+from vmcli.translate.isa.x86.encoder import encode
+from vmcli.translate.isa.x86.flags import STATUS
+from vmcli.translate.isa.x86.registers import GPR64, XMM
+from vmcli.translate.verify.compare import Mismatch, compare, exit_diffs, memory_diffs, register_diffs
+from vmcli.translate.verify.runners import A64_CODE, CODE_SIZE, X86_CODE, FastRegs, X86Source, a64_reg_id
+from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, x86_state
+from vmcli.translate.x86_to_a64 import oracle
+from vmcli.translate.x86_to_a64.forms import Form
+from vmcli.translate.x86_to_a64.frontend import translate
+from vmcli.translate.x86_to_a64.host import HOST
+from vmcli.translate.x86_to_a64.rules import RULES
+
+random_state = x86_state
+
+
+class A64Target:
+    """The translation on Unicorn AArch64, guest registers in host registers (`state_map`)."""
+
+    def __init__(self) -> None:
+        self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        self.uc.mem_map(A64_CODE, CODE_SIZE)
+        self.uc.mem_map(DATA & ~0xFFF, 0x1000)
+        self.code = b""
+        self.layout: tuple[tuple[str, str], ...] = ()
+        self.scratch = FastRegs(self.uc, [a64c.UC_ARM64_REG_X0 + i for i in range(29)]
+                                + [a64c.UC_ARM64_REG_Q0 + i for i in range(32)])
+        self.runs = 0
+
+    def run(self, code: bytes, state_map: dict[str, str], regs: dict[str, int], memory: bytes,
+            rng: random.Random) -> tuple[dict[str, int], bytes] | str:
+        uc = self.uc
+        if code != self.code:
+            uc.mem_write(A64_CODE, code)
+            uc.ctl_remove_cache(A64_CODE, A64_CODE + max(len(code), len(self.code)))
+            self.code = code
+        # scratch registers start with garbage (fresh every 8th run, else the last run's leftovers):
+        # the code may not rely on them
+        if self.runs % 8 == 0:
+            self.scratch.write([rng.getrandbits(64) for _ in range(29)] + [rng.getrandbits(128) for _ in range(32)])
+            uc.reg_write(a64c.UC_ARM64_REG_NZCV, rng.getrandbits(4) << 28)
+        self.runs += 1
+        layout = tuple(state_map.items())
+        if layout != self.layout:
+            self.layout = layout
+            self.mapped = FastRegs(uc, [a64_reg_id(host) for _, host in layout])
+            self.guests = [g for g, _ in layout]
+        self.mapped.write([regs[g] for g in self.guests])
+        uc.mem_write(DATA, memory)
+        try:
+            uc.emu_start(A64_CODE, A64_CODE + len(code), count=0)
+        except UcError as exc:
+            return f"translation faulted: {exc}"
+        values = self.mapped.read()
+        out = dict(zip(self.guests, values, strict=True))
+        for g in self.guests:
+            if not g.startswith(("xmm", "v")):
+                out[g] &= M64
+        return out, bytes(uc.mem_read(DATA, DATA_SIZE))
+
+    def read(self, host: str) -> int:
+        return int(self.uc.reg_read(a64_reg_id(host)))
+
+
+# ---- random instances of a form --------------------------------------------------------------------
+
+_EDGE_IMM = [0, 1, -1, 0x7F, -0x80, 0x7FFF, -0x8000, 0x7FFFFFFF, -0x80000000]
+
+
+def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[str, int]]:
+    """A random instruction of `form` at `address`, and register values its memory operand needs
+    (base/index chosen so the access lands inside the verifier's data region)."""
+    spec = form.spec
+    used: set[int] = set()
+    operands: list[Operand] = []
+    mem_index = -1
+    for i, code in enumerate(spec.operands):
+        size = operand_size(code, form.opsize, form.opsize == 8)
+        k = code[0]
+        if code in ("AL", "rAX", "CL"):
+            operands.append(Reg("gpr", 1 if code == "CL" else 0, size))
+        elif code == "1":
+            operands.append(Imm(1, 0))
+        elif code == "X0":
+            operands.append(Reg("xmm", 0, 16))
+        elif k in "GZ" or (k == "E" and form.kind == "r"):
+            operands.append(Reg("gpr", rng.randrange(16), size))
+        elif k in "VU" or (k == "W" and form.kind == "r"):
+            operands.append(Reg("xmm", rng.randrange(16), 16))
+        elif k in "EWM":
+            operands.append(Mem(0, -1, 1, 0, size))  # placeholder, filled below
+            mem_index = i
+        elif k in "IJ":
+            operands.append(Imm(_random_imm(code, form, rng), 0))
+        used.update(o.num for o in operands if isinstance(o, Reg) and o.kind == "gpr")
+    regs: dict[str, int] = {}
+    if form.rule.stack:
+        regs["rsp"] = DATA + 0x100 + 8 * rng.randrange(0, 16)
+    if mem_index >= 0:
+        mem = operands[mem_index]
+        assert isinstance(mem, Mem)
+        align = 16 if form.rule.aligned else 1
+        target = DATA + rng.randrange(0, DATA_SIZE - 32) // align * align
+        shape = rng.random()
+        if shape < 0.1:
+            # RIP-relative: displacement fixed after the length is known
+            probe = Mem(RIP, -1, 1, 0, mem.size)
+            operands[mem_index] = probe
+            length = len(encode(spec, form.opsize, tuple(operands)))
+            operands[mem_index] = Mem(RIP, -1, 1, target - (address + length), mem.size)
+        else:
+            free = [r for r in range(16) if r not in used]
+            base = rng.choice(free)
+            index = -1
+            scale = 1
+            if shape > 0.45:
+                index = rng.choice([r for r in free if r != base])
+                scale = rng.choice([1, 2, 4, 8])
+            disp = rng.choice([0, rng.randrange(-128, 128), rng.randrange(-0x10000, 0x10000),
+                               rng.randrange(-0x7FFFFFFF, 0x7FFFFFFF)])
+            idx_val = rng.randrange(0, 64) if index >= 0 else 0
+            if index >= 0:
+                regs[GPR64[index]] = idx_val
+            regs[GPR64[base]] = (target - disp - idx_val * scale) & (2**64 - 1)
+            operands[mem_index] = Mem(base, index, scale, disp, mem.size)
+    return encode(spec, form.opsize, tuple(operands)), regs
+
+
+def _random_imm(code: str, form: Form, rng: random.Random) -> int:
+    allowed = form.rule.imms
+    if allowed is not None:
+        return rng.choice(allowed)
+    letters = code[1:]
+    if code[0] == "J":
+        return rng.randrange(-128, 128) if letters == "b" else rng.randrange(-0x4000, 0x4000)
+    if letters in ("b",):
+        return rng.randrange(256)
+    if letters == "bs":
+        return rng.choice(_EDGE_IMM[:5] + [rng.randrange(-128, 128)])
+    if letters == "w":
+        return rng.randrange(1 << 16)
+    nbytes = {"z": 2 if form.opsize == 2 else 4, "v": form.opsize}[letters]
+    if rng.random() < 0.4:
+        v = rng.choice(_EDGE_IMM + [rng.randrange(-4096, 4096)])
+    else:
+        v = rng.randrange(-(1 << (8 * nbytes - 1)), 1 << (8 * nbytes - 1))
+    lo, hi = -(1 << (8 * nbytes - 1)), (1 << (8 * nbytes - 1))
+    v = max(lo, min(hi - 1, v))
+    if letters == "v" and v < 0:
+        v &= (1 << (8 * nbytes)) - 1
+    return v
+
+
+def memory_regs(insn: Insn, rng: random.Random, align: int = 1) -> dict[str, int] | None:
+    """Register values that put the instruction's memory operand inside the data window, or None
+    when no values can (RIP-relative operands are fixed by the code's address)."""
+    mems = [o for o in insn.operands if isinstance(o, Mem)]
+    if insn.spec.mnemonic == "lea":
+        return {}
+    if not mems:
+        return {}
+    mem = mems[0]
+    target = DATA + rng.randrange(0, DATA_SIZE - 32) // align * align
+    if mem.base == RIP:
+        ea = insn.next_ip + mem.disp
+        return {} if DATA <= ea <= DATA + DATA_SIZE - mem.size else None
+    regs: dict[str, int] = {}
+    if mem.base >= 0 and mem.index == mem.base:
+        k = 1 + mem.scale
+        v = target - mem.disp
+        target -= v % k
+        regs[GPR64[mem.base]] = ((target - mem.disp) // k) & M64
+        return regs
+    idx = 0
+    if mem.index >= 0:
+        idx = rng.randrange(0, 64)
+        if mem.base < 0:
+            v = target - mem.disp
+            target -= v % mem.scale
+            regs[GPR64[mem.index]] = ((target - mem.disp) // mem.scale) & M64
+            return regs
+        regs[GPR64[mem.index]] = idx
+    regs[GPR64[mem.base]] = (target - mem.disp - idx * mem.scale) & M64
+    return regs
+
+
+Fix = Callable[[GuestState, dict[str, int]], None]
+Oracle = Callable[[GuestState], tuple[bytes, GuestState]]
+
+
+def oracle_hooks(insn: Insn, rng: random.Random) -> tuple[Fix, Oracle | None]:
+    """The corrections of oracle.py that apply to this instruction."""
+    ops = insn.operands
+    unalias = insn.spec.mnemonic in oracle.UNALIAS and isinstance(ops[1], Reg) and ops[1] == ops[0]
+    dst = ops[0] if unalias else None
+    spare = next(i for i in range(16) if isinstance(dst, Reg) and i != dst.num) if unalias else -1
+
+    def fix(st: GuestState, want: dict[str, int]) -> None:
+        oracle.hardware_nan_fix(insn, st.regs, st.memory, want, DATA)
+        if unalias:  # the spare register held a copy only the oracle needed
+            want[f"xmm{spare}"] = st.regs[f"xmm{spare}"]
+
+    if not isinstance(dst, Reg):
+        return fix, None
+    code = encode(insn.spec, insn.opsize, (dst, Reg("xmm", spare, 16)) + tuple(ops[2:]))
+
+    def run_unaliased(st: GuestState) -> tuple[bytes, GuestState]:
+        regs = dict(st.regs)
+        regs[f"xmm{spare}"] = regs[f"xmm{dst.num}"]
+        return code, GuestState(regs, st.memory)
+    return fix, run_unaliased
+
+
+def undefined_flags(insn: Insn) -> Callable[[dict[str, int]], int]:
+    """The flags the rule leaves undefined, given the source state."""
+    und = RULES.rules[insn.spec.mnemonic].undefined
+    return (lambda regs: und(insn, regs)) if callable(und) else (lambda regs: und)
+
+
+class Verifier:
+    """Runs source and translation side by side over random states (a verify.harness.Checker)."""
+
+    source_arch = "x86_64"
+    code_address = X86_CODE
+
+    def __init__(self) -> None:
+        self.x86 = X86Source()
+        self.a64 = A64Target()
+
+    def check(self, source: bytes, target: bytes, state_map: dict[str, str],
+              states: Iterable[GuestState], undefined: Callable[[dict[str, int]], int],
+              rng: random.Random, exit_reg: str | None = None, count: int = 0,
+              limit: int = 3, fix: Fix | None = None, oracle: Oracle | None = None,
+              ) -> tuple[int, list[Mismatch]]:
+        """Returns (runs, mismatches). `undefined(regs)` gives flags not to compare; `fix` corrects
+        the oracle's answer where Unicorn departs from the hardware (oracle.py); `oracle` gives the
+        code and state the oracle runs instead (same semantics, no aliasing). A state where both
+        sides fault counts as a run."""
+        full_map = dict(state_map)
+        for name in GPR64 + XMM + ["rflags"]:
+            full_map.setdefault(name, HOST[name])
+
+        def run(st: GuestState) -> tuple[Any, Any]:
+            if oracle is not None:
+                src_code, src_state = oracle(st)
+                want = self.x86.run(src_code, src_state, count)
+            else:
+                want = self.x86.run(source, st, count)
+            if fix is not None and not isinstance(want, str):
+                fix(st, want[0])
+            got = self.a64.run(target, full_map, st.regs, st.memory, rng)
+            if exit_reg is not None and not isinstance(got, str):
+                got[0]["rip"] = self.a64.read(exit_reg)
+            return want, got
+
+        def diff(st: GuestState, want: Any, got: Any) -> list[str]:
+            wregs, wmem = want
+            gregs, gmem = got
+            mask = STATUS & ~undefined(st.regs)
+            diffs = register_diffs(GPR64 + XMM, wregs, gregs)
+            if (wregs["rflags"] ^ gregs["rflags"]) & mask:
+                diffs.append(f"rflags: want {wregs['rflags'] & mask:#x} got {gregs['rflags'] & mask:#x}"
+                             f" (mask {mask:#x})")
+            if exit_reg is not None:
+                diffs += exit_diffs(wregs["rip"], gregs["rip"])
+            return diffs + memory_diffs(wmem, gmem)
+
+        return compare(states, run, diff, limit, double_fault_is_a_run=True)
+
+    # ---- the harness's Checker -----------------------------------------------------------------
+
+    def sample(self, form: Form, rng: random.Random) -> tuple[bytes, dict[str, int]]:
+        return instance(form, rng, X86_CODE)
+
+    def random_state(self, rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
+        return random_state(rng, fixed)
+
+    def check_instance(self, form: Form, code: bytes, tr: Translation, fixed: dict[str, int], states: int,
+                       rng: random.Random) -> tuple[int, list[Mismatch]]:
+        insn = decode(code, X86_CODE)
+        assert insn is not None and insn.raw == code, form.name
+        fix, run_instead = oracle_hooks(insn, rng)
+        return self.check(code, tr.code, {}, (random_state(rng, fixed) for _ in range(states)),
+                          undefined_flags(insn), rng, exit_reg=tr.exit_reg, count=1 if tr.exit_reg else 0,
+                          fix=fix, oracle=run_instead)
+
+    def check_alone(self, raw: bytes, states: int, rng: random.Random) -> tuple[int, list[Mismatch], str]:
+        insn = decode(raw, X86_CODE)
+        assert insn is not None
+        rule = RULES.rules[insn.spec.mnemonic]
+        single = translate(raw, X86_CODE)
+        runs = 0
+        mismatches: list[Mismatch] = []
+        for _ in range(states):
+            fixed = memory_regs(insn, rng, 16 if rule.aligned else 1)
+            if fixed is not None and rule.stack:
+                fixed = {**fixed, "rsp": DATA + 0x100}
+            if fixed is None:
+                return 0, [], "RIP-relative operand outside the verifier's data window"
+            fix, run_instead = oracle_hooks(insn, rng)
+            n, bad = self.check(raw, single.code, {}, [random_state(rng, fixed)], undefined_flags(insn), rng,
+                                exit_reg=single.exit_reg, count=1 if single.exit_reg else 0,
+                                fix=fix, oracle=run_instead)
+            runs += n
+            mismatches += bad
+            if mismatches:
+                break
+        return runs, mismatches, ""

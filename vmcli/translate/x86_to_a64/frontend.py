@@ -1,0 +1,164 @@
+"""x86-64 -> AArch64 for one block: decode -> rule -> template -> code, with the three cache levels
+(core/cache.py). The block's rules are in core/blocks.py; this is the Python path, which every
+view, --json and --verify use (fast.py is the numba path for many blocks, with the same bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from vmcli.translate.core import cache
+from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
+from vmcli.translate.isa import disasm
+from vmcli.translate.isa.x86.decoder import Insn, decode
+from vmcli.translate.isa.x86.flags import STATUS
+from vmcli.translate.x86_to_a64.builder import (
+    Ctx,
+    Template,
+    apply,
+    parametrize,
+    register_params,
+    renamed,
+    shape,
+    slot_values,
+)
+from vmcli.translate.x86_to_a64.forms import supported_form
+from vmcli.translate.x86_to_a64.host import EXIT_REG, HOST, guest_order
+from vmcli.translate.x86_to_a64.rules import RULES, flag_effect
+
+
+def decode_cached(code: bytes, pos: int, address: int) -> Insn | None:
+    """Level 1: decoded encodings, keyed by the 15-byte window (an instruction never exceeds it)."""
+    window = code[pos:pos + 15]
+    hit = cache.DECODED.get(window)
+    if hit is None:
+        insn = decode(window, 0)
+        cache.DECODED.put(window, insn if insn is not None else False)
+        if insn is None:
+            return None
+        hit = insn
+    if hit is False:
+        return None
+    assert isinstance(hit, Insn)
+    return dataclasses.replace(hit, address=address) if address else hit
+
+
+def template_for(insn: Insn, count: bool = True, dead: int = 0) -> Template:
+    """Level 2: instruction shape -> template (registers and data values are patched in).
+    dead: status flags the instruction need not produce (dead_flags); part of the shape."""
+    rule = RULES.rules[insn.spec.mnemonic]
+    key, params = shape(insn, rule)
+    if dead:
+        key += (("dead", dead),)
+    tpl = cache.TEMPLATES.get(key) if count else cache.TEMPLATES.data.get(key)
+    if tpl is None:
+        variants = []
+        for name in ("A", "B"):
+            ctx = Ctx(renamed(insn, name, rule, params), data_imm=rule.data_imm, dead=dead)
+            rule.emit(ctx)
+            variants.append(ctx.template())
+        tpl = parametrize(variants[0], variants[1], register_params(ctx.insn, rule))   # ctx: B's
+        cache.TEMPLATES.put(key, tpl)
+    return tpl
+
+
+def dead_flags(insns: list[Insn]) -> list[int]:
+    """Per instruction of a block, the status flags it need not produce: a later instruction of
+    the block always writes them, and nothing reads them in between. Every flag is live at the
+    block's end, so the block leaves exactly the flags it would leave without this."""
+    live = STATUS
+    dead = [0] * len(insns)
+    for i in range(len(insns) - 1, -1, -1):
+        reads, writes = flag_effect(insns[i].spec.mnemonic)
+        dead[i] = writes & ~live
+        live = (live & ~writes) | reads
+    return dead
+
+
+def translate(code: bytes, address: int = 0) -> Translation:
+    """Translate one block (cache level 3 keyed by bytes, address and direction)."""
+    key = (code, address, "x86_64")
+    hit = cache.BLOCKS.get(key)
+    if hit is not None:
+        return hit
+    insns: list[SourceInsn] = []
+    unsupported: list[SourceInsn] = []
+    translated: list[tuple[SourceInsn, Insn, Template]] = []
+    done = bytearray()
+    exit_reg = None
+    pos = 0
+    stopped = False
+    while pos < len(code):
+        insn = decode_cached(code, pos, address + pos)
+        if insn is None:
+            raw, text = disasm.first_x86(code[pos:], address + pos)
+            stop = Stop.UNSUPPORTED if raw else Stop.UNDECODABLE
+            si = SourceInsn(address + pos, raw or code[pos:pos + 1], text, False, reason=stop.value, stop=stop)
+            insns.append(si)
+            unsupported.append(si)
+            pos += len(si.raw)
+            stopped = True
+            continue
+        raw = insn.raw
+        text = disasm.first_x86(raw, insn.address)[1]
+        why = supported_form(insn)
+        if why or stopped:
+            stop = Stop.UNSUPPORTED if why else Stop.AFTER_UNSUPPORTED
+            si = SourceInsn(insn.address, raw, text, False, reason=why or stop.value, stop=stop)
+            insns.append(si)
+            unsupported.append(si)
+            stopped = True
+            pos += len(raw)
+            continue
+        tpl = template_for(insn)
+        si = SourceInsn(insn.address, raw, text, True)
+        insns.append(si)
+        translated.append((si, insn, tpl))
+        done += raw
+        pos += len(raw)
+        if tpl.exit:
+            exit_reg = f"x{EXIT_REG}"
+            break
+    for (si, insn, tpl), dead in zip(translated, dead_flags([t[1] for t in translated]), strict=True):
+        if dead:
+            tpl = template_for(insn, dead=dead)
+        words = apply(tpl, slot_values(insn), register_params(insn, RULES.rules[insn.spec.mnemonic]))
+        si.target = [w.to_bytes(4, "little") for w in words]
+    while pos < len(code):
+        # the branch ended the block: what follows is listed, not translated
+        raw, text = disasm.first_x86(code[pos:], address + pos)
+        si = SourceInsn(address + pos, raw or code[pos:pos + 1], text, False, reason=Stop.AFTER_EXIT.value,
+                        stop=Stop.AFTER_EXIT)
+        insns.append(si)
+        unsupported.append(si)
+        pos += len(si.raw)
+    result = Translation("x86_64", "arm64", address, insns, b"".join(b"".join(si.target) for si in insns),
+                         state_of(bytes(done), address), exit_reg, unsupported)
+    cache.BLOCKS.put(key, result)
+    return result
+
+
+def state_of(code: bytes, address: int) -> dict[str, dict[str, Any]]:
+    """Guest registers the block reads or writes -> their host register."""
+    names = disasm.x86_regs_accessed(code, address)
+    return {name: {"reg": HOST[name]} for name in sorted(names, key=guest_order)}
+
+
+def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
+    """Cut x86-64 code into blocks after each branch (jcc, jmp, call, ret); used for images."""
+    out: list[tuple[bytes, int]] = []
+    start = pos = 0
+    while pos < len(code):
+        insn = decode(code[pos:pos + 15], address + pos)
+        if insn is None:
+            raw, _ = disasm.first_x86(code[pos:], address + pos)
+            pos += len(raw) or 1
+            continue
+        pos += insn.length
+        if insn.spec.mnemonic == "ret" or any(o[0] == "J" for o in insn.spec.operands):
+            out.append((code[start:pos], address + start))
+            start = pos
+    if start < len(code):
+        out.append((code[start:], address + start))
+    return out
