@@ -336,21 +336,11 @@ class Machine:
                 return 0
             return guard.read(window, offset, width, lambda: device.read(offset, width))
 
-        timed = type(device).deadline is not Device.deadline     # a timer: a write may move its deadline
-
         def write(uc: Any, offset: int, width: int, value: int, user: Any) -> None:
             if self.stop_request is None:
                 guard.write(window, offset, width, value, lambda: device.write(offset, width, value))
-                if timed:
-                    self._rearm()
 
         self.uc.mmio_map(base, (size + PAGE - 1) & ~(PAGE - 1), read, None, write, None)
-
-    def _rearm(self) -> None:
-        """A timer was programmed from inside a slice: the events thread must know its new deadline
-        now, not when the slice ends (a compute-bound guest may not end one for a long time)."""
-        if self.events is not None:
-            self.events.arm(self._deadline(), self._input_watch())
 
     def _line(self, irq: int) -> Callable[[bool], None]:
         return lambda level: self._set_line(irq, level)
@@ -370,8 +360,10 @@ class Machine:
         key = (cp_reg.op0, cp_reg.op1, cp_reg.crn, cp_reg.crm, cp_reg.op2)
         if self.timer is None or not self.timer.handles(key):
             return 0                          # any other system register: Unicorn writes it
+        # The events thread learns the new deadline when this slice ends (a wfi, a device, a stop):
+        # telling it now would stop compute-bound slices from another thread, which Unicorn does
+        # not do exactly (docs/running.md, "Where Unicorn stops you").
         self.timer.write(key, int(uc.reg_read(reg)) if reg else 0)
-        self._rearm()
         return 1                              # done here: skip the instruction
 
     def _reset_cpu(self) -> None:
