@@ -77,6 +77,8 @@ class Image:
     segments: tuple[Segment, ...]
     symbols: dict[str, tuple[int, int]]  # name -> (address, size) for ELF function/object symbols
     linux: str = ""                  # why this looks like a Linux program (PT_INTERP, ABI note), else ""
+    boot_segments: tuple[Segment, ...] = ()   # firmware, initrd, device tree: placed, but not the program
+    regs: tuple[tuple[str, int], ...] = ()    # registers the boot protocol sets at the first instruction
 
 
 def read_image_file(path: str | os.PathLike[str]) -> bytes:
@@ -258,7 +260,7 @@ def place_segments(image: Image, ram: tuple[int, int], rom: list[tuple[str, int,
     ram_start, ram_end = ram
     placed: dict[str, list[Segment]] = {"ram": [], "rom": []}
     notes: list[str] = []
-    ordered = sorted(image.segments, key=lambda s: s.address)
+    ordered = sorted(image.segments + image.boot_segments, key=lambda s: s.address)
     for seg in ordered:
         span = f"[{seg.address:#x}, {seg.end:#x})"
         for dev, base, size in windows:
