@@ -229,9 +229,27 @@ def test_timeout_ends_a_running_guest_kernel(tmp_path: Path) -> None:
     """--timeout ends the run while the guest's endless kernel runs: its worker is killed because the
     run was stopped, not after the worker's own time limit."""
     path = source_guest(tmp_path / "spin.bin", SPIN, b"spin")
-    proc = vm("run", str(path), "--arch", "arm64", "--allow-guest-kernels", "--timeout", "1")
+    # Long enough that the worker has started under load (about 0.5 s here), short for the spin.
+    proc = vm("run", str(path), "--arch", "arm64", "--allow-guest-kernels", "--timeout", "3")
     assert proc.returncode == 124, proc.stderr
     assert "the run was stopped" in proc.stderr and "ran over" not in proc.stderr
+
+
+def worker_started(pid: int, within_s: float = 60.0) -> None:
+    """Wait until process `pid` has started a kernel worker (a child running vmcli.gpu.isolated)."""
+    import time
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            try:
+                stat = (proc / "stat").read_text()
+                if int(stat.rpartition(")")[2].split()[1]) == pid and \
+                        b"vmcli.gpu.isolated" in (proc / "cmdline").read_bytes():
+                    return
+            except (OSError, ValueError, IndexError):
+                pass                             # not a process, or it ended while being read
+        time.sleep(0.01)
+    raise AssertionError("no kernel worker started")
 
 
 def test_ctrl_c_ends_a_running_guest_kernel(tmp_path: Path) -> None:
@@ -241,6 +259,7 @@ def test_ctrl_c_ends_a_running_guest_kernel(tmp_path: Path) -> None:
                              "--allow-guest-kernels"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"launching\n"   # the doorbell comes next
+    worker_started(proc.pid)     # Ctrl-C before the doorbell ends the run too, but not the kernel
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
