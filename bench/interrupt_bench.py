@@ -26,8 +26,7 @@ BIN = ROOT / "guest-images" / "bin"
 
 
 def wall(cmd: list[str], cwd: Path) -> float:
-    """Seconds; NaN when the guest did not finish correctly (printed: a 1 kHz timer run can be hit by
-    Unicorn's inexact asynchronous stop, docs/running.md "Where Unicorn stops you")."""
+    """Seconds; NaN when the guest did not finish correctly (printed)."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, check=False, stdin=subprocess.DEVNULL, cwd=cwd)
     if proc.returncode != 0:
@@ -46,7 +45,7 @@ def ticks_per_second(arch: str) -> tuple[int, float]:
     machine = boot(str(BIN / f"bench-tick-{arch}.elf"), console=Console(null, None, null))
     result = machine.run()
     os.close(null)
-    taken = getattr(machine.intc, "taken", 0)
+    taken = machine.interrupts_taken
     return taken, taken / result.wall_s
 
 

@@ -24,6 +24,7 @@ def quiet_machine(image: Path) -> Machine:
 def python_hook_run(image: Path) -> dict[str, list[Any]]:
     """Run `image` with Python UC_HOOK_CODE/BLOCK/MEM hooks: what executed, in order."""
     m = quiet_machine(image)
+    m.hooked = True                   # every instruction up to the stop, as a run with --stats sees them
     seen: dict[str, list[Any]] = {"insns": [], "blocks": [], "mem": []}
     m.uc.hook_add(unicorn.UC_HOOK_CODE, lambda uc, a, s, u: seen["insns"].append(a))
     m.uc.hook_add(unicorn.UC_HOOK_BLOCK, lambda uc, a, s, u: seen["blocks"].append((a, s)))

@@ -16,7 +16,7 @@ from typing import Any
 
 import unicorn
 
-from vmcli.debug.native import flush_translations
+from vmcli.machine.engine import flush_translations
 from vmcli.machine.machine import RV_EBREAK, RV_SEMI_POST, RV_SEMI_PRE, Machine
 
 # Unicorn memory hook types per gdb watchpoint kind (Z2 write, Z3 read, Z4 access).

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import unicorn
 
-from vmcli.debug.native import add_native_hook, flush_translations, unicorn_symbols
+from vmcli.machine.engine import add_native_hook, flush_translations, unicorn_symbols
 
 COUNT, LIMIT, REACHED = 0, 1, 2
 

@@ -1,59 +1,38 @@
-"""Stopping the guest exactly from another thread.
-
-`uc_emu_stop` from another thread is not exact in Unicorn 2.1: the engine may leave a block midway
-with the PC of an earlier block start, and memory writes already done run again on resume
-(measured: about one repeated store per stop; bench-free check in tests/linux). A stop requested at
-the start of a block, from a block hook, is exact. So a compiled (numba `@cfunc`) UC_HOOK_BLOCK
-callback checks a flag that any thread may set and stops the engine there. It costs a call per
-block, so a run installs it only while asynchronous stops are needed (Linux user mode: a signal
-handler or a second thread).
-
-On an x86-64 host the callback is eight instructions of machine code written here (numba's import
-alone takes ~0.35 s, paid by every shell that installs a signal handler); elsewhere it is a numba
-`@cfunc`. Without either there is no exact stop: `request` falls back to `uc_emu_stop`.
+"""Stopping the guest exactly from another thread while hooks are in use (the debugger, tracing):
+a UC_HOOK_BLOCK callback checks a flag that any thread may set and stops the engine at the block
+start, where a stop is exact (vmcli.machine.stops has why, and the hook-free way plain runs use).
+It costs a call per block. On an x86-64 host the callback is eight instructions of machine code
+(numba's import alone takes ~0.35 s); elsewhere it is a numba `@cfunc`. Without either there is no
+exact stop: `request` falls back to `uc_emu_stop`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import mmap
 import platform
 from functools import cache
 from typing import Any
 
 import unicorn
 
-from vmcli.debug.native import add_native_hook, flush_translations, uclib, unicorn_symbols
+from vmcli.machine.engine import add_native_hook, flush_translations, unicorn_symbols
+from vmcli.machine.stops import executable_code, library_function
 
 
 @cache
 def _x86_64_block_stop() -> int | None:
     """void cb(uc_engine *uc, uint64_t address, uint32_t size, int64_t *flag): if *flag, clear it
     and tail-call uc_emu_stop(uc). System V: uc in rdi (left as is for the call), flag in rcx."""
-    if platform.machine() not in ("x86_64", "AMD64"):
+    stop = library_function("uc_emu_stop")
+    if platform.machine() not in ("x86_64", "AMD64") or not stop:
         return None
-    stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
-    if not stop:
-        return None
-    code = (bytes.fromhex("488b01"             # mov rax, [rcx]
-                          "4885c0"             # test rax, rax
-                          "7501"               # jnz +1
-                          "c3"                 # ret
-                          "48c70100000000"     # mov qword [rcx], 0
-                          "48b8") + stop.to_bytes(8, "little") +   # mov rax, uc_emu_stop
-            bytes.fromhex("ffe0"))             # jmp rax
-    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    page.write(code)
-    address = ctypes.addressof(ctypes.c_char.from_buffer(page))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    if libc.mprotect(address, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
-        return None
-    _KEEP.append(page)
-    return address
-
-
-_KEEP: list[Any] = []
+    return executable_code(bytes.fromhex("488b01"             # mov rax, [rcx]
+                                     "4885c0"             # test rax, rax
+                                     "7501"               # jnz +1
+                                     "c3"                 # ret
+                                     "48c70100000000"     # mov qword [rcx], 0
+                                     "48b8") + stop.to_bytes(8, "little") +   # mov rax, uc_emu_stop
+                       bytes.fromhex("ffe0"))             # jmp rax
 
 
 @cache
@@ -77,6 +56,8 @@ def _compiled_block_stop() -> Any:
 
 
 class BlockStop:
+    """A block hook that stops the engine when `request` has set its flag."""
+
     def __init__(self, uc: unicorn.Uc) -> None:
         self.uc = uc
         self.flag = (ctypes.c_int64 * 1)()
@@ -95,3 +76,12 @@ class BlockStop:
             self.flag[0] = 1
         else:
             self.uc.emu_stop()
+
+    def stepping(self, on: bool) -> None:
+        if on:
+            flush_translations(self.uc)       # the counting hook must see every block
+
+    def write_fault(self) -> unicorn.UcError | None:
+        return None                           # Unicorn reported it as an error
+
+

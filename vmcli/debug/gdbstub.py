@@ -19,10 +19,10 @@ from collections.abc import Callable
 import numpy as np
 
 from vmcli.debug.control import Debugger, Event
-from vmcli.debug.native import flush_translations
 from vmcli.debug.registers import REGISTERS, Reg, decode, encode, read_reg, target_xml, write_reg
 from vmcli.errors import BadInput, ExitStatus
 from vmcli.machine.devices.device import Stop
+from vmcli.machine.engine import flush_translations
 from vmcli.machine.machine import Machine, RunResult
 
 PACKET_SIZE = 0x4000                 # advertised in qSupported: the longest packet gdb may send us

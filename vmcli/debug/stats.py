@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import unicorn
 
-from vmcli.debug.native import add_native_hook, flush_translations, remove_native_hook, unicorn_symbols
 from vmcli.machine.cpu import Cpu
+from vmcli.machine.engine import add_native_hook, flush_translations, remove_native_hook, unicorn_symbols
 
 HEADER = 8
 MASK, USED, BLOCKS, LAST_ADDR, LAST_SIZE, GROW = range(6)

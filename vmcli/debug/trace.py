@@ -26,9 +26,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import unicorn
 
-from vmcli.debug.native import add_native_hook, flush_translations, remove_native_hook, unicorn_symbols
 from vmcli.errors import BadInput
 from vmcli.machine.cpu import Cpu
+from vmcli.machine.engine import add_native_hook, flush_translations, remove_native_hook, unicorn_symbols
 
 HEADER = 10
 COUNT, CAP, HEADROOM, FULL, IN_RANGE, DROPPED, LO, HI, SEQ = range(9)

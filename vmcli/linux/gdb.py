@@ -22,12 +22,12 @@ import numpy as np
 
 from vmcli.debug.control import Debugger
 from vmcli.debug.gdbstub import Connection, GdbStub, parse_address
-from vmcli.debug.native import flush_translations
 from vmcli.errors import BadInput, ExitStatus
 from vmcli.linux import signals as sig
 from vmcli.linux.memory import GuestFault
 from vmcli.linux.process import Options, Outcome, Process
 from vmcli.machine.devices.device import Stop
+from vmcli.machine.engine import flush_translations
 
 # The words vmcli.debug.control.fault_signal maps back to each signal.
 FAULT_WORDS = {sig.SIGILL: "undefined instruction", sig.SIGFPE: "divide error", sig.SIGTRAP: "breakpoint",
@@ -47,6 +47,7 @@ class LinuxTarget:
         self.outcome: Outcome | None = None
         self.debugger: LinuxDebugger | None = None
         proc.want_exact = True            # gdb's Ctrl-C stops the guest from another thread
+        proc.debugged = True              # breakpoints and stepping stop it at instructions
 
     @property
     def uc(self) -> Any:
@@ -88,7 +89,7 @@ class LinuxTarget:
         assert request is not None
         old.finish()
         self.proc = _exec_in_place(old, request.path, request.argv, request.envp, request.execfn)
-        self.proc.want_exact = True
+        self.proc.want_exact = self.proc.debugged = True
         self.proc.start()
         if self.debugger is not None:
             self.debugger.uc = self.proc.uc

@@ -64,7 +64,7 @@ class Probes:
 
     def forget(self, proc: Process) -> None:
         """In a forked child: drop the hooks without writing anything."""
-        from vmcli.debug.native import remove_native_hook
+        from vmcli.machine.engine import remove_native_hook
         if self.tracer is not None:
             for handle in self.tracer.handles:
                 remove_native_hook(proc.uc, handle)

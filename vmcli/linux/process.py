@@ -48,6 +48,7 @@ from vmcli.machine.engine import (
     RegBatch,
     engine_fast,
 )
+from vmcli.machine.stops import ExactStop, check_free_stop
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -143,8 +144,9 @@ class Process:
         self.incoming: list[tuple[int, bytes]] = []     # host signals, from the helper thread
         self.pause_handlers: list[Callable[[], bool]] = []   # probes that stop the engine to drain
         self.quiet_fds: set[int] = set()                # descriptors that never block (files.py)
-        self.exact: Any = None                          # vmcli.debug.exact_stop.BlockStop, when needed
+        self.exact: ExactStop | None = None             # exact stops from other threads (chosen at the first run)
         self.want_exact = False
+        self.debugged = False                           # a debugger's hooks stop the guest at instructions
         self.syscall_intno = next((n for n, k in arch.traps.items() if k == "syscall"), -1)
         self.on_syscall = self._fast_syscall_hook()
         self._install_hooks()
@@ -201,8 +203,9 @@ class Process:
         self.uc.emu_stop()
 
     def stop_exactly(self) -> None:
-        """From another thread: stop at the next block start (nothing happens without BlockStop:
-        stops from another thread would not be exact, and the process then has nothing to stop for)."""
+        """From another thread: stop at the next block start (nothing happens without an exact
+        stopper: stops from another thread would not be exact, and the process then has nothing to
+        stop for)."""
         if self.exact is not None:
             self.exact.request()
 
@@ -677,6 +680,8 @@ class Process:
         if self.outcome is not None:
             return "ended"
         self._apply_result(t)
+        if self.exact is None and not self.debugged and not self.pause_handlers:
+            self.exact = check_free_stop(uc, self.arch.name)
         if self.want_exact and self.exact is None:
             from vmcli.debug.exact_stop import BlockStop
             self.exact = BlockStop(uc)
@@ -687,6 +692,8 @@ class Process:
             uc.emu_start(self.pcreg.get(), UNREACHABLE, count=count)
         except unicorn.UcError as exc:
             error = exc
+        if error is None and self.exact is not None:
+            error = self.exact.write_fault()
         if self.error is not None:
             raise self.error
         if self.pause_handlers:

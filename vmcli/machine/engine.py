@@ -11,7 +11,11 @@ stopper, a debugger) run while the guest does.
 from __future__ import annotations
 
 import ctypes
+import platform
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import unicorn
@@ -131,3 +135,107 @@ def emu_stop(uc: unicorn.Uc) -> None:
     """Stop the guest at the next block boundary; safe from any thread."""
     uclib.uc_emu_stop(uc._uch)
 
+
+
+# -- Unicorn's exit checks -----------------------------------------------------------------------------
+# Unicorn translates a call to helper_check_exit_request after every guest load and store, so that an
+# emu_stop made by a memory hook ends the run right after that access. Two costs follow. That stop is
+# not exact: it leaves with the PC of the access, which has already run, so a resumed guest runs it
+# again (a load into its own address register, a pre-indexed store, an MMIO read twice), and an
+# emu_stop from another thread lands there too. And the calls are a fifth or more of the run time of
+# a compute-bound guest (docs/performance.md). Unicorn leaves them out of the code it translates
+# while `uc_struct.no_exit_request` is set (its own switch, for Thumb IT blocks); what remains is
+# the check at every block start, where a stop is exact.
+#
+# The offsets vm needs are read from libunicorn's own code, and any build where they cannot be
+# read keeps its checks: check_exit_request_<arch> begins
+#     mov rsi, [rdi + tcg_ctx.uc]; cmp byte [rsi + uc.no_exit_request], 0; je/jne ...
+# (the same byte for every architecture vm runs), and uc_emu_stop loads uc->cpu with
+#     mov rdi, [rdi + uc.cpu]; test rdi, rdi
+_CHECK_PROLOGUE = re.compile(rb"\x48\x8b\xb7.{4}\x80\xbe(.{4})\x00[\x74\x75\x0f]", re.DOTALL)
+_CPU_LOAD = re.compile(rb"\x48\x8b\xbf(.{4})\x48\x85\xff", re.DOTALL)
+ENGINE_SUFFIX = {"arm64": "aarch64", "riscv64": "riscv64", "x86_64": "x86_64"}   # libunicorn's per-arch names
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Offsets into libunicorn's `struct uc_struct`."""
+
+    no_exit_request: int
+    cpu: int
+
+
+def _code(name: str, size: int) -> bytes | None:
+    try:
+        address = ctypes.cast(getattr(uclib, name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
+    return ctypes.string_at(address, size) if address else None
+
+
+@cache
+def unicorn_layout() -> Layout | None:
+    """The offsets, or None where this libunicorn (or host) is not the x86-64 build they are read from."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    flags = set()
+    for suffix in ENGINE_SUFFIX.values():
+        code = _code(f"check_exit_request_{suffix}", 16)
+        match = _CHECK_PROLOGUE.match(code) if code else None
+        if match is None:
+            return None
+        flags.add(int.from_bytes(match[1], "little"))
+    code = _code("uc_emu_stop", 96)
+    cpu = _CPU_LOAD.search(code) if code else None
+    if len(flags) != 1 or cpu is None:
+        return None
+    layout = Layout(no_exit_request=flags.pop(), cpu=int.from_bytes(cpu[1], "little"))
+    return layout if 0 < layout.no_exit_request < 0x10000 and 0 < layout.cpu < 0x10000 else None
+
+
+def set_exit_checks(uc: unicorn.Uc, on: bool) -> bool:
+    """Turn Unicorn's per-access exit checks on or off for code translated from now on (the caller
+    flushes what was translated before). False when this libunicorn's layout is unknown: the checks
+    stay on. With them off, an emu_stop from a hook takes effect at the next block start, so a caller
+    turns them off only while no hook must stop the guest at an instruction (breakpoints, counting),
+    and ends write faults itself (vmcli.machine.stops)."""
+    layout = unicorn_layout()
+    if layout is None:
+        return False
+    flag = ctypes.c_uint8.from_address(int(uc._uch.value or 0) + layout.no_exit_request)  # type: ignore[union-attr]
+    if flag.value not in (0, 1):
+        return False
+    flag.value = 0 if on else 1
+    return True
+
+
+# -- compiled hooks -------------------------------------------------------------------------------------
+# A Python hook per instruction costs ~0.5 us; a compiled one (a numba `@cfunc`, or machine code written
+# here) costs a few ns, so per-instruction work (counting, tracing) is never done in Python callbacks.
+def unicorn_symbols() -> None:
+    """Make libunicorn's symbols visible to numba's linker, so compiled hooks may call e.g.
+    uc_emu_stop by name (`types.ExternalFunction`) and still be cached on disk (cache=True)."""
+    import llvmlite.binding as llvm
+
+    llvm.load_library_permanently(uclib._name)
+
+
+def add_native_hook(uc: unicorn.Uc, hook_type: int, callback_address: int, user_data: int,
+                    begin: int = 1, end: int = 0) -> int:
+    """Register a compiled callback with Unicorn; returns the hook handle for `uc.hook_del`."""
+    hook = _binding.uc_hook_h()
+    status = uclib.uc_hook_add(uc._uch, ctypes.byref(hook), hook_type, ctypes.c_void_p(callback_address),
+                               ctypes.c_void_p(user_data), ctypes.c_uint64(begin), ctypes.c_uint64(end))
+    if status != unicorn.UC_ERR_OK:
+        raise unicorn.UcError(status)
+    return int(hook.value or 0)
+
+
+def remove_native_hook(uc: unicorn.Uc, hook: int) -> None:
+    uclib.uc_hook_del(uc._uch, _binding.uc_hook_h(hook))
+
+
+def flush_translations(uc: unicorn.Uc) -> None:
+    """Drop all translated code, so that hooks added now apply to every instruction. (Unicorn 2.1's
+    ctl_remove_cache over the whole address space leaves translations in place.)"""
+    uc.ctl_flush_tb()  # type: ignore[attr-defined]   # defined by Unicorn's ctl table, unseen by mypy

@@ -43,6 +43,7 @@ from vmcli.machine.devices.plic import Plic
 from vmcli.machine.devices.semihosting import Semihosting
 from vmcli.machine.devices.sifive_test import SiFiveTest
 from vmcli.machine.devices.virtio_mmio import VirtioMmio
+from vmcli.machine.engine import flush_translations
 from vmcli.machine.events import POLL_MASKED_S, Events, ReplayGuard
 from vmcli.machine.faults import (
     ARM64_EXCEPTIONS,
@@ -57,12 +58,14 @@ from vmcli.machine.faults import (
 from vmcli.machine.firmware.psci import Psci
 from vmcli.machine.loader import Image, Layout, place_segments
 from vmcli.machine.memory import GuestMemory
+from vmcli.machine.stops import ExactStop, check_free_stop
 from vmcli.machine.system import SYSTEMS, SystemCpu
 
 PAGE = 0x1000
 TCG_BUFFER = 1 << 30                  # Unicorn's translated-code buffer (its default size), mapped at first use
 INTERRUPT_REPEAT_S = 0.05             # after Ctrl-C, emu_stop is repeated this often until the run ends
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE     # `until` address for emu_start: no guest can execute there
+INTERRUPTED = Stop(ExitStatus.INTERRUPTED, "interrupted", "interrupted (Ctrl-C)")
 HLT_F000 = 0xD45E0000                 # AArch64 HLT #0xF000, the semihosting trap
 HVC_SMC = (0xD400_0002, 0xD400_0003)  # hvc #imm, smc #imm (masked with 0xFFE0001F)
 RV_SEMI_PRE, RV_EBREAK, RV_SEMI_POST = 0x01F01013, 0x00100073, 0x40705013
@@ -147,6 +150,7 @@ class Machine:
         # Debug probes (vmcli.debug: --trace, --stats) that may stop the guest to drain a buffer;
         # each returns True when it did, and the run loop resumes the guest.
         self.pause_handlers: list[Callable[[], bool]] = []
+        self.hooked = False                  # hooks added from outside stop the guest at instructions
         self.host = Host(console or Console(), self.request_stop)
         self.host.console.on_output_error = self._output_failed
 
@@ -160,7 +164,8 @@ class Machine:
         self.uc.mem_map_ptr(board.ram_base, self.mem_size, unicorn.UC_PROT_ALL, self.ram.ctypes.data)
         self.memory = GuestMemory(board.ram_base, self.ram)
         self.devices: list[Device] = []
-        self.replay = ReplayGuard()          # Unicorn's re-run of an access cut by a stopped slice
+        self.stopper: ExactStop | None = None   # exact stops from the events thread (chosen by the run)
+        self.replay = ReplayGuard()          # without one: Unicorn's re-run of an access cut by a stop
         self.flash: CfiFlash | None = None
         self._flash_base = 0
         self._flash_mmio: set[int] = set()   # banks now mapped as MMIO (a command in progress)
@@ -197,7 +202,7 @@ class Machine:
         self.psci: Psci | None = None
         if self.intc is not None:
             self.system = SYSTEMS[board.arch](self.uc, self.devices)
-            self.events = Events(self.uc.emu_stop)
+            self.events = Events(self._end_slice)
             for device, irq in wired:
                 if hasattr(device, "irq"):
                     device.irq = self._line(irq + (GIC_SPI_BASE if isinstance(self.intc, GICv2) else 0))
@@ -329,18 +334,43 @@ class Machine:
     def _map_mmio(self, device: Device, base: int, size: int) -> None:
         # emu_stop takes effect at the end of the translated block: once the guest has asked to
         # stop, the rest of that block must not reach the devices (no output after an exit).
+        # A timer: a write may move its deadline, or raise its interrupt at once. The interrupt
+        # controller: an end of interrupt may let one that waited (a line still high) through.
+        timed = type(device).deadline is not Device.deadline or device is self.intc
+
         guard, window = self.replay, base
 
         def read(uc: Any, offset: int, width: int, user: Any) -> int:
             if self.stop_request is not None:
                 return 0
-            return guard.read(window, offset, width, lambda: device.read(offset, width))
+            value = guard.read(window, offset, width, lambda: device.read(offset, width))
+            self._host_ended()
+            return value
 
         def write(uc: Any, offset: int, width: int, value: int, user: Any) -> None:
             if self.stop_request is None:
                 guard.write(window, offset, width, value, lambda: device.write(offset, width, value))
+                self._host_ended()
+                if timed:
+                    self._rearm()
 
         self.uc.mmio_map(base, (size + PAGE - 1) & ~(PAGE - 1), read, None, write, None)
+
+    def _end_slice(self) -> None:
+        """For the events thread: end the running slice at the next block start."""
+        if self.stopper is not None:
+            self.stopper.request()
+        else:
+            self.uc.emu_stop()
+
+    def _rearm(self) -> None:
+        """A timer was programmed inside a slice: the events thread must know its new deadline now,
+        not when the slice ends (a compute-bound guest may not end one for a long time). Only where
+        stops are exact: a stop that lands inside a block would run part of it twice."""
+        if self.events is not None and self.stopper is not None and self.stopper.exact:
+            self.events.arm(self._deadline(), self._input_watch())
+            if self.system is not None and self.system.controller_signalled():
+                self.events.kick()
 
     def _line(self, irq: int) -> Callable[[bool], None]:
         return lambda level: self._set_line(irq, level)
@@ -360,10 +390,8 @@ class Machine:
         key = (cp_reg.op0, cp_reg.op1, cp_reg.crn, cp_reg.crm, cp_reg.op2)
         if self.timer is None or not self.timer.handles(key):
             return 0                          # any other system register: Unicorn writes it
-        # The events thread learns the new deadline when this slice ends (a wfi, a device, a stop):
-        # telling it now would stop compute-bound slices from another thread, which Unicorn does
-        # not do exactly (docs/running.md, "Where Unicorn stops you").
         self.timer.write(key, int(uc.reg_read(reg)) if reg else 0)
+        self._rearm()
         return 1                              # done here: skip the instruction
 
     def _reset_cpu(self) -> None:
@@ -407,6 +435,8 @@ class Machine:
         return False
 
     def _on_interrupt(self, uc: Any, intno: int, user: Any) -> None:
+        if self.stop_request is not None:
+            return                            # the rest of a block after an exit request: not run
         arch = self.board.arch
         if arch == "arm64" and intno == 1 and self.semihosting is not None:
             pc = self.cpu.pc
@@ -415,6 +445,7 @@ class Machine:
                 result = self.semihosting.call(op, param)
                 uc.reg_write(a64.UC_ARM64_REG_X0, result & (2**64 - 1))
                 uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
+                self._host_ended()
                 return
         if self.psci is not None and intno in (1, 11, 13):
             # hvc/smc: with no EL2/EL3 to take them Unicorn reports an undefined instruction at the
@@ -475,13 +506,16 @@ class Machine:
 
     # -- interrupts between slices -------------------------------------------------------------------
     _cpu_off = False
+    interrupts_taken = 0                      # delivered to the guest (for the bench)
 
     def _service(self) -> None:
         """Bring devices up to date, take a signalled interrupt the guest does not mask, and arm the
         events thread for the next deadline or input."""
         assert self.system is not None and self.events is not None and self.intc is not None
         self._refresh()
-        pending = not self.system.deliver() and self.system.signalled()
+        taken = self.system.deliver()
+        self.interrupts_taken += taken
+        pending = not taken and self.system.signalled()
         if pending:
             pending = not self._step_until_unmasked()
         deadline = self._deadline()
@@ -498,18 +532,46 @@ class Machine:
         moment, so step up to UNMASK_STEPS instructions one by one and take the interrupt as soon as
         the guest accepts it. True if it was taken."""
         assert self.system is not None
-        for _ in range(UNMASK_STEPS):
-            try:
-                self.uc.emu_start(self.cpu.pc, UNREACHABLE, count=1)
-            except unicorn.UcError:
-                return False                  # the main loop runs it again and reports the fault
-            if self._semihost_pc is not None:
-                self._riscv_semihost()
-            if self.stop_request is not None or self._flash_pending is not None or self._mem_fault is not None:
-                return False
-            if self.system.deliver():
-                return True
-        return False
+        self._stepping(True)
+        try:
+            for _ in range(UNMASK_STEPS):
+                if self._slice(count=1) is not None:
+                    return False              # the main loop runs it again and reports the fault
+                if self._semihost_pc is not None:
+                    self._riscv_semihost()
+                if self.stop_request is not None or self._flash_pending is not None or self._mem_fault is not None:
+                    return False
+                if self.system.deliver():
+                    self.interrupts_taken += 1
+                    return True
+            return False
+        finally:
+            self._stepping(False)
+
+    def _stepping(self, on: bool) -> None:
+        if self.stopper is not None:
+            self.stopper.stepping(on)
+        elif on:
+            flush_translations(self.uc)       # Unicorn's counting hook must see every block
+
+    def _slice(self, *, count: int = 0, timeout_us: int = 0) -> unicorn.UcError | None:
+        """One emu_start from the current PC; the error it ended with, if any."""
+        try:
+            self.uc.emu_start(self.cpu.pc, UNREACHABLE, count=count, timeout=timeout_us)
+        except unicorn.UcError as exc:
+            return exc
+        return self.stopper.write_fault() if self.stopper is not None else None
+
+    def _choose_stopper(self, *, plain: bool) -> None:
+        """Exact stops for this run: without Unicorn's per-access checks where no hook must stop
+        the guest at an instruction (`plain`: no debugger, tracing or counting), else a block hook
+        where an events thread will stop slices, else none (only Ctrl-C and --timeout stop the
+        guest, and they end the run)."""
+        if self.stopper is None and plain:
+            self.stopper = check_free_stop(self.uc, self.board.arch)
+            if self.stopper is None and self.events is not None:
+                from vmcli.debug.exact_stop import BlockStop
+                self.stopper = BlockStop(self.uc)
 
     def _refresh(self) -> None:
         if self.timer is not None:
@@ -550,6 +612,8 @@ class Machine:
         if max_insns is not None:
             from vmcli.debug.counter import InsnCounter  # numba: imported only when counting
             counter = InsnCounter(self.uc, limit=max_insns)
+        self._choose_stopper(plain=counter is None and not self.pause_handlers and not self.hooked)
+        self._timeout = timeout or 0.0
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         self.host.console.deadline = deadline     # devices that wait (stdin, a guest's kernel) give up then
@@ -558,13 +622,9 @@ class Machine:
                 timeout_us = 0
                 if deadline is not None:
                     timeout_us = max(1, int((deadline - time.monotonic()) * 1e6))
-                error: unicorn.UcError | None = None
-                try:
-                    self.uc.emu_start(self.cpu.pc, UNREACHABLE, timeout=timeout_us)
-                except unicorn.UcError as exc:
-                    error = exc
+                error = self._slice(timeout_us=timeout_us)
                 kicked = self.events.acknowledge() if self.events is not None else False
-                self.replay.armed = kicked
+                self.replay.armed = kicked and self.stopper is None
                 if self.stop_request is not None:
                     break
                 if self._semihost_pc is not None:
@@ -580,9 +640,9 @@ class Machine:
                 elif error is not None:
                     self._fault_from(error)
                 elif self.interrupted:
-                    self.stop_request = Stop(ExitStatus.INTERRUPTED, "interrupted", "interrupted (Ctrl-C)")
+                    self.stop_request = INTERRUPTED
                 elif deadline is not None and time.monotonic() >= deadline - 0.001:
-                    self.stop_request = Stop(ExitStatus.TIMEOUT, "timeout", f"--timeout {timeout:g} s reached")
+                    self.stop_request = self._timed_out()
                 elif self.system is not None and not self._cpu_off:
                     if not kicked and self.system.at_wfi(self.cpu.pc) and not self._sleep():
                         self._halted()
@@ -605,6 +665,17 @@ class Machine:
             semihosting_calls=dict(self.semihosting.calls) if self.semihosting else {},
         )
 
+    def _timed_out(self) -> Stop:
+        return Stop(ExitStatus.TIMEOUT, "timeout", f"--timeout {self._timeout:g} s reached")
+
+    def _host_ended(self) -> None:
+        """After a device access: if the device gave up waiting because the run is being ended
+        (Ctrl-C, --timeout), end it now, before the guest acts on the device's answer (a stop
+        requested here lands at the end of the guest's block)."""
+        console = self.host.console
+        if self.stop_request is None and console.stopped():
+            self.request_stop(INTERRUPTED if console.cancelled or self.interrupted else self._timed_out())
+
     def _halted(self) -> None:
         self.stop_request = Stop(ExitStatus.GUEST_HALTED, "halted",
                                  "the guest is waiting for an interrupt (wfi/hlt) and none can come")
@@ -619,11 +690,7 @@ class Machine:
         if self.stop_request is not None and self.stop_request.reason == "fault":
             self.stop_request = self.fault = None
         self._mem_fault = None
-        error: unicorn.UcError | None = None
-        try:
-            self.uc.emu_start(self.cpu.pc, UNREACHABLE, count=count)
-        except unicorn.UcError as exc:
-            error = exc
+        error = self._slice(count=count)
         if self.stop_request is None and self._semihost_pc is not None:
             self._riscv_semihost()
             return "stopped" if self.stop_request is not None else "semihosting"
@@ -636,6 +703,7 @@ class Machine:
         assert pc is not None and self.semihosting is not None
         op, param = self.uc.reg_read(rv.UC_RISCV_REG_A0), self.uc.reg_read(rv.UC_RISCV_REG_A1)
         result = self.semihosting.call(op & 0xFFFFFFFF, param)
+        self._host_ended()
         self.uc.reg_write(rv.UC_RISCV_REG_A0, result & (2**64 - 1))
         self.cpu.pc = pc + 4              # the srai after ebreak is a no-op marker
 
@@ -649,6 +717,7 @@ class Machine:
 
     # -- Ctrl-C: emu_start runs in C, so a signal must reach Unicorn from another thread ------------
     interrupted = False
+    _timeout = 0.0
 
     @contextmanager
     def _interruptible(self) -> Iterator[None]:

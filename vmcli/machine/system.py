@@ -51,6 +51,11 @@ class SystemCpu:
         """An interrupt is pending that would wake a wfi."""
         return False
 
+    def controller_signalled(self) -> bool:
+        """The interrupt controller signals an interrupt to the CPU, whatever the CPU masks. Reads
+        device state only: safe inside a device callback, where a CPU register access is not."""
+        return False
+
     def deliver(self) -> bool:
         """Take the pending interrupt if the CPU accepts it now; False if none or masked."""
         return False
@@ -76,6 +81,9 @@ class Arm64SystemCpu(SystemCpu):
         return True
 
     def signalled(self) -> bool:
+        return self.gic.signalled()
+
+    def controller_signalled(self) -> bool:
         return self.gic.signalled()
 
     def deliver(self) -> bool:
@@ -125,6 +133,9 @@ class Riscv64SystemCpu(SystemCpu):
 
     def signalled(self) -> bool:
         return riscv.interrupts_enabled(self.uc, self._pending()) or self.plic.signalled(1)
+
+    def controller_signalled(self) -> bool:
+        return self._pending() != 0 or self.plic.signalled(1)
 
     def deliver(self) -> bool:
         self._sync_seip()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stop:
     """Why the guest stopped, as a device or the run loop saw it."""
 
