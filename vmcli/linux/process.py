@@ -289,6 +289,11 @@ class Process:
         self.pc_set_in_hook = False
         if self.arch.hook_pc_at_insn:      # Unicorn adds the instruction's length after the hook
             self.pcreg.set(self.pcreg.get() - self.arch.syscall_len)
+        # After a PC written in a hook Unicorn leaves a later stop at a block start without
+        # restoring the PC from the block (skip_sync_pc_on_exit stays set for the rest of
+        # emu_start): an exact stop from another thread would resume at a stale PC. End the slice.
+        self.reschedule = True
+        self.stop_engine()
 
     def _on_interrupt(self, uc: Any, intno: int, user: Any) -> None:
         """A CPU exception other than a system call: a synchronous signal for the current thread."""

@@ -36,6 +36,7 @@ class Events:
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)   # both this thread and a sleeping run loop drain it
         self._thread: threading.Thread | None = None
         self.kicks = 0                       # slices ended by this thread (for --stats and the bench)
 

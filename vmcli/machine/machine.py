@@ -357,7 +357,11 @@ class Machine:
         self.uc.mmio_map(base, (size + PAGE - 1) & ~(PAGE - 1), read, None, write, None)
 
     def _end_slice(self) -> None:
-        """For the events thread: end the running slice at the next block start."""
+        """For the events thread: end the running slice at the next block start. Not while the
+        loop steps (Unicorn's checks are on then, and a stop could land inside an instruction);
+        the thread repeats its stop until the loop has seen it."""
+        if self._stepping_now:
+            return
         if self.stopper is not None:
             self.stopper.request()
         else:
@@ -437,6 +441,16 @@ class Machine:
     def _on_interrupt(self, uc: Any, intno: int, user: Any) -> None:
         if self.stop_request is not None:
             return                            # the rest of a block after an exit request: not run
+        self._handle_interrupt(uc, intno)
+        if self.stopper is not None and self.stop_request is None:
+            # The handlers above write the PC, and Unicorn then leaves a later stop at a block start
+            # without restoring the PC from the block (skip_sync_pc_on_exit stays set for the rest
+            # of emu_start): a stop from the events thread would resume at a stale PC. End the
+            # slice here; the next emu_start clears the flag.
+            uc.emu_stop()
+            self._resumed = True
+
+    def _handle_interrupt(self, uc: Any, intno: int) -> None:
         arch = self.board.arch
         if arch == "arm64" and intno == 1 and self.semihosting is not None:
             pc = self.cpu.pc
@@ -453,7 +467,8 @@ class Machine:
             if intno == 1:
                 pc = self.cpu.pc
                 if (read_insn(uc, pc) or 0) & 0xFFE0_001F not in HVC_SMC:
-                    return self._not_psci(intno)
+                    self._not_psci(intno)
+                    return
                 uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
             function = int(uc.reg_read(a64.UC_ARM64_REG_X0)) & 0xFFFF_FFFF
             args = [int(uc.reg_read(r)) for r in (a64.UC_ARM64_REG_X1, a64.UC_ARM64_REG_X2, a64.UC_ARM64_REG_X3)]
@@ -506,17 +521,22 @@ class Machine:
 
     # -- interrupts between slices -------------------------------------------------------------------
     _cpu_off = False
+    _resumed = False
+    _stepping_now = False
     interrupts_taken = 0                      # delivered to the guest (for the bench)
 
-    def _service(self) -> None:
+    def _service(self, *, woke: bool = False) -> None:
         """Bring devices up to date, take a signalled interrupt the guest does not mask, and arm the
-        events thread for the next deadline or input."""
+        events thread for the next deadline or input. `woke`: the guest's wfi ended; a masked
+        interrupt is then stepped towards, as guests unmask right after the wfi. Elsewhere (a
+        timer due inside a masked section) it is looked at again every POLL_MASKED_S: stepping
+        costs a flush of the translated code each time."""
         assert self.system is not None and self.events is not None and self.intc is not None
         self._refresh()
         taken = self.system.deliver()
         self.interrupts_taken += taken
         pending = not taken and self.system.signalled()
-        if pending:
+        if pending and woke:
             pending = not self._step_until_unmasked()
         deadline = self._deadline()
         if pending:                            # masked for now: look again soon
@@ -549,6 +569,7 @@ class Machine:
             self._stepping(False)
 
     def _stepping(self, on: bool) -> None:
+        self._stepping_now = on
         if self.stopper is not None:
             self.stopper.stepping(on)
         elif on:
@@ -617,10 +638,10 @@ class Machine:
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         self.host.console.deadline = deadline     # devices that wait (stdin, a guest's kernel) give up then
-        with self._interruptible():
+        with self._interruptible(deadline) as watched:
             while self.stop_request is None:
                 timeout_us = 0
-                if deadline is not None:
+                if deadline is not None and not watched:     # Unicorn's own timer: a thread per slice
                     timeout_us = max(1, int((deadline - time.monotonic()) * 1e6))
                 error = self._slice(timeout_us=timeout_us)
                 kicked = self.events.acknowledge() if self.events is not None else False
@@ -630,6 +651,10 @@ class Machine:
                 if self._semihost_pc is not None:
                     self._riscv_semihost()
                     continue
+                if self._resumed and not kicked and error is None:
+                    self._resumed = False         # a trap handled in its hook: the guest goes on
+                    continue
+                self._resumed = False
                 if self._flash_service():
                     continue
                 if any([handler() for handler in self.pause_handlers]):
@@ -644,10 +669,11 @@ class Machine:
                 elif deadline is not None and time.monotonic() >= deadline - 0.001:
                     self.stop_request = self._timed_out()
                 elif self.system is not None and not self._cpu_off:
-                    if not kicked and self.system.at_wfi(self.cpu.pc) and not self._sleep():
+                    woke = not kicked and self.system.at_wfi(self.cpu.pc)
+                    if woke and not self._sleep():
                         self._halted()
                     else:
-                        self._service()
+                        self._service(woke=woke)
                 else:
                     self._halted()
         if self.events is not None:
@@ -720,10 +746,13 @@ class Machine:
     _timeout = 0.0
 
     @contextmanager
-    def _interruptible(self) -> Iterator[None]:
+    def _interruptible(self, deadline: float | None = None) -> Iterator[bool]:
+        """Ctrl-C, and the --timeout `deadline`, stop the run from a watcher thread (yields True);
+        off the main thread there is none (False): Unicorn's emu_start timeout then stands in for
+        it, at the cost of a thread it starts and joins per slice."""
         if threading.current_thread() is not threading.main_thread():
             try:
-                yield
+                yield False
             finally:
                 self.host.console.close()
             return
@@ -740,8 +769,11 @@ class Machine:
             # emu_start runs (between two slices of the run loop), so after Ctrl-C it is repeated
             # until the run ends.
             wait: float | None = None
+            timed_out = False
             while True:
-                ready, _, _ = select.select([read_fd], [], [], wait)
+                left = None if deadline is None or timed_out else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([read_fd], [], [], left if wait is None else
+                                            wait if left is None else min(wait, left))
                 if ready:
                     try:
                         byte = os.read(read_fd, 1)
@@ -753,7 +785,9 @@ class Machine:
                         self.interrupted = True
                         self.host.console.cancelled = True    # a guest waiting for input stops waiting
                         wait = INTERRUPT_REPEAT_S
-                if self.interrupted:
+                if deadline is not None and not timed_out and time.monotonic() >= deadline:
+                    timed_out, wait = True, INTERRUPT_REPEAT_S
+                if self.interrupted or timed_out:
                     self.uc.emu_stop()
 
         old_handler = signal.signal(signal.SIGINT, on_signal)
@@ -761,7 +795,7 @@ class Machine:
         watcher = threading.Thread(target=watch, name="vm-sigint", daemon=True)
         watcher.start()
         try:
-            yield
+            yield True
         finally:
             done = True
             self.host.console.close()             # the terminal goes back as it was, whatever happened

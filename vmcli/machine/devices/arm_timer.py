@@ -34,6 +34,7 @@ class Comparator:
     irq: int                              # GIC interrupt ID
     ctl: int = 0
     cval: int = 0
+    level: bool = False                   # the line as last driven
 
     def firing(self, now: int) -> bool:
         return bool(self.ctl & CTL_ENABLE) and now >= self.cval
@@ -71,7 +72,7 @@ class GenericTimer:
         # Only the line here: a CPU register written from inside the MSR hook makes Unicorn run the
         # instructions before it in its block again (docs/running.md); `poll` writes them back
         # between slices.
-        self._set_line(comp.irq, self._level(comp, counter_now()))
+        self._drive(comp, counter_now())
 
     def poll(self) -> None:
         """Between slices: ISTATUS, CTL and CVAL back into the CPU (guest reads see them), the lines."""
@@ -81,17 +82,21 @@ class GenericTimer:
             ctl_key, cval_key = (CNTV_CTL, CNTV_CVAL) if comp is self.virt else (CNTP_CTL, CNTP_CVAL)
             self._write_cpreg(cval_key, comp.cval)
             self._write_cpreg(ctl_key, comp.ctl | status)
-            self._set_line(comp.irq, self._level(comp, now))
+            self._drive(comp, now)
+
+    def _drive(self, comp: Comparator, now: int) -> None:
+        comp.level = self._level(comp, now)
+        self._set_line(comp.irq, comp.level)
 
     @staticmethod
     def _level(comp: Comparator, now: int) -> bool:
         return comp.firing(now) and not comp.ctl & CTL_IMASK
 
     def deadline(self) -> float | None:
-        """The next time.monotonic() at which a timer that can interrupt starts firing."""
-        now = counter_now()
+        """The time.monotonic() at which a timer that can interrupt starts firing and its line has
+        yet to be raised: in the past when it fired inside a slice (the line rises at `poll`)."""
         due = [c.cval for c in (self.virt, self.phys)
-               if c.ctl & CTL_ENABLE and not c.ctl & CTL_IMASK and c.cval > now]
+               if c.ctl & CTL_ENABLE and not c.ctl & CTL_IMASK and not c.level]
         if not due:
             return None
         return min(due) * NS_PER_TICK / 1e9
