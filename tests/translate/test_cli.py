@@ -81,7 +81,21 @@ def test_input_file_output_and_jobs(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in out.splitlines()]
     assert len(lines) == 3
     assert out_file.read_bytes() == b"".join(bytes.fromhex(x["code"]) for x in lines)
-    assert "translated blocks:" in err
+    assert "translated blocks:" in err and "host instructions: " in err
+
+
+def test_input_file_lines_may_give_their_address(tmp_path: Path) -> None:
+    """`@ADDRESS HEX` puts a block at its address (a RIP-relative operand and a branch show it)."""
+    src = tmp_path / "blocks.txt"
+    src.write_text("@0x401000 488b0500100000 eb00\n4801c8\n")    # mov rax, [rip + 0x1000]; jmp; add
+    code, out, _ = run("--input-file", str(src), "--json")
+    first, second = (json.loads(x) for x in out.splitlines())
+    assert code == 0 and first["address"] == 0x401000 and second["address"] == 0
+    assert [si["text"] for si in first["source"]] == ["mov rax, qword ptr [rip + 0x1000]", "jmp 0x401009"]
+    (tmp_path / "bad.txt").write_text("@0x10000000000000000 90\n")
+    _refused(["--input-file", str(tmp_path / "bad.txt")], "bad.txt:1: @0x10000000000000000 is not a 64-bit address")
+    (tmp_path / "bad.txt").write_text("90\n@zz 90\n")
+    _refused(["--input-file", str(tmp_path / "bad.txt")], "bad.txt:2: not an address: @zz")
 
 
 def test_verify_prints_pass_per_instruction() -> None:

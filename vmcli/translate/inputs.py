@@ -60,7 +60,8 @@ def assemble(text: str, arch: str, address: int) -> bytes:
 
 
 def read_input_file(path: str) -> list[Block]:
-    """One block per line of hex (address 0); `#` starts a comment."""
+    """One block per line of hex, at address 0 or at the address an `@ADDRESS` first word gives
+    (`@0x401000 4801c8`); `#` starts a comment."""
     try:
         lines = read_regular_file(path, MAX_INPUT).decode("utf-8").splitlines()
     except OSError as exc:
@@ -73,14 +74,28 @@ def read_input_file(path: str) -> list[Block]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
+        address = 0
         try:
+            if line.startswith("@"):
+                first, _, line = line.partition(" ")
+                address = _address(first[1:])
             code = parse_hex(line, "input_file")
         except InputError as exc:
             raise InputError(f"{path}:{number}: {exc}", "input_file") from exc
-        blocks.append(Block(code, 0, f"{path}:{number}"))
+        blocks.append(Block(code, address, f"{path}:{number}"))
     if not blocks:
         raise InputError(f"{path} holds no hex blocks", "input_file")
     return blocks
+
+
+def _address(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise InputError(f"not an address: @{text}", "input_file") from None
+    if not 0 <= value < 1 << 64:
+        raise InputError(f"@{text} is not a 64-bit address", "input_file")
+    return value
 
 
 def read_image(path: str, start: int | None, count: int | None, symbol: str | None,

@@ -45,6 +45,14 @@ def span(arch: str, code: bytes, address: int, count: int) -> int:
     return end
 
 
+def count(arch: str, code: bytes) -> int:
+    """Instructions in `code` (decoded from its start, as far as it decodes): a translation's size
+    in host instructions."""
+    if arch == "arm64":
+        return len(code) // 4
+    return sum(1 for _ in handle(arch).disasm_lite(code, 0))
+
+
 def x86_regs_accessed(code: bytes, address: int) -> set[str]:
     """Guest registers (64-bit names, xmm, rflags) that the instructions read or write."""
     names: set[str] = set()
