@@ -13,7 +13,7 @@ from vmcli.translate.x86_to_a64.forms import all_forms
 
 # capstone spells some forms differently: the REX.W variants and the implicit-predicate compares
 ALIASES = {"movd": {"movq"}, "pextrd": {"pextrq"}, "pinsrd": {"pinsrq"}, "mov": {"movabs"},
-           "cbw": {"cwde", "cdqe"}, "cwd": {"cdq", "cqo"}}
+           "cbw": {"cwde", "cdqe"}, "cwd": {"cdq", "cqo"}, "endbr64": {"endbr32"}}
 _PRED = ["eq", "lt", "le", "unord", "neq", "nlt", "nle", "ord"]
 
 
@@ -42,6 +42,6 @@ def test_decoder_and_x86_encoder_agree_with_capstone() -> None:
 
 
 def test_undecodable_and_unsupported_bytes_are_refused() -> None:
-    for code in ("0fa2", "f7f1", "f0480108", "c5f958c1", "8ae0", "6548010425000000"):
-        # cpuid, div, lock add, vaddpd (VEX), mov ah-form, gs-prefixed add
+    for code in ("0fa2", "f7f1", "f0480108", "c5f958c1", "8ae0", "646548010425000000"):
+        # cpuid, div, lock add, vaddpd (VEX), mov ah-form, two segment overrides
         assert decode(bytes.fromhex(code)) is None, code

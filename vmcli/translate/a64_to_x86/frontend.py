@@ -66,6 +66,10 @@ def code_for(insn: Insn) -> Code:
     return hit
 
 
+# the exits that are traps, by encoding (the others are branches)
+TRAPS = {"svc": "svc", "brk": "brk", "udf": "udf", "hlt": "hlt"}
+
+
 def translate(code: bytes, address: int = 0) -> Translation:
     """Translate one block (cache level 3 keyed by bytes, address and direction)."""
     key = (code, address, "arm64")
@@ -77,6 +81,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
     out = bytearray()
     regs: set[str] = set()
     exit_reg = None
+    exit_kind = None
     stopped = False
     for pos in range(0, len(code), 4):
         raw = code[pos:pos + 4]
@@ -97,6 +102,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
         regs |= c.regs
         if c.exit:
             exit_reg = GPR64[EXIT_REG]
+            exit_kind = TRAPS.get(insn.enc.name, "branch")
             break
     for rest in range(pos + 4, len(code), 4) if exit_reg else ():
         # the branch ended the block: what follows is listed, not translated
@@ -106,7 +112,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
         insns.append(si)
         unsupported.append(si)
     result = Translation("arm64", "x86_64", address, insns, bytes(out), dict(state_of(frozenset(regs))), exit_reg,
-                         unsupported, env_reg=GPR64[ENV_REG])
+                         unsupported, env_reg=GPR64[ENV_REG], exit_kind=exit_kind)
     cache.BLOCKS.put(key, result)
     return result
 

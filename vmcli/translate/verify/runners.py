@@ -26,6 +26,8 @@ BRANCH_REACH = 0x80000     # AArch64 branch targets the source CPU maps around i
 
 X86_IDS = {n: getattr(x86c, f"UC_X86_REG_{n.upper()}") for n in GPR64 + XMM}
 X86_IDS["rflags"] = x86c.UC_X86_REG_RFLAGS
+X86_IDS["fs_base"] = x86c.UC_X86_REG_FS_BASE
+X86_IDS["gs_base"] = x86c.UC_X86_REG_GS_BASE
 
 
 def a64_reg_id(name: str) -> int:
@@ -70,13 +72,13 @@ class FastRegs:
 
 
 class X86Source:
-    """x86-64 code on Unicorn from a guest state (rax..r15, xmm0..15, rflags)."""
+    """x86-64 code on Unicorn from a guest state (rax..r15, xmm0..15, rflags, fs and gs bases)."""
 
     def __init__(self) -> None:
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.uc.mem_map(X86_CODE - 0x10000, CODE_SIZE)
         self.uc.mem_map(DATA & ~0xFFF, 0x1000)
-        self.names = GPR64 + XMM + ["rflags"]
+        self.names = GPR64 + XMM + ["rflags", "fs_base", "gs_base"]
         self.ids = [X86_IDS[n] for n in self.names]
         self.fast = FastRegs(self.uc, self.ids)
         self.code = b""

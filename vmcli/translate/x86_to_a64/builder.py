@@ -15,9 +15,9 @@ from typing import Any
 
 from vmcli.translate.core.rules import Rule
 from vmcli.translate.isa.a64 import encoder as A
-from vmcli.translate.isa.x86.decoder import RIP, Imm, Insn, Mem, Operand, Reg
+from vmcli.translate.isa.x86.decoder import FS, RIP, Imm, Insn, Mem, Operand, Reg
 from vmcli.translate.isa.x86.flags import AF, CF, OF, PF, SF, ZF
-from vmcli.translate.x86_to_a64.host import FLAGS, SCRATCH, VSCRATCH
+from vmcli.translate.x86_to_a64.host import FLAGS, FS_BASE, GS_BASE, SCRATCH, VSCRATCH
 
 SMALL = 4096  # data values below this magnitude are encoded inline (and are part of the key)
 
@@ -53,6 +53,8 @@ def slot_values(insn: Insn) -> dict[str, int]:
                 values["rip"] = insn.next_ip + op.disp
     if insn.spec.operands and insn.spec.operands[0].startswith("J"):
         values["rip"] = insn.next_ip + next(o.value for o in insn.operands if isinstance(o, Imm))
+        values["imm"] = insn.next_ip
+    elif insn.spec.needs_next_ip:
         values["imm"] = insn.next_ip
     return values
 
@@ -93,7 +95,7 @@ def _classes(insn: Insn, facts: Rule[Any]) -> tuple[list[object], list[int]]:
             base = op.base if op.base in (-1, RIP) else cls("gpr", op.base) + 100
             index = op.index if op.index < 0 else cls("gpr", op.index) + 100
             disp = _sign(op.disp) if (op.base != RIP and is_small(op.disp)) else None
-            shape.append(("m", base, index, op.scale, op.size, disp))
+            shape.append(("m", base, index, op.scale, op.size, disp, op.seg))
         elif op.size <= 1 and not (facts.data_imm and op.size == 1):
             shape.append(("i", op.value, op.size))      # imm8: rules may use it structurally
         else:
@@ -138,7 +140,7 @@ def renamed(insn: Insn, variant: str, facts: Rule[Any], params: list[int] | None
         elif isinstance(op, Mem):
             base = table.get(("gpr", op.base), op.base)
             index = table.get(("gpr", op.index), op.index)
-            ops.append(Mem(base, index, op.scale, op.disp, op.size))
+            ops.append(Mem(base, index, op.scale, op.disp, op.size, op.seg))
         else:
             ops.append(op)
     return Insn(insn.address, insn.raw, insn.spec, insn.opsize, tuple(ops))
@@ -210,6 +212,10 @@ class Ctx:
 
     def tmp(self) -> int:
         return self.free.pop(0)
+
+    def release(self, *regs: int) -> None:
+        """Scratch registers a helper is done with, to be handed out again first."""
+        self.free[:0] = regs
 
     def vtmp(self) -> int:
         return self.vfree.pop(0)
@@ -290,6 +296,18 @@ class Ctx:
         return self.addresses[key]
 
     def _addr(self, mem: Mem) -> int:
+        if mem.seg:
+            # the segment base is one more term: as the base when there is none, else added last
+            seg = FS_BASE if mem.seg == FS else GS_BASE
+            if mem.base < 0:
+                return self._addr(dataclasses.replace(mem, base=seg, seg=0))
+            t = self._addr(dataclasses.replace(mem, seg=0))
+            if t == mem.base:
+                t = self.tmp()
+                self(A.addsub("add", 64, t, mem.base, seg))
+            else:
+                self(A.addsub("add", 64, t, t, seg))
+            return t
         if mem.base == RIP:
             t = self.tmp()
             self.slot_const(t, "rip", 64, False)
@@ -400,14 +418,14 @@ class Ctx:
             if borrow:
                 self(A.logic_imm("eor", 32, n, n, 1 << 29))
             self(A.bfxil(32, FLAGS, n, 29, 1))
+        t = self.tmp()
         if mask & (ZF | SF) == ZF | SF:
-            t = self.tmp()
             self(A.lsr_imm(32, t, n, 30), A.bfi(32, FLAGS, t, 6, 2))
         elif mask & (ZF | SF):
             raise AssertionError("ZF and SF are always written together")
         if mask & OF:
-            t = self.tmp()
             self(A.lsr_imm(32, t, n, 28), A.bfi(32, FLAGS, t, 11, 1))
+        self.release(n, t)
 
     def parity(self, result: int, lsb: int = 0) -> None:
         """PF = even number of ones in bits [lsb, lsb+8) of result."""
@@ -421,6 +439,7 @@ class Ctx:
             self(A.logic("eor", 32, t, result, result, "lsr", 4))
         self(A.logic("eor", 32, t, t, t, "lsr", 2), A.logic("eor", 32, t, t, t, "lsr", 1),
              A.logic("orn", 32, t, A.ZR, t), A.bfi(32, FLAGS, t, 2, 1))
+        self.release(t)
 
     def aux_carry(self, a: int, b: int, r: int, lsb: int = 0) -> None:
         """AF = carry/borrow out of bit 3: bit 4 of a ^ b ^ r (scaled by lsb)."""
@@ -429,6 +448,7 @@ class Ctx:
         t = self.tmp()
         self(A.logic("eor", 32, t, a, b), A.logic("eor", 32, t, t, r), A.lsr_imm(32, t, t, 4 + lsb),
              A.bfi(32, FLAGS, t, 4, 1))
+        self.release(t)
 
     def set_flags_const(self, mask: int, value: int) -> None:
         """Write constant bits (CF/OF cleared by logic ops, etc.)."""

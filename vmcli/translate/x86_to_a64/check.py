@@ -18,7 +18,7 @@ from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, Uc, UcError
 from unicorn import arm64_const as a64c
 
 from vmcli.translate.core.blocks import Translation
-from vmcli.translate.isa.x86.decoder import RIP, Imm, Insn, Mem, Operand, Reg, decode, operand_size
+from vmcli.translate.isa.x86.decoder import FS, GS, RIP, Imm, Insn, Mem, Operand, Reg, decode, operand_size
 from vmcli.translate.isa.x86.encoder import encode
 from vmcli.translate.isa.x86.flags import STATUS
 from vmcli.translate.isa.x86.registers import GPR64, XMM
@@ -105,7 +105,9 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
         elif code == "X0":
             operands.append(Reg("xmm", 0, 16))
         elif k in "GZ" or (k == "E" and form.kind == "r"):
-            operands.append(Reg("gpr", rng.randrange(16), size))
+            low = 1 if spec.mnemonic == "xchg" and k == "Z" else 0      # 90 is nop, not xchg eax, eax
+            pool = form.rule.rm_regs if k == "E" and form.rule.rm_regs else range(low, 16)
+            operands.append(Reg("gpr", rng.choice(pool), size))
         elif k in "VU" or (k == "W" and form.kind == "r"):
             operands.append(Reg("xmm", rng.randrange(16), 16))
         elif k in "EWM":
@@ -131,6 +133,12 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
             operands[mem_index] = Mem(RIP, -1, 1, target - (address + length), mem.size)
         else:
             free = [r for r in range(16) if r not in used]
+            seg = 0 if spec.mnemonic == "lea" or rng.random() < 0.7 else rng.choice([FS, FS, GS])
+            if seg:
+                # the segment base is part of the address: the registers make up the rest
+                segbase = rng.choice([target & ~0xFFF, rng.getrandbits(47)])
+                regs["fs_base" if seg == FS else "gs_base"] = segbase
+                target -= segbase
             base = rng.choice(free)
             index = -1
             scale = 1
@@ -143,7 +151,7 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
             if index >= 0:
                 regs[GPR64[index]] = idx_val
             regs[GPR64[base]] = (target - disp - idx_val * scale) & (2**64 - 1)
-            operands[mem_index] = Mem(base, index, scale, disp, mem.size)
+            operands[mem_index] = Mem(base, index, scale, disp, mem.size, seg)
     return encode(spec, form.opsize, tuple(operands)), regs
 
 
@@ -182,16 +190,26 @@ def memory_regs(insn: Insn, rng: random.Random, align: int = 1) -> dict[str, int
         return {}
     mem = mems[0]
     target = DATA + rng.randrange(0, DATA_SIZE - 32) // align * align
+    seg: dict[str, int] = {}
+    if mem.seg:
+        seg = {"fs_base" if mem.seg == FS else "gs_base": target & ~0xFFF}
+        target -= target & ~0xFFF
     if mem.base == RIP:
+        if mem.seg:
+            return None
         ea = insn.next_ip + mem.disp
         return {} if DATA <= ea <= DATA + DATA_SIZE - mem.size else None
     regs: dict[str, int] = {}
+    if mem.base < 0 and mem.index < 0:               # [disp32]: only a segment base can move it
+        if not mem.seg:
+            return {} if DATA <= mem.disp & M64 <= DATA + DATA_SIZE - mem.size else None
+        return {next(iter(seg)): (next(iter(seg.values())) + target - mem.disp) & M64}
     if mem.base >= 0 and mem.index == mem.base:
         k = 1 + mem.scale
         v = target - mem.disp
         target -= v % k
         regs[GPR64[mem.base]] = ((target - mem.disp) // k) & M64
-        return regs
+        return {**regs, **seg}
     idx = 0
     if mem.index >= 0:
         idx = rng.randrange(0, 64)
@@ -199,10 +217,10 @@ def memory_regs(insn: Insn, rng: random.Random, align: int = 1) -> dict[str, int
             v = target - mem.disp
             target -= v % mem.scale
             regs[GPR64[mem.index]] = ((target - mem.disp) // mem.scale) & M64
-            return regs
+            return {**regs, **seg}
         regs[GPR64[mem.index]] = idx
     regs[GPR64[mem.base]] = (target - mem.disp - idx * mem.scale) & M64
-    return regs
+    return {**regs, **seg}
 
 
 Fix = Callable[[GuestState, dict[str, int]], None]
@@ -283,7 +301,7 @@ class Verifier:
         code and state the oracle runs instead (same semantics, no aliasing). A state where both
         sides fault counts as a run."""
         full_map = dict(state_map)
-        for name in GPR64 + XMM + ["rflags"]:
+        for name in GPR64 + XMM + ["rflags", "fs_base", "gs_base"]:
             full_map.setdefault(name, HOST[name])
 
         states = list(states)
@@ -300,7 +318,7 @@ class Verifier:
             wregs, wmem = want
             gregs, gmem = got
             mask = STATUS & ~undefined(st.regs)
-            diffs = register_diffs(GPR64 + XMM, wregs, gregs)
+            diffs = register_diffs(GPR64 + XMM + ["fs_base", "gs_base"], wregs, gregs)
             if (wregs["rflags"] ^ gregs["rflags"]) & mask:
                 diffs.append(f"rflags: want {wregs['rflags'] & mask:#x} got {gregs['rflags'] & mask:#x}"
                              f" (mask {mask:#x})")

@@ -90,17 +90,18 @@ def _tables() -> dict[str, np.ndarray]:
         stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
     for s in SPECS:
         row = stab[s.id]
-        ends = any(o[0] == "J" for o in s.operands) or s.mnemonic == "ret"
+        ends = s.ends_block
         has_rm = any(o[0] in "EWUM" for o in s.operands)
         row[fk.S_FLAGS] = (fk.SF_SSE * int(s.is_sse) | fk.SF_STACK64 * int(s.stack64) | fk.SF_ENDS * int(ends)
-                           | fk.SF_HAS_RM * int(has_rm))
+                           | fk.SF_HAS_RM * int(has_rm) | fk.SF_NEXT_IP * int(s.needs_next_ip))
         row[fk.S_FREAD], row[fk.S_FWRITE] = flag_effect(s.mnemonic)
         rule = RULES.get(s.mnemonic)
         row[fk.S_IMM_LIMIT] = 256 if rule is None or rule.imms is None else max(rule.imms) + 1
+        row[fk.S_RM_REGS] = -1 if rule is None or rule.rm_regs is None else sum(1 << r for r in rule.rm_regs)
         if rule is not None:
             row[fk.S_DATA_IMM] = int(rule.data_imm)
             for kind, num in rule.implicit:
-                row[fk.S_FIXED] |= (1 << num) if kind == "gpr" else 8
+                row[fk.S_FIXED] |= (1 << num) if kind == "gpr" else 1 << 16
         sizes = _sizes(s)
         row[fk.S_SIZE_OF] = 0 if len(sizes) > 1 else sizes[0]
         for j, code in enumerate(s.operands):

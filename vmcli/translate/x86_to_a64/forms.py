@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmcli.translate.core.rules import Rule, RuleTable
-from vmcli.translate.isa.x86.decoder import Insn, Mem, operand_size
+from vmcli.translate.isa.x86.decoder import Insn, Mem, Reg, operand_size
 from vmcli.translate.isa.x86.opcodes import SPECS, OpSpec
 from vmcli.translate.x86_to_a64.rules import RULES
 
@@ -87,6 +87,8 @@ def _sizes(spec: OpSpec) -> tuple[int, ...]:
     codes = spec.operands
     if any(c[0] == "J" for c in codes):
         return (4,)
+    if spec.stack64:
+        return (8,)          # 64-bit without REX.W (16-bit stack operations are outside the subset)
     if any(c.endswith(("v", "z")) or c == "rAX" for c in codes) or spec.mnemonic in ("cbw", "cwd"):
         return (2, 4, 8)
     if any(c.endswith("y") for c in codes):
@@ -150,6 +152,10 @@ def supported_form(insn: Insn) -> str:
         return f"no rule for {insn.spec.mnemonic}"
     if r.accepts is not None and not r.accepts(insn):
         return "this immediate is outside the verified range"
+    if r.rm_regs is not None and any(isinstance(o, Reg) and o.num not in r.rm_regs
+                                     for o, code in zip(insn.operands, insn.spec.operands, strict=True)
+                                     if code[0] in "EWUM"):
+        return "this encoding is outside the verified ones"
     if form_key(insn) not in _form_keys():
         return "this operand size/kind of the instruction is not supported"
     return ""

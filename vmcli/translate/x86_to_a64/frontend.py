@@ -87,6 +87,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
     translated: list[tuple[SourceInsn, Insn, Template]] = []
     done = bytearray()
     exit_reg = None
+    exit_kind = None
     pos = 0
     stopped = False
     while pos < len(code):
@@ -119,6 +120,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
         pos += len(raw)
         if tpl.exit:
             exit_reg = f"x{EXIT_REG}"
+            exit_kind = "syscall" if insn.spec.mnemonic == "syscall" else "branch"
             break
     for (si, insn, tpl), dead in zip(translated, dead_flags([t[1] for t in translated]), strict=True):
         if dead:
@@ -134,7 +136,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
         unsupported.append(si)
         pos += len(si.raw)
     result = Translation("x86_64", "arm64", address, insns, b"".join(b"".join(si.target) for si in insns),
-                         state_of(bytes(done), address), exit_reg, unsupported)
+                         state_of(bytes(done), address), exit_reg, unsupported, exit_kind=exit_kind)
     cache.BLOCKS.put(key, result)
     return result
 
@@ -146,7 +148,8 @@ def state_of(code: bytes, address: int) -> dict[str, dict[str, Any]]:
 
 
 def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
-    """Cut x86-64 code into blocks after each branch (jcc, jmp, call, ret); used for images."""
+    """Cut x86-64 code into blocks after each branch (jcc, jmp, call, ret) and system call; used for
+    images."""
     out: list[tuple[bytes, int]] = []
     start = pos = 0
     while pos < len(code):
@@ -156,7 +159,7 @@ def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
             pos += len(raw) or 1
             continue
         pos += insn.length
-        if insn.spec.mnemonic == "ret" or any(o[0] == "J" for o in insn.spec.operands):
+        if insn.spec.ends_block:
             out.append((code[start:pos], address + start))
             start = pos
     if start < len(code):

@@ -15,6 +15,9 @@ import numpy as np
 
 import vmcli.translate.core.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
 from vmcli.translate.isa.x86.flags import STATUS
+from vmcli.translate.isa.x86.opcodes import SPECS
+
+XCHG_90 = next(sp.id for sp in SPECS if sp.mnemonic == "xchg" and sp.plus_r)
 
 T_NONE, T_GPR, T_XMM, T_MEM, T_IMM = 0, 1, 2, 3, 4
 K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
@@ -22,15 +25,16 @@ RIP = 16
 # spec table columns (fast._tables)
 S_FLAGS, S_FIXED, S_IMM_LIMIT, S_SIZE_OF, S_DATA_IMM, S_FORMS, S_OPK, S_OSZ, S_IMMB = 0, 1, 2, 3, 4, 5, 6, 9, 21
 S_FREAD, S_FWRITE = 33, 34      # rules.flag_effect
-S_NF = 35
+S_RM_REGS = 35                  # the registers ModRM.rm may name, as bits (Rule.rm_regs; all when -1)
+S_NF = 36
 KEY_DEAD = 40                   # dead flags sit in the template key's first word from this bit
-SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM = 1, 2, 4, 8
+SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM, SF_NEXT_IP = 1, 2, 4, 8, 16
 
 
 # L1 entry columns: the 15-byte window (2 words), then everything decoding gives
 L_K1, L_K2, L_META, L_KEY0, L_KEY1, L_PARAMS, L_IMM, L_DISP = range(8)
 L_NF = 8
-F_RIP, F_JUMP = 1, 2          # what the slots need besides imm/disp (meta bits 24..25)
+F_RIP, F_JUMP, F_NEXT = 1, 2, 4   # what the slots need besides imm/disp (meta bits 24..26)
 
 
 # helpers that take arrays are compiled without NRT: calling them costs no reference counting
@@ -65,12 +69,12 @@ def _read(data: np.ndarray, p: int, n: int, signed: bool) -> Any:
 
 @numba.njit(cache=True, inline="always")
 def _cls(kind: int, num: int, seen: np.ndarray, fixed: int) -> int:
-    """Register class as builder._classes: the rule's implicit registers exact (fixed: bits 0..2
-    for rax/rcx/rdx, bit 3 for xmm0), the others renamed 8, 9 ... in order of appearance
-    (seen[0..3] gprs, seen[4..7] xmms)."""
-    if kind == 0 and num <= 2 and (fixed >> num) & 1:
+    """Register class as builder._classes: the rule's implicit registers exact (fixed: bits 0..15
+    for the general registers, bit 16 for xmm0), the others renamed 8, 9 ... in order of
+    appearance (seen[0..3] gprs, seen[4..7] xmms)."""
+    if kind == 0 and (fixed >> num) & 1:
         return num
-    if kind == 1 and num == 0 and (fixed >> 3) & 1:
+    if kind == 1 and num == 0 and (fixed >> 16) & 1:
         return 0
     base = 4 * kind
     for k in range(4):
@@ -91,6 +95,7 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     p = pos
     osp = 0
     rep = 0
+    seg = 0
     while p < end:
         c = _byte(data, p)
         if c == 0x66:
@@ -99,7 +104,11 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             rep = 1
         elif c == 0xF3:
             rep = 2
-        else:
+        elif c == 0x64 or c == 0x65:
+            if seg:
+                return -1       # two segment overrides (decoder.decode)
+            seg = c - 0x63      # FS 1, GS 2
+        elif not (c == 0x26 or c == 0x2E or c == 0x36 or c == 0x3E):
             break
         p += 1
     rex = 0
@@ -172,7 +181,7 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     if spec < 0:
         return -1
     if mapno == 0 and op == 0x90 and rex_b:
-        return -1  # xchg r8, rax, not nop
+        spec = XCHG_90  # 41 90 is xchg r8d, eax, not nop
     sf = stab[spec, S_FLAGS]
     if (sf & (SF_SSE | SF_STACK64)) and opsize == 2:
         return -1  # SSE or push/pop/call/ret with a 66 prefix
@@ -234,6 +243,8 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
                 return -1
         elif mod == 3:   # E W U M with a register
             num = rm | (rex_b << 3)
+            if not (stab[spec, S_RM_REGS] >> num) & 1:
+                return -1
             if kind == K_E:
                 if size == 1 and rex == 0 and rm >= 4:
                     return -1
@@ -249,7 +260,7 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
         elif t == 3:
             bc = 0 if base < 0 else 1 if base == RIP else 2 + _cls(0, base, seen, fx)
             xc = 0 if index < 0 else 2 + _cls(0, index, seen, fx)
-            sh = np.int64(2 | (bc << 3) | (xc << 8) | (scale << 13) | (size << 15))
+            sh = np.int64(2 | (bc << 3) | (xc << 8) | (scale << 13) | (size << 15) | (seg << 23))
             if base != RIP and -small < disp < small:
                 sh |= (np.int64(1) << 20) | (np.int64(0 if disp == 0 else 1 if disp > 0 else 2) << 21)
             if base == RIP:
@@ -267,6 +278,8 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             sh1 = sh
         else:
             sh2 = sh
+    if sf & SF_NEXT_IP:
+        flags |= F_NEXT
     # the verified forms only (forms.supported_form); single-size forms are listed under their size
     kind_f = 0 if (sf & SF_HAS_RM) == 0 else 1 if mod == 3 else 2
     norm = opsize if stab[spec, S_SIZE_OF] == 0 else stab[spec, S_SIZE_OF]
@@ -357,6 +370,8 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
                 imm = next_ip
             elif flags & F_RIP:
                 rip = next_ip + disp
+            if flags & F_NEXT:
+                imm = next_ip
             slots[n, 0] = imm
             slots[n, 1] = disp
             slots[n, 2] = rip

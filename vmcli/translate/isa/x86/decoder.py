@@ -1,8 +1,10 @@
 """Table-driven x86-64 decoder for the supported subset (opcodes.SPECS).
 
 It recognises exactly the encodings the rule table can translate and answers None for anything
-else (the translator then reports the instruction as unsupported, with capstone's text). Segment
-overrides, LOCK, REP on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte
+else (the translator then reports the instruction as unsupported, with capstone's text). The fs
+and gs segment overrides add their base to a memory operand (Mem.seg); the cs, ds, es and ss
+overrides have no effect in 64-bit mode and are accepted anywhere (as branch hints, `notrack`, nop
+padding). LOCK, REP on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte
 registers (ah/ch/dh/bh) are outside the subset.
 """
 
@@ -13,6 +15,9 @@ from dataclasses import dataclass
 from vmcli.translate.isa.x86.opcodes import SPECS, OpSpec
 
 RIP = 16  # Mem.base value meaning RIP-relative
+FS, GS = 1, 2  # Mem.seg: the segment whose base the operand adds
+SEGMENT_PREFIX = {0x64: FS, 0x65: GS}
+IGNORED_PREFIXES = (0x26, 0x2E, 0x36, 0x3E)   # es cs ss ds: no effect in 64-bit mode
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Mem:
     scale: int
     disp: int
     size: int    # bytes accessed
+    seg: int = 0  # 0, FS or GS: the segment base added to the address
 
 
 @dataclass(frozen=True)
@@ -92,12 +98,18 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
     opsize_prefix = False
     rep = 0
     rex = 0
+    seg = 0
     n = len(code)
-    while pos < n and code[pos] in (0x66, 0xF2, 0xF3):
-        if code[pos] == 0x66:
+    while pos < n and code[pos] in (0x66, 0xF2, 0xF3, 0x64, 0x65, *IGNORED_PREFIXES):
+        byte = code[pos]
+        if byte == 0x66:
             opsize_prefix = True
-        else:
-            rep = code[pos]
+        elif byte in SEGMENT_PREFIX:
+            if seg:
+                return None          # two segment overrides: the last wins on some CPUs only
+            seg = SEGMENT_PREFIX[byte]
+        elif byte in (0xF2, 0xF3):
+            rep = byte
         pos += 1
     if pos < n and 0x40 <= code[pos] <= 0x4F:
         rex = code[pos]
@@ -176,11 +188,13 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                     return None
                 disp = int.from_bytes(code[pos:pos + 4], "little", signed=True)
                 pos += 4
-            mem = Mem(base, index, scale, disp, 0)
+            mem = Mem(base, index, scale, disp, 0, seg)
     spec = None
     for cand in candidates:
         if cand.digit >= 0 and cand.digit != reg:
             continue
+        if cand.mnemonic == "nop" and mapno == 0 and rex_b:
+            continue                 # 41 90 is xchg r8d, eax
         if mod == 3 and any(o[0] == "M" for o in cand.operands):
             continue
         if mod != 3 and any(o[0] == "U" for o in cand.operands):
@@ -189,8 +203,6 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         break
     if spec is None:
         return None
-    if mapno == 0 and opcode == 0x90 and rex_b:
-        return None  # xchg r8, rax, not nop
     if (spec.is_sse or spec.stack64) and opsize == 2:
         return None
     if spec.stack64:
@@ -228,7 +240,7 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                     operands.append(Reg("xmm", rm | (rex_b << 3), 16))
             else:
                 assert mem is not None
-                operands.append(Mem(mem.base, mem.index, mem.scale, mem.disp, size))
+                operands.append(Mem(mem.base, mem.index, mem.scale, mem.disp, size, mem.seg))
         elif kind in "IJ":
             letters = code_[1:]
             nbytes = {"b": 1, "bs": 1, "w": 2, "z": 2 if opsize == 2 else 4, "v": opsize}[letters]

@@ -6,7 +6,7 @@ rules emit through; tests round-trip it through capstone and through decoder.py.
 
 from __future__ import annotations
 
-from vmcli.translate.isa.x86.decoder import RIP, Imm, Mem, Operand, Reg, operand_size
+from vmcli.translate.isa.x86.decoder import FS, RIP, Imm, Mem, Operand, Reg, operand_size
 from vmcli.translate.isa.x86.opcodes import OpSpec
 
 
@@ -56,6 +56,8 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...]) -> bytes:
             modrm_sib_disp, x, bb = _memory(reg_field, mem)
             rex_x, rex_b = x, bb
     out = bytearray()
+    if mem is not None and mem.seg:
+        out.append(0x64 if mem.seg == FS else 0x65)
     if opsize == 2 and not spec.is_sse:
         out.append(0x66)
     if spec.prefix:

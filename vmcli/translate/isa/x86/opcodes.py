@@ -52,7 +52,11 @@ def _integer() -> list[str]:
         lines += [f"0F {0x40 + cc:02X} cmov{name} Gv,Ev", f"0F {0x90 + cc:02X} set{name} Eb",
                   f"{0x70 + cc:02X} j{name} Jb", f"0F {0x80 + cc:02X} j{name} Jz"]
     lines += ["EB jmp Jb", "E9 jmp Jz", "E8 call Jz", "C3 ret", "50+r push Zq", "58+r pop Zq",
-              "90 nop", "0F 1F/0 nop Ev"]
+              "6A push Ibs", "68 push Iz", "FF/6 push Ev", "8F/0 pop Ev", "FF/2 call Ev", "FF/4 jmp Ev",
+              "0F 05 syscall",
+              "90 nop", "0F 1F/0 nop Ev", "90+r xchg Zv,rAX", "F3 0F 1E/7 endbr64 Ed",
+              "0F 18/0 prefetchnta Mb", "0F 18/1 prefetcht0 Mb", "0F 18/2 prefetcht1 Mb",
+              "0F 18/3 prefetcht2 Mb", "0F 0D/1 prefetchw Mb"]
     return lines
 
 
@@ -150,9 +154,21 @@ class OpSpec:
 
     @property
     def stack64(self) -> bool:
-        """push/pop/call/ret: 64-bit operand size without REX.W; the 66 prefix (16-bit stack
-        operations) is outside the subset."""
-        return self.mnemonic in ("push", "pop", "call", "ret")
+        """push/pop/call/ret and indirect jmp: 64-bit operand size without REX.W; the 66 prefix
+        (16-bit stack operations and targets) is outside the subset."""
+        indirect_jmp = self.mnemonic == "jmp" and self.operands[0][0] == "E"
+        return self.mnemonic in ("push", "pop", "call", "ret") or indirect_jmp
+
+    @property
+    def ends_block(self) -> bool:
+        """A branch or a system call: the block's exit."""
+        return self.mnemonic in ("ret", "call", "jmp", "syscall") or any(o[0] == "J" for o in self.operands)
+
+    @property
+    def needs_next_ip(self) -> bool:
+        """Its code holds the address of the next instruction (the return address of an indirect
+        call, where a system call returns to) without a relative operand."""
+        return self.mnemonic in ("call", "syscall") and not any(o[0] == "J" for o in self.operands)
 
     @property
     def is_sse(self) -> bool:

@@ -8,6 +8,8 @@ C and V are the x86 flags of the narrow operation.
 
 from __future__ import annotations
 
+import dataclasses
+
 from vmcli.translate.isa.a64 import encoder as A
 from vmcli.translate.isa.x86.conditions import CC
 from vmcli.translate.isa.x86.decoder import Imm, Reg
@@ -51,6 +53,7 @@ def _arith(c: Ctx, kind: str, dst, src, write: bool, mask: int = ALL) -> None:
         # explicit formulas on zero-extended values: the carry-in cannot be scaled
         za, zb = c.tmp(), c.tmp()
         c(A.ubfx(32, za, a, 0, bits), A.ubfx(32, zb, b, 0, bits))
+        c.release(*(x for x in (a, b) if x >= 16 and x != c.addresses.get(dataclasses.replace(dst, size=0))))
         r, t, u = c.tmp(), c.tmp(), c.tmp()
         c(A.ubfx(32, t, FLAGS, 0, 1))
         if kind == "adc":
@@ -202,7 +205,7 @@ def _movx(c: Ctx) -> None:
 @rule("lea", kinds="m")
 def _lea(c: Ctx) -> None:
     dst, src = operands(c)
-    a = c.addr(src)
+    a = c.addr(dataclasses.replace(src, seg=0))      # the offset: lea adds no segment base
     c.write(dst, dst.size, a)
 
 
@@ -582,24 +585,37 @@ for _name in CC:
 
 
 
-@rule("nop")
+@rule("nop", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2", "prefetchw")
 def _nop(c: Ctx) -> None:
-    """nop and the multi-byte nopl/nopw padding: no code (the memory operand is never accessed)."""
+    """nop and the multi-byte nopl/nopw padding, and the prefetch hints: no code (no memory operand
+    is accessed)."""
 
 
-@rule("push", stack=True, implicit=(("gpr", RSP),))
+@rule("endbr64", kinds="r", rm_regs=(2, 3))
+def _endbr(c: Ctx) -> None:
+    """endbr64 (F3 0F 1E FA) and endbr32 (FB): nops where indirect-branch tracking is off, as in
+    Linux user space."""
+
+
+@rule("push", stack=True, implicit=(("gpr", RSP),), data_imm=True)
 def _push(c: Ctx) -> None:
     (src,) = operands(c)
-    t = c.tmp()
-    c(A.mov(64, t, src.num), A.addsub_imm("sub", 64, RSP, RSP, 8), A.ldst("str", "r", 8, t, RSP))
+    if isinstance(src, Reg):
+        t = c.tmp()
+        c(A.mov(64, t, src.num))
+    else:
+        t = c.imm(src, 64) if isinstance(src, Imm) else c.read(src, 8)   # a memory operand: before rsp moves
+    c(A.addsub_imm("sub", 64, RSP, RSP, 8), A.ldst("str", "r", 8, t, RSP))
 
 
 @rule("pop", stack=True, implicit=(("gpr", RSP),))
 def _pop(c: Ctx) -> None:
     (dst,) = operands(c)
     t = c.tmp()
-    # the increment comes first, so `pop rsp` leaves the loaded value
-    c(A.ldst("ldr", "r", 8, t, RSP), A.addsub_imm("add", 64, RSP, RSP, 8), A.mov(64, dst.num, t))
+    # the increment comes first, so `pop rsp` leaves the loaded value, and a memory destination's
+    # address is computed with the incremented rsp
+    c(A.ldst("ldr", "r", 8, t, RSP), A.addsub_imm("add", 64, RSP, RSP, 8))
+    c.write(dst, 8, t)
 
 
 @rule("ret", kinds="r", stack=True, implicit=(("gpr", RSP),))
@@ -608,16 +624,33 @@ def _ret(c: Ctx) -> None:
     c.exit = True
 
 
-@rule("call", kinds="r", stack=True, implicit=(("gpr", RSP),))
+@rule("call", stack=True, implicit=(("gpr", RSP),))
 def _call(c: Ctx) -> None:
+    (target,) = operands(c)
+    if not isinstance(target, Imm):                    # call r/m64: the target is read before the push
+        c(A.mov(64, EXIT_REG, c.read(target, 8)))
     t = c.tmp()
     c.slot_const(t, "imm", 64, False)                  # the return address (next instruction)
     c(A.addsub_imm("sub", 64, RSP, RSP, 8), A.ldst("str", "r", 8, t, RSP))
-    c.slot_const(EXIT_REG, "rip", 64, False)
+    if isinstance(target, Imm):
+        c.slot_const(EXIT_REG, "rip", 64, False)
     c.exit = True
 
 
-@rule("jmp", kinds="r")
+@rule("jmp")
 def _jmp(c: Ctx) -> None:
-    c.slot_const(EXIT_REG, "rip", 64, False)
+    (target,) = operands(c)
+    if isinstance(target, Imm):
+        c.slot_const(EXIT_REG, "rip", 64, False)
+    else:
+        c(A.mov(64, EXIT_REG, c.read(target, 8)))
+    c.exit = True
+
+
+@rule("syscall", kinds="r")
+def _syscall(c: Ctx) -> None:
+    """A block exit of its own: the code leaves the address after it in the exit register (and the
+    translation names the exit "syscall"); the system call itself, and its writes to rcx and r11,
+    are the runtime's."""
+    c.slot_const(EXIT_REG, "imm", 64, False)
     c.exit = True

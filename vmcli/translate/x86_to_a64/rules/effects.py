@@ -15,7 +15,8 @@ FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF,
 # Rules whose code neither reads nor writes the flags register (x86_to_a64/test_flags.py checks
 # every form's code). Any other rule counts as reading every flag and writing none for sure.
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
-                       "push", "pop")) | frozenset(
+                       "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
+                       "prefetchw")) | frozenset(
     s.mnemonic for s in SPECS if s.is_sse and s.mnemonic not in ("comiss", "ucomiss", "comisd", "ucomisd", "ptest"))
 
 
