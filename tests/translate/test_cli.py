@@ -31,7 +31,7 @@ def test_json_has_the_documented_fields() -> None:
     assert {"code", "state", "guest_base", "env_reg", "source", "target", "unsupported"} <= set(obj)
     assert obj["guest_base"] == 0 and obj["env_reg"] is None
     assert obj["state"]["rax"] == {"reg": "x0"} and obj["state"]["xmm1"] == {"reg": "v1"}
-    assert obj["state"]["rflags"] == {"reg": "x20"}
+    assert obj["state"]["rflags"] == {"nzcv": "SF ZF !CF OF", "pf": "x20", "af": "x21"}
     assert [s["text"] for s in obj["source"]] == ["add rax, rcx", "addps xmm0, xmm1", "cpuid"]
     assert obj["source"][0]["address"] == 0x1000
     assert [u["text"] for u in obj["unsupported"]] == ["cpuid"]
@@ -43,12 +43,18 @@ def test_json_code_runs_and_matches_the_source() -> None:
     """Run the emitted code with the `state` mapping, independently of the verifier's wiring."""
     _, out, _ = run("--asm", "imul rdx, rcx, 7; sub rdx, rax", "--json")
     obj = json.loads(out)
-    state = {g: loc["reg"] for g, loc in obj["state"].items()}
+    state = {g: loc["reg"] for g, loc in obj["state"].items() if "reg" in loc}
     rng = random.Random(0)
     st = random_state(rng, {"rax": 5, "rcx": 6, "rdx": 0})
-    got = A64Target().run(bytes.fromhex(obj["code"]), state, st.regs, st.memory, rng)
+    target = A64Target()
+    got = target.run(bytes.fromhex(obj["code"]), state, st.regs, st.memory, rng)
     assert not isinstance(got, str)
     assert got[0]["rdx"] == 37
+    # 42 - 5: CF ZF SF OF clear (C set: NOT CF); PF 0 (37 has three ones); AF 0 (42 ^ 5 ^ 37 = 0b1010)
+    flags = obj["state"]["rflags"]
+    assert flags == {"nzcv": "SF ZF !CF OF", "pf": "x20", "af": "x21"}
+    assert target.read("nzcv") == 0x20000000 and target.read("x20") & 0xFF == 37
+    assert not (target.read("x21") ^ target.read("x20")) & 0x10
 
 
 def test_side_by_side_view_and_stats() -> None:
@@ -63,7 +69,7 @@ def test_views_show_instruction_text_as_it_is() -> None:
     """Operands in brackets are text, not rich markup, in every table of the command."""
     code, out, _ = run("--hex", "480f4544cb10", "--address", "0x401000")    # cmovne rax, [rbx + rcx*8 + 16]
     assert code == 0
-    assert "cmovne rax, qword ptr [rbx + rcx*8 + 0x10]" in out and "ldr x17, [x16]" in out
+    assert "cmovne rax, qword ptr [rbx + rcx*8 + 0x10]" in out and "ldr x16, [x17, #0x10]" in out
     code, out, _ = run("--from", "arm64", "--hex", "110240f9 20008052")    # ldr x17, [x16]; mov w0, #1
     assert code == 0 and "ldr x17, [x16]" in out and "qword ptr [r15 + 0x80]" in out
     code, out, _ = run("--hex", "480f4544cb10", "--verify", "--states", "5")

@@ -73,6 +73,19 @@ def _cpu() -> tuple[bool, bool]:
     return avx, fsgsbase
 
 
+@cache
+def vendor() -> str:
+    """The host CPU's vendor string (GenuineIntel, AuthenticAMD ...), "" when unknown."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def available() -> bool:
     return platform.machine() in ("x86_64", "AMD64") and platform.system() == "Linux"
 

@@ -16,11 +16,12 @@ from typing import Any
 
 from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, Uc, UcError
 from unicorn import arm64_const as a64c
+from unicorn.arm64_const import UC_CPU_ARM64_MAX
 
 from vmcli.translate.core.blocks import Translation
 from vmcli.translate.isa.x86.decoder import FS, GS, RIP, Imm, Insn, Mem, Operand, Reg, decode, operand_size
 from vmcli.translate.isa.x86.encoder import encode
-from vmcli.translate.isa.x86.flags import STATUS
+from vmcli.translate.isa.x86.flags import AF, STATUS
 from vmcli.translate.isa.x86.registers import GPR64, XMM
 from vmcli.translate.verify import native
 from vmcli.translate.verify.compare import Mismatch, compare, exit_diffs, memory_diffs, register_diffs
@@ -29,8 +30,9 @@ from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, x86_s
 from vmcli.translate.x86_to_a64 import oracle
 from vmcli.translate.x86_to_a64.forms import Form
 from vmcli.translate.x86_to_a64.frontend import translate
-from vmcli.translate.x86_to_a64.host import HOST
+from vmcli.translate.x86_to_a64.host import AF_SRC, HOST, PF_RES, pack_flags, unpack_flags
 from vmcli.translate.x86_to_a64.rules import RULES
+from vmcli.translate.x86_to_a64.rules.base import AF_SET
 
 random_state = x86_state
 
@@ -40,6 +42,7 @@ class A64Target:
 
     def __init__(self) -> None:
         self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        self.uc.ctl_set_cpu_model(UC_CPU_ARM64_MAX)       # LSE atomics (ARMv8.1) and later
         self.uc.mem_map(A64_CODE, CODE_SIZE)
         self.uc.mem_map(DATA & ~0xFFF, 0x1000)
         self.code = b""
@@ -64,19 +67,28 @@ class A64Target:
         layout = tuple(state_map.items())
         if layout != self.layout:
             self.layout = layout
-            self.mapped = FastRegs(uc, [a64_reg_id(host) for _, host in layout])
-            self.guests = [g for g, _ in layout]
-        self.mapped.write([regs[g] for g in self.guests])
+            # rflags lives in three host registers (host.py): NZCV, PF_RES and AF_SRC
+            hosts = [h for g, h in layout if g != "rflags"] + (["nzcv", f"x{PF_RES}", f"x{AF_SRC}"]
+                                                                 if "rflags" in state_map else [])
+            self.mapped = FastRegs(uc, [a64_reg_id(host) for host in hosts])
+            self.guests = [g for g, _ in layout if g != "rflags"]
+            self.flags = "rflags" in state_map
+        values = [regs[g] for g in self.guests]
+        if self.flags:
+            values += list(pack_flags(regs["rflags"]))
+        self.mapped.write(values)
         uc.mem_write(DATA, memory)
         try:
             uc.emu_start(A64_CODE, A64_CODE + len(code), count=0)
         except UcError as exc:
             return f"translation faulted: {exc}"
         values = self.mapped.read()
-        out = dict(zip(self.guests, values, strict=True))
+        out = dict(zip(self.guests, values, strict=False))
         for g in self.guests:
             if not g.startswith(("xmm", "v")):
                 out[g] &= M64
+        if self.flags:
+            out["rflags"] = unpack_flags(*values[-3:])
         return out, bytes(uc.mem_read(DATA, DATA_SIZE))
 
     def read(self, host: str) -> int:
@@ -251,9 +263,16 @@ def oracle_hooks(insn: Insn, rng: random.Random) -> tuple[Fix, Oracle | None]:
 
 
 def undefined_flags(insn: Insn) -> Callable[[dict[str, int]], int]:
-    """The flags the rule leaves undefined, given the source state."""
+    """The flags the rule leaves undefined, given the source state: the SDM's, but for AF after a
+    shift (AF_SET) where the oracle is an AMD CPU, whose AF the translation follows."""
     und = RULES.rules[insn.spec.mnemonic].undefined
-    return (lambda regs: und(insn, regs)) if callable(und) else (lambda regs: und)
+    keep = ~AF if insn.spec.mnemonic in AF_SET and native_is_amd() else ~0
+    return (lambda regs: und(insn, regs) & keep) if callable(und) else (lambda regs: und & keep)
+
+
+def native_is_amd() -> bool:
+    """Whether the oracle is the host CPU and an AMD one."""
+    return use_native() and native.vendor() == "AuthenticAMD"
 
 
 def use_native() -> bool:

@@ -30,7 +30,7 @@ from vmcli.translate.x86_to_a64 import kernels as fk
 from vmcli.translate.x86_to_a64.builder import SMALL, Patch, Template
 from vmcli.translate.x86_to_a64.forms import _sizes, all_forms
 from vmcli.translate.x86_to_a64.frontend import template_for, translate
-from vmcli.translate.x86_to_a64.rules import RULES, flag_effect
+from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 # operand kind codes
 K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
@@ -95,6 +95,7 @@ def _tables() -> dict[str, np.ndarray]:
         row[fk.S_FLAGS] = (fk.SF_SSE * int(s.is_sse) | fk.SF_STACK64 * int(s.stack64) | fk.SF_ENDS * int(ends)
                            | fk.SF_HAS_RM * int(has_rm) | fk.SF_NEXT_IP * int(s.needs_next_ip))
         row[fk.S_FREAD], row[fk.S_FWRITE] = flag_effect(s.mnemonic)
+        row[fk.S_SHAPED] = int(liveness_shaped(s.mnemonic))
         rule = RULES.get(s.mnemonic)
         row[fk.S_IMM_LIMIT] = 256 if rule is None or rule.imms is None else max(rule.imms) + 1
         row[fk.S_RM_REGS] = -1 if rule is None or rule.rm_regs is None else sum(1 << r for r in rule.rm_regs)
@@ -180,11 +181,13 @@ class FastTranslator:
             nnew = len(first_new)
             new_ids = np.empty(nnew, np.int64)
             if nnew:
-                insn_pos = self._positions(rows, counts, starts)
+                insn_pos, insn_addr = self._positions(rows, counts, starts, addrs)
                 for j in range(nnew):
                     i = int(first_new[j])
                     pos = int(insn_pos[i])
-                    insn = decode(bytes(data[pos:pos + 15]), 0)
+                    # at its own address: the address classes of branches and RIP-relative
+                    # operands are part of the shape (builder.address_slots)
+                    insn = decode(bytes(data[pos:pos + 15]), int(insn_addr[i]))
                     assert insn is not None
                     dead = int(keys[i, 0] >> fk.KEY_DEAD) & 0xFFF
                     new_ids[j] = self._add_template(template_for(insn, count=False, dead=dead))
@@ -230,13 +233,15 @@ class FastTranslator:
         return rows[:n], keys[:n], slots[:n], params[:n], block_ok, counts
 
     @staticmethod
-    def _positions(rows: np.ndarray, counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Byte offset of every decoded instruction in the concatenated input."""
+    def _positions(rows: np.ndarray, counts: np.ndarray, starts: np.ndarray,
+                   addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Byte offset in the concatenated input and guest address of every decoded instruction."""
         lengths = rows[:, R_LEN]
         before = np.cumsum(lengths) - lengths                 # bytes before each insn, all blocks
         block_first = np.cumsum(counts) - counts
         block_of = np.repeat(np.arange(len(counts)), counts)
-        return starts[:-1][block_of] + before - before[block_first[block_of]]
+        within = before - before[block_first[block_of]]
+        return starts[:-1][block_of] + within, addrs[block_of] + within
 
 
 _TRANSLATOR: FastTranslator | None = None

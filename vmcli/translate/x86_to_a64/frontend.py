@@ -24,8 +24,8 @@ from vmcli.translate.x86_to_a64.builder import (
     slot_values,
 )
 from vmcli.translate.x86_to_a64.forms import supported_form
-from vmcli.translate.x86_to_a64.host import EXIT_REG, HOST, guest_order
-from vmcli.translate.x86_to_a64.rules import RULES, flag_effect
+from vmcli.translate.x86_to_a64.host import EXIT_REG, HOST, RFLAGS_STATE, guest_order
+from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 
 def decode_cached(code: bytes, pos: int, address: int) -> Insn | None:
@@ -64,14 +64,17 @@ def template_for(insn: Insn, count: bool = True, dead: int = 0) -> Template:
 
 
 def dead_flags(insns: list[Insn]) -> list[int]:
-    """Per instruction of a block, the status flags it need not produce: a later instruction of
-    the block always writes them, and nothing reads them in between. Every flag is live at the
-    block's end, so the block leaves exactly the flags it would leave without this."""
+    """Per instruction of a block, the status flags dead after it (a later instruction of the block
+    always writes them, and nothing reads them in between), for the rules whose code depends on it
+    (0 for the others). Every flag is live at the block's end, so the block leaves exactly the
+    flags it would leave without this."""
     live = STATUS
     dead = [0] * len(insns)
     for i in range(len(insns) - 1, -1, -1):
-        reads, writes = flag_effect(insns[i].spec.mnemonic)
-        dead[i] = writes & ~live
+        m = insns[i].spec.mnemonic
+        reads, writes = flag_effect(m)
+        if liveness_shaped(m):
+            dead[i] = STATUS & ~live
         live = (live & ~writes) | reads
     return dead
 
@@ -144,7 +147,8 @@ def translate(code: bytes, address: int = 0) -> Translation:
 def state_of(code: bytes, address: int) -> dict[str, dict[str, Any]]:
     """Guest registers the block reads or writes -> their host register."""
     names = disasm.x86_regs_accessed(code, address)
-    return {name: {"reg": HOST[name]} for name in sorted(names, key=guest_order)}
+    return {name: dict(RFLAGS_STATE) if name == "rflags" else {"reg": HOST[name]}
+            for name in sorted(names, key=guest_order)}
 
 
 def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:

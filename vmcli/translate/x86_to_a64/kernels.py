@@ -26,8 +26,10 @@ RIP = 16
 S_FLAGS, S_FIXED, S_IMM_LIMIT, S_SIZE_OF, S_DATA_IMM, S_FORMS, S_OPK, S_OSZ, S_IMMB = 0, 1, 2, 3, 4, 5, 6, 9, 21
 S_FREAD, S_FWRITE = 33, 34      # rules.flag_effect
 S_RM_REGS = 35                  # the registers ModRM.rm may name, as bits (Rule.rm_regs; all when -1)
-S_NF = 36
+S_SHAPED = 36                   # its code depends on the flags live after it (effects.liveness_shaped)
+S_NF = 37
 KEY_DEAD = 40                   # dead flags sit in the template key's first word from this bit
+KEY_RIP, KEY_NEXT = 52, 56      # then the chunk masks of the address slots (builder.address_slots)
 SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM, SF_NEXT_IP = 1, 2, 4, 8, 16
 
 
@@ -84,6 +86,30 @@ def _cls(kind: int, num: int, seen: np.ndarray, fixed: int) -> int:
             seen[base + k] = num
             return 8 + k
     return 99  # more than 4 distinct registers of a kind: never in the subset
+
+
+@numba.njit(cache=True, inline="always")
+def _disp_class(disp: Any, size: Any, small: Any) -> int:
+    """builder.disp_class."""
+    if not -small < disp < small:
+        return 6
+    if disp == 0:
+        return 0
+    if disp > 0 and (size == 1 or size == 2 or size == 4 or size == 8 or size == 16) and disp % size == 0:
+        return 1
+    if -256 <= disp < 256:
+        return 2 if disp > 0 else 3
+    return 4 if disp > 0 else 5
+
+
+@numba.njit(cache=True, inline="always")
+def _chunk_mask(value: Any) -> Any:
+    """builder.chunk_mask."""
+    m = 0
+    for i in range(4):
+        if (value >> (16 * i)) & 0xFFFF:
+            m |= 1 << i
+    return m if m else 1
 
 
 @_plain
@@ -261,8 +287,8 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             bc = 0 if base < 0 else 1 if base == RIP else 2 + _cls(0, base, seen, fx)
             xc = 0 if index < 0 else 2 + _cls(0, index, seen, fx)
             sh = np.int64(2 | (bc << 3) | (xc << 8) | (scale << 13) | (size << 15) | (seg << 23))
-            if base != RIP and -small < disp < small:
-                sh |= (np.int64(1) << 20) | (np.int64(0 if disp == 0 else 1 if disp > 0 else 2) << 21)
+            if base != RIP:
+                sh |= np.int64(1 + _disp_class(disp, size, small)) << 20
             if base == RIP:
                 flags |= F_RIP
         else:
@@ -270,8 +296,8 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             sh = np.int64(3 | (size << 3))
             if size == 0 or (size == 1 and not di):
                 sh |= (np.int64(1) << 7) | (np.int64(v + small) << 9)
-            elif -small < v < small:
-                sh |= np.int64(2 + (1 if v < 0 else 0)) << 7
+            elif -small < v < small:        # its sign class (builder._sign): zero, positive, negative
+                sh |= (np.int64(2 + (1 if v < 0 else 0)) << 7) | (np.int64(1 if v == 0 else 0) << 9)
         if j == 0:
             sh0 = sh
         elif j == 1:
@@ -367,11 +393,15 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
             flags = meta >> 24
             if flags & F_JUMP:
                 rip = next_ip + imm
+                disp = imm                      # the relative offset
                 imm = next_ip
+                keys[n, 0] |= (_chunk_mask(rip) << KEY_RIP) | (_chunk_mask(imm) << KEY_NEXT)
             elif flags & F_RIP:
                 rip = next_ip + disp
+                keys[n, 0] |= _chunk_mask(rip) << KEY_RIP
             if flags & F_NEXT:
                 imm = next_ip
+                keys[n, 0] |= _chunk_mask(imm) << KEY_NEXT
             slots[n, 0] = imm
             slots[n, 1] = disp
             slots[n, 2] = rip
@@ -385,7 +415,8 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
             live = STATUS
             for i in range(n - 1, first_row - 1, -1):
                 writes = stab[rows[i, 0], S_FWRITE]
-                keys[i, 0] |= (writes & ~live) << KEY_DEAD
+                if stab[rows[i, 0], S_SHAPED]:
+                    keys[i, 0] |= (STATUS & ~live) << KEY_DEAD
                 live = (live & ~writes) | stab[rows[i, 0], S_FREAD]
         else:
             n = first_row
@@ -432,12 +463,19 @@ def emit_all(counts, slots, params, tpl_of, prog):
                 widx = w + (pq & 0xFFFF)
                 v = slots[i, (pq >> 16) & 0xFF]
                 kind = pq >> 32
+                off = (pq >> 24) & 0xFF
                 if kind == 0:
-                    out[widx] |= np.uint32(((v >> ((pq >> 24) & 0xFF)) & 0xFFFF) << 5)
+                    out[widx] |= np.uint32(((v >> off) & 0xFFFF) << 5)
                 elif kind == 1:
                     out[widx] |= np.uint32((abs(v) & 0xFFF) << 10)
-                else:
+                elif kind == 2:
                     out[widx] |= np.uint32((~v & 0xFFFF) << 5)
+                elif kind == 3:
+                    out[widx] |= np.uint32(((v >> off) & 0xFFF) << 10)
+                elif kind == 4:
+                    out[widx] |= np.uint32((v & 0x1FF) << 12)
+                else:
+                    out[widx] |= np.uint32(((v << off) & 0xFFFF) << 5)
             pr = params[i]
             r0 = p0 + npatch
             for q in range(r0, r0 + (head >> 32)):

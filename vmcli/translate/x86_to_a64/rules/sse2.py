@@ -192,10 +192,12 @@ def _vshift(c: Ctx) -> None:
             c(A.vshift(op, arr, d, d, n))
         return
     s = c.vread(src, 16)
+    saved = c.flags_save()                    # the clamp below compares
     cnt, lim, v = c.tmp(), c.tmp(), c.vtmp()
     # the count is the whole low quadword; anything >= esize shifts everything out
     c(A.fpint("fmov_to_gpr", 64, "d", cnt, s), A.movw("movz", 64, lim, esize),
       A.addsub("subs", 64, A.ZR, cnt, lim), A.csel("csel", 64, cnt, cnt, lim, "lo"))
+    c.flags_restore(saved)
     if op != "shl":
         c(A.addsub("sub", 64, cnt, A.ZR, cnt))
     c(A.dup_gen(arr if arr != "2d" else "2d", v, cnt))

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from vmcli.translate.isa.a64 import encoder as A
 from vmcli.translate.isa.x86.decoder import Imm, Mem
+from vmcli.translate.isa.x86.flags import AF, PF
 from vmcli.translate.x86_to_a64.builder import Ctx
-from vmcli.translate.x86_to_a64.host import FLAGS
-from vmcli.translate.x86_to_a64.rules.common import ALL, operands
+from vmcli.translate.x86_to_a64.host import AF_SRC, PF_RES
+from vmcli.translate.x86_to_a64.rules.common import operands
 from vmcli.translate.x86_to_a64.rules.table import RULES as rule
 
 
@@ -166,15 +167,21 @@ def cmpps(c: Ctx) -> None:
 
 
 def comis(c: Ctx) -> None:
+    """unordered: ZF PF CF = 111, less: CF, equal: ZF, greater: none; OF SF AF cleared. With
+    NZCV = SF ZF NOT-CF OF the targets are 0100, 0000, 0110 and 0010: fcmp gives the last two; a
+    compare of (gt, mi ? 2**63 + 1 : 0) gives all three ordered ones, and a conditional compare the
+    unordered one."""
     d, s = vops(c)
     prec = "s" if c.insn.spec.mnemonic.endswith("ss") else "d"
     c(A.fcmp(prec, d, s))
-    cf, zf, pf, m = c.tmp(), c.tmp(), c.tmp(), c.tmp()
-    # unordered: ZF PF CF = 111, less: CF, equal: ZF; OF SF AF cleared
-    c(A.cset(32, cf, "lt"), A.cset(32, zf, "eq"), A.cset(32, pf, "vs"), A.logic("orr", 32, zf, zf, pf))
-    c.const(m, ALL, 32)
-    c(A.logic("bic", 32, FLAGS, FLAGS, m), A.logic("orr", 32, FLAGS, FLAGS, cf),
-      A.logic("orr", 32, FLAGS, FLAGS, pf, "lsl", 2), A.logic("orr", 32, FLAGS, FLAGS, zf, "lsl", 6))
+    if c.live(PF | AF):
+        c(A.cset(32, PF_RES, "vc"))            # ordered: 1 (odd: PF 0); unordered: 0 (PF 1)
+    if c.live(AF):
+        c(A.mov(64, AF_SRC, PF_RES))
+    if c.nzcv_live():
+        gt, big = c.tmp(), c.tmp()
+        c(A.cset(32, gt, "gt"), A.logic_imm("orr", 64, big, A.ZR, (1 << 63) | 1),
+          A.csel("csel", 64, big, big, A.ZR, "mi"), A.ccmp("ccmp", 64, gt, big, 0b0100, "vc"))
 
 
 def cvtsi2s(c: Ctx) -> None:
@@ -193,6 +200,7 @@ def cvt2si(c: Ctx) -> None:
     prec = "s" if m.endswith("ss2si") else "d"
     s = c.vread(src, src.size) if isinstance(src, Mem) else src.num
     bits = 8 * dst.size
+    saved = c.flags_save()                    # the compares below use NZCV
     r, t, lim = c.tmp(), c.tmp(), c.tmp()
     c(A.fpint("fcvtzs" if m.startswith("cvtt") else "fcvtns", 64, prec, r, s))
     if bits == 32:
@@ -203,6 +211,7 @@ def cvt2si(c: Ctx) -> None:
     c.const(lim, 1 << (bits - 1), bits)
     c(A.csel("csel", bits, r, r, lim, "eq" if bits == 32 else "ne"))
     c(A.fcmp(prec, s, s), A.csel("csel", bits, r, r, lim, "vc"))
+    c.flags_restore(saved)
     c.write(dst, dst.size, r)
 
 
