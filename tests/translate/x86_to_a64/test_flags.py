@@ -60,7 +60,9 @@ def test_flag_writers_drop_dead_flags_in_straight_line_code() -> None:
         code = instance(form, rng, X86_CODE)[0]
         full = _template_text(form, code)
         lean = _template_text(form, code, dead=STATUS)
-        assert len(lean) < len(full), form.name
+        # bsf/bsr and cmpxchg compare for their own result whatever is live
+        assert len(lean) < len(full) or form.spec.mnemonic in ("bsf", "bsr", "cmpxchg"), form.name
+        assert len(lean) <= len(full), form.name
         assert not any(_BRANCH.match(m) for m, _ in full), form.name   # every write unconditional
 
 
@@ -126,7 +128,7 @@ def test_every_flag_read_after_every_writer() -> None:
     forms = all_forms()
 
     def pick(mnemonic: str) -> Form:
-        return rng.choice([f for f in forms if f.spec.mnemonic == mnemonic and f.kind == "r"])
+        return rng.choice([f for f in forms if f.spec.mnemonic == mnemonic and f.kind in "r-"])
 
     for writer in sorted(w for w in FLAG_WRITES if pick(w).rule.undefined == 0):   # no undefined flag to read
         for cc in CC:

@@ -147,6 +147,8 @@ def _classes(insn: Insn, facts: Rule[Any]) -> tuple[list[object], list[int]]:
     rip, nxt = address_slots(insn)
     if rip or nxt:
         shape.append(("a", rip, nxt))
+    if insn.lock:
+        shape.append("lock")
     return shape, params
 
 
@@ -190,7 +192,7 @@ def renamed(insn: Insn, variant: str, facts: Rule[Any], params: list[int] | None
             ops.append(Mem(base, index, op.scale, op.disp, op.size, op.seg))
         else:
             ops.append(op)
-    return Insn(insn.address, insn.raw, insn.spec, insn.opsize, tuple(ops))
+    return Insn(insn.address, insn.raw, insn.spec, insn.opsize, tuple(ops), insn.lock)
 
 
 _FIELDS = (0, 5, 10, 16)

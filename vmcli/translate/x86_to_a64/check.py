@@ -129,19 +129,22 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
             operands.append(Imm(_random_imm(code, form, rng), 0))
         used.update(o.num for o in operands if isinstance(o, Reg) and o.kind == "gpr")
     regs: dict[str, int] = {}
+    lock = spec.lockable and mem_index == 0 and spec.mnemonic != "xchg" and rng.random() < 0.4
     if form.rule.stack:
         regs["rsp"] = DATA + 0x100 + 8 * rng.randrange(0, 16)
     if mem_index >= 0:
         mem = operands[mem_index]
         assert isinstance(mem, Mem)
-        align = 16 if form.rule.aligned else 1
+        # atomics (LOCK, xchg and cmpxchg with memory) take naturally aligned operands
+        atomic = spec.mnemonic in ("xchg", "cmpxchg") or lock
+        align = 16 if form.rule.aligned else mem.size if atomic else 1
         target = DATA + rng.randrange(0, DATA_SIZE - 32) // align * align
         shape = rng.random()
         if shape < 0.1:
             # RIP-relative: displacement fixed after the length is known
             probe = Mem(RIP, -1, 1, 0, mem.size)
             operands[mem_index] = probe
-            length = len(encode(spec, form.opsize, tuple(operands)))
+            length = len(encode(spec, form.opsize, tuple(operands), lock))
             operands[mem_index] = Mem(RIP, -1, 1, target - (address + length), mem.size)
         else:
             free = [r for r in range(16) if r not in used]
@@ -164,7 +167,7 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
                 regs[GPR64[index]] = idx_val
             regs[GPR64[base]] = (target - disp - idx_val * scale) & (2**64 - 1)
             operands[mem_index] = Mem(base, index, scale, disp, mem.size, seg)
-    return encode(spec, form.opsize, tuple(operands)), regs
+    return encode(spec, form.opsize, tuple(operands), lock), regs
 
 
 def _random_imm(code: str, form: Form, rng: random.Random) -> int:
@@ -372,7 +375,9 @@ class Verifier:
         runs = 0
         mismatches: list[Mismatch] = []
         for _ in range(states):
-            fixed = memory_regs(insn, rng, 16 if rule.aligned else 1)
+            atomic = insn.lock or insn.spec.mnemonic in ("xchg", "cmpxchg")
+            mems = [o.size for o in insn.operands if isinstance(o, Mem)]
+            fixed = memory_regs(insn, rng, 16 if rule.aligned else mems[0] if atomic and mems else 1)
             if fixed is not None and rule.stack:
                 fixed = {**fixed, "rsp": DATA + 0x100}
             if fixed is None:

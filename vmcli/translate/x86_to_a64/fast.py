@@ -93,7 +93,8 @@ def _tables() -> dict[str, np.ndarray]:
         ends = s.ends_block
         has_rm = any(o[0] in "EWUM" for o in s.operands)
         row[fk.S_FLAGS] = (fk.SF_SSE * int(s.is_sse) | fk.SF_STACK64 * int(s.stack64) | fk.SF_ENDS * int(ends)
-                           | fk.SF_HAS_RM * int(has_rm) | fk.SF_NEXT_IP * int(s.needs_next_ip))
+                           | fk.SF_HAS_RM * int(has_rm) | fk.SF_NEXT_IP * int(s.needs_next_ip)
+                           | fk.SF_LOCKABLE * int(s.lockable))
         row[fk.S_FREAD], row[fk.S_FWRITE] = flag_effect(s.mnemonic)
         row[fk.S_SHAPED] = int(liveness_shaped(s.mnemonic))
         rule = RULES.get(s.mnemonic)

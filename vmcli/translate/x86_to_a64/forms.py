@@ -119,6 +119,8 @@ def all_forms(rules: RuleTable[Any] = RULES) -> list[Form]:
             for kind in _kinds(spec):
                 if kind != "-" and kind not in r.kinds:
                     continue
+                if kind == "m" and r.mem_with_imm and not any(code[0] == "I" for code in spec.operands):
+                    continue
                 forms.append(Form(spec, size, kind, r))
     return forms
 

@@ -30,7 +30,8 @@ S_SHAPED = 36                   # its code depends on the flags live after it (e
 S_NF = 37
 KEY_DEAD = 40                   # dead flags sit in the template key's first word from this bit
 KEY_RIP, KEY_NEXT = 52, 56      # then the chunk masks of the address slots (builder.address_slots)
-SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM, SF_NEXT_IP = 1, 2, 4, 8, 16
+KEY_LOCK = 60                   # and the LOCK prefix
+SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM, SF_NEXT_IP, SF_LOCKABLE = 1, 2, 4, 8, 16, 32
 
 
 # L1 entry columns: the 15-byte window (2 words), then everything decoding gives
@@ -122,10 +123,13 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     osp = 0
     rep = 0
     seg = 0
+    lock = 0
     while p < end:
         c = _byte(data, p)
         if c == 0x66:
             osp = 1
+        elif c == 0xF0:
+            lock = 1
         elif c == 0xF2:
             rep = 1
         elif c == 0xF3:
@@ -209,6 +213,8 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     if mapno == 0 and op == 0x90 and rex_b:
         spec = XCHG_90  # 41 90 is xchg r8d, eax, not nop
     sf = stab[spec, S_FLAGS]
+    if lock and not ((sf & SF_LOCKABLE) and mod != 3):
+        return -1  # LOCK on anything else is #UD (decoder.decode)
     if (sf & (SF_SSE | SF_STACK64)) and opsize == 2:
         return -1  # SSE or push/pop/call/ret with a 66 prefix
     if sf & SF_STACK64:
@@ -317,7 +323,7 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             params |= np.int64(seen[f]) << (4 * f)
     length = p - pos
     out[L_META] = spec | (length << 16) | (flags << 24)
-    out[L_KEY0] = spec | (opsize << 10) | (sh0 << 14)
+    out[L_KEY0] = spec | (opsize << 10) | (sh0 << 14) | (np.int64(lock) << KEY_LOCK)
     out[L_KEY1] = sh1 | (sh2 << 34)
     out[L_PARAMS] = params
     out[L_IMM] = imm

@@ -4,8 +4,9 @@ It recognises exactly the encodings the rule table can translate and answers Non
 else (the translator then reports the instruction as unsupported, with capstone's text). The fs
 and gs segment overrides add their base to a memory operand (Mem.seg); the cs, ds, es and ss
 overrides have no effect in 64-bit mode and are accepted anywhere (as branch hints, `notrack`, nop
-padding). LOCK, REP on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte
-registers (ah/ch/dh/bh) are outside the subset.
+padding). LOCK is accepted on the read-modify-write forms of a memory destination (Insn.lock). REP
+on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte registers (ah/ch/dh/bh)
+are outside the subset.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Insn:
     spec: OpSpec
     opsize: int                      # operand size in bytes for v/y/z operands
     operands: tuple[Operand, ...]
+    lock: bool = False               # the LOCK prefix (on a read-modify-write of memory)
 
     @property
     def length(self) -> int:
@@ -100,10 +102,13 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
     rex = 0
     seg = 0
     n = len(code)
-    while pos < n and code[pos] in (0x66, 0xF2, 0xF3, 0x64, 0x65, *IGNORED_PREFIXES):
+    lock = False
+    while pos < n and code[pos] in (0x66, 0xF2, 0xF3, 0xF0, 0x64, 0x65, *IGNORED_PREFIXES):
         byte = code[pos]
         if byte == 0x66:
             opsize_prefix = True
+        elif byte == 0xF0:
+            lock = True
         elif byte in SEGMENT_PREFIX:
             if seg:
                 return None          # two segment overrides: the last wins on some CPUs only
@@ -203,6 +208,8 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         break
     if spec is None:
         return None
+    if lock and not (spec.lockable and mod != 3):
+        return None                  # LOCK on anything else is #UD
     if (spec.is_sse or spec.stack64) and opsize == 2:
         return None
     if spec.stack64:
@@ -252,4 +259,4 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
             operands.append(Imm(value, nbytes))
         else:  # pragma: no cover - table error
             raise AssertionError(code_)
-    return Insn(address, bytes(code[:pos]), spec, opsize, tuple(operands))
+    return Insn(address, bytes(code[:pos]), spec, opsize, tuple(operands), lock)

@@ -10,8 +10,8 @@ from vmcli.translate.isa.x86.decoder import FS, RIP, Imm, Mem, Operand, Reg, ope
 from vmcli.translate.isa.x86.opcodes import OpSpec
 
 
-def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...]) -> bytes:
-    """Machine code for `spec` with `operands` (same shapes decode() produces)."""
+def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...], lock: bool = False) -> bytes:
+    """Machine code for `spec` with `operands` (same shapes decode() produces), LOCK-prefixed."""
     rex_w = opsize == 8 and not spec.is_sse and not spec.stack64 or _needs_w(spec, operands)
     rex_r = rex_x = rex_b = 0
     force_rex = False
@@ -55,7 +55,7 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...]) -> bytes:
             assert mem is not None
             modrm_sib_disp, x, bb = _memory(reg_field, mem)
             rex_x, rex_b = x, bb
-    out = bytearray()
+    out = bytearray(b"\xf0" if lock else b"")
     if mem is not None and mem.seg:
         out.append(0x64 if mem.seg == FS else 0x65)
     if opsize == 2 and not spec.is_sse:

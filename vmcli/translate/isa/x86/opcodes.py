@@ -43,7 +43,11 @@ def _integer() -> list[str]:
               "0F AF imul Gv,Ev", "69 imul Gv,Ev,Iz", "6B imul Gv,Ev,Ibs",
               "FE/0 inc Eb", "FF/0 inc Ev", "FE/1 dec Eb", "FF/1 dec Ev",
               "0F C8+r bswap Zv", "F3 0F B8 popcnt Gv,Ev",
-              "0F A3 bt Ev,Gv", "0F BA/4 bt Ev,Ib",
+              "0F A3 bt Ev,Gv", "0F BA/4 bt Ev,Ib", "0F AB bts Ev,Gv", "0F BA/5 bts Ev,Ib",
+              "0F B3 btr Ev,Gv", "0F BA/6 btr Ev,Ib", "0F BB btc Ev,Gv", "0F BA/7 btc Ev,Ib",
+              "0F BC bsf Gv,Ev", "0F BD bsr Gv,Ev", "F3 0F BC tzcnt Gv,Ev", "F3 0F BD lzcnt Gv,Ev",
+              "F9 stc", "F8 clc", "F5 cmc",
+              "0F B0 cmpxchg Eb,Gb", "0F B1 cmpxchg Ev,Gv", "0F C0 xadd Eb,Gb", "0F C1 xadd Ev,Gv",
               "0F A4 shld Ev,Gv,Ib", "0F AC shrd Ev,Gv,Ib"]
     for digit, name in _SHIFTS.items():
         lines += [f"C0/{digit} {name} Eb,Ib", f"C1/{digit} {name} Ev,Ib", f"D0/{digit} {name} Eb,1",
@@ -135,6 +139,10 @@ F2 0F E6 cvtpd2dq V,W | 66 0F E7 movntdq M,V | F2 0F F0 lddqu V,M
 """
 
 
+# what the translation takes with LOCK (adc, sbb, neg, not, bts, btr and btc may take it too on x86)
+LOCKABLE = frozenset(("add", "and", "or", "sub", "xor", "inc", "dec", "xadd", "cmpxchg", "xchg"))
+
+
 @dataclass(frozen=True)
 class OpSpec:
     """One opcode-table line."""
@@ -158,6 +166,12 @@ class OpSpec:
         (16-bit stack operations and targets) is outside the subset."""
         indirect_jmp = self.mnemonic == "jmp" and self.operands[0][0] == "E"
         return self.mnemonic in ("push", "pop", "call", "ret") or indirect_jmp
+
+    @property
+    def lockable(self) -> bool:
+        """A read-modify-write of a memory destination the LOCK prefix may make atomic (xchg is
+        atomic without it)."""
+        return self.mnemonic in LOCKABLE and bool(self.operands) and self.operands[0][0] == "E"
 
     @property
     def ends_block(self) -> bool:

@@ -38,9 +38,42 @@ def _dest(c: Ctx, dst: Reg | Mem, write: bool, size: int, flags_need_it: bool) -
     return c.tmp()
 
 
+def _atomic(c: Ctx, op: str, dst: Mem, value: int) -> int:
+    """One LSE atomic on memory (acquire and release: the full barrier of x86's LOCK): [dst] op=
+    value; returns the register holding the old value (zero-extended)."""
+    old = c.tmp()
+    c(A.lse(op, dst.size, value, old, c.addr(dst)))
+    return old
+
+
+def _locked(c: Ctx, kind: str, dst: Mem, src: Reg | Mem | Imm, writes: int = ALL) -> None:
+    """LOCK add/sub/and/or/xor/inc/dec: an LSE atomic, the flags from the old value."""
+    size = dst.size
+    b = c.imm(src, _wide(size)) if isinstance(src, Imm) else c.src(src, size)
+    if kind == "sub":
+        v = c.tmp()
+        c(A.addsub("sub", 64, v, A.ZR, b))
+        old = _atomic(c, "ldadd", dst, v)
+    elif kind == "and":
+        v = c.tmp()
+        c(A.logic("orn", 64, v, A.ZR, b))
+        old = _atomic(c, "ldclr", dst, v)               # clears the bits that are clear in src
+    else:
+        old = _atomic(c, {"add": "ldadd", "or": "ldset", "xor": "ldeor"}[kind], dst, b)
+    prior = Reg("gpr", old, size)
+    operand = Reg("gpr", b, size)
+    if kind in ("and", "or", "xor"):
+        _logic(c, _LOGIC[kind], prior, operand, write=False)
+    else:
+        _arith(c, kind, prior, operand, write=False, writes=writes)
+
+
 def _arith(c: Ctx, kind: str, dst: Reg | Mem, src: Reg | Mem | Imm, write: bool, writes: int = ALL) -> None:
     """kind: add, sub, adc, sbb. dst op src with exact x86 flags (the live ones of `writes`; inc and
     dec keep CF)."""
+    if c.insn.lock and write and isinstance(dst, Mem):
+        _locked(c, kind, dst, src, writes)
+        return
     size = dst.size
     live = c.live(writes)
     keep = c.carry_save() if not writes & CF else None
@@ -209,6 +242,9 @@ def _neg(c: Ctx) -> None:
 
 def _logic(c: Ctx, op: str, dst: Reg | Mem, src: Reg | Mem | Imm, write: bool) -> None:
     """and/or/xor/test: CF = OF = 0, SF ZF PF from the result, AF = 0 (what the hardware does)."""
+    if c.insn.lock and write and isinstance(dst, Mem):
+        _locked(c, {"and": "and", "orr": "or", "eor": "xor"}[op], dst, src)
+        return
     size = dst.size
     live = c.live(ALL)
     if not write and not live:
@@ -328,19 +364,85 @@ def _lea(c: Ctx) -> None:
 
 @rule("xchg")
 def _xchg(c: Ctx) -> None:
+    """A memory operand is exchanged atomically (x86's xchg is locked with or without LOCK): swpal."""
     a, b = operands(c)
     size = a.size
-    if isinstance(a, Reg) and isinstance(b, Reg) and size >= 4:
+    if isinstance(a, Mem):
+        assert isinstance(b, Reg)
+        old = _atomic(c, "swp", a, b.num)
+        c.write(b, size, old)
+        return
+    if size >= 4:
         t = c.tmp()
         wide = _wide(size)
         c(A.mov(wide, t, a.num), A.mov(wide, a.num, b.num), A.mov(wide, b.num, t))
         return
-    va = c.read(a, size)
     t = c.tmp()
-    c(A.mov(64, t, va))
-    vb = c.read(b, size)
-    c.write(a, size, vb)
+    c(A.mov(64, t, a.num))
+    c.write(a, size, b.num)
     c.write(b, size, t)
+
+
+@rule("xadd")
+def _xadd(c: Ctx) -> None:
+    """TEMP = SRC + DEST; SRC = DEST; DEST = TEMP, with add's flags; LOCK: ldaddal."""
+    dst, src = operands(c)
+    size = dst.size
+    assert isinstance(src, Reg)
+    if isinstance(dst, Mem) and c.insn.lock:
+        old = _atomic(c, "ldadd", dst, src.num)
+        _arith(c, "add", Reg("gpr", old, size), src, write=False)
+        c.write(src, size, old)
+        return
+    if isinstance(dst, Reg) and dst.num == src.num:
+        _arith(c, "add", dst, src, write=True)             # DEST is written last
+        return
+    old = c.tmp()
+    if isinstance(dst, Mem):
+        c.load(dst, size, rd=old)
+    else:
+        c(A.mov(64, old, dst.num))
+    _arith(c, "add", dst, src, write=True)
+    c.write(src, size, old)
+
+
+@rule("cmpxchg", implicit=(("gpr", 0),))
+def _cmpxchg(c: Ctx) -> None:
+    """accumulator == DEST: ZF = 1, DEST = SRC; else ZF = 0, accumulator = DEST (a register DEST is
+    left as it is, not zero-extended, on the CPU the verifier runs on); the flags of cmp accumulator,
+    DEST. Memory: casal, atomic with or without LOCK."""
+    dst, src = operands(c)
+    size = dst.size
+    wide = _wide(size)
+    assert isinstance(src, Reg)
+    old = c.tmp()
+    if isinstance(dst, Mem):
+        c(A.mov(64, old, 0), A.casal(size, old, src.num, c.addr(dst)))   # old <- the memory's value
+    else:
+        c(A.mov(wide, old, dst.num))
+    prior = Reg("gpr", old, size)
+    if c.nzcv_live() or c.live(PF | AF):
+        _arith(c, "sub", Reg("gpr", 0, size), prior, write=False)
+    if not c.nzcv_live():                               # the selects below need Z
+        if size >= 4:
+            c(A.addsub("subs", wide, A.ZR, 0, old))
+        else:
+            t = c.tmp()
+            c(A.logic("eor", 32, t, 0, old), A.logic_imm("ands", 32, A.ZR, t, (1 << (8 * size)) - 1))
+    if size >= 4:
+        c(A.csel("csel", 64, 0, old, 0, "ne"))           # a 32-bit write zero-extends
+    else:
+        t = c.tmp()
+        c(A.mov(64, t, 0), A.bfi(64, t, old, 0, 8 * size), A.csel("csel", 64, 0, t, 0, "ne"))
+    if isinstance(dst, Reg):                            # written only when equal, as the CPU does
+        if size == 4:
+            t = c.tmp()
+            c(A.mov(32, t, src.num), A.csel("csel", 64, dst.num, t, dst.num, "eq"))
+        elif size == 8:
+            c(A.csel("csel", 64, dst.num, src.num, dst.num, "eq"))
+        else:
+            t = c.tmp()
+            c(A.mov(64, t, dst.num), A.bfi(64, t, src.num, 0, 8 * size), A.csel("csel", 64, dst.num, t, dst.num, "eq"))
 
 
 @rule("cbw", kinds="r", implicit=(("gpr", 0), ("gpr", 2)))
@@ -633,17 +735,98 @@ def _popcnt(c: Ctx) -> None:
     c.af_const(0)
 
 
-@rule("bt", sizes=(2, 4, 8), kinds="r", undefined=OF | SF | AF | PF)
+@rule("bt", "bts", "btr", "btc", sizes=(2, 4, 8), undefined=OF | SF | AF | PF, mem_with_imm=True)
 def _bt(c: Ctx) -> None:
+    """CF = the bit (offset modulo the operand's width); bts/btr/btc then set, clear or flip it."""
     base, off = operands(c)
-    bits = 8 * base.size
-    a = c.src(base, base.size)
-    t = c.tmp()
+    size = base.size
+    bits = 8 * size
+    m = c.insn.spec.mnemonic
+    a = c.src(base, size)
+    cf = c.tmp() if c.live(CF) else None
+    op = {"bts": "orr", "btr": "and", "btc": "eor"}.get(m)
+    r = base.num if isinstance(base, Reg) and size >= 4 else c.tmp()
     if isinstance(off, Imm):
-        c(A.ubfx(64, t, a, off.value % bits, 1))
+        k = off.value % bits
+        if cf is not None:
+            c(A.ubfx(64, cf, a, k, 1))
+        if op:
+            mask = (1 << k) if m != "btr" else ~(1 << k) & ((1 << 64) - 1)
+            c(A.logic_imm(op, 64, r, a, mask))
     else:
-        c(A.logic_imm("and", 64, t, off.num, bits - 1), A.dp2("lsrv", 64, t, a, t), A.logic_imm("and", 32, t, t, 1))
-    c.nzcv_cv(t, None)
+        n = c.tmp()
+        c(A.logic_imm("and", 64, n, off.num, bits - 1))
+        if cf is not None:
+            c(A.dp2("lsrv", 64, cf, a, n), A.logic_imm("and", 32, cf, cf, 1))
+        if op:
+            one = c.tmp()
+            c(A.movw("movz", 64, one, 1), A.dp2("lslv", 64, one, one, n))
+            c(A.logic({"orr": "orr", "and": "bic", "eor": "eor"}[op], 64, r, a, one))
+    if op:
+        if size == 4 and isinstance(base, Reg):
+            c(A.mov(32, r, r))                  # a 32-bit destination is zero-extended
+        elif r != getattr(base, "num", None) or isinstance(base, Mem):
+            c.write(base, size, r)
+    c.nzcv_cv(cf, None)
+
+
+def _scan_undefined(insn, regs: dict[str, int]) -> int:
+    """bsf/bsr define only ZF; tzcnt/lzcnt CF and ZF."""
+    return (OF | SF | AF | PF) | (0 if insn.spec.mnemonic in ("tzcnt", "lzcnt") else CF)
+
+
+@rule("bsf", "bsr", "tzcnt", "lzcnt", sizes=(2, 4, 8), undefined=_scan_undefined)
+def _bit_scan(c: Ctx) -> None:
+    """tzcnt/lzcnt: the count (the width for 0), CF = (source is 0), ZF = (count is 0).
+    bsf/bsr: the index of the lowest/highest set bit, ZF = (source is 0); the destination is left as
+    it is for a zero source, all 64 bits of it (AMD's manual says unchanged, Intel's undefined; the
+    CPU the verifier runs on leaves it)."""
+    dst, src = operands(c)
+    size = dst.size
+    bits = 8 * size
+    wide = _wide(size)
+    m = c.insn.spec.mnemonic
+    s = c.src(src, size)
+    zero_test = m in ("bsf", "bsr") or c.nzcv_live()
+    if zero_test:                               # Z = (source is 0)
+        if size == 2:
+            c(A.logic_imm("ands", 32, A.ZR, s, 0xFFFF))
+        else:
+            c(A.addsub_imm("subs", wide, A.ZR, s, 0))
+    t = c.tmp()
+    if size == 2:
+        if m in ("bsf", "tzcnt"):
+            c(A.logic_imm("orr", 32, t, s, 0x10000), A.dp1("rbit", 32, t, t), A.dp1("clz", 32, t, t))
+        else:
+            c(A.lsl_imm(32, t, s, 16), A.logic_imm("orr", 32, t, t, 0x8000), A.dp1("clz", 32, t, t))
+    elif m in ("bsf", "tzcnt"):
+        c(A.dp1("rbit", wide, t, s), A.dp1("clz", wide, t, t))
+    else:
+        c(A.dp1("clz", wide, t, s))
+    if m == "bsr":
+        c(A.logic_imm("eor", 32, t, t, bits - 1))
+    if m in ("bsf", "bsr"):
+        if size == 2:
+            c(A.csel("csel", 64, t, t, dst.num, "ne"))
+            c.write(dst, 2, t)
+        else:
+            c(A.csel("csel", 64, dst.num, t, dst.num, "ne"))    # not even zero-extended when left
+        return
+    # tzcnt / lzcnt: C = NOT CF = (source is not 0) and Z = (count is 0) when the source is not 0
+    if c.nzcv_live():
+        c(A.ccmp("ccmp", 32, t, 0, 0b0000, "ne", imm=True))
+    c.write(dst, size, t)
+
+
+@rule("stc", "clc", "cmc", kinds="r")
+def _carry(c: Ctx) -> None:
+    """CF = 1, 0, or NOT CF: C (NOT CF) cleared, set or flipped."""
+    if not c.live(CF):
+        return
+    t = c.tmp()
+    m = c.insn.spec.mnemonic
+    c(A.mrs_nzcv(t), A.logic_imm({"stc": "and", "clc": "orr", "cmc": "eor"}[m], 32, t, t,
+                                 ~(1 << 29) & 0xFFFFFFFF if m == "stc" else 1 << 29), A.msr_nzcv(t))
 
 
 def _shd_undefined(insn, regs: dict[str, int]) -> int:

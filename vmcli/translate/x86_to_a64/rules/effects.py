@@ -15,10 +15,11 @@ from vmcli.translate.isa.x86.opcodes import SPECS
 from vmcli.translate.x86_to_a64.rules.common import ALL
 
 FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF, "dec": ALL & ~CF, "adc": ALL,
-               "sbb": ALL,
-               **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bt"), ALL),
+               "sbb": ALL, "xadd": ALL, "cmpxchg": ALL,
+               **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bt", "bts", "btr", "btc",
+                                "bsf", "bsr", "tzcnt", "lzcnt"), ALL), "stc": CF, "clc": CF, "cmc": CF,
                **dict.fromkeys(("comiss", "ucomiss", "comisd", "ucomisd", "ptest"), ALL)}
-FLAG_READS = {"adc": CF, "sbb": CF}
+FLAG_READS = {"adc": CF, "sbb": CF, "cmc": CF}
 PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "psllw", "pslld", "psllq", "psrlw",
                         "psrld", "psrlq", "psraw", "psrad"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
