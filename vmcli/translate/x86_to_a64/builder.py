@@ -17,7 +17,7 @@ from vmcli.translate.core.rules import Rule
 from vmcli.translate.isa.a64 import encoder as A
 from vmcli.translate.isa.x86.decoder import FS, RIP, Imm, Insn, Mem, Operand, Reg
 from vmcli.translate.isa.x86.flags import AF, CF, OF, PF, SF, STATUS, ZF
-from vmcli.translate.x86_to_a64.host import AF_SRC, FS_BASE, GS_BASE, PF_RES, SCRATCH, VSCRATCH
+from vmcli.translate.x86_to_a64.host import AF_SRC, ENV_REG, FS_BASE, GS_BASE, PF_RES, SCRATCH, VSCRATCH
 
 M64 = (1 << 64) - 1
 
@@ -192,7 +192,7 @@ def renamed(insn: Insn, variant: str, facts: Rule[Any], params: list[int] | None
             ops.append(Mem(base, index, op.scale, op.disp, op.size, op.seg))
         else:
             ops.append(op)
-    return Insn(insn.address, insn.raw, insn.spec, insn.opsize, tuple(ops), insn.lock)
+    return dataclasses.replace(insn, operands=tuple(ops))
 
 
 _FIELDS = (0, 5, 10, 16)
@@ -261,6 +261,7 @@ class Ctx:
     # status flags that are dead after this instruction: a later instruction of the block writes
     # them before anything reads them (frontend.dead_flags); the flag helpers leave them out
     dead: int = 0
+    kept: set[int] = field(default_factory=set)   # scratch registers reuse() must not hand out
 
     def __call__(self, *words: int) -> None:
         self.words.extend(words)
@@ -274,8 +275,9 @@ class Ctx:
 
     def reuse(self, r: int) -> int:
         """r itself when it is a scratch register holding a value only (not an address this
-        instruction still uses), else a new scratch register: where to put a value computed from r."""
-        if r in SCRATCH and r not in self.free and r not in self.addresses.values():
+        instruction still uses, not one kept), else a new scratch register: where to put a value
+        computed from r."""
+        if r in SCRATCH and r not in self.free and r not in self.addresses.values() and r not in self.kept:
             return r
         return self.tmp()
 
@@ -533,6 +535,29 @@ class Ctx:
     def vmov(self, rd: int, rn: int) -> None:
         if rd != rn:
             self(A.vmov(rd, rn))
+
+    # ---- the upper halves of the ymm registers (in the env block at ENV_REG, host.py) -------------
+
+    def vhigh_load(self, reg: int, rd: int | None = None) -> int:
+        """A vector register holding bits 255:128 of ymm `reg`."""
+        rd = self.vtmp() if rd is None else rd
+        self(A.ldst("ldr", "v", 16, rd, ENV_REG, 16 * reg))
+        return rd
+
+    def vhigh_store(self, reg: int, v: int) -> None:
+        """Bits 255:128 of ymm `reg` = vector register v."""
+        self(A.ldst("str", "v", 16, v, ENV_REG, 16 * reg))
+
+    def vzero(self) -> int:
+        """A scratch vector register of zeroes, made once per instruction."""
+        if (0, "zero") not in self.vconsts:
+            v = self.vconsts[(0, "zero")] = self.vtmp()
+            self(A.movi("2d", v, 0))
+        return self.vconsts[(0, "zero")]
+
+    def vhigh_zero(self, reg: int) -> None:
+        """Bits 255:128 of ymm `reg` = 0 (what a VEX.128 instruction does to its destination)."""
+        self.vhigh_store(reg, self.vzero())
 
     # ---- the guest's status flags (host.py: NZCV holds SF ZF NOT-CF OF; PF and AF in PF_RES and
     # AF_SRC). A rule writes only the flags that are live after it, and leaves C = NOT CF.

@@ -30,11 +30,12 @@ from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, x86_s
 from vmcli.translate.x86_to_a64 import oracle
 from vmcli.translate.x86_to_a64.forms import Form
 from vmcli.translate.x86_to_a64.frontend import translate
-from vmcli.translate.x86_to_a64.host import AF_SRC, HOST, PF_RES, pack_flags, unpack_flags
+from vmcli.translate.x86_to_a64.host import AF_SRC, HOST, PF_RES, YMMH, pack_flags, unpack_flags
 from vmcli.translate.x86_to_a64.rules import RULES
 from vmcli.translate.x86_to_a64.rules.base import AF_SET
 
 random_state = x86_state
+ENV = 0x300000             # where the translation's env block (ENV_REG) is mapped
 
 
 class A64Target:
@@ -44,6 +45,7 @@ class A64Target:
         self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
         self.uc.ctl_set_cpu_model(UC_CPU_ARM64_MAX)       # LSE atomics (ARMv8.1) and later
         self.uc.mem_map(A64_CODE, CODE_SIZE)
+        self.uc.mem_map(ENV, 0x1000)                      # the env block: the upper ymm halves
         self.uc.mem_map(DATA & ~0xFFF, 0x1000)
         self.code = b""
         self.layout: tuple[tuple[str, str], ...] = ()
@@ -78,6 +80,8 @@ class A64Target:
             values += list(pack_flags(regs["rflags"]))
         self.mapped.write(values)
         uc.mem_write(DATA, memory)
+        uc.mem_write(ENV, b"".join(regs.get(h, 0).to_bytes(16, "little") for h in YMMH))
+        uc.reg_write(a64c.UC_ARM64_REG_X28, ENV)
         try:
             uc.emu_start(A64_CODE, A64_CODE + len(code), count=0)
         except UcError as exc:
@@ -89,6 +93,8 @@ class A64Target:
                 out[g] &= M64
         if self.flags:
             out["rflags"] = unpack_flags(*values[-3:])
+        env = bytes(uc.mem_read(ENV, 16 * len(YMMH)))
+        out.update({h: int.from_bytes(env[16 * i:16 * i + 16], "little") for i, h in enumerate(YMMH)})
         return out, bytes(uc.mem_read(DATA, DATA_SIZE))
 
     def read(self, host: str) -> int:
@@ -116,12 +122,12 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
             operands.append(Imm(1, 0))
         elif code == "X0":
             operands.append(Reg("xmm", 0, 16))
-        elif k in "GZ" or (k == "E" and form.kind == "r"):
+        elif k in "GZB" or (k == "E" and form.kind == "r"):
             low = 1 if spec.mnemonic == "xchg" and k == "Z" else 0      # 90 is nop, not xchg eax, eax
             pool = form.rule.rm_regs if k == "E" and form.rule.rm_regs else range(low, 16)
             operands.append(Reg("gpr", rng.choice(pool), size))
-        elif k in "VU" or (k == "W" and form.kind == "r"):
-            operands.append(Reg("xmm", rng.randrange(16), 16))
+        elif k in "VUH" or (k == "W" and form.kind == "r"):
+            operands.append(Reg("xmm", rng.randrange(16), 32 if size == 32 else 16))
         elif k in "EWM":
             operands.append(Mem(0, -1, 1, 0, size))  # placeholder, filled below
             mem_index = i
@@ -137,7 +143,7 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
         assert isinstance(mem, Mem)
         # atomics (LOCK, xchg and cmpxchg with memory) take naturally aligned operands
         atomic = spec.mnemonic in ("xchg", "cmpxchg") or lock
-        align = 16 if form.rule.aligned else mem.size if atomic else 1
+        align = max(16, mem.size) if form.rule.aligned else mem.size if atomic else 1
         target = DATA + rng.randrange(0, DATA_SIZE - 32) // align * align
         shape = rng.random()
         if shape < 0.1:
@@ -340,7 +346,8 @@ class Verifier:
             wregs, wmem = want
             gregs, gmem = got
             mask = STATUS & ~undefined(st.regs)
-            diffs = register_diffs(GPR64 + XMM + ["fs_base", "gs_base"], wregs, gregs)
+            diffs = register_diffs(GPR64 + XMM + ["fs_base", "gs_base"] + [h for h in YMMH if h in wregs], wregs,
+                                   gregs)
             if (wregs["rflags"] ^ gregs["rflags"]) & mask:
                 diffs.append(f"rflags: want {wregs['rflags'] & mask:#x} got {gregs['rflags'] & mask:#x}"
                              f" (mask {mask:#x})")
@@ -377,7 +384,8 @@ class Verifier:
         for _ in range(states):
             atomic = insn.lock or insn.spec.mnemonic in ("xchg", "cmpxchg")
             mems = [o.size for o in insn.operands if isinstance(o, Mem)]
-            fixed = memory_regs(insn, rng, 16 if rule.aligned else mems[0] if atomic and mems else 1)
+            fixed = memory_regs(insn, rng, max(16, mems[0]) if rule.aligned and mems else mems[0] if atomic and mems
+                                else 1)
             if fixed is not None and rule.stack:
                 fixed = {**fixed, "rsp": DATA + 0x100}
             if fixed is None:

@@ -57,6 +57,8 @@ def _tables() -> dict[str, np.ndarray]:
       for each operand-size case."""
     by_slot: dict[int, list[Any]] = {}
     for s in SPECS:
+        if s.vex:
+            continue          # VEX blocks take the Python path (frontend.translate)
         for r in range(8) if s.plus_r else range(1):
             by_slot.setdefault((s.map * 4 + _PREFIX[s.prefix]) * 256 + s.opcode + r, []).append(s)
     dense = {slot: i for i, slot in enumerate(sorted(by_slot))}
@@ -87,8 +89,11 @@ def _tables() -> dict[str, np.ndarray]:
                     break
     stab = np.zeros((len(SPECS), fk.S_NF), np.int64)
     for f in all_forms():
-        stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
+        if not f.spec.vex:
+            stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
     for s in SPECS:
+        if s.vex:
+            continue          # the kernel never reaches VEX specs (no slot leads to them)
         row = stab[s.id]
         ends = s.ends_block
         has_rm = any(o[0] in "EWUM" for o in s.operands)

@@ -32,6 +32,8 @@ class Form:
 
     @property
     def extension(self) -> str:
+        if self.spec.vex:
+            return "AVX/AVX2" if self.spec.is_sse or self.spec.mnemonic.startswith("vzero") else "BMI1/BMI2"
         return sse_level(self.spec) if self.spec.is_sse else "base"
 
     @property
@@ -48,14 +50,14 @@ def _describe(code: str, opsize: int, kind: str) -> str:
     if code == "X0":
         return "<xmm0>"
     k = code[0]
-    if k in "GZ":
+    if k in "GZB":
         return f"r{8 * size}"
-    if k in "VU":
-        return "xmm"
+    if k in "VUH":
+        return "ymm" if size == 32 else "xmm"
     if k == "E":
         return f"r{8 * size}" if kind == "r" else f"m{8 * size}"
     if k == "W":
-        return "xmm" if kind == "r" else f"m{8 * size}"
+        return ("ymm" if size == 32 else "xmm") if kind == "r" else f"m{8 * size}"
     if k == "M":
         return f"m{8 * size}"
     if k in "IJ":
@@ -85,6 +87,8 @@ def sse_level(spec: OpSpec) -> str:
 
 def _sizes(spec: OpSpec) -> tuple[int, ...]:
     codes = spec.operands
+    if spec.vex and any(c.endswith("l") for c in codes) or spec.mnemonic in ("vzeroupper", "vzeroall"):
+        return {-1: (16, 32), 0: (16,), 1: (32,)}[spec.vex_l]      # the vector length
     if any(c[0] == "J" for c in codes):
         return (4,)
     if spec.stack64:
@@ -163,7 +167,7 @@ def supported_form(insn: Insn) -> str:
     return ""
 
 
-_EXTENSIONS = ("base", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4.1")
+_EXTENSIONS = ("base", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4.1", "AVX/AVX2", "BMI1/BMI2")
 
 
 def forms_markdown() -> str:

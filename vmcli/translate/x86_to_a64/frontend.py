@@ -11,7 +11,7 @@ from typing import Any
 from vmcli.translate.core import cache
 from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
 from vmcli.translate.isa import disasm
-from vmcli.translate.isa.x86.decoder import Insn, decode
+from vmcli.translate.isa.x86.decoder import Insn, Reg, decode
 from vmcli.translate.isa.x86.flags import STATUS
 from vmcli.translate.x86_to_a64.builder import (
     Ctx,
@@ -24,7 +24,7 @@ from vmcli.translate.x86_to_a64.builder import (
     slot_values,
 )
 from vmcli.translate.x86_to_a64.forms import supported_form
-from vmcli.translate.x86_to_a64.host import EXIT_REG, HOST, RFLAGS_STATE, guest_order
+from vmcli.translate.x86_to_a64.host import ENV_REG, EXIT_REG, HOST, RFLAGS_STATE, YMMH, guest_order, ymmh_offset
 from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 
@@ -138,17 +138,32 @@ def translate(code: bytes, address: int = 0) -> Translation:
         insns.append(si)
         unsupported.append(si)
         pos += len(si.raw)
+    state = state_of(bytes(done), address, [t[1] for t in translated])
     result = Translation("x86_64", "arm64", address, insns, b"".join(b"".join(si.target) for si in insns),
-                         state_of(bytes(done), address), exit_reg, unsupported, exit_kind=exit_kind)
+                         state, exit_reg, unsupported, exit_kind=exit_kind,
+                         env_reg=f"x{ENV_REG}" if any("env" in loc for loc in state.values()) else None)
     cache.BLOCKS.put(key, result)
     return result
 
 
-def state_of(code: bytes, address: int) -> dict[str, dict[str, Any]]:
-    """Guest registers the block reads or writes -> their host register."""
+def state_of(code: bytes, address: int, insns: list[Insn]) -> dict[str, dict[str, Any]]:
+    """Guest registers the block reads or writes -> where the code keeps them (the upper ymm
+    halves the AVX forms touch: at their offset in the env block)."""
     names = disasm.x86_regs_accessed(code, address)
-    return {name: dict(RFLAGS_STATE) if name == "rflags" else {"reg": HOST[name]}
-            for name in sorted(names, key=guest_order)}
+    for insn in insns:
+        if insn.spec.mnemonic in ("vzeroupper", "vzeroall"):
+            names |= set(YMMH)
+        elif insn.spec.vex:
+            names |= {f"ymmh{op.num}" for op in insn.operands if isinstance(op, Reg) and op.kind == "xmm"}
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(names, key=guest_order):
+        if name == "rflags":
+            out[name] = dict(RFLAGS_STATE)
+        elif name.startswith("ymmh"):
+            out[name] = {"env": ymmh_offset(name)}
+        else:
+            out[name] = {"reg": HOST[name]}
+    return out
 
 
 def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:

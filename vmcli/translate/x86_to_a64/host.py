@@ -6,7 +6,9 @@ guest memory identity-mapped).
   x86's CF inverted, so a cmp is one subs) and V; PF = even parity of the low byte of x20 (PF_RES,
   the last result); AF = bit 4 of x21 ^ x20 (AF_SRC: an addition's operands xor-ed, so AF comes from
   them and the result when something reads it). Other rflags bits are not kept (DF is 0).
-  Scratch: x16, x17, x19, x22..x25, x28..x30 and v16..v31.
+  The upper halves of ymm0..ymm15 (ymmh0..ymmh15) live in an env block at x28 (ENV_REG), 16 bytes
+  each: AVX code loads and stores them where it needs them.
+  Scratch: x16, x17, x19, x22..x25, x29, x30 and v16..v31.
 
 A block that ends in a branch leaves the guest address to continue at in x18 (EXIT_REG).
 """
@@ -19,7 +21,8 @@ from vmcli.translate.isa.x86.registers import GPR64, XMM
 PF_RES, AF_SRC = 20, 21
 EXIT_REG = 18
 FS_BASE, GS_BASE = 26, 27
-SCRATCH = (16, 17, 19, 22, 23, 24, 25, 28, 29, 30)
+ENV_REG = 28                        # the env block: the upper halves of ymm0..ymm15 (16 bytes each)
+SCRATCH = (16, 17, 19, 22, 23, 24, 25, 29, 30)
 VSCRATCH = tuple(range(16, 32))
 
 # guest register -> host register ("rflags": NZCV, PF_RES and AF_SRC together, see pack_flags)
@@ -42,12 +45,21 @@ def unpack_flags(nzcv: int, pf_res: int, af_src: int) -> int:
     flags |= ((nzcv >> 28) & 1) * OF | (AF if (af_src ^ pf_res) & 0x10 else 0)
     return flags | (PF if bin(pf_res & 0xFF).count("1") % 2 == 0 else 0)
 _ORDER = ("rflags", "fs_base", "gs_base")
+YMMH = [f"ymmh{i}" for i in range(16)]
+
+
+def ymmh_offset(name: str) -> int:
+    """Where an upper ymm half sits in the env block."""
+    return 16 * int(name[4:])
 
 
 def guest_order(name: str) -> tuple[int, int]:
-    """The order guest registers are listed in: general registers, xmm, rflags, fs and gs bases."""
+    """The order guest registers are listed in: general registers, xmm, the upper ymm halves,
+    rflags, fs and gs bases."""
     if name in GPR64:
         return (0, GPR64.index(name))
     if name.startswith("xmm"):
         return (1, int(name[3:]))
-    return (2, _ORDER.index(name))
+    if name.startswith("ymmh"):
+        return (2, int(name[4:]))
+    return (3, _ORDER.index(name))

@@ -282,6 +282,16 @@ def ldst_reg(op: str, kind: str, size: int, rt: int, rn: int, rm: int, shift: bo
     return base | 0x00200800 | (rm << 16) | (0b011 << 13) | (int(shift) << 12) | (rn << 5) | rt
 
 
+def ldp_q(rt: int, rt2: int, rn: int, offset: int = 0) -> int:
+    """ldp qt, qt2, [xn, #offset] (signed, a multiple of 16)."""
+    return 0xAD400000 | (((offset // 16) & 0x7F) << 15) | (rt2 << 10) | (rn << 5) | rt
+
+
+def stp_q(rt: int, rt2: int, rn: int, offset: int = 0) -> int:
+    """stp qt, qt2, [xn, #offset] (signed, a multiple of 16)."""
+    return 0xAD000000 | (((offset // 16) & 0x7F) << 15) | (rt2 << 10) | (rn << 5) | rt
+
+
 def str_pre(rt: int, rn: int, offset: int) -> int:
     """str Xt, [Xn, #offset]! (pre-index, signed 9-bit)."""
     return 0xF8000C00 | ((offset & 0x1FF) << 12) | (rn << 5) | rt

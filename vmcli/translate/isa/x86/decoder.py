@@ -55,6 +55,7 @@ class Insn:
     opsize: int                      # operand size in bytes for v/y/z operands
     operands: tuple[Operand, ...]
     lock: bool = False               # the LOCK prefix (on a read-modify-write of memory)
+    vex_l: int = 0                   # VEX.L: 256-bit vectors
 
     @property
     def length(self) -> int:
@@ -67,8 +68,12 @@ class Insn:
 
 # (map, prefix, opcode) -> specs sharing that slot
 _TABLE: dict[tuple[int, int, int], list[OpSpec]] = {}
+# VEX: (map, implied prefix, opcode) -> specs
+_VEX_TABLE: dict[tuple[int, int, int], list[OpSpec]] = {}
 for _s in SPECS:
-    if _s.plus_r:
+    if _s.vex:
+        _VEX_TABLE.setdefault((_s.map, _s.prefix, _s.opcode), []).append(_s)
+    elif _s.plus_r:
         for _r in range(8):
             _TABLE.setdefault((_s.map, _s.prefix, _s.opcode + _r), []).append(_s)
     else:
@@ -82,11 +87,13 @@ def operand_size(code: str, opsize: int, rex_w: bool) -> int:
     fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize}
     if code in fixed:
         return fixed[code]
-    letters = code.lstrip("EGWVUMZIJ")
+    letters = code.lstrip("EGWVUMZIJHB")
     if letters in ("v", "z"):
         return opsize if letters == "v" else min(opsize, 4)
     if letters == "y":
         return 8 if rex_w else 4
+    if letters == "l":
+        return opsize                # VEX: the vector length
     if letters == "bs":
         return 1
     if letters == "":
@@ -116,6 +123,31 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         elif byte in (0xF2, 0xF3):
             rep = byte
         pos += 1
+    vex: tuple[int, int] | None = None           # (vvvv, L) of a VEX prefix
+    if pos + 2 < n and code[pos] in (0xC4, 0xC5):
+        if opsize_prefix or rep or lock:
+            return None                           # a legacy prefix before VEX is #UD
+        if code[pos] == 0xC5:
+            b1 = code[pos + 1]
+            rex = 0x40 | (0 if b1 & 0x80 else 4)
+            mapno, b2 = 1, b1
+            pos += 2
+        else:
+            b1, b2 = code[pos + 1], code[pos + 2]
+            mapno = b1 & 0x1F
+            if mapno not in (1, 2, 3):
+                return None
+            rex = 0x40 | (0 if b1 & 0x80 else 4) | (0 if b1 & 0x40 else 2) | (0 if b1 & 0x20 else 1) | (b2 & 0x80) >> 4
+            pos += 3
+        vex = ((~b2 >> 3) & 15, (b2 >> 2) & 1)
+        implied = (0, 0x66, 0xF3, 0xF2)[b2 & 3]
+        opcode = code[pos]
+        pos += 1
+        fitting = [c for c in _VEX_TABLE.get((mapno, implied, opcode), [])
+                   if c.vex_l in (-1, vex[1]) and c.vex_w in (-1, (rex >> 3) & 1)]
+        if not fitting:
+            return None
+        return _operands(code, pos, address, fitting, mapno, opcode, rex, (16, 32)[vex[1]], seg, False, vex)
     if pos < n and 0x40 <= code[pos] <= 0x4F:
         rex = code[pos]
         pos += 1
@@ -147,10 +179,18 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         candidates = _TABLE.get((0, 0, opcode), [])
     if not candidates:
         return None
-    rex_w, rex_r, rex_x, rex_b = bool(rex & 8), (rex >> 2) & 1, (rex >> 1) & 1, rex & 1
     if used_prefix == 0x66:
         opsize_prefix = False
-    opsize = 8 if rex_w else (2 if opsize_prefix else 4)
+    opsize = 8 if rex & 8 else (2 if opsize_prefix else 4)
+    return _operands(code, pos, address, candidates, mapno, opcode, rex, opsize, seg, lock, None)
+
+
+def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], mapno: int, opcode: int, rex: int,
+              opsize: int, seg: int, lock: bool, vex: tuple[int, int] | None) -> Insn | None:
+    """The rest of an instruction from its ModRM byte on: the spec that fits and its operands
+    (opsize: the operand size, or for VEX the vector length; vex: its vvvv and L)."""
+    n = len(code)
+    rex_w, rex_r, rex_x, rex_b = bool(rex & 8), (rex >> 2) & 1, (rex >> 1) & 1, rex & 1
     first = candidates[0]
     mod = reg = rm = 0
     mem: Mem | None = None
@@ -210,6 +250,10 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         return None
     if lock and not (spec.lockable and mod != 3):
         return None                  # LOCK on anything else is #UD
+    if vex is not None and not spec.uses_vvvv and vex[0]:
+        return None                  # VEX.vvvv must be 1111 when it names nothing
+    if vex is not None and not any(o.endswith("l") for o in spec.operands):
+        opsize = 8 if rex_w else 4   # VEX without vectors of VEX.L's length: W sizes its operands
     if (spec.is_sse or spec.stack64) and opsize == 2:
         return None
     if spec.stack64:
@@ -231,7 +275,13 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                 return None  # ah/ch/dh/bh
             operands.append(Reg("gpr", reg | (rex_r << 3), size))
         elif kind == "V":
-            operands.append(Reg("xmm", reg | (rex_r << 3), 16))
+            operands.append(Reg("xmm", reg | (rex_r << 3), size if vex else 16))
+        elif kind == "H":
+            assert vex is not None
+            operands.append(Reg("xmm", vex[0], size))
+        elif kind == "B":
+            assert vex is not None
+            operands.append(Reg("gpr", vex[0], size))
         elif kind == "Z":
             r = (opcode & 7) | (rex_b << 3)
             if size == 1 and not rex and r >= 4:
@@ -244,7 +294,7 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                         return None
                     operands.append(Reg("gpr", rm | (rex_b << 3), size))
                 else:
-                    operands.append(Reg("xmm", rm | (rex_b << 3), 16))
+                    operands.append(Reg("xmm", rm | (rex_b << 3), size if vex and size > 16 else 16))
             else:
                 assert mem is not None
                 operands.append(Mem(mem.base, mem.index, mem.scale, mem.disp, size, mem.seg))
@@ -259,4 +309,4 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
             operands.append(Imm(value, nbytes))
         else:  # pragma: no cover - table error
             raise AssertionError(code_)
-    return Insn(address, bytes(code[:pos]), spec, opsize, tuple(operands), lock)
+    return Insn(address, bytes(code[:pos]), spec, opsize, tuple(operands), lock, vex[1] if vex else 0)

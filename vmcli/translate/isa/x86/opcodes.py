@@ -138,6 +138,53 @@ F2 0F E6 cvtpd2dq V,W | 66 0F E7 movntdq M,V | F2 0F F0 lddqu V,M
 66 0F 3A 21 insertps V,Wd,Ib | 66 0F 3A 22 pinsrd V,Ey,Ib
 """
 
+# VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`
+# (the SDM's notation; no .L means either vector length, no .W either W). Operand codes as above,
+# and H (a vector register in VEX.vvvv), B (a general register in VEX.vvvv); the size letter l is
+# the vector length (16 bytes for VEX.L 0, 32 for 1).
+_VEX = """
+VEX.0F 10 vmovups Vl,Wl | VEX.0F 11 vmovups Wl,Vl | VEX.66.0F 10 vmovupd Vl,Wl | VEX.66.0F 11 vmovupd Wl,Vl
+VEX.0F 28 vmovaps Vl,Wl | VEX.0F 29 vmovaps Wl,Vl | VEX.66.0F 28 vmovapd Vl,Wl | VEX.66.0F 29 vmovapd Wl,Vl
+VEX.F3.0F 6F vmovdqu Vl,Wl | VEX.F3.0F 7F vmovdqu Wl,Vl | VEX.66.0F 6F vmovdqa Vl,Wl | VEX.66.0F 7F vmovdqa Wl,Vl
+VEX.66.0F E7 vmovntdq Ml,Vl
+VEX.66.0F 74 vpcmpeqb Vl,Hl,Wl | VEX.66.0F 75 vpcmpeqw Vl,Hl,Wl | VEX.66.0F 76 vpcmpeqd Vl,Hl,Wl
+VEX.66.0F38 29 vpcmpeqq Vl,Hl,Wl | VEX.66.0F 64 vpcmpgtb Vl,Hl,Wl | VEX.66.0F 65 vpcmpgtw Vl,Hl,Wl
+VEX.66.0F 66 vpcmpgtd Vl,Hl,Wl | VEX.66.0F DA vpminub Vl,Hl,Wl | VEX.66.0F DE vpmaxub Vl,Hl,Wl
+VEX.66.0F EA vpminsw Vl,Hl,Wl | VEX.66.0F EE vpmaxsw Vl,Hl,Wl | VEX.66.0F38 38 vpminsb Vl,Hl,Wl
+VEX.66.0F38 39 vpminsd Vl,Hl,Wl | VEX.66.0F38 3A vpminuw Vl,Hl,Wl | VEX.66.0F38 3B vpminud Vl,Hl,Wl
+VEX.66.0F38 3C vpmaxsb Vl,Hl,Wl | VEX.66.0F38 3D vpmaxsd Vl,Hl,Wl | VEX.66.0F38 3E vpmaxuw Vl,Hl,Wl
+VEX.66.0F38 3F vpmaxud Vl,Hl,Wl | VEX.66.0F DB vpand Vl,Hl,Wl | VEX.66.0F DF vpandn Vl,Hl,Wl
+VEX.66.0F EB vpor Vl,Hl,Wl | VEX.66.0F EF vpxor Vl,Hl,Wl | VEX.66.0F FC vpaddb Vl,Hl,Wl
+VEX.66.0F FD vpaddw Vl,Hl,Wl | VEX.66.0F FE vpaddd Vl,Hl,Wl | VEX.66.0F D4 vpaddq Vl,Hl,Wl
+VEX.66.0F F8 vpsubb Vl,Hl,Wl | VEX.66.0F F9 vpsubw Vl,Hl,Wl | VEX.66.0F FA vpsubd Vl,Hl,Wl
+VEX.66.0F FB vpsubq Vl,Hl,Wl | VEX.66.0F D8 vpsubusb Vl,Hl,Wl | VEX.66.0F D9 vpsubusw Vl,Hl,Wl
+VEX.66.0F DC vpaddusb Vl,Hl,Wl | VEX.66.0F DD vpaddusw Vl,Hl,Wl | VEX.66.0F38 00 vpshufb Vl,Hl,Wl
+VEX.0F 54 vandps Vl,Hl,Wl | VEX.66.0F 54 vandpd Vl,Hl,Wl | VEX.0F 55 vandnps Vl,Hl,Wl
+VEX.66.0F 55 vandnpd Vl,Hl,Wl | VEX.0F 56 vorps Vl,Hl,Wl | VEX.66.0F 56 vorpd Vl,Hl,Wl
+VEX.0F 57 vxorps Vl,Hl,Wl | VEX.66.0F 57 vxorpd Vl,Hl,Wl
+VEX.0F 58 vaddps Vl,Hl,Wl | VEX.66.0F 58 vaddpd Vl,Hl,Wl | VEX.0F 59 vmulps Vl,Hl,Wl
+VEX.66.0F 59 vmulpd Vl,Hl,Wl | VEX.0F 5C vsubps Vl,Hl,Wl | VEX.66.0F 5C vsubpd Vl,Hl,Wl
+VEX.0F 5E vdivps Vl,Hl,Wl | VEX.66.0F 5E vdivpd Vl,Hl,Wl
+VEX.F3.0F 58 vaddss Vx,Hx,Wd | VEX.F2.0F 58 vaddsd Vx,Hx,Wq | VEX.F3.0F 59 vmulss Vx,Hx,Wd
+VEX.F2.0F 59 vmulsd Vx,Hx,Wq | VEX.F3.0F 5C vsubss Vx,Hx,Wd | VEX.F2.0F 5C vsubsd Vx,Hx,Wq
+VEX.F3.0F 5E vdivss Vx,Hx,Wd | VEX.F2.0F 5E vdivsd Vx,Hx,Wq | VEX.F3.0F 51 vsqrtss Vx,Hx,Wd
+VEX.F2.0F 51 vsqrtsd Vx,Hx,Wq | VEX.F3.0F 5D vminss Vx,Hx,Wd | VEX.F2.0F 5D vminsd Vx,Hx,Wq
+VEX.F3.0F 5F vmaxss Vx,Hx,Wd | VEX.F2.0F 5F vmaxsd Vx,Hx,Wq
+VEX.F2.0F 10 vmovsd Vx,Hx,Ux | VEX.F2.0F 10 vmovsd Vx,Mq | VEX.F2.0F 11 vmovsd Mq,Vx
+VEX.F3.0F 10 vmovss Vx,Hx,Ux | VEX.F3.0F 10 vmovss Vx,Md | VEX.F3.0F 11 vmovss Md,Vx
+VEX.L0.66.0F.W0 6E vmovd Vx,Ed | VEX.L0.66.0F.W1 6E vmovq Vx,Eq | VEX.L0.66.0F.W0 7E vmovd Ed,Vx
+VEX.L0.66.0F.W1 7E vmovq Eq,Vx | VEX.L0.F3.0F 7E vmovq Vx,Wq | VEX.L0.66.0F D6 vmovq Wq,Vx
+VEX.66.0F D7 vpmovmskb Gd,Ul
+VEX.66.0F38.W0 78 vpbroadcastb Vl,Wb | VEX.66.0F38.W0 79 vpbroadcastw Vl,Ww
+VEX.66.0F38.W0 58 vpbroadcastd Vl,Wd | VEX.66.0F38.W0 59 vpbroadcastq Vl,Wq
+VEX.L0.0F 77 vzeroupper | VEX.L1.0F 77 vzeroall
+VEX.66.0F 2E vucomisd Vx,Wq | VEX.66.0F 2F vcomisd Vx,Wq | VEX.0F 2E vucomiss Vx,Wd | VEX.0F 2F vcomiss Vx,Wd
+VEX.F2.0F 2A vcvtsi2sd Vx,Hx,Ey | VEX.F3.0F 2A vcvtsi2ss Vx,Hx,Ey
+VEX.L0.0F38 F2 andn Gy,By,Ey | VEX.L0.0F38 F3/1 blsr By,Ey | VEX.L0.0F38 F3/2 blsmsk By,Ey
+VEX.L0.0F38 F3/3 blsi By,Ey | VEX.L0.0F38 F5 bzhi Gy,Ey,By | VEX.L0.F3.0F38 F7 sarx Gy,Ey,By
+VEX.L0.66.0F38 F7 shlx Gy,Ey,By | VEX.L0.F2.0F38 F7 shrx Gy,Ey,By | VEX.L0.F2.0F3A F0 rorx Gy,Ey,Ib
+"""
+
 
 # what the translation takes with LOCK (adc, sbb, neg, not, bts, btr and btc may take it too on x86)
 LOCKABLE = frozenset(("add", "and", "or", "sub", "xor", "inc", "dec", "xadd", "cmpxchg", "xchg"))
@@ -155,10 +202,18 @@ class OpSpec:
     opcode: int
     digit: int          # ModRM.reg extension, -1 when ModRM.reg names an operand
     plus_r: bool        # register number in the opcode's low 3 bits
+    vex: bool = False   # VEX-encoded (prefix and map in the VEX prefix)
+    vex_l: int = -1     # VEX.L it takes: 0, 1, or -1 for either
+    vex_w: int = -1     # VEX.W it takes: 0, 1, or -1 for either
 
     @property
     def has_modrm(self) -> bool:
         return any(o[0] in "EGWVUM" for o in self.operands) or self.digit >= 0
+
+    @property
+    def uses_vvvv(self) -> bool:
+        """VEX.vvvv names an operand (else it must be 1111)."""
+        return any(o[0] in "HB" for o in self.operands)
 
     @property
     def stack64(self) -> bool:
@@ -186,7 +241,7 @@ class OpSpec:
 
     @property
     def is_sse(self) -> bool:
-        return any(o[0] in "VWU" for o in self.operands)
+        return any(o[0] in "VWUH" for o in self.operands)
 
     def opcode_bytes(self) -> bytes:
         esc = {0: b"", 1: b"\x0f", 2: b"\x0f\x38", 3: b"\x0f\x3a"}[self.map]
@@ -198,6 +253,8 @@ class OpSpec:
 
 def _parse(line: str, ident: int) -> OpSpec:
     tokens = line.split()
+    if tokens[0].startswith("VEX."):
+        return _parse_vex(tokens, ident)
     n = next(i for i, t in enumerate(tokens) if t[0].islower())
     code, rest = tokens[:n], tokens[n:]
     prefix = 0
@@ -220,10 +277,31 @@ def _parse(line: str, ident: int) -> OpSpec:
     return OpSpec(ident, rest[0], operands, mapno, prefix, int(op, 16), digit, plus_r)
 
 
+def _parse_vex(tokens: list[str], ident: int) -> OpSpec:
+    """`VEX.L0.66.0F38.W0 opcode[/digit] mnemonic operands`."""
+    prefix, mapno, vex_l, vex_w = 0, 1, -1, -1
+    for part in tokens[0].split(".")[1:]:
+        if part in ("66", "F2", "F3"):
+            prefix = int(part, 16)
+        elif part in ("0F", "0F38", "0F3A"):
+            mapno = {"0F": 1, "0F38": 2, "0F3A": 3}[part]
+        elif part in ("L0", "L1"):
+            vex_l = int(part[1])
+        elif part in ("W0", "W1"):
+            vex_w = int(part[1])
+        else:  # pragma: no cover - table error
+            raise AssertionError(tokens)
+    op, _, d = tokens[1].partition("/")
+    operands = tuple(tokens[3].split(",")) if len(tokens) > 3 else ()
+    return OpSpec(ident, tokens[2], operands, mapno, prefix, int(op, 16), int(d) if d else -1, False, True, vex_l,
+                  vex_w)
+
+
 def _build() -> list[OpSpec]:
     lines = _integer()
-    for row in _SSE.strip().splitlines():
-        lines += [part.strip() for part in row.split("|") if part.strip()]
+    for table in (_SSE, _VEX):
+        for row in table.strip().splitlines():
+            lines += [part.strip() for part in row.split("|") if part.strip()]
     return [_parse(line, i) for i, line in enumerate(lines)]
 
 

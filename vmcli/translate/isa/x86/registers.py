@@ -27,6 +27,7 @@ def _aliases() -> dict[str, str]:
     out["gs"] = "gs_base"
     for name in XMM:
         out[name] = name
+        out["y" + name[1:]] = name          # a ymm register's low half (its upper half: the rules')
     return out
 
 

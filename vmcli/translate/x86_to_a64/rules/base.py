@@ -143,16 +143,16 @@ def _arith_narrow(c: Ctx, kind: str, dst: Reg | Mem, src: Reg | Mem | Imm, write
         _adc_narrow(c, kind, dst, src, write, a)
         return
     sub = kind == "sub"
-    sa = c.tmp()
-    c(A.lsl_imm(32, sa, a, sh))
     if isinstance(src, Imm) and not live & AF:
         sb = _shifted_imm(c, src, size)
     else:
         b = c.imm(src, 32) if isinstance(src, Imm) else c.src(src, size)
         c.af_source(a, b)
-        sb = c.tmp()
+        sb = c.reuse(b)
         c(A.lsl_imm(32, sb, b, sh))
-    rs = c.tmp()
+    sa = c.reuse(a)
+    c(A.lsl_imm(32, sa, a, sh))
+    rs = sa
     nzcv = bool(live & (CF | ZF | SF | OF))
     c(A.addsub(("subs" if sub else "adds") if nzcv else ("sub" if sub else "add"), 32, rs, sa, sb))
     if not sub and live & CF:
@@ -391,6 +391,7 @@ def _xadd(c: Ctx) -> None:
     assert isinstance(src, Reg)
     if isinstance(dst, Mem) and c.insn.lock:
         old = _atomic(c, "ldadd", dst, src.num)
+        c.kept.add(old)
         _arith(c, "add", Reg("gpr", old, size), src, write=False)
         c.write(src, size, old)
         return
@@ -420,6 +421,7 @@ def _cmpxchg(c: Ctx) -> None:
         c(A.mov(64, old, 0), A.casal(size, old, src.num, c.addr(dst)))   # old <- the memory's value
     else:
         c(A.mov(wide, old, dst.num))
+    c.kept.add(old)                                     # still needed after the compare
     prior = Reg("gpr", old, size)
     if c.nzcv_live() or c.live(PF | AF):
         _arith(c, "sub", Reg("gpr", 0, size), prior, write=False)
@@ -510,7 +512,7 @@ def _shift(c: Ctx, m: str, dst, cnt) -> None:
     live = c.live(ALL)
     if m in ("shl", "shr", "sar"):
         if m == "sar" and bits < 32:
-            s_ = c.tmp()
+            s_ = c.reuse(a)
             c(A.sbfx(32, s_, a, 0, bits))
             a = s_
         c(A.dp2({"shl": "lslv", "shr": "lsrv", "sar": "asrv"}[m], wbits, r, a, cl))

@@ -18,13 +18,15 @@ FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF,
                "sbb": ALL, "xadd": ALL, "cmpxchg": ALL,
                **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bt", "bts", "btr", "btc",
                                 "bsf", "bsr", "tzcnt", "lzcnt"), ALL), "stc": CF, "clc": CF, "cmc": CF,
-               **dict.fromkeys(("comiss", "ucomiss", "comisd", "ucomisd", "ptest"), ALL)}
+               **dict.fromkeys(("comiss", "ucomiss", "comisd", "ucomisd", "ptest", "vcomiss", "vucomiss", "vcomisd",
+                                "vucomisd", "andn", "blsr", "blsmsk", "blsi", "bzhi"), ALL)}
 FLAG_READS = {"adc": CF, "sbb": CF, "cmc": CF}
 PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "psllw", "pslld", "psllq", "psrlw",
                         "psrld", "psrlq", "psraw", "psrad"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
-                       "prefetchw", "jmp", "call", "ret", "syscall")) | frozenset(
+                       "prefetchw", "jmp", "call", "ret", "syscall", "sarx", "shlx", "shrx", "rorx", "vzeroupper",
+                       "vzeroall")) | frozenset(
     s.mnemonic for s in SPECS if s.is_sse and s.mnemonic not in FLAG_WRITES and s.mnemonic not in PRESERVING)
 
 

@@ -249,12 +249,12 @@ def _movd(c: Ctx) -> None:
             bits = 8 * src.size
             c(A.fpint("fmov_from_gpr", bits, "s" if bits == 32 else "d", dst.num, src.num))
         elif isinstance(src, Mem):
-            c(A.ldst("ldr", "v", src.size, dst.num, c.addr(src)))
+            c.ldst("ldr", "v", src.size, dst.num, src)
         else:
             c(A.fp1("fmov", "d", dst.num, src.num))                  # movq xmm, xmm: upper zeroed
         return
     if isinstance(dst, Mem):
-        c(A.ldst("str", "v", dst.size, src.num, c.addr(dst)))
+        c.ldst("str", "v", dst.size, src.num, dst)
     elif dst.kind == "gpr":
         bits = 8 * dst.size
         c(A.fpint("fmov_to_gpr", bits, "s" if bits == 32 else "d", dst.num, src.num))

@@ -278,11 +278,9 @@ def shufps(c: Ctx) -> None:
 def move128(c: Ctx) -> None:
     dst, src = operands(c)
     if isinstance(dst, Mem):
-        a = c.addr(dst)
-        c(A.ldst("str", "v", 16, src.num, a))
+        c.ldst("str", "v", 16, src.num, dst)
     elif isinstance(src, Mem):
-        a = c.addr(src)
-        c(A.ldst("ldr", "v", 16, dst.num, a))
+        c.ldst("ldr", "v", 16, dst.num, src)
     else:
         c.vmov(dst.num, src.num)
 
@@ -292,9 +290,9 @@ def movss(c: Ctx) -> None:
     size = 4 if c.insn.spec.mnemonic == "movss" else 8
     lane = 2 if size == 4 else 3
     if isinstance(dst, Mem):
-        c(A.ldst("str", "v", size, src.num, c.addr(dst)))
+        c.ldst("str", "v", size, src.num, dst)
     elif isinstance(src, Mem):
-        c(A.ldst("ldr", "v", size, dst.num, c.addr(src)))        # the load zeroes the upper lanes
+        c.ldst("ldr", "v", size, dst.num, src)        # the load zeroes the upper lanes
     else:
         c(A.ins_elem(lane, dst.num, 0, src.num, 0))
 
@@ -304,9 +302,11 @@ def movlh_mem(c: Ctx) -> None:
     high = c.insn.spec.mnemonic[3] == "h"
     t = c.tmp()
     if isinstance(src, Mem):
-        c(A.ldst("ldr", "r", 8, t, c.addr(src)), A.ins_gen(3, dst.num, 1 if high else 0, t))
+        c.ldst("ldr", "r", 8, t, src)
+        c(A.ins_gen(3, dst.num, 1 if high else 0, t))
     else:
-        c(A.umov(3, t, src.num, 1 if high else 0), A.ldst("str", "r", 8, t, c.addr(dst)))
+        c(A.umov(3, t, src.num, 1 if high else 0))
+        c.ldst("str", "r", 8, t, dst)
 
 
 def movmsk(c: Ctx) -> None:
@@ -342,6 +342,7 @@ def pextr(c: Ctx) -> None:
     idx = imm8(c) % lanes
     if isinstance(dst, Mem):
         t = c.tmp()
-        c(A.umov(size, t, src.num, idx), A.ldst("str", "r", 1 << size, t, c.addr(dst)))
+        c(A.umov(size, t, src.num, idx))
+        c.ldst("str", "r", 1 << size, t, dst)
     else:
         c(A.umov(size, dst.num, src.num, idx))
