@@ -13,9 +13,10 @@ from typing import Any
 
 from unicorn import UC_ARCH_X86, UC_MODE_64, Uc, UcError
 from unicorn import x86_const as x86c
+from unicorn.arm64_const import UC_CPU_ARM64_MAX
 
 from vmcli.translate.a64_to_x86.forms import Form
-from vmcli.translate.a64_to_x86.frontend import translate
+from vmcli.translate.a64_to_x86.frontend import TRAPS, translate
 from vmcli.translate.a64_to_x86.host import ENV_REG, ENV_SIZE, EXIT_REG, pack_env, unpack_env
 from vmcli.translate.a64_to_x86.rules.neon_mem import ld1_registers
 from vmcli.translate.core.blocks import Translation
@@ -29,6 +30,8 @@ from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, a64_s
 ENV = 0x300000           # where the translation's CPU keeps the env block
 
 random_state = a64_state
+LSE = {"cas", "ldadd", "ldclr", "ldeor", "ldset", "swp"}
+COMPARED = [n for n in A64_GUEST if n != "fpsr"]
 
 _X86_SCRATCH = ([getattr(x86c, f"UC_X86_REG_{n.upper()}") for n in GPR64[:15]]
                 + [getattr(x86c, f"UC_X86_REG_XMM{i}") for i in range(16)])
@@ -74,22 +77,47 @@ class Verifier:
     code_address = A64_CODE
 
     def __init__(self) -> None:
-        self.src = A64Source()
+        self.src = A64Source()                       # a Cortex-A72 (ARMv8.0: its hint space is no-ops)
+        self.src_v8x = A64Source(UC_CPU_ARM64_MAX)   # for the LSE atomics (ARMv8.1)
         self.host = X86Target()
+
+    def _source(self, source: bytes) -> tuple[A64Source, int | None]:
+        """The CPU that runs `source`, and where its last instruction traps to, when it is a trap
+        (svc: the next instruction; brk, hlt, udf: itself), which the source is not run into."""
+        words = [int.from_bytes(source[i:i + 4], "little") for i in range(0, len(source) - 3, 4)]
+        insns = [decode(w, A64_CODE + 4 * i) for i, w in enumerate(words)]
+        cpu = self.src_v8x if any(i is not None and i.enc.name in LSE for i in insns) else self.src
+        last = insns[-1] if insns else None
+        if last is not None and last.enc.name in TRAPS:
+            return cpu, last.address + (4 if last.enc.name == "svc" else 0)
+        return cpu, None
 
     def check(self, source: bytes, target: bytes, states: Iterable[GuestState], rng: random.Random,
               branch: bool = False, limit: int = 3, count: int = 1) -> tuple[int, list[Mismatch]]:
         """Returns (runs, mismatches); a state where both sides fault is not counted as a run.
         branch: the code ends in a branch after `count` instructions; the source stops there and
-        its pc must equal the translation's exit address."""
+        its pc must equal the translation's exit address. A trap ending the block is not run: the
+        source stops before it, and the exit is where the trap returns to."""
+        cpu, trap = self._source(source)
+        # FPSR's cumulative flags are not kept (docs: exceptions): compared where msr writes it
+        names = A64_GUEST if (0xD51B4420 >> 5) in {int.from_bytes(source[i:i + 4], "little") >> 5
+                                                    for i in range(0, len(source) - 3, 4)} else COMPARED
+
+        def run_source(st: GuestState) -> Any:
+            if trap is None:
+                return cpu.run(source, st, count if branch else 0)
+            if count > 1:
+                out = cpu.run(source, st, count - 1)
+                return out if isinstance(out, str) else (out[0], out[1], trap)
+            return ({n: st.regs.get(n, 0) for n in A64_GUEST}, st.memory, trap)
 
         def run(st: GuestState) -> tuple[Any, Any]:
-            return self.src.run(source, st, count if branch else 0), self.host.run(target, st, rng)
+            return run_source(st), self.host.run(target, st, rng)
 
         def diff(st: GuestState, want: Any, got: Any) -> list[str]:
             wregs, wmem, wpc = want
             gregs, gmem, gexit = got
-            diffs = register_diffs(A64_GUEST, wregs, gregs)
+            diffs = register_diffs(names, wregs, gregs)
             if branch:
                 diffs += exit_diffs(wpc, gexit)
             return diffs + memory_diffs(wmem, gmem)
@@ -147,6 +175,16 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
     name, f = insn.enc.name, insn.fields
     if name in ("br", "blr", "ret"):
         return {} if f["Rn"] == 31 else {f"x{f['Rn']}": A64_CODE + 4 * rng.randrange(-0x1000, 0x1000)}
+    if name == "dc_zva":                # anywhere in a 64-byte block of the window (zeroed whole)
+        if f["Rt"] == 31:
+            return None
+        return {f"x{f['Rt']}": DATA + 64 * rng.randrange(DATA_SIZE // 64) + rng.randrange(64)}
+    if name in LSE or name in ("ldxr", "stxr"):
+        size = 1 << f["size"]           # naturally aligned: an unaligned atomic faults
+        if name in ("stxr", "cas") and f["Rs"] == f["Rn"] and f["Rn"] != 31 or f["Rt"] == f["Rn"] != 31:
+            return None
+        base = DATA + 16 + rng.randrange(0, DATA_SIZE - 32) // 16 * 16 + rng.randrange(0, 16 // size) * size
+        return {"sp" if f["Rn"] == 31 else f"x{f['Rn']}": base}
     if name.startswith("ld1r") or name in ("ldar", "stlr"):
         size = width = 1 << f["size"]
         mode = "post"

@@ -49,7 +49,8 @@ def source_text(insn: Insn | None, raw: bytes, pc: int) -> str:
     return text
 
 
-_PC_RELATIVE = {"adr", "adrp", "b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "blr"}
+# the encodings whose code holds a guest address made from their own (branches, traps, adr, adrp)
+_PC_RELATIVE = {"adr", "adrp", "b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "blr", "svc", "brk", "hlt", "udf"}
 
 
 def code_for(insn: Insn) -> Code:

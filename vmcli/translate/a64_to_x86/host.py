@@ -23,7 +23,12 @@ EXIT_REG = R14
 SP_OFF = 0xF8
 NZCV_OFF = 0x100
 V_BASE = 0x110
-ENV_SIZE = V_BASE + 32 * 16
+# after the vector registers: the system registers user code reads and writes, and the exclusive
+# monitor (the address of the last ldxr, or all ones when clear, and the value it read)
+SYSREG_OFF = {"tpidr_el0": 0x310, "fpcr": 0x318, "fpsr": 0x320}
+EXCL_ADDR_OFF, EXCL_VAL_OFF = 0x328, 0x330
+ENV_SIZE = 0x340
+SYSREGS = list(SYSREG_OFF)
 
 
 def x_off(n: int) -> int:
@@ -44,13 +49,17 @@ def env_offset(guest: str) -> int:
         return SP_OFF
     if guest == "nzcv":
         return NZCV_OFF
+    if guest in SYSREG_OFF:
+        return SYSREG_OFF[guest]
     if guest.startswith("v"):
         return v_off(int(guest[1:]))
     return x_off(int(guest[1:]))
 
 
 def guest_order(name: str) -> tuple[int, int]:
-    """The order guest registers are listed in: x0..x30, sp, nzcv, v0..v31."""
+    """The order guest registers are listed in: x0..x30, sp, nzcv, v0..v31, the system registers."""
+    if name in SYSREG_OFF:
+        return (3, SYSREGS.index(name))
     if name.startswith("x"):
         return (0, int(name[1:]))
     if name.startswith("v"):
@@ -64,14 +73,16 @@ assert x_off(30) == 8 * 30 and SP_OFF == 8 * 31 and NZCV_OFF == 8 * 32 and v_off
 
 
 def pack_env(regs: dict[str, int]) -> bytes:
-    """The env block holding `regs`."""
+    """The env block holding `regs` (the system registers 0 when not given; the monitor clear)."""
     scalars = struct.pack("<33Q", *(regs[n] for n in _SCALARS))
     vectors = b"".join(regs[n].to_bytes(16, "little") for n in VREGS)
-    return scalars + bytes(_PAD) + vectors
+    tail = struct.pack("<5Q", *(regs.get(n, 0) for n in SYSREGS), (1 << 64) - 1, 0)
+    return scalars + bytes(_PAD) + vectors + tail
 
 
 def unpack_env(env: bytes) -> dict[str, int]:
     regs = dict(zip(_SCALARS, struct.unpack_from("<33Q", env), strict=True))
     for i, n in enumerate(VREGS):
         regs[n] = int.from_bytes(env[V_BASE + 16 * i:V_BASE + 16 * i + 16], "little")
+    regs.update(zip(SYSREGS, struct.unpack_from("<3Q", env, SYSREG_OFF["tpidr_el0"]), strict=True))
     return regs

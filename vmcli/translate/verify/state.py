@@ -125,11 +125,13 @@ def x86_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestS
 
 
 def a64_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
-    """x0..x30, sp, nzcv, v0..v31 and the data window."""
+    """x0..x30, sp, nzcv, v0..v31, tpidr_el0 (FPCR and FPSR 0: the translations assume FPCR's
+    defaults) and the data window."""
     regs = {n: random_gpr(rng) for n in XREGS}
     regs["sp"] = random_gpr(rng)
     regs["nzcv"] = rng.getrandbits(4) << 28
     regs.update({n: pooled_vector(rng) for n in VREGS})
+    regs.update(tpidr_el0=rng.getrandbits(64), fpcr=0, fpsr=0)
     if fixed:
         regs.update(fixed)
     memory = b"".join(pooled_vector(rng).to_bytes(16, "little") for _ in range(DATA_SIZE // 16))

@@ -67,3 +67,12 @@ def _br(c: Ctx) -> None:
         c.mov_addr(r, c.pc + 4)
         c.put(30, r, True)
     c.exit = True
+
+
+@rule("svc", "brk", "hlt", "udf")
+def _trap(c: Ctx) -> None:
+    """A trap ends the block (the translation names it, exit_kind): the runtime takes the exception.
+    EXIT = where the exception returns to: the next instruction after svc, the trapping instruction
+    itself after brk, hlt and udf (its preferred return address)."""
+    c.mov_addr(EXIT_REG, c.pc + 4 if c.name == "svc" else c.pc)
+    c.exit = True

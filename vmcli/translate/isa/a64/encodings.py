@@ -250,8 +250,34 @@ enc("vldstnp", "opc:2 101 1 000 L imm7:7 Rt2:5 Rn:5 Rt:5", "<T> <R>t, <R>t2, [xn
 # the flags as a system register
 enc("mrs_nzcv", "1101010100 1 1 1 011 0100 0010 000 Rt:5", "mrs xt, nzcv", NONE)
 enc("msr_nzcv", "1101010100 0 1 1 011 0100 0010 000 Rt:5", "msr nzcv, xt", NONE)
+# the other system registers user code reads or writes (op0 3, op1 3): the thread pointer, the FP
+# control and status registers, and two ID registers
+for _name, _crn, _crm, _op2, _w in (("tpidr_el0", "1101", "0000", "010", True), ("fpcr", "0100", "0100", "000", True),
+                                    ("fpsr", "0100", "0100", "001", True), ("dczid_el0", "0000", "0000", "111", False),
+                                    ("ctr_el0", "0000", "0000", "001", False)):
+    enc(f"mrs_{_name}", f"1101010100 1 1 1 011 {_crn} {_crm} {_op2} Rt:5", f"mrs xt, {_name}", NONE)
+    if _w:
+        enc(f"msr_{_name}", f"1101010100 0 1 1 011 {_crn} {_crm} {_op2} Rt:5", f"msr {_name}, xt", NONE)
+# the rest of the hint space (yield, wfe, sev, bti, paciasp, autiasp, xpaclri ...): no-ops on a CPU
+# without their feature, as the translation's host is
+enc("hint", "11010101000000110010 CRm:4 op2:3 11111", "hint #imm", NONE, lambda f: (f["CRm"], f["op2"]) != (0, 0))
+enc("dc_zva", "11010101000010110111010000 1 Rt:5", "dc zva, xt", NONE)
+enc("clrex", "11010101000000110011 CRm:4 010 11111", "clrex", NONE)
+# exclusives (the monitor is in the env block) and the LSE atomics (ARMv8.1)
+_SIZES4 = (_v("b_w", size=0), _v("h_w", size=1), _v("_w", size=2), _v("_x", size=3))
+enc("ldxr", "size:2 001000 0 1 0 11111 o0 11111 Rn:5 Rt:5", "ld[a]xr<T> <R>t, [xn|sp]", _SIZES4)
+enc("stxr", "size:2 001000 0 0 0 Rs:5 o0 11111 Rn:5 Rt:5", "st[l]xr<T> ws, <R>t, [xn|sp]", _SIZES4,
+    lambda f: f["Rs"] != f["Rt"] and (f["Rs"] != f["Rn"] or f["Rn"] == 31))
+enc("cas", "size:2 001000 1 A 1 Rs:5 R 11111 Rn:5 Rt:5", "cas[a][l]<T> <R>s, <R>t, [xn|sp]", _SIZES4)
+for _opc, _m in ((0, "ldadd"), (1, "ldclr"), (2, "ldeor"), (3, "ldset")):
+    enc(_m, f"size:2 111 0 00 A R 1 Rs:5 0 {_opc:03b} 00 Rn:5 Rt:5", f"{_m}[a][l]<T> <R>s, <R>t, [xn|sp]", _SIZES4)
+enc("swp", "size:2 111 0 00 A R 1 Rs:5 1 000 00 Rn:5 Rt:5", "swp[a][l]<T> <R>s, <R>t, [xn|sp]", _SIZES4)
 
-# ---- branches (end the block) ---------------------------------------------------------------------
+# ---- branches and traps (end the block) --------------------------------------------------------------
+enc("svc", "11010100 000 imm16:16 000 01", "svc #imm16", NONE, group="branch")
+enc("brk", "11010100 001 imm16:16 000 00", "brk #imm16", NONE, group="branch")
+enc("hlt", "11010100 010 imm16:16 000 00", "hlt #imm16", NONE, group="branch")
+enc("udf", "0000000000000000 imm16:16", "udf #imm16", NONE, group="branch")
 enc("b", "0 00101 imm26:26", "b label", NONE, group="branch")
 enc("bl", "1 00101 imm26:26", "bl label", NONE, group="branch")
 enc("b_cond", "01010100 imm19:19 0 cond:4", "b.cond label", NONE, group="branch")
@@ -461,6 +487,8 @@ enc("fcvtzu_s", "sf 00 11110 ftype:2 1 11 001 000000 Rn:5 Rd:5", "fcvtzu <T>",
 enc("fcvtzs_s", "sf 00 11110 ftype:2 1 11 000 000000 Rn:5 Rd:5", "fcvtzs <T>",
     (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
      _v("xd, dn", sf=1, ftype=1)), group="fp")
+enc("fmov_top", "1 00 11110 10 1 01 11 op 000000 Rn:5 Rd:5", "fmov <T>",
+    (_v("xd, vn.d[1]", op=0), _v("vd.d[1], xn", op=1)), group="fp")
 enc("fmov_gen", "sf 00 11110 ftype:2 1 00 11 op 000000 Rn:5 Rd:5", "fmov <T>",
     (_v("wd, sn", sf=0, ftype=0, op=0), _v("sd, wn", sf=0, ftype=0, op=1), _v("xd, dn", sf=1, ftype=1, op=0),
      _v("dd, xn", sf=1, ftype=1, op=1)), group="fp")
