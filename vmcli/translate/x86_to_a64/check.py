@@ -9,6 +9,8 @@ registers (host.py); flags the source architecture leaves undefined are masked.
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
 import random
 from collections.abc import Callable, Iterable
@@ -31,7 +33,7 @@ from vmcli.translate.x86_to_a64 import oracle
 from vmcli.translate.x86_to_a64.forms import Form
 from vmcli.translate.x86_to_a64.frontend import translate
 from vmcli.translate.x86_to_a64.host import AF_SRC, HOST, PF_RES, YMMH, pack_flags, unpack_flags
-from vmcli.translate.x86_to_a64.rules import RULES
+from vmcli.translate.x86_to_a64.rules import FLAG_WRITES, RULES
 from vmcli.translate.x86_to_a64.rules.base import AF_SET
 
 random_state = x86_state
@@ -52,6 +54,20 @@ class A64Target:
         self.scratch = FastRegs(self.uc, [a64c.UC_ARM64_REG_X0 + i for i in range(29)]
                                 + [a64c.UC_ARM64_REG_Q0 + i for i in range(32)])
         self.runs = 0
+        self.mapped_pages = {page for start, size in ((A64_CODE, CODE_SIZE), (ENV, 0x1000), (DATA & ~0xFFF, 0x1000))
+                             for page in range(start, start + size, 0x1000)}
+
+    def windows(self, memory: dict[int, bytes]) -> None:
+        """Map (once) and fill memory windows (address -> bytes) besides the data window."""
+        for address, data in memory.items():
+            for page in range(address & ~0xFFF, address + len(data), 0x1000):
+                if page not in self.mapped_pages:
+                    self.uc.mem_map(page, 0x1000)
+                    self.mapped_pages.add(page)
+            self.uc.mem_write(address, data)
+
+    def read_windows(self, memory: dict[int, bytes]) -> dict[int, bytes]:
+        return {a: bytes(self.uc.mem_read(a, len(m))) for a, m in memory.items()}
 
     def run(self, code: bytes, state_map: dict[str, str], regs: dict[str, int], memory: bytes,
             rng: random.Random) -> tuple[dict[str, int], bytes] | str:
@@ -399,3 +415,123 @@ class Verifier:
             if mismatches:
                 break
         return runs, mismatches, ""
+
+
+# ---- real code: a block of a real binary at its own address ----------------------------------------
+
+WINDOW = 0x10000000        # the memory a real block's registers point into
+WINDOW_SIZE = 0x4000
+RESERVED = [(WINDOW, WINDOW_SIZE), (DATA & ~0xFFF, 0x1000), (ENV, 0x1000), (A64_CODE, CODE_SIZE),
+            (X86_CODE - 0x10000, CODE_SIZE)]
+
+
+def _pointer(rng: random.Random) -> int:
+    """An address in the middle of the window (so displacements of a few KiB stay in it)."""
+    return WINDOW + 0x1000 + rng.randrange(0, (WINDOW_SIZE - 0x2000) // 16) * 16 + rng.choice([0, 8])
+
+
+def real_state(rng: random.Random, pages: list[int]) -> tuple[dict[str, int], dict[int, bytes]]:
+    """Registers mostly pointing into the window (the others small counts or random), the window
+    holding pointers into itself and random bytes, the RIP-relative pages random: memory every
+    side maps the same."""
+    regs: dict[str, int] = x86_state(rng).regs
+    for name in GPR64:
+        r = rng.random()
+        regs[name] = _pointer(rng) if r < 0.9 else rng.randrange(0, 64) if r < 0.95 else rng.getrandbits(64)
+    regs["rsp"] = WINDOW + WINDOW_SIZE // 2
+    regs["fs_base"] = regs["gs_base"] = WINDOW + 0x1000
+    window = bytearray(rng.randbytes(WINDOW_SIZE))
+    for k in range(0, WINDOW_SIZE, 8):
+        if rng.random() < 0.5:
+            window[k:k + 8] = _pointer(rng).to_bytes(8, "little")
+    memory = {WINDOW: bytes(window)}
+    memory.update({page: rng.randbytes(0x1000) for page in pages})
+    return regs, memory
+
+
+def rip_pages(insns: list[Insn]) -> list[int] | None:
+    """The pages a block's RIP-relative operands reach (16 bytes on), or None when one of them
+    falls where the code or the verifier's own memory is."""
+    pages: set[int] = set()
+    code = {page for i in insns for page in range(i.address & ~0xFFF, i.next_ip, 0x1000)}
+    for insn in insns:
+        for op in insn.operands:
+            if isinstance(op, Mem) and op.base == RIP:
+                ea = (insn.next_ip + op.disp) & M64
+                pages |= {ea & ~0xFFF, (ea + 31) & ~0xFFF}
+    if pages & code or any(start <= page < start + size for page in pages for start, size in RESERVED):
+        return None
+    return sorted(pages)
+
+
+def block_undefined(insns: list[Insn]) -> int:
+    """The flags left undefined at the end of a block (an instruction's undefined flags that no
+    later one writes)."""
+    und = 0
+    for insn in insns:
+        m = insn.spec.mnemonic
+        u = RULES.rules[m].undefined
+        # a state-dependent set (a shift's count ...): every flag it can leave undefined
+        mine = u if not callable(u) else functools.reduce(
+            operator.or_, (u(insn, {"rcx": k}) for k in (0, 1, 2, 31, 63, 64)), 0)
+        if m in AF_SET and native_is_amd():
+            mine &= ~AF
+        und = (und & ~FLAG_WRITES.get(m, 0)) | mine
+    return und
+
+
+class RealCode:
+    """Real blocks (a binary's, at their own addresses) on the host CPU and, translated, on Unicorn
+    AArch64, from states whose memory is mapped the same on both sides: registers, flags (but
+    those left undefined), every byte of memory and the exit address must match. A state where only
+    the source faults (the translation does not model faults: alignment ...) is skipped."""
+
+    def __init__(self) -> None:
+        self.native = native.NativeX86()
+        self.a64 = A64Target()
+
+    def check(self, code: bytes, address: int, states: int, rng: random.Random) -> tuple[int, int, list[str]] | None:
+        """(runs, skipped, the first mismatch's differences) of one fully translated block, or None
+        when its memory cannot be laid out (see rip_pages)."""
+        tr = translate(code, address)
+        if tr.unsupported:
+            return None
+        insns = []
+        pos = 0
+        while pos < len(code):
+            insn = decode(code[pos:pos + 15], address + pos)
+            assert insn is not None
+            insns.append(insn)
+            pos += insn.length
+        pages = rip_pages(insns)
+        if pages is None:
+            return None
+        mask = STATUS & ~block_undefined(insns)
+        drawn = [real_state(rng, pages) for _ in range(states)]
+        wants = self.native.run(code, address, [native.Run(regs, mem) for regs, mem in drawn])
+        full_map = {name: HOST[name] for name in GPR64 + XMM + ["rflags", "fs_base", "gs_base"]}
+        runs = skipped = 0
+        for (regs, memory), want in zip(drawn, wants, strict=True):
+            if isinstance(want, str):
+                skipped += 1
+                continue
+            self.a64.windows(memory)
+            got = self.a64.run(tr.code, full_map, regs, bytes(DATA_SIZE), rng)
+            runs += 1
+            if isinstance(got, str):
+                return runs, skipped, [got]
+            gregs = got[0]
+            gregs["rip"] = self.a64.read("x18") if tr.exit_reg else address + len(code)
+            names = GPR64 + XMM + ["fs_base", "gs_base"] + [h for h in YMMH if h in want[0]]
+            diffs = register_diffs(names, want[0], gregs) + exit_diffs(want[0]["rip"], gregs["rip"])
+            if (want[0]["rflags"] ^ gregs["rflags"]) & mask:
+                diffs.append(f"rflags: want {want[0]['rflags'] & mask:#x} got {gregs['rflags'] & mask:#x}")
+            after = self.a64.read_windows(memory)
+            for a in memory:
+                if want[1][a] != after[a]:
+                    off = next(i for i in range(len(after[a])) if want[1][a][i] != after[a][i])
+                    diffs.append(f"memory at {a + off:#x}: want {want[1][a][off:off + 8].hex()} "
+                                 f"got {after[a][off:off + 8].hex()}")
+            if diffs:
+                return runs, skipped, diffs
+        return runs, skipped, []
