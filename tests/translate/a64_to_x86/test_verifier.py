@@ -34,12 +34,13 @@ def _asm(text: str) -> bytes:
 
 
 def test_verifier_catches_a_wrong_translation(verifier: Verifier) -> None:
-    """Mutation check: subs with the carry not inverted must be caught (x86 CF is a borrow)."""
+    """Mutation check: subs with the carry inverted must be caught (the host flags keep NOT C,
+    which x86's borrow already is)."""
     code = _asm("subs x0, x1, x2")
     tr = translate(code, A64_CODE, "arm64")
-    setae = bytes([0x0F, 0x93])
-    assert tr.code.count(setae) == 1
-    bad = tr.code.replace(setae, bytes([0x0F, 0x92]))       # setb: C = CF, the x86 borrow
+    lahf = b"\x9f"
+    assert tr.code.count(lahf) == 1
+    bad = tr.code.replace(lahf, b"\xf5" + lahf)              # cmc before lahf: CF = C
     rng = random.Random(1)
     _, mismatches = verifier.check(code, bad, (random_state(rng) for _ in range(50)), rng)
     assert mismatches and "nzcv" in mismatches[0].diffs[0]

@@ -1,13 +1,19 @@
 """The code builder AArch64 -> x86-64 rules write through (Ctx): guest registers in and out of the
-env block (host.py), x86 integer and SSE instructions, NZCV <-> x86 flags.
+env block (host.py), x86 integer and SSE instructions, NZCV in the host's flags.
 
-NZCV <-> x86 flags: N = SF, Z = ZF, V = OF and C = CF after an addition but NOT CF after a
-subtraction (x86 CF is a borrow). Conditions are evaluated by loading NZCV into the x86 flags
-with CF = NOT C, which makes every AArch64 condition one x86 condition code (COND_CC).
+NZCV lives in the x86 flags as SF = N, ZF = Z, OF = V and CF = NOT C (host.py): a subtraction's
+flags are that already (x86's CF is a borrow), an addition's after `cmc`, a logic op's after `stc`;
+every AArch64 condition is then one x86 condition code (COND_CC). An instruction's code comes in
+up to two variants by its place in the block (its flag context, frontend.flag_contexts): a reader
+(Ctx.flags) loads NZCV from the env slot unless the host flags hold it on entry (FLAGS_IN); a
+writer (Ctx.nzcv_set) stores it there unless nothing can read it from there (NO_STORE). What an
+instruction's code leaves in the host flags (kept, NZCV, or clobbered) is read off its bytes
+(writes_flags), so no rule has to say it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -17,6 +23,13 @@ from vmcli.translate.isa.x86.conditions import CC_CODE as CC
 from vmcli.translate.isa.x86.decoder import Mem
 from vmcli.translate.isa.x86.encoder import encode_modrm, encode_opreg
 from vmcli.translate.isa.x86.registers import R8, R9, R10, R11, R12, R13, RAX, RBP, RBX, RCX, RDI, RDX, RSI
+
+# an instruction's flag context in its block (frontend.flag_contexts; kernels.contexts)
+FLAGS_IN = 1      # the host flags hold NZCV on entry: a reader needs no load
+NO_STORE = 2      # nothing reads this writer's NZCV from the env slot: it stays in the host flags
+# what an instruction does with NZCV (Code.nzcv; template flags of the numba path)
+N_READS, N_WRITES = 4, 8
+N_CANON, N_CLOBBER = 16, 32   # the host flags hold NZCV at its end / hold something else (neither: kept)
 
 # scratch in allocation order: rax/rcx/rdx last, they are the ones div/mul/shift-by-cl need
 SCRATCH = (RBX, RSI, RDI, R8, R9, R10, R11, R12, R13, RBP, RAX, RCX, RDX)
@@ -49,6 +62,7 @@ class Code:
     # guest addresses in the code (see Ctx.mov_addr): (byte offset of the immediate, 1 if a 4 KiB
     # page address else 0, value as a signed 64-bit number, ADDR_U32 / ADDR_S32 / ADDR_64)
     addrs: tuple[tuple[int, int, int, int], ...] = ()
+    nzcv: int = 0           # N_READS | N_WRITES | N_CANON or N_CLOBBER
 
     @property
     def bytes(self) -> bytes:
@@ -145,6 +159,9 @@ class Ctx:
     regs: set[str] = field(default_factory=set)
     vfree: list[int] = field(default_factory=lambda: list(XMM_SCRATCH))
     addr_marks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (chunk, page, value, class)
+    context: int = 0               # FLAGS_IN | NO_STORE
+    nzcv: int = 0                  # N_READS | N_WRITES
+    canon_at: int = -1             # the chunk count when the host flags last came to hold NZCV
 
     def __call__(self, *chunks: bytes) -> None:
         self.chunks.extend(chunks)
@@ -189,7 +206,9 @@ class Ctx:
             ends.append(ends[-1] + len(ch))
         addrs = tuple((ends[i + 1] - (8 if kind == ADDR_64 else 4), page, value, kind)
                       for i, page, value, kind in self.addr_marks)
-        return Code(self.chunks, self.exit, frozenset(self.regs), addrs)
+        after = any(map(writes_flags, self.chunks[max(self.canon_at, 0):]))
+        nzcv = self.nzcv | (N_CLOBBER if after else N_CANON if self.canon_at >= 0 else 0)
+        return Code(self.chunks, self.exit, frozenset(self.regs), addrs, nzcv)
 
     # ---- registers ------------------------------------------------------------------------------
 
@@ -349,7 +368,7 @@ class Ctx:
 
     def nzcv_value(self, sub: bool) -> int:
         """A register holding NZCV (bits 31:28) from the x86 flags of the last add/sub/logic op
-        (sub: C = NOT CF, x86's CF being a borrow)."""
+        (sub: C = NOT CF, as in the host flags' NZCV)."""
         n, z, c, v = self.tmp(), self.tmp(), self.tmp(), self.tmp()
         self.setcc("s", n)
         self.setcc("e", z)
@@ -363,47 +382,87 @@ class Ctx:
         self.release(z, c, v)
         return n
 
-    def store_nzcv(self, sub: bool) -> None:
-        n = self.nzcv_value(sub)
-        self.store_nzcv_reg(n)
-        self.release(n)
-
-    def store_nzcv_reg(self, r: int) -> None:
+    def flags(self) -> None:
+        """A reader: the host flags hold NZCV from here (loaded from the env slot unless they hold
+        it on entry: SF ZF CF from lahf's byte by sahf, OF = V by `add al, 0x7f`)."""
         self.regs.add("nzcv")
-        self.store(env(NZCV_OFF), r, 8)
+        self.nzcv |= N_READS
+        if not self.context & FLAGS_IN:
+            own = self._rax()
+            self.load(RAX, env(NZCV_OFF, 2), 2)
+            self(b"\x04\x7f", b"\x9e")               # add al, 0x7f; sahf
+            if own:
+                self.release(RAX)
+        self.canon_at = len(self.chunks)
 
-    def load_flags(self) -> None:
-        """x86 flags from the guest NZCV: SF = N, ZF = Z, CF = NOT C, OF = V (then COND_CC applies)."""
+    def _rax(self) -> bool:
+        """rax for the flags' code: taken here (True) or reserved for it by the rule (False)."""
+        if RAX in self.free:
+            self.take(RAX)
+            return True
+        return False
+
+    def nzcv_set(self, kind: str) -> None:
+        """A writer, after the x86 add/sub/logic op whose flags are the result's: NZCV into the
+        host flags' form (kind "sub": as it is; "add": C = CF, so cmc; "logic": C = V = 0, x86
+        cleared CF and OF, so stc), and into the env slot where needed."""
+        if kind == "add":
+            self.cmc()
+        elif kind == "logic":
+            self(b"\xf9")                                # stc
+        self.nzcv_written()
+
+    def nzcv_written(self) -> None:
+        """The host flags hold the new NZCV: store it to the env slot unless NO_STORE."""
         self.regs.add("nzcv")
-        self.take(RAX)
-        t = self.tmp()
-        self.load(RAX, env(NZCV_OFF), 4)
-        self.shift("shr", False, RAX, 24)               # al = N Z C V 0 0 0 0
-        self.mov(False, t, RAX)
-        self.unary("not", False, t)
-        self.shift("shr", False, t, 5)
-        self.alu_imm("and", False, t, 1)                  # t = NOT C
-        self.alu_imm("and", False, RAX, 0xC0)
-        self.alu("or", False, RAX, t)
-        self.shift("shl", False, RAX, 8)                  # ah = SF ZF 0 0 0 0 0 CF
-        self.load(t, env(NZCV_OFF), 4)
-        self.shift("shr", False, t, 28)
-        self.alu_imm("and", False, t, 1)
-        self(encode_modrm(b"\x80", 0, t, imm=b"\x7f", byte_rm=True))   # add t8, 0x7f: OF = V
-        self(b"\x9e")                                     # sahf (leaves OF alone)
-        self.release(t, RAX)
+        self.nzcv |= N_WRITES
+        if not self.context & NO_STORE:
+            own = self._rax()
+            self(b"\x9f")                                # lahf
+            self.setcc("o", RAX)
+            self.store(env(NZCV_OFF), RAX, 2)
+            if own:
+                self.release(RAX)
+        self.canon_at = len(self.chunks)
+
+    def nzcv_from_word(self) -> None:
+        """A writer whose new NZCV is in ax in the env slot's form (taken by the caller): stored
+        where needed, then loaded into the host flags."""
+        self.regs.add("nzcv")
+        self.nzcv |= N_WRITES
+        if not self.context & NO_STORE:
+            self.store(env(NZCV_OFF), RAX, 2)
+        self(b"\x04\x7f", b"\x9e")                   # add al, 0x7f; sahf
+        self.canon_at = len(self.chunks)
+
+    def if_else(self, cc: str, then: Callable[[], None], otherwise: Callable[[], None]) -> None:
+        """`then` where x86 condition cc holds, else `otherwise`: jcc over `otherwise` and a jmp
+        over `then` (short jumps: the code stays position-independent)."""
+        m0 = self.mark()
+        otherwise()
+        m1 = self.mark()
+        then()
+        self.skip_from(m1, None)                  # otherwise: jmp past `then`
+        self.skip_from(m0, cc, upto=m1 + 1)       # cc: jcc past `otherwise` and that jmp
 
     # ---- local branches --------------------------------------------------------------------------
 
     def mark(self) -> int:
         return len(self.chunks)
 
-    def skip_from(self, mark: int, cc: str) -> None:
-        """Jump over the code emitted since `mark` when x86 condition cc holds (a forward jcc rel32,
-        so the code stays position-independent)."""
-        length = sum(len(ch) for ch in self.chunks[mark:])
-        self.chunks.insert(mark, bytes([0x0F, 0x80 + CC[cc]]) + length.to_bytes(4, "little"))
+    def skip_from(self, mark: int, cc: str | None, upto: int | None = None) -> None:
+        """Jump over the code emitted since `mark` (up to chunk `upto`) when x86 condition cc holds
+        (always when None): a forward jcc/jmp, rel8 where it reaches, so the code stays
+        position-independent."""
+        length = sum(len(ch) for ch in self.chunks[mark:upto])
+        if length < 128:
+            jump = bytes([0xEB if cc is None else 0x70 + CC[cc], length])
+        else:
+            jump = (b"\xe9" if cc is None else bytes([0x0F, 0x80 + CC[cc]])) + length.to_bytes(4, "little")
+        self.chunks.insert(mark, jump)
         self.addr_marks = [(i + (i >= mark), page, value, kind) for i, page, value, kind in self.addr_marks]
+        if self.canon_at >= mark:
+            self.canon_at += 1
 
     # ---- vectors ---------------------------------------------------------------------------------
 
@@ -466,3 +525,35 @@ class Ctx:
         self.sse("pand", t, mask)
         self.sse("pxor", y, t)
         self.vrelease(t)
+
+
+# ---- which x86 instructions write the arithmetic flags ------------------------------------------------
+# (of what the builder emits; tests/translate/a64_to_x86/test_emitted_x86.py holds it to capstone's)
+_PREFIXES = frozenset((0x66, 0xF2, 0xF3, 0xF0, 0x2E, 0x3E, 0x26, 0x36, 0x64, 0x65))
+_WRITES_0F = frozenset((0x2E, 0x2F, 0xA3, 0xA4, 0xA5, 0xAB, 0xAC, 0xAD, 0xAF, 0xB0, 0xB1, 0xB3, 0xB8, 0xBA, 0xBB,
+                        0xBC, 0xBD, 0xC0, 0xC1, 0xC7))
+_WRITES_1 = frozenset((0x04, 0x05, 0x69, 0x6B, 0x80, 0x81, 0x83, 0x84, 0x85, 0xA8, 0xA9, 0x9D, 0x9E, 0xF5, 0xF8,
+                       0xF9, 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3))
+
+
+def writes_flags(chunk: bytes) -> bool:
+    """Whether the x86 instruction `chunk` may write any of CF PF AF ZF SF OF."""
+    i = 0
+    while chunk[i] in _PREFIXES:
+        i += 1
+    if 0x40 <= chunk[i] <= 0x4F:              # REX
+        i += 1
+    op = chunk[i]
+    if op == 0x0F:
+        op2 = chunk[i + 1]
+        if op2 == 0x38:
+            return chunk[i + 2] in (0x17, 0xF6)              # ptest, adcx/adox
+        if op2 == 0x3A:
+            return 0x60 <= chunk[i + 2] <= 0x63              # pcmp[ei]str[im]
+        return op2 in _WRITES_0F
+    if op < 0x40:
+        return (op & 7) < 6                   # the ALU ops' six forms (the rest are prefixes)
+    if op in (0xF6, 0xF7, 0xFE, 0xFF):
+        reg = (chunk[i + 1] >> 3) & 7
+        return reg != 2 if op in (0xF6, 0xF7) else reg < 2   # not / inc, dec
+    return op in _WRITES_1

@@ -34,30 +34,31 @@ from vmcli.translate.core.direction import Result
 from vmcli.translate.core.hashtable import HashTable, word_keys
 from vmcli.translate.core.jobs import fork_map, split
 
-# one template: word, x86 code, flags, the address it was built at, its addresses (Code.addrs)
-Record = tuple[int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
-Builder = Callable[[list[tuple[int, int]]], list[Record]]     # (word, pc) pairs -> their templates
+# one template: word, flag context, x86 code, flags, the address it was built at, its addresses
+# (Code.addrs)
+Record = tuple[int, int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
+Builder = Callable[[list[tuple[int, int, int]]], list[Record]]    # (word, pc, context) -> templates
 
 F_EXIT, F_UNSUPPORTED = k.F_EXIT, k.F_UNSUPPORTED
 
 
-def _build(word: int, pc: int) -> Record:
-    """Decode `word` and build its code at `pc` with its rule."""
+def _build(word: int, pc: int, context: int = 0) -> Record:
+    """Decode `word` and build its code at `pc` in flag context `context` with its rule."""
     insn = decode_cached(word, pc)
     if insn is None:
-        return word, b"", F_UNSUPPORTED, pc, ()
-    code = code_for(insn)
+        return word, context, b"", F_UNSUPPORTED, pc, ()
+    code = code_for(insn, context)
     raw = code.bytes
     for o, _page, value, kind in code.addrs:           # the value sits where the mark says
         size = 8 if kind == ADDR_64 else 4
         assert raw[o:o + size] == (value & (1 << 64) - 1).to_bytes(8, "little")[:size], code.addrs
-    return word, raw, F_EXIT if code.exit else 0, pc, code.addrs
+    return word, context, raw, (F_EXIT if code.exit else 0) | code.nzcv, pc, code.addrs
 
 
 def _fits(record: Record, pc: int) -> bool:
     """record's code is the instruction's at `pc` once its addresses are patched
     (kernels._fits, in Python)."""
-    _word, _raw, _flags, base, addrs = record
+    _word, _context, _raw, _flags, base, addrs = record
     for _o, page, value, kind in addrs:
         moved = value + ((pc >> 12) - (base >> 12)) * 4096 if page else value + (pc - base)
         if addr_class(moved) != kind:
@@ -69,7 +70,7 @@ class FastA64:
     """Translates many AArch64 blocks through the numba kernels; keeps its tables between calls."""
 
     def __init__(self) -> None:
-        self.level2 = HashTable(1 << 12)        # word -> its first template (the chain's head)
+        self.level2 = HashTable(1 << 12)        # (word, context) -> its first template (the chain's head)
         self.records: list[Record] = []    # every template, in id order (for the disk cache)
         self.tpl_next: list[int] = []
         self.tpl_start: list[int] = []
@@ -79,6 +80,7 @@ class FastA64:
         self._nbytes = 0
         self._arrays: tuple[np.ndarray, ...] | None = None
         self.fallbacks = 0                 # blocks handed to frontend.translate
+        self._new = 0                      # templates built in this call
 
     def _store(self, record: Record) -> int:
         index = len(self.records)
@@ -86,9 +88,9 @@ class FastA64:
         self.tpl_next.append(-1)
         self.tpl_start.append(self._nbytes)
         self.tpl_pstart.append(len(self.patches))
-        self.patches += record[4]
-        self._bytes.append(record[1])
-        self._nbytes += len(record[1])
+        self.patches += record[5]
+        self._bytes.append(record[2])
+        self._nbytes += len(record[2])
         self._arrays = None
         return index
 
@@ -102,24 +104,25 @@ class FastA64:
         """Add `record` to the templates of its word (unless one of them already serves its address)."""
         t = head
         while True:
-            if _fits(self.records[t], record[3]):
+            if _fits(self.records[t], record[4]):
                 return
             if self.tpl_next[t] < 0:
                 break
             t = self.tpl_next[t]
         self.tpl_next[t] = self._store(record)
 
-    def _lookup(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each word's first template id (placeholders for new words) and the new words' first
-        positions in `words`."""
-        self.level2.reserve(len(words))
-        return self.level2.insert(word_keys(words))
+    def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each (word, context) key's first template id (placeholders for new keys) and the new
+        keys' first positions in `keys`."""
+        self.level2.reserve(len(keys))
+        return self.level2.insert(keys)
 
     def insert(self, records: list[Record]) -> None:
         """Add templates made elsewhere (the disk cache, worker processes)."""
         if not records:
             return
-        tpl_of, first_new = self._lookup(np.array([r[0] for r in records], np.uint32))
+        keys = np.array([(r[0], r[1]) for r in records], np.int64).reshape(-1, 2)
+        tpl_of, first_new = self._lookup(keys)
         new_ids = np.array([self._store(records[int(i)]) for i in first_new], np.int64)
         self.level2.resolve(tpl_of, new_ids)
         heads = set(first_new.tolist())
@@ -132,11 +135,23 @@ class FastA64:
             self._bytes = [b"".join(self._bytes)]
             recs = self.records
             self._arrays = (np.array(self.tpl_next, np.int64), np.array(self.tpl_start, np.int64),
-                            np.array([len(r[1]) for r in recs], np.int64), np.array([r[2] for r in recs], np.int64),
-                            np.array([r[3] for r in recs], np.int64), np.frombuffer(self._bytes[0] + b"\0", np.uint8),
+                            np.array([len(r[2]) for r in recs], np.int64), np.array([r[3] for r in recs], np.int64),
+                            np.array([r[4] for r in recs], np.int64), np.frombuffer(self._bytes[0] + b"\0", np.uint8),
                             np.array(self.patches, np.int64).reshape(-1, 4), np.array(self.tpl_pstart, np.int64),
-                            np.array([len(r[4]) for r in recs], np.int64))
+                            np.array([len(r[5]) for r in recs], np.int64))
         return self._arrays
+
+    def _templates(self, keys: np.ndarray, pc_of: Callable[[int], int], build: Builder | None) -> np.ndarray:
+        """The first template id of each (word, context) key, building the new ones (at the pc of
+        their first position, pc_of)."""
+        tpl_of, first_new = self._lookup(keys)
+        self._new += len(first_new)
+        if len(first_new):
+            todo = [(int(keys[i, 0]), pc_of(int(i)), int(keys[i, 1])) for i in first_new]
+            records = build(todo) if build is not None else [_build(*t) for t in todo]
+            new_ids = np.array([self._store(r) for r in records], np.int64)
+            self.level2.resolve(tpl_of, new_ids)
+        return tpl_of
 
     def translate(self, blocks: list[tuple[bytes, int]], build: Builder | None = None) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
@@ -164,13 +179,17 @@ class FastA64:
             b = int(np.searchsorted(wstart, i, side="right")) - 1
             return int(addrs[b]) + 4 * (i - int(wstart[b]))
 
-        tpl_of, first_new = self._lookup(words)
-        if len(first_new):
-            todo = [(int(words[i]), pc_of(int(i))) for i in first_new]
-            records = build(todo) if build is not None else [_build(w, pc) for w, pc in todo]
-            new_ids = np.array([self._store(r) for r in records], np.int64)
-            self.level2.resolve(tpl_of, new_ids)
-        cache.TEMPLATES.count(len(words) - len(first_new), 0)    # the misses count in code_for
+        self._new = 0
+        tpl_of = self._templates(word_keys(words), pc_of, build)
+        # the flag contexts, from what the context-0 templates do with NZCV; their own templates
+        ctx = k.contexts(wstart, pre_ok, tpl_of, self._tables()[3])
+        at = np.flatnonzero(ctx)
+        if len(at):
+            keys = np.empty((len(at), 2), np.int64)
+            keys[:, 0] = words[at]
+            keys[:, 1] = ctx[at]
+            tpl_of[at] = self._templates(keys, lambda j: pc_of(int(at[j])), build)
+        cache.TEMPLATES.count(len(words) - self._new, 0)    # the misses count in code_for
         tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
         use, size, done, missing = k.plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
                                              tpl_base, patches, pstart, plen)
@@ -178,7 +197,8 @@ class FastA64:
             # PC-relative words at addresses their templates cannot serve: one more template each
             for i in missing.tolist():
                 if not self._serves(int(tpl_of[i]), pc_of(i)):
-                    self._chain(int(tpl_of[i]), _build(int(words[i]), pc_of(i)))
+                    head = int(tpl_of[i])
+                    self._chain(head, _build(int(words[i]), pc_of(i), self.records[head][1]))
             tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
             use, size, done, missing = k.plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
                                                  tpl_base, patches, pstart, plen)
@@ -284,8 +304,8 @@ def save_templates() -> None:
 # the rules for new words. With -j N, worker processes build those templates (Python only: they never
 # enter numba) and the parent does the rest.
 
-def _build_part(todo: list[tuple[int, int]]) -> list[Record]:
-    return [_build(word, pc) for word, pc in todo]
+def _build_part(todo: list[tuple[int, int, int]]) -> list[Record]:
+    return [_build(word, pc, context) for word, pc, context in todo]
 
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
@@ -293,7 +313,7 @@ def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Resu
     if jobs <= 1:
         return translate_fast(blocks)
 
-    def build(todo: list[tuple[int, int]]) -> list[Record]:
+    def build(todo: list[tuple[int, int, int]]) -> list[Record]:
         if len(todo) < 64 * jobs:
             return _build_part(todo)
         return [record for part in fork_map(_build_part, split(todo, jobs), jobs) for record in part]

@@ -1,7 +1,15 @@
 """Where the AArch64 guest state lives on the x86-64 host: an env block whose address is in r15
 (ENV_REG); guest memory is identity-mapped (guest_base 0). Layout (byte offsets):
 
-    x0..x30 at 8*n, sp at 0xF8, nzcv at 0x100 (AArch64 layout, bits 31:28), v0..v31 at 0x110 + 16*n.
+    x0..x30 at 8*n, sp at 0xF8, nzcv at 0x100 (in x86's form, below), v0..v31 at 0x110 + 16*n.
+
+NZCV is kept the way x86 flags hold it (as FEX-Emu keeps x86's flags the way AArch64 holds them):
+SF = N, ZF = Z, CF = NOT C (x86's borrow), OF = V. Within a block it stays in the host's flags
+from the instruction that sets it to the ones that read it; the env slot gets it (`lahf; seto al;
+mov [r15+0x100], ax`: byte 0 = V, byte 1 = lahf's SF ZF 0 AF 0 PF 1 CF) only where a later block
+or a later instruction of the block could need it, and a reader loads it back with `add al, 0x7f`
+(OF = V) and `sahf`. It is made into AArch64's layout only where read as such (mrs nzcv, the
+`state`'s reader: nzcv_word / nzcv_of_word).
 
 Each instruction loads what it reads into scratch host registers, computes and stores what it
 writes, so an instruction's code is independent of its neighbours. All other host registers
@@ -72,9 +80,22 @@ _PAD = V_BASE - 8 * len(_SCALARS)
 assert x_off(30) == 8 * 30 and SP_OFF == 8 * 31 and NZCV_OFF == 8 * 32 and v_off(1) == V_BASE + 16
 
 
+def nzcv_word(nzcv: int) -> int:
+    """The env slot's form of NZCV (bits 31:28): byte 0 = V, byte 1 = N Z 0 0 0 0 1 (NOT C), as
+    lahf and seto leave them."""
+    n, z, c, v = (nzcv >> 31) & 1, (nzcv >> 30) & 1, (nzcv >> 29) & 1, (nzcv >> 28) & 1
+    return ((n << 7 | z << 6 | 2 | (c ^ 1)) << 8) | v
+
+
+def nzcv_of_word(word: int) -> int:
+    """NZCV (bits 31:28) from the env slot's form (the other lahf bits, AF and PF, ignored)."""
+    n, z, c, v = (word >> 15) & 1, (word >> 14) & 1, ((word >> 8) & 1) ^ 1, word & 1
+    return n << 31 | z << 30 | c << 29 | v << 28
+
+
 def pack_env(regs: dict[str, int]) -> bytes:
     """The env block holding `regs` (the system registers 0 when not given; the monitor clear)."""
-    scalars = struct.pack("<33Q", *(regs[n] for n in _SCALARS))
+    scalars = struct.pack("<33Q", *(nzcv_word(regs[n]) if n == "nzcv" else regs[n] for n in _SCALARS))
     vectors = b"".join(regs[n].to_bytes(16, "little") for n in VREGS)
     tail = struct.pack("<5Q", *(regs.get(n, 0) for n in SYSREGS), (1 << 64) - 1, 0)
     return scalars + bytes(_PAD) + vectors + tail
@@ -82,6 +103,7 @@ def pack_env(regs: dict[str, int]) -> bytes:
 
 def unpack_env(env: bytes) -> dict[str, int]:
     regs = dict(zip(_SCALARS, struct.unpack_from("<33Q", env), strict=True))
+    regs["nzcv"] = nzcv_of_word(regs["nzcv"])
     for i, n in enumerate(VREGS):
         regs[n] = int.from_bytes(env[V_BASE + 16 * i:V_BASE + 16 * i + 16], "little")
     regs.update(zip(SYSREGS, struct.unpack_from("<3Q", env, SYSREG_OFF["tpidr_el0"]), strict=True))

@@ -10,9 +10,56 @@ import numba
 import numpy as np
 
 import vmcli.translate.core.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
-from vmcli.translate.a64_to_x86.builder import ADDR_64, ADDR_S32, ADDR_U32
+from vmcli.translate.a64_to_x86.builder import (
+    ADDR_64,
+    ADDR_S32,
+    ADDR_U32,
+    FLAGS_IN,
+    N_CANON,
+    N_CLOBBER,
+    N_READS,
+    N_WRITES,
+    NO_STORE,
+)
 
-F_EXIT, F_UNSUPPORTED = 1, 2          # template flags
+F_EXIT, F_UNSUPPORTED = 1, 2          # template flags, besides the builder's N_* (what it does with NZCV)
+
+
+@numba.njit(cache=True)
+def contexts(wstart, pre_ok, tpl_of, tpl_flags):
+    """Each instruction's flag context (frontend.flag_contexts, block by block over the words
+    translated: up to the first unsupported word, or up to and including the first exit)."""
+    ctx = np.zeros(len(tpl_of), np.int64)
+    for b in range(len(wstart) - 1):
+        lo = wstart[b]
+        hi = lo
+        if pre_ok[b]:
+            while hi < wstart[b + 1]:
+                f = tpl_flags[tpl_of[hi]]
+                if (f & F_UNSUPPORTED) != 0:
+                    break
+                hi += 1
+                if (f & F_EXIT) != 0:
+                    break
+        canon = False
+        for i in range(lo, hi):
+            f = tpl_flags[tpl_of[i]]
+            if (f & N_READS) != 0 and canon:
+                ctx[i] = FLAGS_IN
+            if (f & N_CANON) != 0:
+                canon = True
+            elif (f & N_CLOBBER) != 0:
+                canon = False
+        needed = True
+        for i in range(hi - 1, lo - 1, -1):
+            f = tpl_flags[tpl_of[i]]
+            if (f & N_WRITES) != 0:
+                if not needed:
+                    ctx[i] |= NO_STORE
+                needed = False
+            if (f & N_READS) != 0 and (ctx[i] & FLAGS_IN) == 0:
+                needed = True
+    return ctx
 
 
 @numba.njit(cache=True)

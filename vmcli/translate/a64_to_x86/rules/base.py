@@ -2,14 +2,15 @@
 
 Every rule loads the guest registers it reads from the env block (Ctx.get), computes with x86
 integer instructions of the same width (a W operation is a 32-bit x86 operation, which
-zero-extends as AArch64 does) and stores what it writes. Flags: Ctx.store_nzcv after an x86
-add/sub/and gives exact NZCV; conditions go through Ctx.load_flags and COND_CC.
+zero-extends as AArch64 does) and stores what it writes. Flags: the x86 add/sub/and's flags
+are NZCV in the host flags' form after Ctx.nzcv_set; conditions read them through Ctx.flags and
+COND_CC.
 """
 
 from __future__ import annotations
 
 from vmcli.translate.a64_to_x86.builder import COND_CC, Ctx
-from vmcli.translate.a64_to_x86.host import NZCV_OFF, env
+from vmcli.translate.a64_to_x86.host import nzcv_word
 from vmcli.translate.a64_to_x86.rules.common import EXTEND, address
 from vmcli.translate.a64_to_x86.rules.table import RULES as rule
 from vmcli.translate.isa.a64.conditions import COND
@@ -61,7 +62,7 @@ def _addsub_imm(c: Ctx) -> None:
     a = c.get(f["Rn"], sf, sp=True)
     c.alu_imm("sub" if sub else "add", sf, a, f["imm12"] << (12 * f["sh"]))
     if flags:
-        c.store_nzcv(sub)
+        c.nzcv_set("sub" if sub else "add")
     c.put(f["Rd"], a, sf, sp=not flags)
 
 
@@ -73,7 +74,7 @@ def _addsub_sreg(c: Ctx) -> None:
     b = _shifted_rm(c, f, sf)
     c.alu("sub" if sub else "add", sf, a, b)
     if flags:
-        c.store_nzcv(sub)
+        c.nzcv_set("sub" if sub else "add")
     c.put(f["Rd"], a, sf)
 
 
@@ -88,7 +89,7 @@ def _addsub_ereg(c: Ctx) -> None:
     c.shift("shl", True, b, f["imm3"])
     c.alu("sub" if sub else "add", sf, a, b)
     if flags:
-        c.store_nzcv(sub)
+        c.nzcv_set("sub" if sub else "add")
     c.put(f["Rd"], a, sf, sp=not flags)
 
 
@@ -98,19 +99,13 @@ def _adc(c: Ctx) -> None:
     sub = name.startswith("sbc")
     a = c.get(f["Rn"], sf)
     b = c.get(f["Rm"], sf)
-    t = c.tmp()
-    c.load(t, _nzcv(), 4)
-    c.bt(False, t, 29)            # CF = C
-    if sub:
-        c.cmc()                   # sbb subtracts the borrow NOT C
+    c.flags()                     # CF = NOT C: the borrow sbb subtracts
+    if not sub:
+        c.cmc()                   # CF = C for adc
     c.alu("sbb" if sub else "adc", sf, a, b)
     if name.endswith("s"):
-        c.store_nzcv(sub)
+        c.nzcv_set("sub" if sub else "add")
     c.put(f["Rd"], a, sf)
-
-
-def _nzcv() -> Mem:
-    return env(NZCV_OFF, 4)
 
 
 # ---- logic ---------------------------------------------------------------------------------------
@@ -128,7 +123,7 @@ def _logic_imm(c: Ctx) -> None:
     a = c.get(f["Rn"], sf)
     _alu_const(c, _LOGIC[m], sf, a, value)
     if m == "ands":
-        c.store_nzcv(False)
+        c.nzcv_set("logic")
     c.put(f["Rd"], a, sf, sp=m != "ands")
 
 
@@ -142,7 +137,7 @@ def _logic_sreg(c: Ctx) -> None:
         c.unary("not", sf, b)
     c.alu(_LOGIC[m], sf, a, b)
     if m in ("ands", "bics"):
-        c.store_nzcv(False)
+        c.nzcv_set("logic")
     c.put(f["Rd"], a, sf)
 
 
@@ -216,7 +211,17 @@ def _adr(c: Ctx) -> None:
 def _csel(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     cond = COND[f["cond"]]
-    c.take(RAX)                   # load_flags needs it
+    if f["Rn"] == f["Rm"] == 31 and name in ("csinc", "csinv") and cond not in ("al", "nv"):
+        # cset / csetm: 1 (or all ones) where the condition fails
+        c.flags()
+        r = c.tmp()
+        c.setcc(COND_CC[COND[f["cond"] ^ 1]], r)
+        c.extend(r, r, 1, False, w=False)
+        if name == "csinv":
+            c.unary("neg", sf, r)
+        c.put(f["Rd"], r, sf)
+        return
+    c.take(RAX)                   # Ctx.flags needs it
     n = c.get(f["Rn"], sf)
     m = c.get(f["Rm"], sf)
     if name == "csinc":
@@ -229,30 +234,41 @@ def _csel(c: Ctx) -> None:
     if cond in ("al", "nv"):
         m = n
     else:
-        c.load_flags()
+        c.flags()
         c.cmov(COND_CC[cond], sf, m, n)
     c.put(f["Rd"], m, sf)
 
 
 @rule("ccmn_reg", "ccmp_reg", "ccmn_imm", "ccmp_imm")
 def _ccmp(c: Ctx) -> None:
+    """Where the condition holds, NZCV from the comparison (ccmn: an addition), else the
+    instruction's #nzcv (loaded into the host flags as the env slot's form would be)."""
     f, sf, name = c.fields, c.sf, c.name
     cond = COND[f["cond"]]
+    add = name.startswith("ccmn")
     c.take(RAX)
     a = c.get(f["Rn"], sf)
-    if name.endswith("reg"):
-        c.alu("cmp" if name.startswith("ccmp") else "add", sf, a, c.get(f["Rm"], sf))
+    b = c.get(f["Rm"], sf) if name.endswith("reg") else None
+
+    def compare() -> None:
+        if b is None:
+            c.alu_imm("add" if add else "cmp", sf, a, f["imm5"])
+        else:
+            c.alu("add" if add else "cmp", sf, a, b)
+        if add:
+            c.cmc()
+
+    def otherwise() -> None:
+        c.mov_imm(RAX, nzcv_word(f["nzcv"] << 28), w=False)
+        c(b"\x04\x7f", b"\x9e")             # add al, 0x7f; sahf
+
+    if cond in ("al", "nv"):
+        compare()
     else:
-        c.alu_imm("cmp" if name.startswith("ccmp") else "add", sf, a, f["imm5"])
-    r = c.nzcv_value(name.startswith("ccmp"))
+        c.flags()
+        c.if_else(COND_CC[cond], compare, otherwise)
     c.release(RAX)
-    if cond not in ("al", "nv"):
-        k = c.tmp()
-        c.mov_imm(k, f["nzcv"] << 28)
-        c.load_flags()
-        c.cmov(COND_CC[cond], False, k, r)
-        r = k
-    c.store_nzcv_reg(r)
+    c.nzcv_written()
 
 
 # ---- multiply / divide ----------------------------------------------------------------------------
@@ -462,17 +478,32 @@ def _isb(c: Ctx) -> None:
 
 @rule("mrs_nzcv", "msr_nzcv")
 def _nzcv_reg(c: Ctx) -> None:
-    """mrs xt, nzcv reads N Z C V in bits 31:28 (the rest 0); msr keeps only those bits."""
+    """mrs xt, nzcv reads N Z C V in bits 31:28 (the rest 0); msr keeps only those bits (made into
+    the env slot's form: ah = N Z 0 0 0 0 1 NOT-C, al = V)."""
     f = c.fields
     if c.name == "mrs_nzcv":
-        t = c.tmp()
-        c.load(t, env(NZCV_OFF, 4), 4)
-        c.regs.add("nzcv")
-        c.put(f["Rt"], t, True)
-    else:
-        t = c.get(f["Rt"], False)
-        c.alu_imm("and", False, t, -0x10000000)       # 0xF0000000
-        c.store_nzcv_reg(t)
+        c.take(RAX)
+        c.flags()
+        c.release(RAX)
+        c.put(f["Rt"], c.nzcv_value(True), True)
+        return
+    c.take(RAX)
+    t = c.get(f["Rt"], False)
+    c.shift("shr", False, t, 28)                    # N Z C V in bits 3:0
+    k = c.tmp()
+    c.mov(False, RAX, t)
+    c.alu_imm("and", False, RAX, 1)                 # al = V
+    c.mov(False, k, t)
+    c.alu_imm("and", False, k, 0xC)
+    c.shift("shl", False, k, 12)                    # N, Z at bits 15, 14
+    c.alu("or", False, RAX, k)
+    c.unary("not", False, t)
+    c.alu_imm("and", False, t, 2)
+    c.shift("shl", False, t, 7)                     # NOT C at bit 8
+    c.alu("or", False, RAX, t)
+    c.alu_imm("or", False, RAX, 0x200)
+    c.nzcv_from_word()
+    c.release(RAX)
 
 
 @rule("nop", "prfm")

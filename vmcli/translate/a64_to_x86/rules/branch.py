@@ -38,7 +38,7 @@ def _b_cond(c: Ctx) -> None:
         c.mov_addr(EXIT_REG, target)
         c.exit = True
         return
-    c.load_flags()
+    c.flags()
     _exit_select(c, COND_CC[cond], target)
 
 
