@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from vmcli.translate.a64_to_x86.host import NZCV_OFF, SP_OFF, env, v_off, x_off
+from vmcli.translate.a64_to_x86.host import HOST_REGS, NZCV_OFF, SP_OFF, env, v_off, x_off
 from vmcli.translate.isa.a64.decoder import Insn
 from vmcli.translate.isa.x86.conditions import CC_CODE as CC
 from vmcli.translate.isa.x86.decoder import Mem
 from vmcli.translate.isa.x86.encoder import encode_modrm, encode_opreg
-from vmcli.translate.isa.x86.registers import R8, R9, R10, R11, R12, R13, RAX, RBP, RBX, RCX, RDI, RDX, RSI
+from vmcli.translate.isa.x86.registers import R12, R13, RAX, RCX, RDX
 
 # an instruction's flag context in its block (frontend.flag_contexts; kernels.contexts)
 FLAGS_IN = 1      # the host flags hold NZCV on entry: a reader needs no load
@@ -31,8 +31,10 @@ NO_STORE = 2      # nothing reads this writer's NZCV from the env slot: it stays
 N_READS, N_WRITES = 4, 8
 N_CANON, N_CLOBBER = 16, 32   # the host flags hold NZCV at its end / hold something else (neither: kept)
 
-# scratch in allocation order: rax/rcx/rdx last, they are the ones div/mul/shift-by-cl need
-SCRATCH = (RBX, RSI, RDI, R8, R9, R10, R11, R12, R13, RBP, RAX, RCX, RDX)
+# scratch in allocation order (the host registers no guest register lives in, but r14 and r15):
+# rax/rcx/rdx last, they are the ones the flags, div/mul and shifts by cl need
+SCRATCH = (R12, R13, RCX, RDX, RAX)
+assert not set(SCRATCH) & set(HOST_REGS.values())
 
 # AArch64 condition -> x86 condition, with the flags loaded by Ctx.load_flags (CF = NOT C)
 COND_CC = {"eq": "e", "ne": "ne", "hs": "ae", "lo": "b", "mi": "s", "pl": "ns", "vs": "o", "vc": "no",
@@ -45,12 +47,27 @@ _SHIFT = {"rol": 0, "ror": 1, "shl": 4, "shr": 5, "sar": 7}
 # the encodings mov_imm gives a 64-bit value (as a signed number): mov r32, imm32 (zero-extended);
 # mov r64, imm32 (sign-extended); movabs r64, imm64
 ADDR_U32, ADDR_S32, ADDR_64 = 0, 1, 2
+# and those Ctx.put_addr gives it on its way to an env slot: mov qword [m], imm32 (sign-extended);
+# else through a register: mov r32, imm32 (2^31 <= value < 2^32) or movabs
+ADDR_M32, ADDR_MU32, ADDR_M64 = 3, 4, 5
+ADDR_WIDE = (ADDR_64, ADDR_M64)     # the classes whose value is an imm64
 
 
 def addr_class(signed: int) -> int:
     if 0 <= signed < (1 << 32):
         return ADDR_U32
     return ADDR_S32 if -(1 << 31) <= signed < 0 else ADDR_64
+
+
+def mem_addr_class(signed: int) -> int:
+    if -(1 << 31) <= signed < (1 << 31):
+        return ADDR_M32
+    return ADDR_MU32 if 0 <= signed < (1 << 32) else ADDR_M64
+
+
+def addr_fits(signed: int, kind: int) -> bool:
+    """Whether `kind` is the encoding the builder gives the value (kernels._fits_kind in numba)."""
+    return (mem_addr_class(signed) if kind >= ADDR_M32 else addr_class(signed)) == kind
 
 
 @dataclass
@@ -204,7 +221,7 @@ class Ctx:
         ends = [0]
         for ch in self.chunks:
             ends.append(ends[-1] + len(ch))
-        addrs = tuple((ends[i + 1] - (8 if kind == ADDR_64 else 4), page, value, kind)
+        addrs = tuple((ends[i + 1] - (8 if kind in ADDR_WIDE else 4), page, value, kind)
                       for i, page, value, kind in self.addr_marks)
         after = any(map(writes_flags, self.chunks[max(self.canon_at, 0):]))
         nzcv = self.nzcv | (N_CLOBBER if after else N_CANON if self.canon_at >= 0 else 0)
@@ -225,26 +242,98 @@ class Ctx:
 
     # ---- guest state ----------------------------------------------------------------------------
 
-    def get(self, n: int, sf: bool, sp: bool = False, into: int | None = None) -> int:
-        """Host register holding guest X/W register n (31: xzr, or sp when `sp`); a W value is
-        zero-extended. Uses mov only, so the x86 flags survive."""
-        r = self.tmp() if into is None else into
+    def _name(self, n: int) -> str:
+        return "sp" if n == 31 else f"x{n}"
+
+    def host(self, n: int, sp: bool = False) -> int | None:
+        """The host register guest register n lives in (31: sp when `sp`, else xzr: None), or None."""
         if n == 31 and not sp:
-            self.mov_imm(r, 0)
-        else:
-            name = "sp" if n == 31 else f"x{n}"
-            self.regs.add(name)
-            self.load(r, env(SP_OFF if n == 31 else x_off(n)), 8 if sf else 4)
+            return None
+        return HOST_REGS.get(self._name(n))
+
+    def operand(self, n: int, sf: bool, sp: bool = False) -> int | Mem | None:
+        """Guest X/W register n as an x86 source operand: its host register (a W read uses its
+        low half: 32-bit instructions only), its env slot (4 bytes for a W read), or None for xzr."""
+        if n == 31 and not sp:
+            return None
+        name = self._name(n)
+        self.regs.add(name)
+        h = HOST_REGS.get(name)
+        if h is not None:
+            return h
+        return env(SP_OFF if n == 31 else x_off(n), 8 if sf else 4)
+
+    def get(self, n: int, sf: bool, sp: bool = False, into: int | None = None) -> int:
+        """A scratch register (or `into`) holding guest X/W register n (31: xzr, or sp when `sp`),
+        the rule's to change; a W value is zero-extended. Uses mov only, so the x86 flags survive."""
+        r = self.tmp() if into is None else into
+        self.move(r, self.operand(n, sf, sp), sf)
         return r
 
-    def put(self, n: int, r: int, sf: bool, sp: bool = False) -> None:
-        """Write host register r to guest X/W register n (a W write zero-extends)."""
+    def reg(self, n: int, sf: bool, sp: bool = False) -> int:
+        """A register holding guest X/W register n that the rule only reads: its host register (a
+        W value's upper half is not cleared there: 32-bit instructions only), or a scratch loaded."""
+        src = self.operand(n, sf, sp)
+        return src if isinstance(src, int) else self.get(n, sf, sp)
+
+    def move(self, r: int, src: int | Mem | None, sf: bool) -> None:
+        """r = an operand (None: 0), zero-extended from 32 bits unless sf; flags kept."""
+        if src is None:
+            self.mov_imm(r, 0)
+        elif isinstance(src, Mem):
+            self.load(r, src, 8 if sf else 4)
+        elif src != r or not sf:
+            self.mov(sf, r, src)
+
+    def dest(self, n: int, sp: bool = False, avoid: tuple[int | Mem | None, ...] = ()) -> int:
+        """Where a rule computes guest register n's new value: its host register, unless that is one
+        of `avoid` (operands still to be read after the first write), else a scratch; then `put`."""
+        h = self.host(n, sp)
+        return h if h is not None and h not in avoid else self.tmp()
+
+    def put(self, n: int, r: int, sf: bool, sp: bool = False, zx: bool = False) -> None:
+        """Write host register r to guest X/W register n (a W write zero-extends: r is already when
+        `zx`, the result of a 32-bit instruction)."""
         if n == 31 and not sp:
             return
-        self.regs.add("sp" if n == 31 else f"x{n}")
-        if not sf:
+        name = self._name(n)
+        self.regs.add(name)
+        h = HOST_REGS.get(name)
+        if h is not None:
+            if h != r or not (sf or zx):
+                self.mov(sf, h, r)
+            return
+        if not (sf or zx):
             self.mov(False, r, r)
         self.store(env(SP_OFF if n == 31 else x_off(n)), r, 8)
+
+    def put_imm(self, n: int, value: int, sf: bool, sp: bool = False) -> None:
+        """Guest X/W register n = a constant."""
+        value &= (1 << 64) - 1 if sf else 0xFFFFFFFF
+        h = self.host(n, sp)
+        if h is not None or not (value < 1 << 31 or value >= (1 << 64) - (1 << 31)):
+            r = self.tmp() if h is None else h
+            self.mov_imm(r, value)
+            self.put(n, r, True, sp)
+            return
+        if n == 31 and not sp:
+            return
+        self.regs.add(self._name(n))
+        self.store_imm(env(SP_OFF if n == 31 else x_off(n), 8), value, 8)
+
+    def writeback(self, n: int, disp: int) -> None:
+        """Guest register n (an address base: 31 is sp) += disp, flags kept where it lives in a host
+        register (lea)."""
+        if not disp:
+            return
+        h = self.host(n, True)
+        if h is not None:
+            self.regs.add(self._name(n))
+            self.lea(True, h, Mem(h, -1, 1, disp, 0))
+        else:
+            dst = self.operand(n, True, True)
+            assert isinstance(dst, Mem)
+            self.alu_mem_imm("add", True, dst, disp)
 
     # ---- integer instructions (w: 64-bit operand size) ----------------------------------------
 
@@ -254,6 +343,37 @@ class Ctx:
             self(encode_modrm(bytes([8 * _ALU[op] + 3]), dst, src, w))
         else:
             self(encode_modrm(bytes([8 * _ALU[op] + 1]), src, dst, w))
+
+    def alu_mem_imm(self, op: str, w: bool, dst: Mem, imm: int) -> None:
+        """[dst] op= imm (sign-extended imm8/imm32)."""
+        assert -(1 << 31) <= imm < (1 << 31)
+        if -128 <= imm < 128:
+            self(encode_modrm(b"\x83", _ALU[op], dst, w, imm=(imm & 0xFF).to_bytes(1, "little")))
+        else:
+            self(encode_modrm(b"\x81", _ALU[op], dst, w, imm=(imm & 0xFFFFFFFF).to_bytes(4, "little")))
+
+    def alu_rm(self, op: str, w: bool, dst: int | Mem, src: int | Mem | None) -> None:
+        """dst op= src where one of them may be memory (None: an immediate 0)."""
+        if src is None:
+            if isinstance(dst, Mem):
+                self.alu_mem_imm(op, w, dst, 0)
+            else:
+                self.alu_imm(op, w, dst, 0)
+        elif isinstance(dst, Mem):
+            assert isinstance(src, int)
+            self(encode_modrm(bytes([8 * _ALU[op] + 1]), src, dst, w))
+        else:
+            self.alu(op, w, dst, src)
+
+    def store_imm(self, mem: Mem, value: int, size: int) -> None:
+        """size bytes of memory = value (8 bytes: a sign-extended imm32)."""
+        if size == 1:
+            self(encode_modrm(b"\xc6", 0, mem, imm=bytes([value & 0xFF])))
+        elif size == 2:
+            self(encode_modrm(b"\xc7", 0, mem, prefix=b"\x66", imm=(value & 0xFFFF).to_bytes(2, "little")))
+        else:
+            assert size == 4 or value < 1 << 31 or value >= (1 << 64) - (1 << 31)
+            self(encode_modrm(b"\xc7", 0, mem, size == 8, imm=(value & 0xFFFFFFFF).to_bytes(4, "little")))
 
     def alu_imm(self, op: str, w: bool, dst: int, imm: int) -> None:
         assert -(1 << 31) <= imm < (1 << 31)
@@ -331,6 +451,27 @@ class Ctx:
         signed = value - (1 << 64) if value >> 63 else value
         self.addr_marks.append((len(self.chunks) - 1, int(page), signed, addr_class(signed)))
 
+    def put_addr(self, n: int, value: int, page: bool = False) -> None:
+        """Guest register n = a guest address as mov_addr makes it: into its host register, or into
+        its env slot as a sign-extended imm32 where it fits (else through a scratch register)."""
+        value &= (1 << 64) - 1
+        signed = value - (1 << 64) if value >> 63 else value
+        h = self.host(n)
+        if h is not None:
+            self.mov_addr(h, value, page)
+            self.put(n, h, True)
+            return
+        kind = mem_addr_class(signed)
+        self.regs.add(self._name(n))
+        if kind == ADDR_M32:
+            self.store_imm(env(x_off(n), 8), value, 8)
+            self.addr_marks.append((len(self.chunks) - 1, int(page), signed, kind))
+            return
+        r = self.tmp()
+        self.mov_imm(r, value)
+        self.addr_marks.append((len(self.chunks) - 1, int(page), signed, kind))
+        self.store(env(x_off(n)), r, 8)
+
     def lea(self, w: bool, dst: int, mem: Mem) -> None:
         self(encode_modrm(b"\x8d", dst, mem, w))
 
@@ -342,13 +483,13 @@ class Ctx:
     def imul(self, w: bool, dst: int, src: int) -> None:
         self(encode_modrm(b"\x0f\xaf", dst, src, w))
 
-    def cmov(self, cc: str, w: bool, dst: int, src: int) -> None:
+    def cmov(self, cc: str, w: bool, dst: int, src: int | Mem) -> None:
         self(encode_modrm(bytes([0x0F, 0x40 + CC[cc]]), dst, src, w))
 
     def setcc(self, cc: str, r: int) -> None:
         self(encode_modrm(bytes([0x0F, 0x90 + CC[cc]]), 0, r, byte_rm=True))
 
-    def bt(self, w: bool, r: int, bit: int) -> None:
+    def bt(self, w: bool, r: int | Mem, bit: int) -> None:
         self(encode_modrm(b"\x0f\xba", 4, r, w, imm=bytes([bit])))
 
     def bsr(self, w: bool, dst: int, src: int) -> None:

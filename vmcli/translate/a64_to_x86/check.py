@@ -1,8 +1,9 @@
 """The AArch64 -> x86-64 direction's plug-in to the verification harness (verify/harness.py).
 
 The source runs on Unicorn AArch64 (verify.runners.A64Source), the translation on Unicorn x86-64
-with the guest state in its env block (host.py); x0..x30, sp, nzcv, v0..v31, the exit address and
-the written memory must match bit for bit.
+with the guest state in its host registers and env block (host.py; the env slots of the registers
+that live on the host hold garbage); x0..x30, sp, nzcv, v0..v31, the exit address and the written
+memory must match bit for bit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from unicorn.arm64_const import UC_CPU_ARM64_MAX
 
 from vmcli.translate.a64_to_x86.forms import Form
 from vmcli.translate.a64_to_x86.frontend import TRAPS, translate
-from vmcli.translate.a64_to_x86.host import ENV_REG, ENV_SIZE, EXIT_REG, pack_env, unpack_env
+from vmcli.translate.a64_to_x86.host import (
+    ENV_REG,
+    ENV_SIZE,
+    EXIT_REG,
+    HOST_REGS,
+    env_offset,
+    pack_env,
+    unpack_env,
+)
 from vmcli.translate.a64_to_x86.rules.neon_mem import ld1_registers
 from vmcli.translate.core.blocks import Translation
 from vmcli.translate.isa.a64.decoder import Insn, decode
@@ -45,6 +54,7 @@ COMPARED = [n for n in A64_GUEST if n != "fpsr"]
 
 _X86_SCRATCH = ([getattr(x86c, f"UC_X86_REG_{n.upper()}") for n in GPR64[:15]]
                 + [getattr(x86c, f"UC_X86_REG_XMM{i}") for i in range(16)])
+_HOST_IDS = {r: getattr(x86c, f"UC_X86_REG_{GPR64[r].upper()}") for r in HOST_REGS.values()}
 
 
 class X86Target:
@@ -74,13 +84,19 @@ class X86Target:
             self.scratch.write([rng.getrandbits(64) for _ in range(15)] + [rng.getrandbits(128) for _ in range(16)])
         self.runs += 1
         uc.reg_write(getattr(x86c, f"UC_X86_REG_R{ENV_REG}"), ENV)
-        uc.mem_write(ENV, pack_env(st.regs))
+        env = bytearray(pack_env(st.regs))
+        for name, r in HOST_REGS.items():      # the registers that live on the host: there, and
+            uc.reg_write(_HOST_IDS[r], st.regs[name])       # garbage in their unused env slots
+            off = env_offset(name)
+            env[off:off + 8] = rng.getrandbits(64).to_bytes(8, "little")
+        uc.mem_write(ENV, bytes(env))
         uc.mem_write(DATA, st.memory)
         try:
             uc.emu_start(X86_CODE, X86_CODE + len(code))
         except UcError as exc:
             return f"translation faulted: {exc}"
         regs = unpack_env(bytes(uc.mem_read(ENV, ENV_SIZE)))
+        regs.update((name, uc.reg_read(_HOST_IDS[r])) for name, r in HOST_REGS.items())
         exit_addr = uc.reg_read(getattr(x86c, f"UC_X86_REG_R{EXIT_REG}"))
         return regs, bytes(uc.mem_read(DATA, DATA_SIZE)), exit_addr
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vmcli.translate.a64_to_x86 import kernels as k
-from vmcli.translate.a64_to_x86.builder import ADDR_64, addr_class
+from vmcli.translate.a64_to_x86.builder import ADDR_WIDE, addr_fits
 from vmcli.translate.a64_to_x86.frontend import code_for, decode_cached, translate
 from vmcli.translate.core import cache, disk
 from vmcli.translate.core.direction import Result
@@ -50,7 +50,7 @@ def _build(word: int, pc: int, context: int = 0) -> Record:
     code = code_for(insn, context)
     raw = code.bytes
     for o, _page, value, kind in code.addrs:           # the value sits where the mark says
-        size = 8 if kind == ADDR_64 else 4
+        size = 8 if kind in ADDR_WIDE else 4
         assert raw[o:o + size] == (value & (1 << 64) - 1).to_bytes(8, "little")[:size], code.addrs
     return word, context, raw, (F_EXIT if code.exit else 0) | code.nzcv, pc, code.addrs
 
@@ -61,7 +61,7 @@ def _fits(record: Record, pc: int) -> bool:
     _word, _context, _raw, _flags, base, addrs = record
     for _o, page, value, kind in addrs:
         moved = value + ((pc >> 12) - (base >> 12)) * 4096 if page else value + (pc - base)
-        if addr_class(moved) != kind:
+        if not addr_fits(moved, kind):
             return False
     return True
 

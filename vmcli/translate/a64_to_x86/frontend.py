@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from vmcli.translate.a64_to_x86.builder import FLAGS_IN, N_CANON, N_CLOBBER, N_READS, N_WRITES, NO_STORE, Code, Ctx
-from vmcli.translate.a64_to_x86.host import ENV_REG, EXIT_REG, env_offset, guest_order
+from vmcli.translate.a64_to_x86.host import ENV_REG, EXIT_REG, HOST_REGS, env_offset, guest_order
 from vmcli.translate.a64_to_x86.rules import RULES
 from vmcli.translate.core import cache
 from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
@@ -155,8 +155,13 @@ def translate(code: bytes, address: int = 0) -> Translation:
 @lru_cache(maxsize=4096)
 def state_of(regs: frozenset[str]) -> dict[str, dict[str, Any]]:
     """The `state` map (cached: blocks touching the same registers share it; callers copy it)."""
-    return {g: {"env": env_offset(g), "layout": "x86"} if g == "nzcv" else {"env": env_offset(g)}
-            for g in sorted(regs, key=guest_order)}
+    out: dict[str, dict[str, Any]] = {}
+    for g in sorted(regs, key=guest_order):
+        if g in HOST_REGS:
+            out[g] = {"reg": GPR64[HOST_REGS[g]]}
+        else:
+            out[g] = {"env": env_offset(g), "layout": "x86"} if g == "nzcv" else {"env": env_offset(g)}
+    return out
 
 
 def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:

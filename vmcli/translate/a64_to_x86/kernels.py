@@ -12,6 +12,9 @@ import numpy as np
 import vmcli.translate.core.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
 from vmcli.translate.a64_to_x86.builder import (
     ADDR_64,
+    ADDR_M32,
+    ADDR_M64,
+    ADDR_MU32,
     ADDR_S32,
     ADDR_U32,
     FLAGS_IN,
@@ -71,19 +74,26 @@ def _patched(value, page, pc, base):
 
 
 @numba.njit(cache=True)
-def _class(v):
+def _fits_kind(v, kind):
+    """builder.addr_fits: `kind` is the encoding the builder gives value v."""
+    if kind >= ADDR_M32:
+        if -(np.int64(1) << 31) <= v < (np.int64(1) << 31):
+            return kind == ADDR_M32
+        if 0 <= v < (np.int64(1) << 32):
+            return kind == ADDR_MU32
+        return kind == ADDR_M64
     if 0 <= v < (np.int64(1) << 32):
-        return ADDR_U32
+        return kind == ADDR_U32
     if -(np.int64(1) << 31) <= v < 0:
-        return ADDR_S32
-    return ADDR_64
+        return kind == ADDR_S32
+    return kind == ADDR_64
 
 
 @numba.njit(cache=True)
 def _fits(t, pc, tpl_base, patches, pstart, plen):
     """Template t's code is the instruction's at `pc`: every address keeps its encoding."""
     for p in range(pstart[t], pstart[t] + plen[t]):
-        if _class(_patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])) != patches[p, 3]:
+        if not _fits_kind(_patched(patches[p, 2], patches[p, 1], pc, tpl_base[t]), patches[p, 3]):
             return False
     return True
 
@@ -141,7 +151,8 @@ def _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_
             for p in range(pstart[t], pstart[t] + plen[t]):
                 v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
                 q = o + patches[p, 0]
-                for k in range(8 if patches[p, 3] == ADDR_64 else 4):
+                wide = patches[p, 3] == ADDR_64 or patches[p, 3] == ADDR_M64
+                for k in range(8 if wide else 4):
                     out[q + k] = (v >> (8 * k)) & 0xFF
         o += ln
 

@@ -22,9 +22,7 @@ def _exit_select(c: Ctx, cc: str, target: int) -> None:
 def _b(c: Ctx) -> None:
     target = c.pc + 4 * sext(c.fields["imm26"], 26)
     if c.name == "bl":
-        r = c.tmp()
-        c.mov_addr(r, c.pc + 4)
-        c.put(30, r, True)
+        c.put_addr(30, c.pc + 4)
     c.mov_addr(EXIT_REG, target)
     c.exit = True
 
@@ -45,16 +43,21 @@ def _b_cond(c: Ctx) -> None:
 @rule("cbz", "cbnz")
 def _cbz(c: Ctx) -> None:
     f, sf = c.fields, c.sf
-    x = c.get(f["Rt"], sf)
-    c.test(sf, x, x)
+    x = c.operand(f["Rt"], sf)
+    if isinstance(x, int):
+        c.test(sf, x, x)
+    elif x is None:
+        c.alu_imm("cmp", False, c.get(31, False), 0)
+    else:
+        c.alu_mem_imm("cmp", sf, x, 0)
     _exit_select(c, "e" if c.name == "cbz" else "ne", c.pc + 4 * sext(f["imm19"], 19))
 
 
 @rule("tbz", "tbnz")
 def _tbz(c: Ctx) -> None:
     f = c.fields
-    x = c.get(f["Rt"], True)
-    c.bt(True, x, (f["b5"] << 5) | f["b40"])
+    x = c.operand(f["Rt"], True)
+    c.bt(True, c.get(31, True) if x is None else x, (f["b5"] << 5) | f["b40"])
     _exit_select(c, "ae" if c.name == "tbz" else "b", c.pc + 4 * sext(f["imm14"], 14))
 
 
@@ -63,9 +66,7 @@ def _br(c: Ctx) -> None:
     f = c.fields
     c.get(f["Rn"], True, into=EXIT_REG)
     if c.name == "blr":
-        r = c.tmp()
-        c.mov_addr(r, c.pc + 4)
-        c.put(30, r, True)
+        c.put_addr(30, c.pc + 4)
     c.exit = True
 
 

@@ -232,6 +232,7 @@ def _fcvtzu_s(c: Ctx) -> None:
     c.mov_imm(ones, (1 << 64) - 1 if sf else 0xFFFFFFFF)
     c.test(True, r, r)
     c.cmov("s", True, r, zero)                                       # negative, NaN, >= 2^63
+    c.release(zero)
     if sf:
         big = c.vconst(0x43E0000000000000 if double else 0x5F000000)  # 2^63
         t = c.vtmp()
