@@ -69,23 +69,50 @@ def read_input_file(path: str) -> list[Block]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not text (byte {exc.start} is not UTF-8): give one hex block per line",
                          "input_file") from exc
+    blocks = _plain_lines(path, lines)
+    if blocks is not None:
+        return blocks
     blocks = []
     for number, line in enumerate(lines, 1):
-        line = line.split("#", 1)[0].strip()
+        if "#" in line:
+            line = line.split("#", 1)[0]
+        line = line.strip()
         if not line:
             continue
         address = 0
         try:
-            if line.startswith("@"):
+            if line[0] == "@":
                 first, _, line = line.partition(" ")
                 address = _address(first[1:])
-            code = parse_hex(line, "input_file")
+            try:
+                code = bytes.fromhex(line)          # plain hex (as the bench and tests write it)
+            except ValueError:
+                code = b""
+            if not code:
+                code = parse_hex(line, "input_file")
         except InputError as exc:
             raise InputError(f"{path}:{number}: {exc}", "input_file") from exc
         blocks.append(Block(code, address, f"{path}:{number}"))
     if not blocks:
         raise InputError(f"{path} holds no hex blocks", "input_file")
     return blocks
+
+
+_PLAIN_LINE = re.compile(r"(?:@(0x[0-9a-fA-F]{1,16}) )?([0-9a-fA-F]+)")
+
+
+def _plain_lines(path: str, lines: list[str]) -> list[Block] | None:
+    """The blocks of a file whose every line is `[@0xADDRESS ]HEX` (as the bench and the tests
+    write them), or None to parse it line by line."""
+    match = _PLAIN_LINE.fullmatch
+    blocks = []
+    for number, line in enumerate(lines, 1):
+        m = match(line)
+        if m is None or len(m[2]) % 2:
+            return None
+        address, code = m.groups()
+        blocks.append(Block(bytes.fromhex(code), int(address, 16) if address else 0, f"{path}:{number}"))
+    return blocks or None
 
 
 def _address(text: str) -> int:

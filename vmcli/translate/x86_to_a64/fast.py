@@ -7,10 +7,13 @@ Stage B (numba table, Python once per *new* shape only): level 2 maps the key to
   program; a new shape's template is built by the rule.
 Stage C (numba, kernels.emit_all): copy each instruction's template program and patch its
   registers and data values in.
-A block the fast path cannot take whole (an unsupported instruction, a branch before its end) goes
-through frontend.translate, which reports what it cannot translate; both paths give the same bytes
-(tests/translate/x86_to_a64/test_fast.py). Importing this module imports numba (only the bulk
-path does); the kernels compile with cache=True.
+Like frontend.translate, a block is translated up to its first instruction outside the subset, or
+up to and including a branch before its end; the instructions after it are counted (our decoder,
+else capstone, delimits them, as frontend.translate lists them: frontend.listed_after). A block
+that stops at an instruction only the Python path translates (the VEX forms) takes the Python
+rules without the listing (frontend.code_and_counts); both paths give the same bytes and counts
+(tests/translate/x86_to_a64/test_fast.py). Importing this module imports numba (only the bulk path
+does); the kernels compile with cache=True.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from vmcli.translate.isa.x86.decoder import decode, operand_size
 from vmcli.translate.isa.x86.opcodes import SPECS
 from vmcli.translate.x86_to_a64 import kernels as fk
 from vmcli.translate.x86_to_a64.builder import SMALL, Patch, Template
-from vmcli.translate.x86_to_a64.forms import _sizes, all_forms
-from vmcli.translate.x86_to_a64.frontend import template_for, translate
+from vmcli.translate.x86_to_a64.forms import _sizes, all_forms, supported_form
+from vmcli.translate.x86_to_a64.frontend import code_and_counts, decode_cached, listed_after, template_for
 from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 # operand kind codes
@@ -163,6 +166,8 @@ class FastTranslator:
         self._nprog += len(chunk)
         return offset
 
+    fallbacks = 0      # blocks handed to frontend.translate
+
     def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
         frontend.translate(...).code."""
@@ -173,7 +178,7 @@ class FastTranslator:
         starts = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, codes), np.int64, n), out=starts[1:])
         addrs = np.fromiter((a for _, a in blocks), np.int64, n)
-        rows, keys, slots, params, block_ok, counts = self._decode(data, starts, addrs)
+        rows, keys, slots, params, stop, counts = self._decode(data, starts, addrs)
         ninsn = len(rows)
         # stage B: templates for shapes not seen before (the table lives in numpy, looked up in numba)
         tpl_of = np.empty(0, np.int64)
@@ -206,9 +211,17 @@ class FastTranslator:
         bounds = (4 * out_start).tolist()
         result: list[Result] = [(raw[a:b], c, 0)
                                   for a, b, c in zip(bounds[:-1], bounds[1:], counts.tolist(), strict=True)]
-        for b in np.flatnonzero(~block_ok).tolist():
-            tr = translate(*blocks[b])
-            result[b] = (tr.code, len(tr.insns), len(tr.unsupported))
+        for b in np.flatnonzero(stop >= 0).tolist():
+            code, address = blocks[b]
+            at = int(stop[b])
+            after_exit = bool(at & fk.STOP_AFTER_EXIT)
+            at &= fk.STOP_AFTER_EXIT - 1
+            if not after_exit and _python_translates(code, at, address):
+                self.fallbacks += 1          # a form only the Python path has (VEX)
+                result[b] = code_and_counts(code, address)
+            else:
+                rest = listed_after(code, at, address, after_exit)
+                result[b] = (result[b][0], result[b][1] + rest, rest)
         return result
 
     def _decode(self, data: np.ndarray, starts: np.ndarray, addrs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -222,13 +235,13 @@ class FastTranslator:
             self._rowbuf = tuple(np.empty((cap, *a.shape[1:]), np.int64) for a in self._rowbuf)
         rows, keys, slots, params = self._rowbuf
         cap = len(params)
-        block_ok = np.empty(nblocks, np.bool_)
+        stop = np.empty(nblocks, np.int64)
         counts = np.empty(nblocks, np.int64)
         l1_count = np.zeros(2, np.int64)
         b = n = 0
         while True:
             b, n = fk.decode_all(data, starts, addrs, t["ptab"], t["pick"], t["stab"], self.l1, SMALL, b, n, rows, keys,
-                          slots, params, block_ok, counts, l1_count)
+                          slots, params, stop, counts, l1_count)
             if b == nblocks:
                 break
             cap = max(2 * cap, n + int(starts[b + 1] - starts[b]))
@@ -236,7 +249,7 @@ class FastTranslator:
                                  for a in self._rowbuf)
             rows, keys, slots, params = self._rowbuf
         cache.DECODED.count(int(l1_count[0]), int(l1_count[1]))
-        return rows[:n], keys[:n], slots[:n], params[:n], block_ok, counts
+        return rows[:n], keys[:n], slots[:n], params[:n], stop, counts
 
     @staticmethod
     def _positions(rows: np.ndarray, counts: np.ndarray, starts: np.ndarray,
@@ -248,6 +261,12 @@ class FastTranslator:
         block_of = np.repeat(np.arange(len(counts)), counts)
         within = before - before[block_first[block_of]]
         return starts[:-1][block_of] + within, addrs[block_of] + within
+
+
+def _python_translates(code: bytes, pos: int, address: int) -> bool:
+    """Whether frontend.translate translates the instruction at `pos` (one the kernel does not)."""
+    insn = decode_cached(code, pos, address + pos)
+    return insn is not None and not supported_form(insn)
 
 
 _TRANSLATOR: FastTranslator | None = None

@@ -146,6 +146,41 @@ def translate(code: bytes, address: int = 0) -> Translation:
     return result
 
 
+def code_and_counts(code: bytes, address: int) -> tuple[bytes, int, int]:
+    """translate(code, address)'s code, instructions and untranslated instructions, without its
+    listing (no text, no state): the bulk path's way through the blocks its kernel leaves."""
+    translated: list[tuple[Insn, Template]] = []
+    pos = 0
+    while pos < len(code):
+        insn = decode_cached(code, pos, address + pos)
+        if insn is None or supported_form(insn):
+            break
+        tpl = template_for(insn)
+        translated.append((insn, tpl))
+        pos += len(insn.raw)
+        if tpl.exit:
+            break
+    out = []
+    for (insn, tpl), dead in zip(translated, dead_flags([t[0] for t in translated]), strict=True):
+        if dead:
+            tpl = template_for(insn, dead=dead)
+        words = apply(tpl, slot_values(insn), register_params(insn, RULES.rules[insn.spec.mnemonic]))
+        out.append(b"".join(w.to_bytes(4, "little") for w in words))
+    rest = listed_after(code, pos, address, bool(translated) and translated[-1][1].exit)
+    return b"".join(out), len(translated) + rest, rest
+
+
+def listed_after(code: bytes, pos: int, address: int, after_exit: bool) -> int:
+    """The instructions translate lists, untranslated, from `pos` on: delimited by our decoder,
+    else by capstone (one byte where it cannot), after an unsupported one; by capstone after an exit."""
+    n = 0
+    while pos < len(code):
+        insn = None if after_exit else decode_cached(code, pos, address + pos)
+        pos += len(insn.raw) if insn is not None else disasm.x86_length(code[pos:], address + pos) or 1
+        n += 1
+    return n
+
+
 def state_of(code: bytes, address: int, insns: list[Insn]) -> dict[str, dict[str, Any]]:
     """Guest registers the block reads or writes -> where the code keeps them (the upper ymm
     halves the AVX forms touch: at their offset in the env block)."""

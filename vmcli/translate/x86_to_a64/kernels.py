@@ -32,6 +32,7 @@ KEY_DEAD = 40                   # dead flags sit in the template key's first wor
 KEY_RIP, KEY_NEXT = 52, 56      # then the chunk masks of the address slots (builder.address_slots)
 KEY_LOCK = 60                   # and the LOCK prefix
 SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM, SF_NEXT_IP, SF_LOCKABLE = 1, 2, 4, 8, 16, 32
+STOP_AFTER_EXIT = 1 << 40       # decode_all's stop[b]: the rest follows an exit
 
 
 # L1 entry columns: the 15-byte window (2 words), then everything decoding gives
@@ -332,14 +333,17 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
 
 
 @numba.njit(cache=True)
-def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, keys, slots, params, block_ok, counts,
+def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, keys, slots, params, stop, counts,
                l1_count):
     """Blocks b0.. into rows n0..: per instruction (spec, length), template key, data slots (imm,
-    disp, rip target) and packed register parameters; a block with anything outside the subset
-    is marked not ok (and left to the Python path, frontend.py). l1 (cache level 1) maps the 15-byte window
-    at an instruction to all of that but the address-dependent rip target. Returns the block it
-    stopped at and the rows used: the caller grows the row arrays and resumes when they are full
-    (the kernel never reallocates, which keeps reference counting out of its loop)."""
+    disp, rip target) and packed register parameters, up to the block's first instruction outside
+    the subset, or up to and including an exit that bytes follow, as frontend.translate
+    translates it: stop[b] is -1 for a whole block, else the byte offset where the rest starts
+    (| STOP_AFTER_EXIT after an exit; the caller tells the rest's instructions, or hands the block to
+    the Python path when the instruction is one only it translates). l1 (cache level 1) maps the
+    15-byte window at an instruction to all of that but the address-dependent rip target. Returns
+    the block it stopped at and the rows used: the caller grows the row arrays and resumes when
+    they are full (the kernel never reallocates, which keeps reference counting out of its loop)."""
     nblocks = len(starts) - 1
     cap = len(params)
     seen = np.empty(8, np.int64)
@@ -357,7 +361,7 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
             l1_count[1] += misses
             return b, n
         first_row = n
-        ok = True
+        stopped = np.int64(-1)
         while pos < end:
             # level 1: the 15-byte window (an instruction never exceeds it) -> decoded entry
             k1 = _load8(data, pos)
@@ -371,7 +375,7 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
                 meta = l1[e, L_META]
                 length = (meta >> 16) & 0xFF
                 if length > end - pos:
-                    ok = False   # runs over the block's end
+                    stopped = pos - starts[b]   # runs over the block's end
                     break
                 for f in range(L_META, L_NF):
                     entry[f] = l1[e, f]
@@ -379,7 +383,7 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
                 misses += 1
                 length = _decode(data, pos, end, ptab, pick, stab, small, seen, entry)
                 if length < 0 or length > end - pos:
-                    ok = False
+                    stopped = pos - starts[b]
                     break
                 meta = entry[L_META]
                 l1[e, L_K1] = ik1
@@ -414,19 +418,17 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
             n += 1
             pos += length
             if (stab[spec, S_FLAGS] & SF_ENDS) and pos < end:
-                ok = False  # bytes after the exit branch: the Python path reports them
+                stopped = (pos - starts[b]) | STOP_AFTER_EXIT    # bytes after the exit: listed only
                 break
-        if ok:
-            # dead flags (frontend.dead_flags): backwards from the block's end, where all are live
-            live = STATUS
-            for i in range(n - 1, first_row - 1, -1):
-                writes = stab[rows[i, 0], S_FWRITE]
-                if stab[rows[i, 0], S_SHAPED]:
-                    keys[i, 0] |= (STATUS & ~live) << KEY_DEAD
-                live = (live & ~writes) | stab[rows[i, 0], S_FREAD]
-        else:
-            n = first_row
-        block_ok[b] = ok
+        # dead flags (frontend.dead_flags): backwards from the end of what is translated, where
+        # all are live
+        live = STATUS
+        for i in range(n - 1, first_row - 1, -1):
+            writes = stab[rows[i, 0], S_FWRITE]
+            if stab[rows[i, 0], S_SHAPED]:
+                keys[i, 0] |= (STATUS & ~live) << KEY_DEAD
+            live = (live & ~writes) | stab[rows[i, 0], S_FREAD]
+        stop[b] = stopped
         counts[b] = n - first_row
     l1_count[0] += hits
     l1_count[1] += misses
