@@ -51,6 +51,10 @@ ADDR_U32, ADDR_S32, ADDR_64 = 0, 1, 2
 # else through a register: mov r32, imm32 (2^31 <= value < 2^32) or movabs
 ADDR_M32, ADDR_MU32, ADDR_M64 = 3, 4, 5
 ADDR_WIDE = (ADDR_64, ADDR_M64)     # the classes whose value is an imm64
+# how an address in the code follows the instruction: pc + a constant (the next instruction, the
+# instruction itself), or the address the instruction's own offset field names (isa pc_target:
+# a branch target, adr/adrp's value), so that words differing only in that field share code
+REL_PC, REL_TARGET = 0, 1
 
 
 def addr_class(signed: int) -> int:
@@ -76,8 +80,8 @@ class Code:
     chunks: list[bytes]
     exit: bool
     regs: frozenset[str]
-    # guest addresses in the code (see Ctx.mov_addr): (byte offset of the immediate, 1 if a 4 KiB
-    # page address else 0, value as a signed 64-bit number, ADDR_U32 / ADDR_S32 / ADDR_64)
+    # guest addresses in the code (see Ctx.mov_addr): (byte offset of the immediate, REL_PC or
+    # REL_TARGET, value as a signed 64-bit number, ADDR_U32 / ADDR_S32 / ADDR_64 / ADDR_M*)
     addrs: tuple[tuple[int, int, int, int], ...] = ()
     nzcv: int = 0           # N_READS | N_WRITES | N_CANON or N_CLOBBER
 
@@ -175,7 +179,7 @@ class Ctx:
     exit: bool = False
     regs: set[str] = field(default_factory=set)
     vfree: list[int] = field(default_factory=lambda: list(XMM_SCRATCH))
-    addr_marks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (chunk, page, value, class)
+    addr_marks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (chunk, rel, value, class)
     context: int = 0               # FLAGS_IN | NO_STORE
     nzcv: int = 0                  # N_READS | N_WRITES
     canon_at: int = -1             # the chunk count when the host flags last came to hold NZCV
@@ -221,8 +225,8 @@ class Ctx:
         ends = [0]
         for ch in self.chunks:
             ends.append(ends[-1] + len(ch))
-        addrs = tuple((ends[i + 1] - (8 if kind in ADDR_WIDE else 4), page, value, kind)
-                      for i, page, value, kind in self.addr_marks)
+        addrs = tuple((ends[i + 1] - (8 if kind in ADDR_WIDE else 4), rel, value, kind)
+                      for i, rel, value, kind in self.addr_marks)
         after = any(map(writes_flags, self.chunks[max(self.canon_at, 0):]))
         nzcv = self.nzcv | (N_CLOBBER if after else N_CANON if self.canon_at >= 0 else 0)
         return Code(self.chunks, self.exit, frozenset(self.regs), addrs, nzcv)
@@ -441,35 +445,36 @@ class Ctx:
         else:
             self(encode_opreg(b"\xb8", r, True, imm=value.to_bytes(8, "little")))
 
-    def mov_addr(self, r: int, value: int, page: bool = False) -> None:
-        """r = a guest address made from the instruction's own address (pc + k, or its 4 KiB page + k
-        when `page`). mov_imm picks one of three encodings by the value's class (addr_class), each
-        ending in the value (imm32 or imm64): the mark lets fast.py reuse the code for any
-        address whose values fall in the same classes by patching them in."""
+    def mov_addr(self, r: int, value: int, rel: int = REL_PC) -> None:
+        """r = a guest address made from the instruction's own address: pc + a constant (REL_PC), or
+        the address its offset field names (REL_TARGET). mov_imm picks one of three encodings by
+        the value's class (addr_class), each ending in the value (imm32 or imm64): the mark lets
+        fast.py reuse the code for any address (and offset) whose values fall in the same classes
+        by patching them in."""
         value &= (1 << 64) - 1
         self.mov_imm(r, value)
         signed = value - (1 << 64) if value >> 63 else value
-        self.addr_marks.append((len(self.chunks) - 1, int(page), signed, addr_class(signed)))
+        self.addr_marks.append((len(self.chunks) - 1, rel, signed, addr_class(signed)))
 
-    def put_addr(self, n: int, value: int, page: bool = False) -> None:
+    def put_addr(self, n: int, value: int, rel: int = REL_PC) -> None:
         """Guest register n = a guest address as mov_addr makes it: into its host register, or into
         its env slot as a sign-extended imm32 where it fits (else through a scratch register)."""
         value &= (1 << 64) - 1
         signed = value - (1 << 64) if value >> 63 else value
         h = self.host(n)
         if h is not None:
-            self.mov_addr(h, value, page)
+            self.mov_addr(h, value, rel)
             self.put(n, h, True)
             return
         kind = mem_addr_class(signed)
         self.regs.add(self._name(n))
         if kind == ADDR_M32:
             self.store_imm(env(x_off(n), 8), value, 8)
-            self.addr_marks.append((len(self.chunks) - 1, int(page), signed, kind))
+            self.addr_marks.append((len(self.chunks) - 1, rel, signed, kind))
             return
         r = self.tmp()
         self.mov_imm(r, value)
-        self.addr_marks.append((len(self.chunks) - 1, int(page), signed, kind))
+        self.addr_marks.append((len(self.chunks) - 1, rel, signed, kind))
         self.store(env(x_off(n)), r, 8)
 
     def lea(self, w: bool, dst: int, mem: Mem) -> None:
@@ -601,7 +606,7 @@ class Ctx:
         else:
             jump = (b"\xe9" if cc is None else bytes([0x0F, 0x80 + CC[cc]])) + length.to_bytes(4, "little")
         self.chunks.insert(mark, jump)
-        self.addr_marks = [(i + (i >= mark), page, value, kind) for i, page, value, kind in self.addr_marks]
+        self.addr_marks = [(i + (i >= mark), rel, value, kind) for i, rel, value, kind in self.addr_marks]
         if self.canon_at >= mark:
             self.canon_at += 1
 

@@ -9,7 +9,7 @@ COND_CC.
 
 from __future__ import annotations
 
-from vmcli.translate.a64_to_x86.builder import COND_CC, Ctx
+from vmcli.translate.a64_to_x86.builder import COND_CC, REL_TARGET, Ctx
 from vmcli.translate.a64_to_x86.host import nzcv_word
 from vmcli.translate.a64_to_x86.rules.common import EXTEND, address
 from vmcli.translate.a64_to_x86.rules.table import RULES as rule
@@ -381,7 +381,7 @@ def _adr(c: Ctx) -> None:
     pc = c.pc
     page = c.name == "adrp"
     value = (pc & ~0xFFF) + (imm << 12) if page else pc + imm
-    c.put_addr(f["Rd"], value, page)
+    c.put_addr(f["Rd"], value, REL_TARGET)
 
 
 # ---- conditional select / compare ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmcli.translate.a64_to_x86.builder import COND_CC, Ctx
+from vmcli.translate.a64_to_x86.builder import COND_CC, REL_TARGET, Ctx
 from vmcli.translate.a64_to_x86.host import EXIT_REG
 from vmcli.translate.a64_to_x86.rules.table import RULES as rule
 from vmcli.translate.isa.a64.conditions import COND
@@ -13,7 +13,7 @@ def _exit_select(c: Ctx, cc: str, target: int) -> None:
     """EXIT = target if the x86 condition cc holds, else the next instruction."""
     t = c.tmp()
     c.mov_addr(EXIT_REG, c.pc + 4)
-    c.mov_addr(t, target)
+    c.mov_addr(t, target, REL_TARGET)
     c.cmov(cc, True, EXIT_REG, t)
     c.exit = True
 
@@ -23,7 +23,7 @@ def _b(c: Ctx) -> None:
     target = c.pc + 4 * sext(c.fields["imm26"], 26)
     if c.name == "bl":
         c.put_addr(30, c.pc + 4)
-    c.mov_addr(EXIT_REG, target)
+    c.mov_addr(EXIT_REG, target, REL_TARGET)
     c.exit = True
 
 
@@ -33,7 +33,7 @@ def _b_cond(c: Ctx) -> None:
     target = c.pc + 4 * sext(f["imm19"], 19)
     cond = COND[f["cond"]]
     if cond in ("al", "nv"):
-        c.mov_addr(EXIT_REG, target)
+        c.mov_addr(EXIT_REG, target, REL_TARGET)
         c.exit = True
         return
     c.flags()

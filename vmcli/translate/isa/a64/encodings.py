@@ -602,3 +602,32 @@ enc("ld1r_post", "0 Q 0011011 1 0 Rm:5 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, 
 
 def sext(value: int, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) & 1 else value
+
+
+# ---- the PC-relative encodings (b, bl, b.cond, cbz/cbnz, tbz/tbnz, adr, adrp): their offset fields,
+# and the address they name (kernels in a64_to_x86 mirror pc_relative_mask and pc_target)
+
+def pc_relative_mask(word: int) -> int:
+    """The bits of `word` that hold its PC-relative offset (0 when it has none)."""
+    if word & 0x7C000000 == 0x14000000:                 # b, bl: imm26
+        return 0x03FFFFFF
+    if word & 0xFF000010 == 0x54000000 or word & 0x7E000000 == 0x34000000:   # b.cond, cbz/cbnz: imm19
+        return 0x00FFFFE0
+    if word & 0x7E000000 == 0x36000000:                 # tbz/tbnz: imm14
+        return 0x0007FFE0
+    if word & 0x1F000000 == 0x10000000:                 # adr, adrp: immhi:immlo
+        return 0x60FFFFE0
+    return 0
+
+
+def pc_target(word: int, pc: int) -> int:
+    """The address a PC-relative word at `pc` names (its branch target, or adr/adrp's value)."""
+    if word & 0x7C000000 == 0x14000000:
+        return pc + 4 * sext(word & 0x03FFFFFF, 26)
+    if word & 0xFF000010 == 0x54000000 or word & 0x7E000000 == 0x34000000:
+        return pc + 4 * sext((word >> 5) & 0x7FFFF, 19)
+    if word & 0x7E000000 == 0x36000000:
+        return pc + 4 * sext((word >> 5) & 0x3FFF, 14)
+    assert word & 0x1F000000 == 0x10000000, hex(word)
+    imm = sext(((word >> 5) & 0x7FFFF) << 2 | (word >> 29) & 3, 21)
+    return (pc & ~0xFFF) + (imm << 12) if word >> 31 else pc + imm
