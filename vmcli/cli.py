@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "disasm": "vmcli.commands.disasm:disasm",
     "translate": "vmcli.commands.translate:translate",
     "gpu": "vmcli.commands.gpu:gpu",
+    "binfmt": "vmcli.commands.binfmt:binfmt",
 }
 
 

@@ -9,7 +9,8 @@ Two needs, one rule (check the open file descriptor, never the name):
   the same step as the open (`openat2` with RESOLVE_BENEATH), so that no other process can swap a
   directory for a symlink between a check and the open. Where `openat2` is missing, the path is
   walked one component at a time from directory descriptors with O_NOFOLLOW, `..` taken from our own
-  stack of descriptors, never from the file system.
+  stack of descriptors, never from the file system. (Linux user mode's `--fs-root` calls `openat2`
+  with RESOLVE_IN_ROOT itself: vmcli/linux/paths.py.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable
 # linux/openat2.h
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10                  # `/` and `..` mean the root: a chroot the kernel enforces
 SYS_OPENAT2 = 437                       # the same number on every Linux architecture (new syscall table)
 MAX_SYMLINKS = 40                       # the kernel's own limit (ELOOP beyond it)
 RETRIES = 64                            # openat2 EAGAIN retries while renames race the lookup

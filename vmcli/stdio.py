@@ -6,9 +6,9 @@ in one line on stderr and exit status 74, not a traceback. Two things make that 
 - a closed fd 0, 1 or 2 is filled with /dev/null opened the wrong way round (a read-only stdout):
   otherwise the next file vm opens (a guest's semihosting file, say) would take that number and
   receive the guest's console output; writing to the stand-in fails with EBADF instead;
-- sys.stdout writes through `StdoutRaw`, which turns any OSError into OutputError (a VmError), so
-  click and rich output fails like everything else a user can cause. stderr never raises: with
-  nowhere to report, vm still ends with its status.
+- sys.stdout writes through `FdRaw`, which turns any OSError into OutputError (a VmError), so click
+  and rich output fails like everything else a user can cause. stderr never raises: with nowhere
+  to report, vm still ends with its status.
 """
 
 from __future__ import annotations
@@ -24,41 +24,29 @@ from vmcli.errors import OutputError
 STAND_IN = {0: os.O_WRONLY, 1: os.O_RDONLY, 2: os.O_RDONLY}
 
 
-class StdoutRaw(io.RawIOBase):
-    """fd 1 as a raw stream whose write failures are OutputError."""
+class FdRaw(io.RawIOBase):
+    """A standard fd as a raw stream. Write failures of stdout are OutputError; stderr drops what it
+    cannot write (the report of an error must not become one)."""
+
+    def __init__(self, fd: int, raising: bool) -> None:
+        super().__init__()
+        self.fd, self.raising = fd, raising
 
     def writable(self) -> bool:
         return True
 
     def fileno(self) -> int:
-        return 1
+        return self.fd
 
     def isatty(self) -> bool:
-        return os.isatty(1)
+        return os.isatty(self.fd)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         try:
-            return os.write(1, data)
+            return os.write(self.fd, data)
         except OSError as exc:
-            raise OutputError(exc) from None
-
-
-class StderrRaw(io.RawIOBase):
-    """fd 2 as a raw stream that drops what it cannot write: the report of an error must not be one."""
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return 2
-
-    def isatty(self) -> bool:
-        return os.isatty(2)
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        try:
-            return os.write(2, data)
-        except OSError:
+            if self.raising:
+                raise OutputError(exc) from None
             return len(data)
 
 
@@ -80,8 +68,8 @@ def guard_std_streams() -> None:
                 os.dup2(stand_in, fd)
                 os.close(stand_in)
     old_out, old_err = sys.stdout, sys.stderr
-    sys.stdout = _text(StdoutRaw(), old_out)
-    sys.stderr = _text(StderrRaw(), old_err)
+    sys.stdout = _text(FdRaw(1, raising=True), old_out)
+    sys.stderr = _text(FdRaw(2, raising=False), old_err)
     for old in (old_out, old_err):
         if old is not None:
             with contextlib.suppress(OSError, ValueError):

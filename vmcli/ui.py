@@ -63,5 +63,9 @@ def print_run_stats(stats: Any, *, as_json: bool = False) -> None:
         t.add_row(f"device {escape(name)} accesses", f"{count:,}")
     for kind, count in data["semihosting_calls"].items():
         t.add_row(f"semihosting {escape(kind)}", f"{count:,}")
+    for name, count in sorted(data.get("syscalls", {}).items(), key=lambda item: -item[1]):
+        t.add_row(f"syscall {escape(name)}", f"{count:,}")
+    for name, count in data.get("unimplemented_syscalls", {}).items():
+        t.add_row(f"unimplemented syscall {escape(name)} (ENOSYS)", f"{count:,}")
     t.add_row("exit", f"{escape(data['exit_reason'])} (status {data['exit_status']})")
     err_console.print(t)

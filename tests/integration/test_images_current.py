@@ -37,6 +37,8 @@ def expected_images() -> set[str]:
     names = {f"{p}-{a}.elf" for p in ("hello", "exit", "fault", "bench") for a in ARCHES}
     names |= {f"hello-{a}.bin" for a in ARCHES} | {f"libc-{a}.elf" for a in QEMU_ARCHES}
     names |= {f"gpu-{p}-{a}.elf" for p in ("saxpy", "sgemm", "mandelbrot") for a in QEMU_ARCHES}  # vm only
+    names |= {f"{p}-{a}.elf" for p in ("tick", "echo", "bench-tick") for a in QEMU_ARCHES}   # interrupts
+    names |= {"psci-arm64.elf", "sbi-riscv64.elf"}                                            # firmware calls
     return names
 
 

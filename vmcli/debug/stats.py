@@ -198,6 +198,8 @@ class RunStats:
     exit_status: int
     device_accesses: dict[str, int] = field(default_factory=dict)
     semihosting_calls: dict[str, int] = field(default_factory=dict)
+    syscalls: dict[str, int] = field(default_factory=dict)                  # Linux programs
+    unimplemented_syscalls: dict[str, int] = field(default_factory=dict)    # answered with -ENOSYS
 
     @property
     def mips(self) -> float:
@@ -213,4 +215,6 @@ class RunStats:
             "exit_status": self.exit_status,
             "device_accesses": self.device_accesses,
             "semihosting_calls": self.semihosting_calls,
+            **({"syscalls": self.syscalls} if self.syscalls else {}),
+            **({"unimplemented_syscalls": self.unimplemented_syscalls} if self.unimplemented_syscalls else {}),
         }

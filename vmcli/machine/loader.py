@@ -77,6 +77,8 @@ class Image:
     segments: tuple[Segment, ...]
     symbols: dict[str, tuple[int, int]]  # name -> (address, size) for ELF function/object symbols
     linux: str = ""                  # why this looks like a Linux program (PT_INTERP, ABI note), else ""
+    boot_segments: tuple[Segment, ...] = ()   # firmware, initrd, device tree: placed, but not the program
+    regs: tuple[tuple[str, int], ...] = ()    # registers the boot protocol sets at the first instruction
 
 
 def read_image_file(path: str | os.PathLike[str]) -> bytes:
@@ -180,7 +182,7 @@ def _load_elf(name: str, data: bytes, arch: str | None) -> Image:
     for i in range(phnum):
         ph = dict(zip(layout.phdr_fields, layout.phdr.unpack_from(data, phoff + i * phentsize), strict=True))
         offset, filesz, memsz = ph["offset"], ph["filesz"], ph["memsz"]
-        if ph["type"] in (PT_LOAD, PT_INTERP, PT_NOTE) and offset + filesz > len(data):
+        if ph["type"] in (PT_LOAD, PT_INTERP, PT_NOTE) and filesz and offset + filesz > len(data):
             raise BadInput(f"{name}: truncated ELF: segment at file offset {offset:#x} runs past the end")
         if ph["type"] == PT_INTERP:
             linux = f"its interpreter is {data[offset:offset + filesz].rstrip(bytes(1)).decode(errors='replace')}"
@@ -258,7 +260,7 @@ def place_segments(image: Image, ram: tuple[int, int], rom: list[tuple[str, int,
     ram_start, ram_end = ram
     placed: dict[str, list[Segment]] = {"ram": [], "rom": []}
     notes: list[str] = []
-    ordered = sorted(image.segments, key=lambda s: s.address)
+    ordered = sorted(image.segments + image.boot_segments, key=lambda s: s.address)
     for seg in ordered:
         span = f"[{seg.address:#x}, {seg.end:#x})"
         for dev, base, size in windows:

@@ -26,15 +26,24 @@ from unicorn import riscv_const as rv
 from unicorn import x86_const as x86
 
 from vmcli.errors import BadInput, ExitStatus, OutputError
+from vmcli.machine.arm64_exceptions import read_insn
 from vmcli.machine.boards import Board
 from vmcli.machine.cpu import Cpu
+from vmcli.machine.devices.arm_timer import GenericTimer
+from vmcli.machine.devices.cfi_flash import BANK_SIZE, CfiFlash
+from vmcli.machine.devices.clint import Clint
 from vmcli.machine.devices.compute import ComputeDevice, ComputeOptions
 from vmcli.machine.devices.device import Console, Device, Host, Stop
 from vmcli.machine.devices.exit_port import ExitPort
+from vmcli.machine.devices.gicv2 import GICv2
 from vmcli.machine.devices.ns16550 import NS16550
 from vmcli.machine.devices.pl011 import PL011
+from vmcli.machine.devices.pl031 import PL031
+from vmcli.machine.devices.plic import Plic
 from vmcli.machine.devices.semihosting import Semihosting
 from vmcli.machine.devices.sifive_test import SiFiveTest
+from vmcli.machine.devices.virtio_mmio import VirtioMmio
+from vmcli.machine.events import POLL_MASKED_S, Events, ReplayGuard
 from vmcli.machine.faults import (
     ARM64_EXCEPTIONS,
     MEM_ACCESS,
@@ -45,14 +54,17 @@ from vmcli.machine.faults import (
     Fault,
     describe,
 )
+from vmcli.machine.firmware.psci import Psci
 from vmcli.machine.loader import Image, Layout, place_segments
 from vmcli.machine.memory import GuestMemory
+from vmcli.machine.system import SYSTEMS, SystemCpu
 
 PAGE = 0x1000
 TCG_BUFFER = 1 << 30                  # Unicorn's translated-code buffer (its default size), mapped at first use
 INTERRUPT_REPEAT_S = 0.05             # after Ctrl-C, emu_stop is repeated this often until the run ends
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFE     # `until` address for emu_start: no guest can execute there
 HLT_F000 = 0xD45E0000                 # AArch64 HLT #0xF000, the semihosting trap
+HVC_SMC = (0xD400_0002, 0xD400_0003)  # hvc #imm, smc #imm (masked with 0xFFE0001F)
 RV_SEMI_PRE, RV_EBREAK, RV_SEMI_POST = 0x01F01013, 0x00100073, 0x40705013
 
 DEVICE_CLASSES: dict[str, Callable[[str, Host], Device]] = {
@@ -60,7 +72,15 @@ DEVICE_CLASSES: dict[str, Callable[[str, Host], Device]] = {
     "ns16550": NS16550,
     "sifive_test": SiFiveTest,
     "exit_port": ExitPort,
+    "gicv2": GICv2,
+    "pl031": PL031,
+    "virtio_mmio": VirtioMmio,
+    "clint": Clint,
+    "plic": Plic,
 }
+INTERRUPT_CONTROLLERS = ("gicv2", "plic")
+GIC_SPI_BASE = 32
+UNMASK_STEPS = 64                     # instructions stepped while a pending interrupt is masked
 
 
 @dataclass
@@ -139,22 +159,52 @@ class Machine:
         self.ram = np.frombuffer(self._ram_map, dtype=np.uint8)
         self.uc.mem_map_ptr(board.ram_base, self.mem_size, unicorn.UC_PROT_ALL, self.ram.ctypes.data)
         self.memory = GuestMemory(board.ram_base, self.ram)
-        for rom in board.rom:               # flash reads as on QEMU; a guest store to it is a fault
-            self.uc.mem_map(rom.base, rom.size, unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC)
+        self.devices: list[Device] = []
+        self.replay = ReplayGuard()          # Unicorn's re-run of an access cut by a stopped slice
+        self.flash: CfiFlash | None = None
+        self._flash_base = 0
+        self._flash_mmio: set[int] = set()   # banks now mapped as MMIO (a command in progress)
+        for rom in board.rom:
+            if rom.kind == "cfi_flash":
+                self._map_flash(rom.base, rom.size, rom.name)
+            else:                            # plain ROM: reads as on QEMU; a guest store to it is a fault
+                self.uc.mem_map(rom.base, rom.size, unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC)
         self.load_segments()
 
-        self.devices: list[Device] = []
         self._io: list[tuple[int, int, Device]] = []
+        self.intc: Device | None = None
+        wired: list[tuple[Device, int]] = []
         for spec in board.devices:
             if spec.kind == "compute":       # the one device that reads guest RAM besides semihosting
                 device: Device = ComputeDevice(spec.name, self.host, self.memory, compute)
             else:
                 device = DEVICE_CLASSES[spec.kind](spec.name, self.host)
             self.devices.append(device)
+            if spec.kind in INTERRUPT_CONTROLLERS:
+                self.intc = device
+            if spec.irq is not None:
+                wired.append((device, spec.irq))
             if spec.space == "mmio":
-                self._map_mmio(device, spec.base, spec.size)
+                self._map_mmio(device, spec.base, spec.size * spec.count)
             else:
                 self._io.append((spec.base, spec.size, device))
+
+        # Interrupts: devices drive lines into the controller; the CPU takes what it signals between
+        # slices (vmcli.machine.system). Boards without a controller run exactly as before.
+        self.system: SystemCpu | None = None
+        self.events: Events | None = None
+        self.timer: GenericTimer | None = None
+        self.psci: Psci | None = None
+        if self.intc is not None:
+            self.system = SYSTEMS[board.arch](self.uc, self.devices)
+            self.events = Events(self.uc.emu_stop)
+            for device, irq in wired:
+                if hasattr(device, "irq"):
+                    device.irq = self._line(irq + (GIC_SPI_BASE if isinstance(self.intc, GICv2) else 0))
+            if isinstance(self.intc, GICv2):
+                self.timer = GenericTimer(self._write_cpreg, self._set_line)
+                self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_msr, None, 1, 0, a64.UC_ARM64_INS_MSR)
+                self.psci = Psci(self.host)
         if board.arch == "x86_64":
             self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall, None, 1, 0, x86.UC_X86_INS_SYSCALL)
         if self._io:
@@ -163,7 +213,8 @@ class Machine:
 
         self.semihosting: Semihosting | None = None
         if board.semihosting:
-            heap_base = (max((s.end for s in self.layout.ram), default=ram_range[0]) + 15) & ~15
+            program = [s for s in self.layout.ram if s not in image.boot_segments]   # not the device tree
+            heap_base = (max((s.end for s in program), default=ram_range[0]) + 15) & ~15
             self.semihosting = Semihosting("semihosting", self.host, self.memory, root=semihosting_root,
                                            cmdline=cmdline, heap=(heap_base, ram_range[1]))
             self.devices.append(self.semihosting)
@@ -202,25 +253,128 @@ class Machine:
             self.uc.mem_write(seg.address, seg.data)
             self.uc.mem_write(seg.address + len(seg.data), bytes(seg.memsize - len(seg.data)))
 
+    def _map_flash(self, base: int, size: int, name: str) -> None:
+        """Flash is host memory shared by two mappings per bank: read-only memory in read-array mode,
+        MMIO while a command runs (see devices/cfi_flash.py); it starts as memory."""
+        try:
+            self._flash_map = mmap.mmap(-1, size)
+        except (OSError, MemoryError) as exc:
+            raise BadInput(f"cannot allocate the board's {size}-byte flash ({exc})") from None
+        storage = np.frombuffer(self._flash_map, dtype=np.uint8)
+        self.flash = CfiFlash(name, self.host, storage)
+        self._flash_base = base
+        self.devices.append(self.flash)
+        for bank in range(len(self.flash.banks)):
+            self._flash_as_memory(bank)
+        self.uc.hook_add(unicorn.UC_HOOK_MEM_WRITE_PROT, self._on_flash_write, None, base, base + size - 1)
+
+    def _flash_as_memory(self, bank: int) -> None:
+        assert self.flash is not None
+        base = self._flash_base + bank * BANK_SIZE
+        if bank in self._flash_mmio:
+            self.uc.mem_unmap(base, BANK_SIZE)
+            self._flash_mmio.discard(bank)
+        self.uc.mem_map_ptr(base, BANK_SIZE, unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC,
+                            self.flash.storage.ctypes.data + bank * BANK_SIZE)
+
+    def _flash_as_mmio(self, bank: int) -> None:
+        assert self.flash is not None
+        base = self._flash_base + bank * BANK_SIZE
+        self.uc.mem_unmap(base, BANK_SIZE)
+        flash, offset = self.flash, bank * BANK_SIZE
+
+        guard = self.replay
+
+        def read(uc: Any, at: int, width: int, user: Any) -> int:
+            if self.stop_request is not None:
+                return 0
+            return guard.read(base, at, width, lambda: flash.read(offset + at, width))
+
+        def write(uc: Any, at: int, width: int, value: int, user: Any) -> None:
+            if self.stop_request is None:     # back to memory after the slice, or at a fetch
+                guard.write(base, at, width, value, lambda: flash.write(offset + at, width, value))
+
+        self.uc.mmio_map(base, BANK_SIZE, read, None, write, None)
+        self._flash_mmio.add(bank)
+
+    def _on_flash_write(self, uc: Any, access: int, address: int, size: int, value: int, user: Any) -> bool:
+        # A command to a bank in read-array mode: end the slice here (the store has not happened);
+        # the run loop maps the bank as MMIO and runs the store again, which then reaches the device.
+        self._flash_pending = (address - self._flash_base) // BANK_SIZE
+        return False
+
+    _flash_pending: int | None = None
+
+    def _flash_service(self) -> bool:
+        """After a slice: switch flash banks between memory and MMIO as their mode asks. True when a
+        stopped store or fetch must run again (the loop resumes at the same PC)."""
+        if self.flash is None:
+            return False
+        retry, just = False, self._flash_pending
+        if just is not None:
+            self._flash_as_mmio(just)
+            self._flash_pending, self._mem_fault, retry = None, None, True
+        for bank in list(self._flash_mmio):
+            if bank != just and self.flash.array_mode(bank):    # (the stopped store has yet to run)
+                self._flash_as_memory(bank)
+        if self._mem_fault is not None and self._mem_fault[0].startswith("instruction fetch"):
+            bank = (self._mem_fault[1] - self._flash_base) // BANK_SIZE
+            if 0 <= self._mem_fault[1] - self._flash_base < len(self.flash.banks) * BANK_SIZE:
+                if bank in self._flash_mmio:
+                    self.flash.banks[bank].cmd = 0      # running code from flash reads the array
+                    self._flash_as_memory(bank)
+                self._mem_fault, retry = None, True
+        return retry
+
     def _map_mmio(self, device: Device, base: int, size: int) -> None:
         # emu_stop takes effect at the end of the translated block: once the guest has asked to
         # stop, the rest of that block must not reach the devices (no output after an exit).
+        guard, window = self.replay, base
+
         def read(uc: Any, offset: int, width: int, user: Any) -> int:
-            return device.read(offset, width) if self.stop_request is None else 0
+            if self.stop_request is not None:
+                return 0
+            return guard.read(window, offset, width, lambda: device.read(offset, width))
 
         def write(uc: Any, offset: int, width: int, value: int, user: Any) -> None:
             if self.stop_request is None:
-                device.write(offset, width, value)
+                guard.write(window, offset, width, value, lambda: device.write(offset, width, value))
 
         self.uc.mmio_map(base, (size + PAGE - 1) & ~(PAGE - 1), read, None, write, None)
 
+    def _line(self, irq: int) -> Callable[[bool], None]:
+        return lambda level: self._set_line(irq, level)
+
+    def _set_line(self, irq: int, level: bool) -> None:
+        assert self.system is not None
+        was = self.system.signalled()
+        self.system.set_line(irq, level)
+        if level and not was and self.events is not None and self.system.signalled():
+            self.events.kick()              # end the slice at the next block so the loop takes it
+
+    def _write_cpreg(self, key: tuple[int, ...], value: int) -> None:
+        uc: Any = self.uc
+        uc.cpr_write(*key, value)
+
+    def _on_msr(self, uc: Any, reg: int, cp_reg: Any, user: Any) -> int:
+        key = (cp_reg.op0, cp_reg.op1, cp_reg.crn, cp_reg.crm, cp_reg.op2)
+        if self.timer is None or not self.timer.handles(key):
+            return 0                          # any other system register: Unicorn writes it
+        # The events thread learns the new deadline when this slice ends (a wfi, a device, a stop):
+        # telling it now would stop compute-bound slices from another thread, which Unicorn does
+        # not do exactly (docs/running.md, "Where Unicorn stops you").
+        self.timer.write(key, int(uc.reg_read(reg)) if reg else 0)
+        return 1                              # done here: skip the instruction
+
     def _reset_cpu(self) -> None:
+        if self.system is not None:
+            self.system.reset()
         self.cpu.pc = self.image.entry
         if self.board.arch == "x86_64":
             self.uc.reg_write(x86.UC_X86_REG_RSP, self.board.ram_base + self.mem_size)
-        elif self.board.arch == "riscv64":
-            self.uc.reg_write(rv.UC_RISCV_REG_A0, 0)
-            self.uc.reg_write(rv.UC_RISCV_REG_A1, 0)
+        names = dict(self.cpu.spec.regs)
+        for name, value in self.image.regs:       # the boot protocol's (x0 = device tree, a1 = ...)
+            self.uc.reg_write(names[name], value)
 
     # -- hooks (Python runs only here, on device access or trap) ------------------------------------
     def request_stop(self, stop: Stop) -> None:
@@ -256,12 +410,34 @@ class Machine:
         arch = self.board.arch
         if arch == "arm64" and intno == 1 and self.semihosting is not None:
             pc = self.cpu.pc
-            if int.from_bytes(uc.mem_read(pc, 4), "little") == HLT_F000:
+            if read_insn(uc, pc) == HLT_F000:
                 op, param = uc.reg_read(a64.UC_ARM64_REG_X0) & 0xFFFFFFFF, uc.reg_read(a64.UC_ARM64_REG_X1)
                 result = self.semihosting.call(op, param)
                 uc.reg_write(a64.UC_ARM64_REG_X0, result & (2**64 - 1))
                 uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
                 return
+        if self.psci is not None and intno in (1, 11, 13):
+            # hvc/smc: with no EL2/EL3 to take them Unicorn reports an undefined instruction at the
+            # hvc (intno 1), or the call itself (11, 13) with the PC past it
+            if intno == 1:
+                pc = self.cpu.pc
+                if (read_insn(uc, pc) or 0) & 0xFFE0_001F not in HVC_SMC:
+                    return self._not_psci(intno)
+                uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
+            function = int(uc.reg_read(a64.UC_ARM64_REG_X0)) & 0xFFFF_FFFF
+            args = [int(uc.reg_read(r)) for r in (a64.UC_ARM64_REG_X1, a64.UC_ARM64_REG_X2, a64.UC_ARM64_REG_X3)]
+            answer = self.psci.call(function, *args)
+            uc.reg_write(a64.UC_ARM64_REG_X0, answer.value & (2**64 - 1))
+            if answer.halt:
+                self._cpu_off = True
+                uc.emu_stop()
+            return
+        self._not_psci(intno)
+
+    def _not_psci(self, intno: int) -> None:
+        uc, arch = self.uc, self.board.arch
+        if self.system is not None and self.system.take_exception(intno):
+            return
         # Point the report at the trapping instruction: Unicorn passes RISC-V exceptions, AArch64
         # calls (svc/hvc/smc) and x86 int3/int n with the PC already past it.
         if arch == "riscv64" or (arch == "arm64" and intno in (2, 11, 13)):
@@ -297,6 +473,77 @@ class Machine:
             self.fault = describe(self.cpu, reason)
         self.request_stop(Stop(ExitStatus.GUEST_FAULT, "fault", reason))
 
+    # -- interrupts between slices -------------------------------------------------------------------
+    _cpu_off = False
+
+    def _service(self) -> None:
+        """Bring devices up to date, take a signalled interrupt the guest does not mask, and arm the
+        events thread for the next deadline or input."""
+        assert self.system is not None and self.events is not None and self.intc is not None
+        self._refresh()
+        pending = not self.system.deliver() and self.system.signalled()
+        if pending:
+            pending = not self._step_until_unmasked()
+        deadline = self._deadline()
+        if pending:                            # masked for now: look again soon
+            soon = time.monotonic() + POLL_MASKED_S
+            deadline = soon if deadline is None else min(deadline, soon)
+        watch = self._input_watch()
+        if deadline is not None or watch is not None or self.events.started:
+            self.events.arm(deadline, watch)
+
+    def _step_until_unmasked(self) -> bool:
+        """An interrupt waits while the guest masks it. Guests unmask within a few instructions (the
+        idle idiom `mask; check; wfi; unmask; mask` among them), and nothing stops a slice at that
+        moment, so step up to UNMASK_STEPS instructions one by one and take the interrupt as soon as
+        the guest accepts it. True if it was taken."""
+        assert self.system is not None
+        for _ in range(UNMASK_STEPS):
+            try:
+                self.uc.emu_start(self.cpu.pc, UNREACHABLE, count=1)
+            except unicorn.UcError:
+                return False                  # the main loop runs it again and reports the fault
+            if self._semihost_pc is not None:
+                self._riscv_semihost()
+            if self.stop_request is not None or self._flash_pending is not None or self._mem_fault is not None:
+                return False
+            if self.system.deliver():
+                return True
+        return False
+
+    def _refresh(self) -> None:
+        if self.timer is not None:
+            self.timer.poll()
+        for device in self.devices:
+            device.poll()
+
+    def _signalled(self) -> bool:
+        assert self.system is not None
+        return self.system.signalled()
+
+    def _deadline(self) -> float | None:
+        times = [t for t in [self.timer.deadline() if self.timer else None] + [d.deadline() for d in self.devices]
+                 if t is not None]
+        return min(times) if times else None
+
+    def _input_watch(self) -> int | None:
+        console = self.host.console
+        if console.in_fd is None or console.input_ready() or console.at_eof():
+            return None
+        return console.in_fd if any(d.wants_input() for d in self.devices) else None
+
+    def _sleep(self) -> bool:
+        """The guest executed wfi: sleep until something can wake it. False if nothing ever can."""
+        assert self.events is not None
+        self._refresh()
+        deadline, watch = self._deadline(), self._input_watch()
+        if deadline is None and watch is None and not self._signalled():
+            return False
+        if not self._signalled():
+            console = self.host.console
+            self.events.sleep(deadline, watch, console.stopped)
+        return True
+
     # -- the run loop -------------------------------------------------------------------------------
     def run(self, *, timeout: float | None = None, max_insns: int | None = None) -> RunResult:
         counter = None
@@ -316,10 +563,14 @@ class Machine:
                     self.uc.emu_start(self.cpu.pc, UNREACHABLE, timeout=timeout_us)
                 except unicorn.UcError as exc:
                     error = exc
+                kicked = self.events.acknowledge() if self.events is not None else False
+                self.replay.armed = kicked
                 if self.stop_request is not None:
                     break
                 if self._semihost_pc is not None:
                     self._riscv_semihost()
+                    continue
+                if self._flash_service():
                     continue
                 if any([handler() for handler in self.pause_handlers]):
                     continue
@@ -332,10 +583,15 @@ class Machine:
                     self.stop_request = Stop(ExitStatus.INTERRUPTED, "interrupted", "interrupted (Ctrl-C)")
                 elif deadline is not None and time.monotonic() >= deadline - 0.001:
                     self.stop_request = Stop(ExitStatus.TIMEOUT, "timeout", f"--timeout {timeout:g} s reached")
+                elif self.system is not None and not self._cpu_off:
+                    if not kicked and self.system.at_wfi(self.cpu.pc) and not self._sleep():
+                        self._halted()
+                    else:
+                        self._service()
                 else:
-                    self.stop_request = Stop(ExitStatus.GUEST_HALTED, "halted",
-                                             "the guest is waiting for an interrupt (wfi/hlt) and none can come")
-                    self.fault = describe(self.cpu, "waiting for an interrupt that no device can raise")
+                    self._halted()
+        if self.events is not None:
+            self.events.close()
         wall = time.monotonic() - start
         if self.semihosting is not None:
             self.semihosting.close_all()
@@ -348,6 +604,11 @@ class Machine:
             device_accesses={d.name: d.accesses for d in self.devices},
             semihosting_calls=dict(self.semihosting.calls) if self.semihosting else {},
         )
+
+    def _halted(self) -> None:
+        self.stop_request = Stop(ExitStatus.GUEST_HALTED, "halted",
+                                 "the guest is waiting for an interrupt (wfi/hlt) and none can come")
+        self.fault = describe(self.cpu, "waiting for an interrupt that no device can raise")
 
     def resume(self, *, count: int = 0) -> str:
         """For a debugger: run from the current PC once, up to `count` instructions (0: no limit).

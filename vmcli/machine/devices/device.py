@@ -76,6 +76,10 @@ class Console:
         del self._pending[0]
         return value
 
+    def at_eof(self) -> bool:
+        """True once the input has ended (no byte will ever come)."""
+        return self._eof and not self._pending
+
     def stopped(self) -> bool:
         """Whether the run is being ended (Ctrl-C, or --timeout passed): nothing should wait any more."""
         return self.cancelled or (self.deadline is not None and time.monotonic() >= self.deadline)
@@ -156,4 +160,17 @@ class Device:
         return 0
 
     def write(self, offset: int, size: int, value: int) -> None:
+        return None
+
+    # -- for boards with interrupts: the run loop calls these between slices -------------------------
+    def poll(self) -> None:
+        """Bring state that changes on its own (time, input) up to date and drive the interrupt line."""
+        return None
+
+    def wants_input(self) -> bool:
+        """True while an enabled receive interrupt waits for console input."""
+        return False
+
+    def deadline(self) -> float | None:
+        """The next time.monotonic() at which this device changes on its own (a timer), or None."""
         return None
