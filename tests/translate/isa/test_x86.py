@@ -19,8 +19,8 @@ _PRED = ["eq", "lt", "le", "unord", "neq", "nlt", "nle", "ord"]
 
 def _names(mnemonic: str) -> set[str]:
     names = {mnemonic} | ALIASES.get(mnemonic, set())
-    if mnemonic in ("cmpps", "cmppd", "cmpss", "cmpsd"):
-        names |= {f"cmp{p}{mnemonic[3:]}" for p in _PRED}
+    if mnemonic in ("cmpps", "cmppd", "cmpss", "cmpsd", "vcmpps", "vcmppd", "vcmpss", "vcmpsd"):
+        names |= {f"{mnemonic[:-2]}{p}{mnemonic[-2:]}" for p in _PRED}
     return names
 
 

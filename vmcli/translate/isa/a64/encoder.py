@@ -356,7 +356,7 @@ _F3 = {
     "fmaxnm": (0, 0, 0x18), "fadd": (0, 0, 0x1A), "fcmeq": (0, 0, 0x1C), "fmax": (0, 0, 0x1E),
     "fminnm": (0, 1, 0x18), "fsub": (0, 1, 0x1A), "fmin": (0, 1, 0x1E),
     "faddp": (1, 0, 0x1A), "fmul": (1, 0, 0x1B), "fcmge": (1, 0, 0x1C), "fdiv": (1, 0, 0x1F),
-    "fabd": (1, 1, 0x1A), "fcmgt": (1, 1, 0x1C),
+    "fabd": (1, 1, 0x1A), "fcmgt": (1, 1, 0x1C), "fmla": (0, 0, 0x19), "fmls": (0, 1, 0x19),
 }
 
 

@@ -180,6 +180,22 @@ VEX.66.0F38.W0 58 vpbroadcastd Vl,Wd | VEX.66.0F38.W0 59 vpbroadcastq Vl,Wq
 VEX.L0.0F 77 vzeroupper | VEX.L1.0F 77 vzeroall
 VEX.66.0F 2E vucomisd Vx,Wq | VEX.66.0F 2F vcomisd Vx,Wq | VEX.0F 2E vucomiss Vx,Wd | VEX.0F 2F vcomiss Vx,Wd
 VEX.F2.0F 2A vcvtsi2sd Vx,Hx,Ey | VEX.F3.0F 2A vcvtsi2ss Vx,Hx,Ey
+VEX.0F C2 vcmpps Vl,Hl,Wl,Ib | VEX.66.0F C2 vcmppd Vl,Hl,Wl,Ib | VEX.F3.0F C2 vcmpss Vx,Hx,Wd,Ib
+VEX.F2.0F C2 vcmpsd Vx,Hx,Wq,Ib | VEX.F3.0F 5A vcvtss2sd Vx,Hx,Wd | VEX.F2.0F 5A vcvtsd2ss Vx,Hx,Wq
+VEX.F3.0F 2C vcvttss2si Gy,Wd | VEX.F2.0F 2C vcvttsd2si Gy,Wq | VEX.F3.0F 2D vcvtss2si Gy,Wd
+VEX.F2.0F 2D vcvtsd2si Gy,Wq
+VEX.66.0F38.W0 99 vfmadd132ss Vx,Hx,Wd | VEX.66.0F38.W1 99 vfmadd132sd Vx,Hx,Wq
+VEX.66.0F38.W0 A9 vfmadd213ss Vx,Hx,Wd | VEX.66.0F38.W1 A9 vfmadd213sd Vx,Hx,Wq
+VEX.66.0F38.W0 B9 vfmadd231ss Vx,Hx,Wd | VEX.66.0F38.W1 B9 vfmadd231sd Vx,Hx,Wq
+VEX.66.0F38.W0 9B vfmsub132ss Vx,Hx,Wd | VEX.66.0F38.W1 9B vfmsub132sd Vx,Hx,Wq
+VEX.66.0F38.W0 AB vfmsub213ss Vx,Hx,Wd | VEX.66.0F38.W1 AB vfmsub213sd Vx,Hx,Wq
+VEX.66.0F38.W0 BB vfmsub231ss Vx,Hx,Wd | VEX.66.0F38.W1 BB vfmsub231sd Vx,Hx,Wq
+VEX.66.0F38.W0 9D vfnmadd132ss Vx,Hx,Wd | VEX.66.0F38.W1 9D vfnmadd132sd Vx,Hx,Wq
+VEX.66.0F38.W0 AD vfnmadd213ss Vx,Hx,Wd | VEX.66.0F38.W1 AD vfnmadd213sd Vx,Hx,Wq
+VEX.66.0F38.W0 BD vfnmadd231ss Vx,Hx,Wd | VEX.66.0F38.W1 BD vfnmadd231sd Vx,Hx,Wq
+VEX.66.0F38.W0 9F vfnmsub132ss Vx,Hx,Wd | VEX.66.0F38.W1 9F vfnmsub132sd Vx,Hx,Wq
+VEX.66.0F38.W0 AF vfnmsub213ss Vx,Hx,Wd | VEX.66.0F38.W1 AF vfnmsub213sd Vx,Hx,Wq
+VEX.66.0F38.W0 BF vfnmsub231ss Vx,Hx,Wd | VEX.66.0F38.W1 BF vfnmsub231sd Vx,Hx,Wq
 VEX.L0.0F38 F2 andn Gy,By,Ey | VEX.L0.0F38 F3/1 blsr By,Ey | VEX.L0.0F38 F3/2 blsmsk By,Ey
 VEX.L0.0F38 F3/3 blsi By,Ey | VEX.L0.0F38 F5 bzhi Gy,Ey,By | VEX.L0.F3.0F38 F7 sarx Gy,Ey,By
 VEX.L0.66.0F38 F7 shlx Gy,Ey,By | VEX.L0.F2.0F38 F7 shrx Gy,Ey,By | VEX.L0.F2.0F3A F0 rorx Gy,Ey,Ib

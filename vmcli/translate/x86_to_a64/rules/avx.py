@@ -19,6 +19,7 @@ from vmcli.translate.x86_to_a64.builder import Ctx
 from vmcli.translate.x86_to_a64.host import ENV_REG
 from vmcli.translate.x86_to_a64.rules.common import operands
 from vmcli.translate.x86_to_a64.rules.table import RULES as rule
+from vmcli.translate.x86_to_a64.rules.vector import fix_invalid, imm_below, scalar_insert
 
 
 def _sse_spec(vex: OpSpec) -> OpSpec:
@@ -108,7 +109,40 @@ _BINARY = (
     "vminss", "vminsd", "vmaxss", "vmaxsd", "vcvtsi2sd", "vcvtsi2ss",
 )
 rule(*_BINARY)(_vex_binary)
-rule("vucomisd", "vcomisd", "vucomiss", "vcomiss")(_vex_unary)
+rule("vcmpps", "vcmppd", "vcmpss", "vcmpsd", imms=tuple(range(8)), accepts=imm_below(8))(_vex_binary)
+rule("vcvtss2sd", "vcvtsd2ss")(_vex_binary)
+rule("vucomisd", "vcomisd", "vucomiss", "vcomiss", "vcvttss2si", "vcvttsd2si", "vcvtss2si", "vcvtsd2si")(_vex_unary)
+
+
+# FMA3, scalar: which operands (0: dst and first source, 1: VEX.vvvv, 2: r/m) are the two factors
+# and the addend, by the digits of the mnemonic
+_FMA_ORDER = {"132": (0, 2, 1), "213": (1, 0, 2), "231": (1, 2, 0)}
+_FMA = [f"{op}{order}{t}" for op in ("vfmadd", "vfmsub", "vfnmadd", "vfnmsub") for order in _FMA_ORDER
+        for t in ("ss", "sd")]
+
+
+@rule(*_FMA)
+def _fma_scalar(c: Ctx) -> None:
+    """a*b + c rounded once: fmla (fmls for the negated product) on a copy of the addend (negated
+    for the fmsub forms). A NaN operand gives the first NaN of the first factor, the second, the
+    addend (in the digits' order, not the operands'; quieted, never negated) as the CPU does, even
+    for inf*0 + NaN; an invalid operation x86's default NaN (fix_invalid). The upper lanes are
+    dst's, the upper half 0."""
+    m = c.insn.spec.mnemonic
+    arr = "4s" if m.endswith("ss") else "2d"
+    dst, s2, s3 = operands(c)
+    assert isinstance(dst, Reg) and isinstance(s2, Reg)
+    regs = (dst.num, s2.num, c.vread(s3, s3.size) if isinstance(s3, Mem) else s3.num)
+    fa, fb, addend = (regs[i] for i in _FMA_ORDER[m[-5:-2]])
+    r = c.vtmp()
+    if m.startswith(("vfmsub", "vfnmsub")):
+        c(A.f2("fneg", arr, r, addend))
+    else:
+        c.vmov(r, addend)
+    c(A.f3("fmls" if m.startswith("vfn") else "fmla", arr, r, fa, fb))
+    fix_invalid(c, r, arr, (fa, fb, addend))
+    scalar_insert(c, dst.num, r, arr)
+    c.vhigh_zero(dst.num)
 
 
 @rule("vmovups", "vmovupd", "vmovdqu")

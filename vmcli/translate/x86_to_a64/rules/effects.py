@@ -21,7 +21,8 @@ FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF,
                **dict.fromkeys(("comiss", "ucomiss", "comisd", "ucomisd", "ptest", "vcomiss", "vucomiss", "vcomisd",
                                 "vucomisd", "andn", "blsr", "blsmsk", "blsi", "bzhi"), ALL)}
 FLAG_READS = {"adc": CF, "sbb": CF, "cmc": CF}
-PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "psllw", "pslld", "psllq", "psrlw",
+PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "vcvttss2si", "vcvtss2si", "vcvttsd2si",
+                        "vcvtsd2si", "psllw", "pslld", "psllq", "psrlw",
                         "psrld", "psrlq", "psraw", "psrad"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
