@@ -142,7 +142,7 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
             low = 1 if spec.mnemonic == "xchg" and k == "Z" else 0      # 90 is nop, not xchg eax, eax
             pool = form.rule.rm_regs if k == "E" and form.rule.rm_regs else range(low, 16)
             operands.append(Reg("gpr", rng.choice(pool), size))
-        elif k in "VUH" or (k == "W" and form.kind == "r"):
+        elif k in "VUHL" or (k == "W" and form.kind == "r"):
             operands.append(Reg("xmm", rng.randrange(16), 32 if size == 32 else 16))
         elif k in "EWM":
             operands.append(Mem(0, -1, 1, 0, size))  # placeholder, filled below

@@ -52,7 +52,7 @@ def _describe(code: str, opsize: int, kind: str) -> str:
     k = code[0]
     if k in "GZB":
         return f"r{8 * size}"
-    if k in "VUH":
+    if k in "VUHL":
         return "ymm" if size == 32 else "xmm"
     if k == "E":
         return f"r{8 * size}" if kind == "r" else f"m{8 * size}"

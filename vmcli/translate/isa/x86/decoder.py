@@ -87,7 +87,7 @@ def operand_size(code: str, opsize: int, rex_w: bool) -> int:
     fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize}
     if code in fixed:
         return fixed[code]
-    letters = code.lstrip("EGWVUMZIJHB")
+    letters = code.lstrip("EGWVUMZIJHBL")
     if letters in ("v", "z"):
         return opsize if letters == "v" else min(opsize, 4)
     if letters == "y":
@@ -282,6 +282,11 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
         elif kind == "B":
             assert vex is not None
             operands.append(Reg("gpr", vex[0], size))
+        elif kind == "L":                   # a vector register in the immediate byte's bits 7:4 (/is4)
+            if pos >= n:
+                return None
+            operands.append(Reg("xmm", code[pos] >> 4, size))
+            pos += 1
         elif kind == "Z":
             r = (opcode & 7) | (rex_b << 3)
             if size == 1 and not rex and r >= 4:

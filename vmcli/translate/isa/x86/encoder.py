@@ -101,6 +101,9 @@ def _encode_vex(spec: OpSpec, vl: int, operands: tuple[Operand, ...]) -> bytes:
         elif kind == "I":
             assert isinstance(op, Imm)
             imms.append((op.value, 1))
+        elif kind == "L":
+            assert isinstance(op, Reg)
+            imms.append((op.num << 4, 1))
     if rm_reg is not None:
         tail = bytes([0xC0 | (reg_field << 3) | (rm_reg.num & 7)])
     elif mem is not None:

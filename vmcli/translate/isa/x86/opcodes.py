@@ -140,8 +140,9 @@ F2 0F E6 cvtpd2dq V,W | 66 0F E7 movntdq M,V | F2 0F F0 lddqu V,M
 
 # VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`
 # (the SDM's notation; no .L means either vector length, no .W either W). Operand codes as above,
-# and H (a vector register in VEX.vvvv), B (a general register in VEX.vvvv); the size letter l is
-# the vector length (16 bytes for VEX.L 0, 32 for 1).
+# and H (a vector register in VEX.vvvv), B (a general register in VEX.vvvv), L (a vector register
+# in bits 7:4 of an immediate byte, the SDM's /is4); the size letter l is the vector length (16
+# bytes for VEX.L 0, 32 for 1).
 _VEX = """
 VEX.0F 10 vmovups Vl,Wl | VEX.0F 11 vmovups Wl,Vl | VEX.66.0F 10 vmovupd Vl,Wl | VEX.66.0F 11 vmovupd Wl,Vl
 VEX.0F 28 vmovaps Vl,Wl | VEX.0F 29 vmovaps Wl,Vl | VEX.66.0F 28 vmovapd Vl,Wl | VEX.66.0F 29 vmovapd Wl,Vl
@@ -172,6 +173,7 @@ VEX.F2.0F 51 vsqrtsd Vx,Hx,Wq | VEX.F3.0F 5D vminss Vx,Hx,Wd | VEX.F2.0F 5D vmin
 VEX.F3.0F 5F vmaxss Vx,Hx,Wd | VEX.F2.0F 5F vmaxsd Vx,Hx,Wq
 VEX.F2.0F 10 vmovsd Vx,Hx,Ux | VEX.F2.0F 10 vmovsd Vx,Mq | VEX.F2.0F 11 vmovsd Mq,Vx
 VEX.F3.0F 10 vmovss Vx,Hx,Ux | VEX.F3.0F 10 vmovss Vx,Md | VEX.F3.0F 11 vmovss Md,Vx
+VEX.F2.0F 11 vmovsd Ux,Hx,Vx | VEX.F3.0F 11 vmovss Ux,Hx,Vx
 VEX.L0.66.0F.W0 6E vmovd Vx,Ed | VEX.L0.66.0F.W1 6E vmovq Vx,Eq | VEX.L0.66.0F.W0 7E vmovd Ed,Vx
 VEX.L0.66.0F.W1 7E vmovq Eq,Vx | VEX.L0.F3.0F 7E vmovq Vx,Wq | VEX.L0.66.0F D6 vmovq Wq,Vx
 VEX.66.0F D7 vpmovmskb Gd,Ul
@@ -184,6 +186,8 @@ VEX.0F C2 vcmpps Vl,Hl,Wl,Ib | VEX.66.0F C2 vcmppd Vl,Hl,Wl,Ib | VEX.F3.0F C2 vc
 VEX.F2.0F C2 vcmpsd Vx,Hx,Wq,Ib | VEX.F3.0F 5A vcvtss2sd Vx,Hx,Wd | VEX.F2.0F 5A vcvtsd2ss Vx,Hx,Wq
 VEX.F3.0F 2C vcvttss2si Gy,Wd | VEX.F2.0F 2C vcvttsd2si Gy,Wq | VEX.F3.0F 2D vcvtss2si Gy,Wd
 VEX.F2.0F 2D vcvtsd2si Gy,Wq
+VEX.66.0F3A.W0 4A vblendvps Vl,Hl,Wl,Ll | VEX.66.0F3A.W0 4B vblendvpd Vl,Hl,Wl,Ll
+VEX.66.0F3A.W0 4C vpblendvb Vl,Hl,Wl,Ll
 VEX.66.0F38.W0 99 vfmadd132ss Vx,Hx,Wd | VEX.66.0F38.W1 99 vfmadd132sd Vx,Hx,Wq
 VEX.66.0F38.W0 A9 vfmadd213ss Vx,Hx,Wd | VEX.66.0F38.W1 A9 vfmadd213sd Vx,Hx,Wq
 VEX.66.0F38.W0 B9 vfmadd231ss Vx,Hx,Wd | VEX.66.0F38.W1 B9 vfmadd231sd Vx,Hx,Wq

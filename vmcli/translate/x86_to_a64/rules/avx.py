@@ -114,6 +114,36 @@ rule("vcvtss2sd", "vcvtsd2ss")(_vex_binary)
 rule("vucomisd", "vcomisd", "vucomiss", "vcomiss", "vcvttss2si", "vcvttsd2si", "vcvtss2si", "vcvtsd2si")(_vex_unary)
 
 
+_BLENDV = {"vblendvps": ("4s", 31), "vblendvpd": ("2d", 63), "vpblendvb": ("16b", 7)}
+
+
+@rule(*_BLENDV)
+def _vblendv(c: Ctx) -> None:
+    """dst = src2 in the lanes whose sign bit is set in the mask (the fourth operand), else src1:
+    bit-insert under the mask's lanes spread by sshr, per 128-bit half."""
+    arr, sh = _BLENDV[c.insn.spec.mnemonic]
+    dst, s1, s2, mask = operands(c)
+    assert isinstance(dst, Reg) and isinstance(s1, Reg) and isinstance(mask, Reg)
+
+    def blend(a: int, b: int, m: int, into: int | None = None) -> int:
+        t = c.vtmp()
+        c(A.vshift("sshr", arr, t, m, sh))
+        r = a if a == into and into not in (b, m) else c.vtmp()   # in place where a is the destination
+        c.vmov(r, a)
+        c(A.v3("bit", "16b", r, b, t))
+        return r
+
+    if dst.size == 32:
+        lo, hi = _halves(c, s2)
+        assert isinstance(lo, Reg) and isinstance(hi, Reg)
+        c.vhigh_store(dst.num, blend(c.vhigh_load(s1.num), hi.num, c.vhigh_load(mask.num)))
+        c.vmov(dst.num, blend(s1.num, lo.num, mask.num, dst.num))
+        return
+    b = c.vread(s2, 16)
+    c.vmov(dst.num, blend(s1.num, b, mask.num, dst.num))
+    c.vhigh_zero(dst.num)
+
+
 # FMA3, scalar: which operands (0: dst and first source, 1: VEX.vvvv, 2: r/m) are the two factors
 # and the addend, by the digits of the mnemonic
 _FMA_ORDER = {"132": (0, 2, 1), "213": (1, 0, 2), "231": (1, 2, 0)}
@@ -187,11 +217,11 @@ def _vmov(c: Ctx) -> None:
 
 @rule("vmovsd", "vmovss")
 def _vmovs(c: Ctx) -> None:
-    """vmovsd/vmovss: a register merge (low lane from src2, the rest from src1), a load (the rest
-    zeroed) or a store."""
+    """vmovsd/vmovss: a register merge (low lane from src2, the rest from src1; either opcode), a
+    load (the rest zeroed) or a store."""
     ops = operands(c)
     legacy = _sse_spec(c.insn.spec) if len(ops) == 2 else _sse_spec(dataclasses.replace(
-        c.insn.spec, operands=("Vx", "Hx", "Wx")))                    # the register merge is movsd V,W
+        c.insn.spec, opcode=0x10, operands=("Vx", "Hx", "Wx")))       # a register merge (10 or 11) is movsd V,W
     if len(ops) == 3:
         dst, s1, s2 = ops
         assert isinstance(dst, Reg) and isinstance(s1, Reg)
