@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmcli.translate.a64_to_x86.builder import COND_CC, Ctx
+from vmcli.translate.a64_to_x86.host import nzcv_word
 from vmcli.translate.a64_to_x86.rules.common import vfp_expand
 from vmcli.translate.a64_to_x86.rules.floats import (
     ROUND,
@@ -51,6 +52,13 @@ def _fcmp_s(c: Ctx) -> None:
     c.take(RAX)
     a = c.vget(f["Rn"])
     b = vzero(c) if "0" in c.name else c.vget(f["Rm"])
+    _fcmp_word(c, double, a, b)
+    c.nzcv_from_word()
+    c.release(RAX)
+
+
+def _fcmp_word(c: Ctx, double: bool, a: int, b: int) -> None:
+    """fcmp a, b's NZCV in ax, in the env slot's form (rax taken by the caller)."""
     _ucomi(c, double, a, b)
     k = c.tmp()
     c(b"\x9f")                              # lahf
@@ -61,6 +69,29 @@ def _fcmp_s(c: Ctx) -> None:
     c.shift("shl", False, k, 7)
     c.alu_imm("and", False, k, 0x8000)      # SF = CF: less (ordered now)
     c.alu("or", False, RAX, k)
+    c.release(k)
+
+
+@rule("fccmp_s", "fccmpe_s")
+def _fccmp_s(c: Ctx) -> None:
+    """Where the condition holds, NZCV from fcmp's comparison, else the instruction's #nzcv; both
+    as the env slot's word in ax, then stored and loaded as fcmp's are."""
+    f, double = c.fields, _sdouble(c)
+    cond = COND[f["cond"]]
+    c.take(RAX)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+
+    def compare() -> None:
+        _fcmp_word(c, double, a, b)
+
+    def otherwise() -> None:
+        c.mov_imm(RAX, nzcv_word(f["nzcv"] << 28), w=False)
+
+    if cond in ("al", "nv"):
+        compare()
+    else:
+        c.flags()
+        c.if_else(COND_CC[cond], compare, otherwise)
     c.nzcv_from_word()
     c.release(RAX)
 
@@ -82,12 +113,19 @@ def _scvtf_s(c: Ctx) -> None:
     c.vput(f["Rd"], x, True)
 
 
-@rule("fcvtzs_s")
+@rule("fcvtzs_s", "fcvtns_s", "fcvtps_s", "fcvtms_s", "fcvtas_s")
 def _fcvtzs_s(c: Ctx) -> None:
-    """x86 gives 0x80..0 for NaN and out-of-range values: AArch64 saturates and gives 0 for NaN."""
+    """x86 gives 0x80..0 for NaN and out-of-range values: AArch64 saturates and gives 0 for NaN.
+    The other roundings round to an integral value first (frint*: exact, NaN stays NaN), which
+    cvtts{d,s}2si then converts exactly."""
     f, double = c.fields, _sdouble(c)
     sf = bool(f["sf"])
     a = c.vget(f["Rn"])
+    mode = c.name[4]
+    if mode == "a":
+        a = frinta(c, double, a)
+    elif mode != "z":
+        a = frint(c, "frint" + mode, double, a)
     r = c.tmp()
     c(encode_modrm(b"\x0f\x2c", r, a, sf, prefix=b"\xf2" if double else b"\xf3"))   # cvtts{d,s}2si
     bits = 64 if sf else 32

@@ -484,9 +484,14 @@ enc("ucvtf_s", "sf 00 11110 ftype:2 1 00 011 000000 Rn:5 Rd:5", "ucvtf <T>", _GE
 enc("fcvtzu_s", "sf 00 11110 ftype:2 1 11 001 000000 Rn:5 Rd:5", "fcvtzu <T>",
     (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
      _v("xd, dn", sf=1, ftype=1)), group="fp")
-enc("fcvtzs_s", "sf 00 11110 ftype:2 1 11 000 000000 Rn:5 Rd:5", "fcvtzs <T>",
-    (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
-     _v("xd, dn", sf=1, ftype=1)), group="fp")
+_FP_GEN = (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
+           _v("xd, dn", sf=1, ftype=1))
+for _rmode, _opc3, _m in ((3, 0, "fcvtzs"), (0, 0, "fcvtns"), (1, 0, "fcvtps"), (2, 0, "fcvtms"), (0, 4, "fcvtas")):
+    enc(f"{_m}_s", f"sf 00 11110 ftype:2 1 {_rmode:02b} {_opc3:03b} 000000 Rn:5 Rd:5", f"{_m} <T>", _FP_GEN,
+        group="fp")
+for _op, _m in ((0, "fccmp"), (1, "fccmpe")):
+    enc(f"{_m}_s", f"00011110 ftype:2 1 Rm:5 cond:4 01 Rn:5 {_op} nzcv:4", f"{_m} <T>n, <T>m, #nzcv, cond", SD,
+        group="fp")
 enc("fmov_top", "1 00 11110 10 1 01 11 op 000000 Rn:5 Rd:5", "fmov <T>",
     (_v("xd, vn.d[1]", op=0), _v("vd.d[1], xn", op=1)), group="fp")
 enc("fmov_gen", "sf 00 11110 ftype:2 1 00 11 op 000000 Rn:5 Rd:5", "fmov <T>",
