@@ -536,6 +536,10 @@ for _a, _m in ((0, "fmaxnm"), (1, "fminnm")):
         group="neon-fp")
     enc(f"{_m}_s", f"00011110 ftype:2 1 Rm:5 011{_a} 10 Rn:5 Rd:5", f"{_m} <T>d, <T>n, <T>m", SD, group="fp")
 enc("frinta_v", _2F.format(u=1, a=0, op=0b11000), "frinta vd.<T>, vn.<T>", FARR, group="neon-fp")
+# scvtf / fcvtzs on an integer in an S or D register (the vector forms' lane 0)
+for _m, _a, _op in (("scvtf", 0, 0b11101), ("fcvtzs", 1, 0b11011)):
+    enc(f"{_m}_sv", f"01 0 11110 {_a} sz 10000 {_op:05b} 10 Rn:5 Rd:5", f"{_m} <T>d, <T>n",
+        (_v("s", sz=0), _v("d", sz=1)), group="neon-fp")
 enc("frinta_s", "00011110 ftype:2 1 001 100 10000 Rn:5 Rd:5", "frinta <T>d, <T>n", SD, group="fp")
 
 # more lane arithmetic: absolute differences, halving adds, float compares with zero or magnitudes
