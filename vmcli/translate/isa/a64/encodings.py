@@ -385,6 +385,11 @@ for _m, _u, _op, _nv3 in (("shl", 0, 0b01010, tuple(_SHIFT_ARR)), ("ushr", 1, 0,
                            ("sri", 1, 0b01000, tuple(_SHIFT_ARR))):
     enc(f"{_m}_v", f"0 Q {_u} 011110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, #shift",
         _sharr(*_nv3), valid=_shift_ok, group="neon")
+# the scalar forms, on a D register (immh 1xxx; the others are reserved or not in the table)
+for _m, _u, _op in (("shl", 0, 0b01010), ("ushr", 1, 0), ("sshr", 0, 0), ("usra", 1, 0b00010), ("ssra", 0, 0b00010),
+                    ("sli", 1, 0b01010), ("sri", 1, 0b01000)):
+    enc(f"{_m}_d", f"01 {_u} 111110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m} dd, dn, #shift",
+        (_v("d", h3=1),), group="neon")
 # narrowing shifts: immh gives the narrow lane size, the source lanes are twice as wide
 _SHRN = (_v("8b", Q=0, h0=1, h1=0, h2=0, h3=0), _v("16b", Q=1, h0=1, h1=0, h2=0, h3=0),
          _v("4h", Q=0, h1=1, h2=0, h3=0), _v("8h", Q=1, h1=1, h2=0, h3=0),
