@@ -3,8 +3,8 @@
 x86-64: the host's own (/lib/x86_64-linux-gnu). AArch64: `apt-get download libc6:arm64` (dpkg must
 know the arm64 architecture: `dpkg --add-architecture arm64 && apt-get update`, which .ci/run does),
 unpacked with `dpkg-deb -x` into vm's cache folder (translate/debian/), never installed. Blocks are
-cut with capstone, independently of the translator: after every jump, call, return, branch and
-system call; a block whose bytes were seen before is left out (the first address is kept).
+cut with capstone, independently of the translator: after every jump, call, return, branch,
+system call and trap; a block whose bytes were seen before is left out (the first address is kept).
 
 Used by tests/translate/test_libc.py and bench/translate_libc_bench.py.
 """
@@ -30,6 +30,9 @@ MODES = {"x86_64": (capstone.CS_ARCH_X86, capstone.CS_MODE_64),
          "arm64": (capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)}
 ENDS = {capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL, capstone.CS_GRP_RET, capstone.CS_GRP_BRANCH_RELATIVE,
         capstone.CS_GRP_INT}
+# AArch64's permanently undefined instruction traps as svc and brk do (the translator ends a block
+# there too), but capstone gives it no group; `udf #0` is also the zero padding between functions
+TRAPS = {"udf"}
 
 Block = tuple[bytes, int]
 
@@ -82,7 +85,7 @@ def blocks(arch: str, name: str = "libc") -> list[Block]:
     start = 0
     for insn in cs.disasm(code, address):
         end = insn.address - address + insn.size
-        if insn.id and ENDS & set(insn.groups):
+        if insn.id and (ENDS & set(insn.groups) or insn.mnemonic in TRAPS):
             body = code[start:end]
             if body not in seen:
                 seen.add(body)
