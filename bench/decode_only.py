@@ -15,14 +15,19 @@ cs = capstone.Cs({arch}, {mode})
 cs.detail = True
 n = 0
 for line in open(sys.argv[1]):
-    for insn in cs.disasm(bytes.fromhex(line.strip()), 0):
+    words = line.split("#")[0].split()
+    if not words:
+        continue
+    address = int(words[0][1:], 16) if words[0].startswith("@") else 0
+    for insn in cs.disasm(bytes.fromhex(words[-1]), address):
         n += 1
 print(n)
 """
 
 
 def script(arch: str) -> str:
-    """A `python -c` program decoding every hex line of the file argv[1]."""
+    """A `python -c` program decoding every hex line of the file argv[1] (`@ADDRESS HEX` lines at
+    their address, as `vm translate --input-file` reads them)."""
     arch_id, mode = CS_MODES[arch]
     return _SCRIPT.format(arch=arch_id, mode=mode)
 

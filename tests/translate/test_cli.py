@@ -14,7 +14,6 @@ from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
 from unicorn import x86_const as x86c
 
 from vmcli.cli import vm
-from vmcli.translate.a64_to_x86.host import pack_env, unpack_env
 from vmcli.translate.verify.state import DATA
 from vmcli.translate.x86_to_a64.check import A64Target, random_state
 
@@ -31,7 +30,7 @@ def test_json_has_the_documented_fields() -> None:
     assert {"code", "state", "guest_base", "env_reg", "source", "target", "unsupported"} <= set(obj)
     assert obj["guest_base"] == 0 and obj["env_reg"] is None
     assert obj["state"]["rax"] == {"reg": "x0"} and obj["state"]["xmm1"] == {"reg": "v1"}
-    assert obj["state"]["rflags"] == {"reg": "x20"}
+    assert obj["state"]["rflags"] == {"nzcv": "SF ZF !CF OF", "pf": "x20", "af": "x21"}
     assert [s["text"] for s in obj["source"]] == ["add rax, rcx", "addps xmm0, xmm1", "cpuid"]
     assert obj["source"][0]["address"] == 0x1000
     assert [u["text"] for u in obj["unsupported"]] == ["cpuid"]
@@ -43,12 +42,18 @@ def test_json_code_runs_and_matches_the_source() -> None:
     """Run the emitted code with the `state` mapping, independently of the verifier's wiring."""
     _, out, _ = run("--asm", "imul rdx, rcx, 7; sub rdx, rax", "--json")
     obj = json.loads(out)
-    state = {g: loc["reg"] for g, loc in obj["state"].items()}
+    state = {g: loc["reg"] for g, loc in obj["state"].items() if "reg" in loc}
     rng = random.Random(0)
     st = random_state(rng, {"rax": 5, "rcx": 6, "rdx": 0})
-    got = A64Target().run(bytes.fromhex(obj["code"]), state, st.regs, st.memory, rng)
+    target = A64Target()
+    got = target.run(bytes.fromhex(obj["code"]), state, st.regs, st.memory, rng)
     assert not isinstance(got, str)
     assert got[0]["rdx"] == 37
+    # 42 - 5: CF ZF SF OF clear (C set: NOT CF); PF 0 (37 has three ones); AF 0 (42 ^ 5 ^ 37 = 0b1010)
+    flags = obj["state"]["rflags"]
+    assert flags == {"nzcv": "SF ZF !CF OF", "pf": "x20", "af": "x21"}
+    assert target.read("nzcv") == 0x20000000 and target.read("x20") & 0xFF == 37
+    assert not (target.read("x21") ^ target.read("x20")) & 0x10
 
 
 def test_side_by_side_view_and_stats() -> None:
@@ -63,9 +68,9 @@ def test_views_show_instruction_text_as_it_is() -> None:
     """Operands in brackets are text, not rich markup, in every table of the command."""
     code, out, _ = run("--hex", "480f4544cb10", "--address", "0x401000")    # cmovne rax, [rbx + rcx*8 + 16]
     assert code == 0
-    assert "cmovne rax, qword ptr [rbx + rcx*8 + 0x10]" in out and "ldr x17, [x16]" in out
+    assert "cmovne rax, qword ptr [rbx + rcx*8 + 0x10]" in out and "ldr x16, [x17, #0x10]" in out
     code, out, _ = run("--from", "arm64", "--hex", "110240f9 20008052")    # ldr x17, [x16]; mov w0, #1
-    assert code == 0 and "ldr x17, [x16]" in out and "qword ptr [r15 + 0x80]" in out
+    assert code == 0 and "ldr x17, [x16]" in out and "qword ptr [r15 + 0x80]" in out and "x0=rsi" in out
     code, out, _ = run("--hex", "480f4544cb10", "--verify", "--states", "5")
     assert code == 0 and "[rbx + rcx*8 + 0x10]" in out and "pass" in out
     code, out, _ = run("--from", "arm64", "--list-supported")
@@ -81,7 +86,21 @@ def test_input_file_output_and_jobs(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in out.splitlines()]
     assert len(lines) == 3
     assert out_file.read_bytes() == b"".join(bytes.fromhex(x["code"]) for x in lines)
-    assert "translated blocks:" in err
+    assert "translated blocks:" in err and "host instructions: " in err
+
+
+def test_input_file_lines_may_give_their_address(tmp_path: Path) -> None:
+    """`@ADDRESS HEX` puts a block at its address (a RIP-relative operand and a branch show it)."""
+    src = tmp_path / "blocks.txt"
+    src.write_text("@0x401000 488b0500100000 eb00\n4801c8\n")    # mov rax, [rip + 0x1000]; jmp; add
+    code, out, _ = run("--input-file", str(src), "--json")
+    first, second = (json.loads(x) for x in out.splitlines())
+    assert code == 0 and first["address"] == 0x401000 and second["address"] == 0
+    assert [si["text"] for si in first["source"]] == ["mov rax, qword ptr [rip + 0x1000]", "jmp 0x401009"]
+    (tmp_path / "bad.txt").write_text("@0x10000000000000000 90\n")
+    _refused(["--input-file", str(tmp_path / "bad.txt")], "bad.txt:1: @0x10000000000000000 is not a 64-bit address")
+    (tmp_path / "bad.txt").write_text("90\n@zz 90\n")
+    _refused(["--input-file", str(tmp_path / "bad.txt")], "bad.txt:2: not an address: @zz")
 
 
 def test_verify_prints_pass_per_instruction() -> None:
@@ -175,18 +194,21 @@ def test_arm64_json_code_runs_with_its_state_contract() -> None:
     uc.mem_map(0x10000, 0x10000)
     uc.mem_map(DATA, 0x1000)
     env_addr = 0x18000
-    regs = {f"x{i}": 0 for i in range(31)} | {"sp": 0, "nzcv": 0x40000000} | {f"v{i}": 0 for i in range(32)}
-    regs |= {"x1": 6, "x2": 7, "x3": 100, "x4": DATA}
-    env = bytearray(pack_env(regs))
+    regs = {"x1": 6, "x2": 7, "x3": 100, "x4": DATA, "nzcv": 0x40000000}
+    env = bytearray(0x400)
     for name, loc in obj["state"].items():
-        assert env[loc["env"]:loc["env"] + 8] == regs[name].to_bytes(16, "little")[:8]
+        if "reg" in loc:                # a guest register that lives in a host register
+            uc.reg_write(getattr(x86c, f"UC_X86_REG_{loc['reg'].upper()}"), regs.get(name, 0))
+        else:
+            # nzcv in x86's form (docs/translator-arm64.md): byte 1 = lahf's SF=N ZF=Z CF=NOT C, byte 0 = V
+            value = 0x4200 if loc.get("layout") == "x86" else regs.get(name, 0)
+            env[loc["env"]:loc["env"] + 8] = value.to_bytes(8, "little")
     code = bytes.fromhex(obj["code"])
     uc.mem_write(0x10000, code)
     uc.mem_write(env_addr, bytes(env))
     uc.reg_write(x86c.UC_X86_REG_R15, env_addr)
     uc.emu_start(0x10000, 0x10000 + len(code))
-    out = unpack_env(bytes(uc.mem_read(env_addr, len(env))))
-    assert out["x0"] == 142
+    assert uc.reg_read(getattr(x86c, f"UC_X86_REG_{obj['state']['x0']['reg'].upper()}")) == 142
     assert int.from_bytes(uc.mem_read(DATA + 8, 8), "little") == 142
     assert uc.reg_read(x86c.UC_X86_REG_R14) == 8 + 4   # Z set: b.ne not taken, next instruction
 

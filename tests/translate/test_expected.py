@@ -29,7 +29,7 @@ def _opcode_map(form: Any) -> str:
     if spec.map == 0:
         return "base"
     prefix = {0: "", 0x66: "66_", 0xF2: "f2_", 0xF3: "f3_"}[spec.prefix]
-    return prefix + esc
+    return ("vex_" if spec.vex else "") + prefix + esc
 
 
 GROUP: dict[str, Callable[[Any], str]] = {"x86_64": _opcode_map,

@@ -118,20 +118,24 @@ def _write(output: str, code: bytes) -> None:
 def _bulk(blocks: list[inputs.Block], output: str, jobs: int, stats: bool, arch: str) -> None:
     """--input-file ... --output: code only, through the numba fast path."""
     results, elapsed = api.translate_bulk([(b.code, b.address) for b in blocks], arch, jobs)
-    _write(output, b"".join(code for code, _, _ in results))
+    code = b"".join(code for code, _, _ in results)
+    _write(output, code)
     if stats:
         n = sum(r[1] for r in results)
-        _stats_lines(n, n - sum(r[2] for r in results), len(results), elapsed)
+        _stats_lines(n, n - sum(r[2] for r in results), len(results), api.host_instructions(code, arch), elapsed)
 
 
 def _stats(results: list[api.Translation], elapsed: float) -> None:
     n = sum(len(tr.insns) for tr in results)
     done = sum(sum(1 for si in tr.insns if si.supported) for tr in results)
-    _stats_lines(n, done, len(results), elapsed)
+    host = sum(len(si.target) for tr in results for si in tr.insns)
+    _stats_lines(n, done, len(results), host, elapsed)
 
 
-def _stats_lines(n: int, done: int, blocks: int, elapsed: float) -> None:
-    lines = [f"instructions: {n} ({done} translated, {n - done} unsupported) in {blocks} block(s)",
+def _stats_lines(n: int, done: int, blocks: int, host: int, elapsed: float) -> None:
+    lines = [f"instructions: {n} ({done} translated, {100 * done / n if n else 0:.2f}%; {n - done} unsupported)"
+             f" in {blocks} block(s)",
+             f"host instructions: {host} ({host / done if done else 0:.2f} per translated instruction)",
              f"time: {elapsed:.3f} s, {n / elapsed if elapsed else 0:,.0f} instructions/s"]
     for level in api.CACHE_LEVELS:
         total = level.hits + level.misses

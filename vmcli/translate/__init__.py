@@ -5,7 +5,8 @@
     translate_bulk(blocks, source_arch, jobs)    many, code only, through the numba fast path
     split_blocks(code, address, source_arch)     an image cut into blocks after each branch
     supported_forms(source_arch)                 the verified forms
-    verify_translation(tr, states)               each instruction checked against the source on Unicorn
+    verify_translation(tr, states)               each instruction checked against the source
+    host_instructions(code, source_arch)         how many target instructions translated code holds
 
 How the package is built (isa/ below core/ below one package per direction, verify/ and present/
 reaching directions through core/direction.py) is in docs/translator.md.
@@ -20,10 +21,11 @@ from vmcli.translate.core import cache
 from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
 from vmcli.translate.core.direction import SOURCES, Form, Result, direction, source_arch
 from vmcli.translate.core.jobs import fork_map, split
+from vmcli.translate.isa import disasm
 from vmcli.translate.verify.harness import InsnCheck, verify_translation
 
 __all__ = ["CACHE_LEVELS", "SOURCES", "Form", "InsnCheck", "Result", "SourceInsn", "Stop", "Translation",
-           "source_arch", "split_blocks", "supported_forms", "translate", "translate_blocks",
+           "host_instructions", "source_arch", "split_blocks", "supported_forms", "translate", "translate_blocks",
            "translate_bulk", "verify_translation"]
 
 CACHE_LEVELS = cache.LEVELS
@@ -69,3 +71,8 @@ def split_blocks(code: bytes, address: int, source: str = "x86_64") -> list[tupl
 def supported_forms(source: str = "x86_64") -> Sequence[Form]:
     return direction(source_arch(source)).forms()
 
+
+
+def host_instructions(code: bytes, source: str = "x86_64") -> int:
+    """Target instructions in code translated from `source` (the expansion --stats reports)."""
+    return disasm.count(direction(source_arch(source)).target_arch, code)

@@ -60,7 +60,8 @@ def assemble(text: str, arch: str, address: int) -> bytes:
 
 
 def read_input_file(path: str) -> list[Block]:
-    """One block per line of hex (address 0); `#` starts a comment."""
+    """One block per line of hex, at address 0 or at the address an `@ADDRESS` first word gives
+    (`@0x401000 4801c8`); `#` starts a comment."""
     try:
         lines = read_regular_file(path, MAX_INPUT).decode("utf-8").splitlines()
     except OSError as exc:
@@ -68,19 +69,60 @@ def read_input_file(path: str) -> list[Block]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not text (byte {exc.start} is not UTF-8): give one hex block per line",
                          "input_file") from exc
+    blocks = _plain_lines(path, lines)
+    if blocks is not None:
+        return blocks
     blocks = []
     for number, line in enumerate(lines, 1):
-        line = line.split("#", 1)[0].strip()
+        if "#" in line:
+            line = line.split("#", 1)[0]
+        line = line.strip()
         if not line:
             continue
+        address = 0
         try:
-            code = parse_hex(line, "input_file")
+            if line[0] == "@":
+                first, _, line = line.partition(" ")
+                address = _address(first[1:])
+            try:
+                code = bytes.fromhex(line)          # plain hex (as the bench and tests write it)
+            except ValueError:
+                code = b""
+            if not code:
+                code = parse_hex(line, "input_file")
         except InputError as exc:
             raise InputError(f"{path}:{number}: {exc}", "input_file") from exc
-        blocks.append(Block(code, 0, f"{path}:{number}"))
+        blocks.append(Block(code, address, f"{path}:{number}"))
     if not blocks:
         raise InputError(f"{path} holds no hex blocks", "input_file")
     return blocks
+
+
+_PLAIN_LINE = re.compile(r"(?:@(0x[0-9a-fA-F]{1,16}) )?([0-9a-fA-F]+)")
+
+
+def _plain_lines(path: str, lines: list[str]) -> list[Block] | None:
+    """The blocks of a file whose every line is `[@0xADDRESS ]HEX` (as the bench and the tests
+    write them), or None to parse it line by line."""
+    match = _PLAIN_LINE.fullmatch
+    blocks = []
+    for number, line in enumerate(lines, 1):
+        m = match(line)
+        if m is None or len(m[2]) % 2:
+            return None
+        address, code = m.groups()
+        blocks.append(Block(bytes.fromhex(code), int(address, 16) if address else 0, f"{path}:{number}"))
+    return blocks or None
+
+
+def _address(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise InputError(f"not an address: @{text}", "input_file") from None
+    if not 0 <= value < 1 << 64:
+        raise InputError(f"@{text} is not a 64-bit address", "input_file")
+    return value
 
 
 def read_image(path: str, start: int | None, count: int | None, symbol: str | None,

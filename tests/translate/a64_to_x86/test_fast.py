@@ -149,3 +149,23 @@ def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:
                           env={**os.environ, "VM_CACHE_DIR": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.bin").read_bytes() == translate_a64(bytes.fromhex("2000028b")).code
+
+
+def test_kernels_name_the_pc_relative_fields_as_the_isa_does() -> None:
+    """kernels.keys_of and kernels._target (numba) against isa.a64.encodings' pc_relative_mask and
+    pc_target, on every PC-relative form and random words, at addresses across the range."""
+    import numpy as np
+
+    from vmcli.translate.a64_to_x86 import kernels
+    from vmcli.translate.isa.a64.encodings import pc_relative_mask, pc_target
+
+    rng = random.Random(7)
+    forms = [f for f in a64_forms() if f.enc.name in ("b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "adr",
+                                                     "adrp")]
+    words = [instance(rng.choice(forms), rng)[0] for _ in range(3000)] + [rng.getrandbits(32) for _ in range(3000)]
+    got = kernels.keys_of(np.array(words, np.int64)).tolist()
+    assert got == [w & ~pc_relative_mask(w) for w in words]
+    for w in words:
+        if pc_relative_mask(w):
+            pc = rng.choice(_ADDRESSES) + 4 * rng.randrange(1 << 10)
+            assert kernels._target(np.int64(w), np.int64(pc)) == pc_target(w, pc)

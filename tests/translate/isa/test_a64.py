@@ -48,7 +48,16 @@ ALIASES = {"adds": {"cmn"}, "subs": {"cmp", "negs"}, "sub": {"neg"}, "orr": {"mo
            "rorv": {"ror"}, "madd": {"mul"}, "msub": {"mneg"}, "smaddl": {"smull"}, "smsubl": {"smnegl"},
            "umaddl": {"umull"}, "umsubl": {"umnegl"}, "dsb": {"ssbb", "pssbb", "dfb"}, "not": {"mvn"},
            "dup": {"mov"}, "ins": {"mov"}, "umov": {"mov"}, "fmovi": {"fmov"}, "orri": {"orr"}, "bici": {"bic"},
-           "ldar": {"ldarb", "ldarh"}, "stlr": {"stlrb", "stlrh"}}
+           "ldar": {"ldarb", "ldarh"}, "stlr": {"stlrb", "stlrh"}, "dc": {"dc"}}
+# the exclusives and atomics: their acquire/release and byte/halfword spellings, and the st* aliases of
+# an atomic whose result goes to xzr
+for _root, _forms in (("ldxr", ("ld", "xr")), ("stxr", ("st", "xr"))):
+    ALIASES[_root] = {f"{_forms[0]}{o}{_forms[1]}{s}" for o in ("", "a" if _root == "ldxr" else "l") for s in
+                      ("", "b", "h")}
+for _root in ("cas", "ldadd", "ldclr", "ldeor", "ldset", "swp"):
+    ALIASES[_root] = {f"{m}{o}{s}" for m in (_root, "st" + _root[2:]) for o in ("", "a", "l", "al")
+                      for s in ("", "b", "h")}
+HINTS = {"hint", "yield", "wfe", "wfi", "sev", "sevl", "dgh", "esb", "psb", "tsb", "csdb", "bti", "xpaclri"}
 
 
 def test_capstone_names_each_form_as_its_encoding() -> None:
@@ -65,6 +74,9 @@ def test_capstone_names_each_form_as_its_encoding() -> None:
         for _ in range(6):
             word, _regs = instance(form, rng)
             got = next(cs.disasm(word.to_bytes(4, "little"), 0)).mnemonic
+            if name == "hint":          # the hint space has names of its own (pointer authentication ...)
+                assert got in HINTS or got.startswith(("pac", "aut")), (hex(word), got)
+                continue
             assert got in ok or (name == "b_cond" and got.startswith("b.")), (form.name, hex(word), got)
 
 

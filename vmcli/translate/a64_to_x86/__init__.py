@@ -31,7 +31,8 @@ class A64ToX86:
         return forms.forms_markdown()
 
     def state_line(self, tr: Translation) -> str:
-        state = ", ".join(f"{g}=env+{loc['env']:#x}" for g, loc in tr.state.items())
+        state = ", ".join(f"{g}={loc['reg']}" if "reg" in loc else f"{g}=env+{loc['env']:#x}"
+                          for g, loc in tr.state.items())
         return (f"state: {state or '-'}; env_reg {tr.env_reg}; guest_base 0"
                 + (f"; exit address in {tr.exit_reg}" if tr.exit_reg else ""))
 

@@ -1,8 +1,9 @@
 """The AArch64 -> x86-64 direction's plug-in to the verification harness (verify/harness.py).
 
 The source runs on Unicorn AArch64 (verify.runners.A64Source), the translation on Unicorn x86-64
-with the guest state in its env block (host.py); x0..x30, sp, nzcv, v0..v31, the exit address and
-the written memory must match bit for bit.
+with the guest state in its host registers and env block (host.py; the env slots of the registers
+that live on the host hold garbage); x0..x30, sp, nzcv, v0..v31, the exit address and the written
+memory must match bit for bit.
 """
 
 from __future__ import annotations
@@ -11,27 +12,49 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from unicorn import UC_ARCH_X86, UC_MODE_64, Uc, UcError
+from unicorn import UC_ARCH_ARM64, UC_ARCH_X86, UC_MODE_64, UC_MODE_ARM, Uc, UcError
+from unicorn import arm64_const as a64c
 from unicorn import x86_const as x86c
+from unicorn.arm64_const import UC_CPU_ARM64_MAX
 
 from vmcli.translate.a64_to_x86.forms import Form
-from vmcli.translate.a64_to_x86.frontend import translate
-from vmcli.translate.a64_to_x86.host import ENV_REG, ENV_SIZE, EXIT_REG, pack_env, unpack_env
+from vmcli.translate.a64_to_x86.frontend import TRAPS, translate
+from vmcli.translate.a64_to_x86.host import (
+    ENV_REG,
+    ENV_SIZE,
+    EXIT_REG,
+    HOST_REGS,
+    env_offset,
+    pack_env,
+    unpack_env,
+)
 from vmcli.translate.a64_to_x86.rules.neon_mem import ld1_registers
 from vmcli.translate.core.blocks import Translation
 from vmcli.translate.isa.a64.decoder import Insn, decode
 from vmcli.translate.isa.a64.encodings import sext
 from vmcli.translate.isa.x86.registers import GPR64
 from vmcli.translate.verify.compare import Mismatch, compare, exit_diffs, memory_diffs, register_diffs
-from vmcli.translate.verify.runners import A64_CODE, A64_GUEST, BRANCH_REACH, CODE_SIZE, X86_CODE, A64Source, FastRegs
+from vmcli.translate.verify.runners import (
+    A64_CODE,
+    A64_GUEST,
+    BRANCH_REACH,
+    CODE_SIZE,
+    X86_CODE,
+    A64Source,
+    FastRegs,
+    a64_reg_id,
+)
 from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, a64_state
 
 ENV = 0x300000           # where the translation's CPU keeps the env block
 
 random_state = a64_state
+LSE = {"cas", "ldadd", "ldclr", "ldeor", "ldset", "swp"}
+COMPARED = [n for n in A64_GUEST if n != "fpsr"]
 
 _X86_SCRATCH = ([getattr(x86c, f"UC_X86_REG_{n.upper()}") for n in GPR64[:15]]
                 + [getattr(x86c, f"UC_X86_REG_XMM{i}") for i in range(16)])
+_HOST_IDS = {r: getattr(x86c, f"UC_X86_REG_{GPR64[r].upper()}") for r in HOST_REGS.values()}
 
 
 class X86Target:
@@ -45,6 +68,11 @@ class X86Target:
         self.scratch = FastRegs(self.uc, _X86_SCRATCH)
         self.code = b""
         self.runs = 0
+        self.mapped_pages: set[int] = set()
+
+    def windows(self, memory: dict[int, bytes]) -> None:
+        """Map (once) and fill memory windows (address -> bytes) besides the data window."""
+        _fill(self.uc, self.mapped_pages, memory)
 
     def run(self, code: bytes, st: GuestState, rng: random.Random) -> tuple[dict[str, int], bytes, int] | str:
         uc = self.uc
@@ -56,13 +84,19 @@ class X86Target:
             self.scratch.write([rng.getrandbits(64) for _ in range(15)] + [rng.getrandbits(128) for _ in range(16)])
         self.runs += 1
         uc.reg_write(getattr(x86c, f"UC_X86_REG_R{ENV_REG}"), ENV)
-        uc.mem_write(ENV, pack_env(st.regs))
+        env = bytearray(pack_env(st.regs))
+        for name, r in HOST_REGS.items():      # the registers that live on the host: there, and
+            uc.reg_write(_HOST_IDS[r], st.regs[name])       # garbage in their unused env slots
+            off = env_offset(name)
+            env[off:off + 8] = rng.getrandbits(64).to_bytes(8, "little")
+        uc.mem_write(ENV, bytes(env))
         uc.mem_write(DATA, st.memory)
         try:
             uc.emu_start(X86_CODE, X86_CODE + len(code))
         except UcError as exc:
             return f"translation faulted: {exc}"
         regs = unpack_env(bytes(uc.mem_read(ENV, ENV_SIZE)))
+        regs.update((name, uc.reg_read(_HOST_IDS[r])) for name, r in HOST_REGS.items())
         exit_addr = uc.reg_read(getattr(x86c, f"UC_X86_REG_R{EXIT_REG}"))
         return regs, bytes(uc.mem_read(DATA, DATA_SIZE)), exit_addr
 
@@ -74,22 +108,47 @@ class Verifier:
     code_address = A64_CODE
 
     def __init__(self) -> None:
-        self.src = A64Source()
+        self.src = A64Source()                       # a Cortex-A72 (ARMv8.0: its hint space is no-ops)
+        self.src_v8x = A64Source(UC_CPU_ARM64_MAX)   # for the LSE atomics (ARMv8.1)
         self.host = X86Target()
+
+    def _source(self, source: bytes) -> tuple[A64Source, int | None]:
+        """The CPU that runs `source`, and where its last instruction traps to, when it is a trap
+        (svc: the next instruction; brk, hlt, udf: itself), which the source is not run into."""
+        words = [int.from_bytes(source[i:i + 4], "little") for i in range(0, len(source) - 3, 4)]
+        insns = [decode(w, A64_CODE + 4 * i) for i, w in enumerate(words)]
+        cpu = self.src_v8x if any(i is not None and i.enc.name in LSE for i in insns) else self.src
+        last = insns[-1] if insns else None
+        if last is not None and last.enc.name in TRAPS:
+            return cpu, last.address + (4 if last.enc.name == "svc" else 0)
+        return cpu, None
 
     def check(self, source: bytes, target: bytes, states: Iterable[GuestState], rng: random.Random,
               branch: bool = False, limit: int = 3, count: int = 1) -> tuple[int, list[Mismatch]]:
         """Returns (runs, mismatches); a state where both sides fault is not counted as a run.
         branch: the code ends in a branch after `count` instructions; the source stops there and
-        its pc must equal the translation's exit address."""
+        its pc must equal the translation's exit address. A trap ending the block is not run: the
+        source stops before it, and the exit is where the trap returns to."""
+        cpu, trap = self._source(source)
+        # FPSR's cumulative flags are not kept (docs: exceptions): compared where msr writes it
+        names = A64_GUEST if (0xD51B4420 >> 5) in {int.from_bytes(source[i:i + 4], "little") >> 5
+                                                    for i in range(0, len(source) - 3, 4)} else COMPARED
+
+        def run_source(st: GuestState) -> Any:
+            if trap is None:
+                return cpu.run(source, st, count if branch else 0)
+            if count > 1:
+                out = cpu.run(source, st, count - 1)
+                return out if isinstance(out, str) else (out[0], out[1], trap)
+            return ({n: st.regs.get(n, 0) for n in A64_GUEST}, st.memory, trap)
 
         def run(st: GuestState) -> tuple[Any, Any]:
-            return self.src.run(source, st, count if branch else 0), self.host.run(target, st, rng)
+            return run_source(st), self.host.run(target, st, rng)
 
         def diff(st: GuestState, want: Any, got: Any) -> list[str]:
             wregs, wmem, wpc = want
             gregs, gmem, gexit = got
-            diffs = register_diffs(A64_GUEST, wregs, gregs)
+            diffs = register_diffs(names, wregs, gregs)
             if branch:
                 diffs += exit_diffs(wpc, gexit)
             return diffs + memory_diffs(wmem, gmem)
@@ -147,6 +206,16 @@ def memory_regs(insn: Insn, rng: random.Random) -> dict[str, int] | None:
     name, f = insn.enc.name, insn.fields
     if name in ("br", "blr", "ret"):
         return {} if f["Rn"] == 31 else {f"x{f['Rn']}": A64_CODE + 4 * rng.randrange(-0x1000, 0x1000)}
+    if name == "dc_zva":                # anywhere in a 64-byte block of the window (zeroed whole)
+        if f["Rt"] == 31:
+            return None
+        return {f"x{f['Rt']}": DATA + 64 * rng.randrange(DATA_SIZE // 64) + rng.randrange(64)}
+    if name in LSE or name in ("ldxr", "stxr"):
+        size = 1 << f["size"]           # naturally aligned: an unaligned atomic faults
+        if name in ("stxr", "cas") and f["Rs"] == f["Rn"] and f["Rn"] != 31 or f["Rt"] == f["Rn"] != 31:
+            return None
+        base = DATA + 16 + rng.randrange(0, DATA_SIZE - 32) // 16 * 16 + rng.randrange(0, 16 // size) * size
+        return {"sp" if f["Rn"] == 31 else f"x{f['Rn']}": base}
     if name.startswith("ld1r") or name in ("ldar", "stlr"):
         size = width = 1 << f["size"]
         mode = "post"
@@ -253,3 +322,159 @@ def _bias(f: dict[str, int], name: str, rng: random.Random) -> None:
             f[imm] = rng.randrange(-BRANCH_REACH // 8, BRANCH_REACH // 8) & ((1 << int(imm[3:])) - 1)
     if name in ("movz", "movn", "movk") and f["sf"] == 0:
         f["hw"] &= 1
+
+
+def _fill(uc: Uc, mapped: set[int], memory: dict[int, bytes]) -> None:
+    for address, data in memory.items():
+        for page in range(address & ~0xFFF, address + len(data), 0x1000):
+            if page not in mapped:
+                uc.mem_map(page, 0x1000)
+                mapped.add(page)
+        uc.mem_write(address, data)
+
+
+# ---- real code: a block of a real binary at its own address ----------------------------------------
+
+WINDOW = 0x10000000        # the memory a real block's registers point into
+WINDOW_SIZE = 0x4000
+RESERVED = [(WINDOW, WINDOW_SIZE), (DATA & ~0xFFF, 0x1000), (ENV, 0x1000), (A64_CODE - BRANCH_REACH, 2 * BRANCH_REACH),
+            (X86_CODE - 0x10000, CODE_SIZE), (0, 0x1000)]
+
+
+def _pointer(rng: random.Random) -> int:
+    return WINDOW + 0x1000 + rng.randrange(0, (WINDOW_SIZE - 0x2000) // 16) * 16 + rng.choice([0, 8])
+
+
+def real_state(rng: random.Random, pages: list[int]) -> tuple[dict[str, int], dict[int, bytes]]:
+    """Registers mostly pointing into the window, the window holding pointers into itself and random
+    bytes, the pages adrp/adr reach random: memory both sides map the same."""
+    regs = a64_state(rng).regs
+    for n in range(31):
+        r = rng.random()
+        regs[f"x{n}"] = _pointer(rng) if r < 0.9 else rng.randrange(0, 64) if r < 0.95 else rng.getrandbits(64)
+    regs["sp"] = WINDOW + WINDOW_SIZE // 2
+    regs["tpidr_el0"] = WINDOW + 0x800
+    window = bytearray(rng.randbytes(WINDOW_SIZE))
+    for k in range(0, WINDOW_SIZE, 8):
+        if rng.random() < 0.5:
+            window[k:k + 8] = _pointer(rng).to_bytes(8, "little")
+    memory = {WINDOW: bytes(window)}
+    memory.update({page: rng.randbytes(0x1000) for page in pages})
+    return regs, memory
+
+
+def _pages(insns: list[Insn], code_pages: set[int]) -> list[int] | None:
+    """The pages adr/adrp point at (and the next: an offset on top reaches it), or None when one of
+    them falls where the code or the verifier's own memory is."""
+    pages: set[int] = set()
+    for insn in insns:
+        f = insn.fields
+        if insn.enc.name in ("adr", "adrp"):
+            imm = sext((f["immhi"] << 2) | f["immlo"], 21)
+            base = (insn.address & ~0xFFF) + (imm << 12) if insn.enc.name == "adrp" else insn.address + imm
+            pages |= {base & ~0xFFF & M64, (base + 0x1000) & ~0xFFF & M64}
+    if any(start <= p < start + size for p in pages for start, size in RESERVED):
+        return None
+    return sorted(pages - code_pages)       # the code's own pages hold the code (and zeros) on both sides
+
+
+class RealCode:
+    """Real blocks (a binary's, at their own addresses) on Unicorn AArch64 and, translated, on
+    Unicorn x86-64, from states whose memory is mapped the same on both sides: registers, NZCV,
+    every byte of memory and the exit address must match. A branch's target is not run: the source
+    stops after the branch and its pc is compared with the exit address."""
+
+    def __init__(self) -> None:
+        self.host = X86Target()
+        self.sources: dict[int | None, Any] = {}
+
+    def _source(self, model: int | None) -> tuple[Any, set[int]]:
+        if model not in self.sources:
+            uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+            if model is not None:
+                uc.ctl_set_cpu_model(model)
+            self.sources[model] = (uc, set())
+        return self.sources[model]
+
+    def check(self, code: bytes, address: int, states: int, rng: random.Random) -> tuple[int, int, list[str]] | None:
+        """(runs, skipped, the first mismatch's differences) of one fully translated block, or None
+        when its memory cannot be laid out."""
+        tr = translate(code, address)
+        if tr.unsupported:
+            return None
+        insns = [decode(int.from_bytes(code[i:i + 4], "little"), address + i) for i in range(0, len(code), 4)]
+        assert all(insns)
+        code_pages = {p for p in range(address & ~0xFFF, address + len(code) + 4, 0x1000)}
+        pages = _pages(insns, code_pages)  # type: ignore[arg-type]
+        if pages is None or any(start <= p < start + size for p in code_pages for start, size in RESERVED):
+            return None
+        last = insns[-1]
+        assert last is not None
+        model = UC_CPU_ARM64_MAX if any(i is not None and i.enc.name in LSE for i in insns) else None
+        uc, mapped = self._source(model)
+        page0 = address & ~0xFFF
+        image = bytearray(0x1000 * len(code_pages))
+        image[address - page0:address - page0 + len(code)] = code
+        code_window = {page0: bytes(image)}
+        _fill(uc, mapped, code_window)
+        uc.ctl_remove_cache(address & ~0xFFF, (address & ~0xFFF) + 0x1000 * len(code_pages))
+        if tr.exit_reg and last.enc.name not in TRAPS:
+            target = tr_target(last)
+            if target is not None and not any(start <= target < start + size for start, size in RESERVED):
+                _fill(uc, mapped, {target & ~0xFFF: bytes(0x1000)})   # fetched once the branch is taken
+        ids = [a64_reg_id(n) for n in A64_GUEST]
+        names = A64_GUEST if any(i is not None and i.enc.name == "msr_fpsr" for i in insns) else COMPARED
+        runs = skipped = 0
+        for _ in range(states):
+            regs, memory = real_state(rng, pages)
+            memory.update(code_window)          # the target maps the code's pages too: adrp may reach them
+            _fill(uc, mapped, memory)
+            uc.reg_write(a64c.UC_ARM64_REG_PC, address)
+            for n, i in zip(A64_GUEST, ids, strict=True):
+                uc.reg_write(i, regs[n])
+            trap = last.enc.name in TRAPS
+            count = len(insns) - (1 if trap else 0)
+            try:
+                if count:
+                    uc.emu_start(address, address + len(code), count=count if tr.exit_reg else 0)
+            except UcError:
+                skipped += 1
+                continue
+            want = {n: uc.reg_read(i) for n, i in zip(A64_GUEST, ids, strict=True)}
+            for n in ("nzcv", "fpcr", "fpsr"):
+                want[n] &= 0xF0000000 if n == "nzcv" else 0xFFFFFFFF
+            pc = uc.reg_read(a64c.UC_ARM64_REG_PC)
+            if trap:
+                pc = last.address + (4 if last.enc.name == "svc" else 0)
+            wmem = {a: bytes(uc.mem_read(a, len(m))) for a, m in memory.items()}
+            self.host.windows(memory)
+            got = self.host.run(tr.code, GuestState(regs, bytes(DATA_SIZE)), rng)
+            runs += 1
+            if isinstance(got, str):
+                return runs, skipped, [got]
+            gregs, _, gexit = got
+            diffs = register_diffs(names, want, gregs)
+            if tr.exit_reg:
+                diffs += exit_diffs(pc, gexit)
+            for a, m in memory.items():
+                got_m = bytes(self.host.uc.mem_read(a, len(m)))
+                if got_m != wmem[a]:
+                    off = next(i for i in range(len(m)) if got_m[i] != wmem[a][i])
+                    diffs.append(f"memory at {a + off:#x}: want {wmem[a][off:off + 8].hex()} "
+                                 f"got {got_m[off:off + 8].hex()}")
+            if diffs:
+                return runs, skipped, diffs
+        return runs, skipped, []
+
+
+def tr_target(insn: Insn) -> int | None:
+    """A direct branch's target (None for br/blr/ret)."""
+    f = insn.fields
+    name = insn.enc.name
+    if name in ("b", "bl"):
+        return insn.address + 4 * sext(f["imm26"], 26)
+    if name in ("b_cond", "cbz", "cbnz"):
+        return insn.address + 4 * sext(f["imm19"], 19)
+    if name in ("tbz", "tbnz"):
+        return insn.address + 4 * sext(f["imm14"], 14)
+    return None

@@ -1,17 +1,20 @@
 """The numba hot path of AArch64 -> x86-64: template lookup -> copy-and-patch, over numpy arrays.
 
-AArch64 words are fixed 32-bit, and an instruction's x86 code depends only on its word - except for
-the PC-relative encodings (adr, adrp, branches), whose code holds guest addresses. So:
+AArch64 words are fixed 32-bit, and an instruction's x86 code depends only on its word and its
+flag context (builder.FLAGS_IN, NO_STORE) - except for the PC-relative encodings (adr, adrp,
+branches), whose code holds guest addresses. So:
   Stage A (numba, core/hashtable.lookup): every word of every block -> its template, through an
-    open-addressing table keyed by the word.
-  Stage B (Python, once per new word only): the decoder decodes it (cache level 1) and its rule
-    builds the code (level 2, frontend.code_for).
+    open-addressing table keyed by the word (a PC-relative one without its offset field:
+    kernels.keys_of) and the flag context (0, then kernels.contexts finds the others).
+  Stage B (Python, once per new key only): the decoder decodes the word (cache level 1) and its
+    rule builds the code (level 2, frontend.code_for).
   Stage C (numba, kernels.plan, then kernels.emit): pick each instruction's template, then copy
     every block's templates into one buffer (blocks in parallel) and patch the addresses in.
-A PC-relative template is built at one address; builder.Ctx.mov_addr marks where each address
-sits, how it moves with the instruction's address (pc + k, or pc's 4 KiB page + k for adrp) and
-which of mov_imm's three encodings holds it. The template serves every address whose values keep
-those encodings; another address gets another template of the same word (a chain, tpl_next).
+A PC-relative template is built for one word at one address; builder.Ctx.mov_addr marks where
+each address sits, how it follows the instruction (pc + k, or the address the word's offset field
+names: isa pc_target) and which of mov_imm's encodings holds it. The template serves every word
+of its key at every address whose values keep those encodings; another gets another template of
+the same key (a chain, tpl_next).
 As in frontend.translate, a block is translated up to its first unsupported word or up to and
 including its first branch; both give the same bytes and counts (tests/translate/a64_to_x86/
 test_fast.py), and a block at an address beyond 2**62 goes through frontend.translate itself.
@@ -27,40 +30,42 @@ from collections.abc import Callable
 import numpy as np
 
 from vmcli.translate.a64_to_x86 import kernels as k
-from vmcli.translate.a64_to_x86.builder import ADDR_64, addr_class
+from vmcli.translate.a64_to_x86.builder import ADDR_WIDE, REL_TARGET, addr_fits
 from vmcli.translate.a64_to_x86.frontend import code_for, decode_cached, translate
 from vmcli.translate.core import cache, disk
 from vmcli.translate.core.direction import Result
-from vmcli.translate.core.hashtable import HashTable, word_keys
+from vmcli.translate.core.hashtable import HashTable
 from vmcli.translate.core.jobs import fork_map, split
+from vmcli.translate.isa.a64.encodings import pc_target
 
-# one template: word, x86 code, flags, the address it was built at, its addresses (Code.addrs)
-Record = tuple[int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
-Builder = Callable[[list[tuple[int, int]]], list[Record]]     # (word, pc) pairs -> their templates
+# one template: word, flag context, x86 code, flags, the address it was built at, its addresses
+# (Code.addrs)
+Record = tuple[int, int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
+Builder = Callable[[list[tuple[int, int, int]]], list[Record]]    # (word, pc, context) -> templates
 
 F_EXIT, F_UNSUPPORTED = k.F_EXIT, k.F_UNSUPPORTED
 
 
-def _build(word: int, pc: int) -> Record:
-    """Decode `word` and build its code at `pc` with its rule."""
+def _build(word: int, pc: int, context: int = 0) -> Record:
+    """Decode `word` and build its code at `pc` in flag context `context` with its rule."""
     insn = decode_cached(word, pc)
     if insn is None:
-        return word, b"", F_UNSUPPORTED, pc, ()
-    code = code_for(insn)
+        return word, context, b"", F_UNSUPPORTED, pc, ()
+    code = code_for(insn, context)
     raw = code.bytes
     for o, _page, value, kind in code.addrs:           # the value sits where the mark says
-        size = 8 if kind == ADDR_64 else 4
+        size = 8 if kind in ADDR_WIDE else 4
         assert raw[o:o + size] == (value & (1 << 64) - 1).to_bytes(8, "little")[:size], code.addrs
-    return word, raw, F_EXIT if code.exit else 0, pc, code.addrs
+    return word, context, raw, (F_EXIT if code.exit else 0) | code.nzcv, pc, code.addrs
 
 
-def _fits(record: Record, pc: int) -> bool:
-    """record's code is the instruction's at `pc` once its addresses are patched
+def _fits(record: Record, pc: int, word: int) -> bool:
+    """record's code is the instruction's (`word` at `pc`) once its addresses are patched
     (kernels._fits, in Python)."""
-    _word, _raw, _flags, base, addrs = record
-    for _o, page, value, kind in addrs:
-        moved = value + ((pc >> 12) - (base >> 12)) * 4096 if page else value + (pc - base)
-        if addr_class(moved) != kind:
+    _word, _context, _raw, _flags, base, addrs = record
+    for _o, rel, value, kind in addrs:
+        moved = pc_target(word, pc) if rel == REL_TARGET else value + (pc - base)
+        if not addr_fits(moved, kind):
             return False
     return True
 
@@ -69,7 +74,7 @@ class FastA64:
     """Translates many AArch64 blocks through the numba kernels; keeps its tables between calls."""
 
     def __init__(self) -> None:
-        self.level2 = HashTable(1 << 12)        # word -> its first template (the chain's head)
+        self.level2 = HashTable(1 << 12)        # (word, context) -> its first template (the chain's head)
         self.records: list[Record] = []    # every template, in id order (for the disk cache)
         self.tpl_next: list[int] = []
         self.tpl_start: list[int] = []
@@ -79,6 +84,7 @@ class FastA64:
         self._nbytes = 0
         self._arrays: tuple[np.ndarray, ...] | None = None
         self.fallbacks = 0                 # blocks handed to frontend.translate
+        self._new = 0                      # templates built in this call
 
     def _store(self, record: Record) -> int:
         index = len(self.records)
@@ -86,15 +92,15 @@ class FastA64:
         self.tpl_next.append(-1)
         self.tpl_start.append(self._nbytes)
         self.tpl_pstart.append(len(self.patches))
-        self.patches += record[4]
-        self._bytes.append(record[1])
-        self._nbytes += len(record[1])
+        self.patches += record[5]
+        self._bytes.append(record[2])
+        self._nbytes += len(record[2])
         self._arrays = None
         return index
 
-    def _serves(self, head: int, pc: int) -> bool:
+    def _serves(self, head: int, pc: int, word: int) -> bool:
         t = head
-        while t >= 0 and not _fits(self.records[t], pc):
+        while t >= 0 and not _fits(self.records[t], pc, word):
             t = self.tpl_next[t]
         return t >= 0
 
@@ -102,24 +108,27 @@ class FastA64:
         """Add `record` to the templates of its word (unless one of them already serves its address)."""
         t = head
         while True:
-            if _fits(self.records[t], record[3]):
+            if _fits(self.records[t], record[4], record[0]):
                 return
             if self.tpl_next[t] < 0:
                 break
             t = self.tpl_next[t]
         self.tpl_next[t] = self._store(record)
 
-    def _lookup(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each word's first template id (placeholders for new words) and the new words' first
-        positions in `words`."""
-        self.level2.reserve(len(words))
-        return self.level2.insert(word_keys(words))
+    def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each (word, context) key's first template id (placeholders for new keys) and the new
+        keys' first positions in `keys`."""
+        self.level2.reserve(len(keys))
+        return self.level2.insert(keys)
 
     def insert(self, records: list[Record]) -> None:
         """Add templates made elsewhere (the disk cache, worker processes)."""
         if not records:
             return
-        tpl_of, first_new = self._lookup(np.array([r[0] for r in records], np.uint32))
+        keys = np.empty((len(records), 2), np.int64)
+        keys[:, 0] = k.keys_of(np.array([r[0] for r in records], np.int64))
+        keys[:, 1] = [r[1] for r in records]
+        tpl_of, first_new = self._lookup(keys)
         new_ids = np.array([self._store(records[int(i)]) for i in first_new], np.int64)
         self.level2.resolve(tpl_of, new_ids)
         heads = set(first_new.tolist())
@@ -132,11 +141,24 @@ class FastA64:
             self._bytes = [b"".join(self._bytes)]
             recs = self.records
             self._arrays = (np.array(self.tpl_next, np.int64), np.array(self.tpl_start, np.int64),
-                            np.array([len(r[1]) for r in recs], np.int64), np.array([r[2] for r in recs], np.int64),
-                            np.array([r[3] for r in recs], np.int64), np.frombuffer(self._bytes[0] + b"\0", np.uint8),
+                            np.array([len(r[2]) for r in recs], np.int64), np.array([r[3] for r in recs], np.int64),
+                            np.array([r[4] for r in recs], np.int64), np.frombuffer(self._bytes[0] + b"\0", np.uint8),
                             np.array(self.patches, np.int64).reshape(-1, 4), np.array(self.tpl_pstart, np.int64),
-                            np.array([len(r[4]) for r in recs], np.int64))
+                            np.array([len(r[5]) for r in recs], np.int64))
         return self._arrays
+
+    def _templates(self, keys: np.ndarray, pc_of: Callable[[int], int], build: Builder | None,
+                   words: np.ndarray) -> np.ndarray:
+        """The first template id of each (word, context) key, building the new ones from the word
+        at their first position (at its pc, pc_of)."""
+        tpl_of, first_new = self._lookup(keys)
+        self._new += len(first_new)
+        if len(first_new):
+            todo = [(int(words[i]), pc_of(int(i)), int(keys[i, 1])) for i in first_new]
+            records = build(todo) if build is not None else [_build(*t) for t in todo]
+            new_ids = np.array([self._store(r) for r in records], np.int64)
+            self.level2.resolve(tpl_of, new_ids)
+        return tpl_of
 
     def translate(self, blocks: list[tuple[bytes, int]], build: Builder | None = None) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
@@ -164,26 +186,34 @@ class FastA64:
             b = int(np.searchsorted(wstart, i, side="right")) - 1
             return int(addrs[b]) + 4 * (i - int(wstart[b]))
 
-        tpl_of, first_new = self._lookup(words)
-        if len(first_new):
-            todo = [(int(words[i]), pc_of(int(i))) for i in first_new]
-            records = build(todo) if build is not None else [_build(w, pc) for w, pc in todo]
-            new_ids = np.array([self._store(r) for r in records], np.int64)
-            self.level2.resolve(tpl_of, new_ids)
-        cache.TEMPLATES.count(len(words) - len(first_new), 0)    # the misses count in code_for
+        self._new = 0
+        keys = np.zeros((len(words), 2), np.int64)
+        keys[:, 0] = k.keys_of(words)
+        tpl_of = self._templates(keys, pc_of, build, words)
+        # the flag contexts, from what the context-0 templates do with NZCV; their own templates
+        ctx = k.contexts(wstart, pre_ok, tpl_of, self._tables()[3])
+        at = np.flatnonzero(ctx)
+        if len(at):
+            keys = np.empty((len(at), 2), np.int64)
+            keys[:, 0] = k.keys_of(words[at])
+            keys[:, 1] = ctx[at]
+            tpl_of[at] = self._templates(keys, lambda j: pc_of(int(at[j])), build, words[at])
+        cache.TEMPLATES.count(len(words) - self._new, 0)    # the misses count in code_for
         tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
-        use, size, done, missing = k.plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+        use, size, done, missing = k.plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
                                              tpl_base, patches, pstart, plen)
         if len(missing):
             # PC-relative words at addresses their templates cannot serve: one more template each
             for i in missing.tolist():
-                if not self._serves(int(tpl_of[i]), pc_of(i)):
-                    self._chain(int(tpl_of[i]), _build(int(words[i]), pc_of(i)))
+                if not self._serves(int(tpl_of[i]), pc_of(i), int(words[i])):
+                    head = int(tpl_of[i])
+                    self._chain(head, _build(int(words[i]), pc_of(i), self.records[head][1]))
             tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
-            use, size, done, missing = k.plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+            use, size, done, missing = k.plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
                                                  tpl_base, patches, pstart, plen)
             assert not len(missing)
-        out = k.emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen)
+        out = k.emit(wstart, addrs, words, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
+                     plen)
         raw = memoryview(out)                       # blocks are views into one buffer, no copies
         bounds = size.tolist()
         counts = listed.tolist()
@@ -284,8 +314,8 @@ def save_templates() -> None:
 # the rules for new words. With -j N, worker processes build those templates (Python only: they never
 # enter numba) and the parent does the rest.
 
-def _build_part(todo: list[tuple[int, int]]) -> list[Record]:
-    return [_build(word, pc) for word, pc in todo]
+def _build_part(todo: list[tuple[int, int, int]]) -> list[Record]:
+    return [_build(word, pc, context) for word, pc, context in todo]
 
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
@@ -293,7 +323,7 @@ def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Resu
     if jobs <= 1:
         return translate_fast(blocks)
 
-    def build(todo: list[tuple[int, int]]) -> list[Record]:
+    def build(todo: list[tuple[int, int, int]]) -> list[Record]:
         if len(todo) < 64 * jobs:
             return _build_part(todo)
         return [record for part in fork_map(_build_part, split(todo, jobs), jobs) for record in part]

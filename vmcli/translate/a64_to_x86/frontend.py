@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from vmcli.translate.a64_to_x86.builder import Code, Ctx
-from vmcli.translate.a64_to_x86.host import ENV_REG, EXIT_REG, env_offset, guest_order
+from vmcli.translate.a64_to_x86.builder import FLAGS_IN, N_CANON, N_CLOBBER, N_READS, N_WRITES, NO_STORE, Code, Ctx
+from vmcli.translate.a64_to_x86.host import ENV_REG, EXIT_REG, HOST_REGS, env_offset, guest_order
 from vmcli.translate.a64_to_x86.rules import RULES
 from vmcli.translate.core import cache
 from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
@@ -49,21 +49,53 @@ def source_text(insn: Insn | None, raw: bytes, pc: int) -> str:
     return text
 
 
-_PC_RELATIVE = {"adr", "adrp", "b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "blr"}
+# the encodings whose code holds a guest address made from their own (branches, traps, adr, adrp)
+_PC_RELATIVE = {"adr", "adrp", "b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "blr", "svc", "brk", "hlt", "udf"}
 
 
-def code_for(insn: Insn) -> Code:
-    """Level 2: the x86 code of one instruction, keyed by its word (and its address for the
-    PC-relative ones, whose code holds guest addresses)."""
-    key = ("a64", insn.word, insn.address if insn.enc.name in _PC_RELATIVE else None)
+def code_for(insn: Insn, context: int = 0) -> Code:
+    """Level 2: the x86 code of one instruction in a flag context (builder.FLAGS_IN, NO_STORE),
+    keyed by its word (and its address for the PC-relative ones, whose code holds guest addresses)."""
+    key = ("a64", insn.word, insn.address if insn.enc.name in _PC_RELATIVE else None, context)
     hit = cache.TEMPLATES.get(key)
     if hit is None:
-        ctx = Ctx(insn)
+        ctx = Ctx(insn, context=context)
         RULES.rules[insn.enc.name].emit(ctx)
         hit = ctx.code()
         cache.TEMPLATES.put(key, hit)
     assert isinstance(hit, Code)
     return hit
+
+
+def flag_contexts(nzcv: list[int]) -> list[int]:
+    """Each instruction's flag context from what the block's instructions do with NZCV (Code.nzcv):
+    a reader gets FLAGS_IN where the host flags hold NZCV on its entry (the last instruction to
+    touch them left NZCV there); a writer gets NO_STORE where a later writer of the block replaces
+    its NZCV before anything reads it from the env slot (NZCV is live at the block's end).
+    kernels.contexts is the same pass in numba."""
+    out = [0] * len(nzcv)
+    canon = False
+    for i, p in enumerate(nzcv):
+        if p & N_READS and canon:
+            out[i] = FLAGS_IN
+        if p & N_CANON:
+            canon = True
+        elif p & N_CLOBBER:
+            canon = False
+    needed = True
+    for i in range(len(nzcv) - 1, -1, -1):
+        p = nzcv[i]
+        if p & N_WRITES:
+            if not needed:
+                out[i] |= NO_STORE
+            needed = False
+        if p & N_READS and not out[i] & FLAGS_IN:
+            needed = True
+    return out
+
+
+# the exits that are traps, by encoding (the others are branches)
+TRAPS = {"svc": "svc", "brk": "brk", "udf": "udf", "hlt": "hlt"}
 
 
 def translate(code: bytes, address: int = 0) -> Translation:
@@ -74,9 +106,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
         return hit
     insns: list[SourceInsn] = []
     unsupported: list[SourceInsn] = []
-    out = bytearray()
-    regs: set[str] = set()
-    exit_reg = None
+    done: list[tuple[Insn, str, Code]] = []
     stopped = False
     for pos in range(0, len(code), 4):
         raw = code[pos:pos + 4]
@@ -92,12 +122,23 @@ def translate(code: bytes, address: int = 0) -> Translation:
             stopped = True
             continue
         c = code_for(insn)
-        insns.append(SourceInsn(pc, raw, text, True, target=c.chunks))
+        done.append((insn, text, c))
+        if c.exit:
+            break
+    out = bytearray()
+    regs: set[str] = set()
+    exit_reg = exit_kind = None
+    contexts = flag_contexts([c.nzcv for _, _, c in done])
+    for k, ((insn, text, c), context) in enumerate(zip(done, contexts, strict=True)):
+        if context:
+            c = code_for(insn, context)
+        insns.insert(k, SourceInsn(insn.address, code[insn.address - address:insn.address - address + 4], text,
+                                   True, target=c.chunks))
         out += c.bytes
         regs |= c.regs
         if c.exit:
             exit_reg = GPR64[EXIT_REG]
-            break
+            exit_kind = TRAPS.get(insn.enc.name, "branch")
     for rest in range(pos + 4, len(code), 4) if exit_reg else ():
         # the branch ended the block: what follows is listed, not translated
         raw = code[rest:rest + 4]
@@ -106,7 +147,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
         insns.append(si)
         unsupported.append(si)
     result = Translation("arm64", "x86_64", address, insns, bytes(out), dict(state_of(frozenset(regs))), exit_reg,
-                         unsupported, env_reg=GPR64[ENV_REG])
+                         unsupported, env_reg=GPR64[ENV_REG], exit_kind=exit_kind)
     cache.BLOCKS.put(key, result)
     return result
 
@@ -114,7 +155,13 @@ def translate(code: bytes, address: int = 0) -> Translation:
 @lru_cache(maxsize=4096)
 def state_of(regs: frozenset[str]) -> dict[str, dict[str, Any]]:
     """The `state` map (cached: blocks touching the same registers share it; callers copy it)."""
-    return {g: {"env": env_offset(g)} for g in sorted(regs, key=guest_order)}
+    out: dict[str, dict[str, Any]] = {}
+    for g in sorted(regs, key=guest_order):
+        if g in HOST_REGS:
+            out[g] = {"reg": GPR64[HOST_REGS[g]]}
+        else:
+            out[g] = {"env": env_offset(g), "layout": "x86"} if g == "nzcv" else {"env": env_offset(g)}
+    return out
 
 
 def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:

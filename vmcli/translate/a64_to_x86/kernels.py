@@ -10,39 +10,141 @@ import numba
 import numpy as np
 
 import vmcli.translate.core.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
-from vmcli.translate.a64_to_x86.builder import ADDR_64, ADDR_S32, ADDR_U32
+from vmcli.translate.a64_to_x86.builder import (
+    ADDR_64,
+    ADDR_M32,
+    ADDR_M64,
+    ADDR_MU32,
+    ADDR_S32,
+    ADDR_U32,
+    FLAGS_IN,
+    N_CANON,
+    N_CLOBBER,
+    N_READS,
+    N_WRITES,
+    NO_STORE,
+    REL_TARGET,
+)
 
-F_EXIT, F_UNSUPPORTED = 1, 2          # template flags
+F_EXIT, F_UNSUPPORTED = 1, 2          # template flags, besides the builder's N_* (what it does with NZCV)
 
 
 @numba.njit(cache=True)
-def _patched(value, page, pc, base):
-    """An address value of a template built at `base`, moved to the instruction at `pc`."""
-    if page:
-        return value + ((pc >> 12) - (base >> 12)) * 4096
+def contexts(wstart, pre_ok, tpl_of, tpl_flags):
+    """Each instruction's flag context (frontend.flag_contexts, block by block over the words
+    translated: up to the first unsupported word, or up to and including the first exit)."""
+    ctx = np.zeros(len(tpl_of), np.int64)
+    for b in range(len(wstart) - 1):
+        lo = wstart[b]
+        hi = lo
+        if pre_ok[b]:
+            while hi < wstart[b + 1]:
+                f = tpl_flags[tpl_of[hi]]
+                if (f & F_UNSUPPORTED) != 0:
+                    break
+                hi += 1
+                if (f & F_EXIT) != 0:
+                    break
+        canon = False
+        for i in range(lo, hi):
+            f = tpl_flags[tpl_of[i]]
+            if (f & N_READS) != 0 and canon:
+                ctx[i] = FLAGS_IN
+            if (f & N_CANON) != 0:
+                canon = True
+            elif (f & N_CLOBBER) != 0:
+                canon = False
+        needed = True
+        for i in range(hi - 1, lo - 1, -1):
+            f = tpl_flags[tpl_of[i]]
+            if (f & N_WRITES) != 0:
+                if not needed:
+                    ctx[i] |= NO_STORE
+                needed = False
+            if (f & N_READS) != 0 and (ctx[i] & FLAGS_IN) == 0:
+                needed = True
+    return ctx
+
+
+@numba.njit(cache=True)
+def _sext(value, bits):
+    return value - (np.int64(1) << bits) if (value >> (bits - 1)) & 1 else value
+
+
+@numba.njit(cache=True)
+def pc_relative_mask(word):
+    """isa.a64.encodings.pc_relative_mask."""
+    if word & 0x7C000000 == 0x14000000:
+        return 0x03FFFFFF
+    if word & 0xFF000010 == 0x54000000 or word & 0x7E000000 == 0x34000000:
+        return 0x00FFFFE0
+    if word & 0x7E000000 == 0x36000000:
+        return 0x0007FFE0
+    if word & 0x1F000000 == 0x10000000:
+        return 0x60FFFFE0
+    return 0
+
+
+@numba.njit(cache=True)
+def _target(word, pc):
+    """isa.a64.encodings.pc_target."""
+    if word & 0x7C000000 == 0x14000000:
+        return pc + 4 * _sext(word & 0x03FFFFFF, 26)
+    if word & 0xFF000010 == 0x54000000 or word & 0x7E000000 == 0x34000000:
+        return pc + 4 * _sext((word >> 5) & 0x7FFFF, 19)
+    if word & 0x7E000000 == 0x36000000:
+        return pc + 4 * _sext((word >> 5) & 0x3FFF, 14)
+    imm = _sext(((word >> 5) & 0x7FFFF) << 2 | (word >> 29) & 3, 21)
+    if word >> 31:
+        return (pc & ~np.int64(0xFFF)) + (imm << 12)
+    return pc + imm
+
+
+@numba.njit(cache=True)
+def keys_of(words):
+    """The template keys' first words: a PC-relative word without its offset field."""
+    out = np.empty(len(words), np.int64)
+    for i in range(len(words)):
+        w = np.int64(words[i])
+        out[i] = w & ~pc_relative_mask(w)
+    return out
+
+
+@numba.njit(cache=True)
+def _patched(value, rel, pc, base, word):
+    """An address value of a template built at `base`, for the instruction `word` at `pc`."""
+    if rel == REL_TARGET:
+        return _target(np.int64(word), pc)
     return value + (pc - base)
 
 
 @numba.njit(cache=True)
-def _class(v):
+def _fits_kind(v, kind):
+    """builder.addr_fits: `kind` is the encoding the builder gives value v."""
+    if kind >= ADDR_M32:
+        if -(np.int64(1) << 31) <= v < (np.int64(1) << 31):
+            return kind == ADDR_M32
+        if 0 <= v < (np.int64(1) << 32):
+            return kind == ADDR_MU32
+        return kind == ADDR_M64
     if 0 <= v < (np.int64(1) << 32):
-        return ADDR_U32
+        return kind == ADDR_U32
     if -(np.int64(1) << 31) <= v < 0:
-        return ADDR_S32
-    return ADDR_64
+        return kind == ADDR_S32
+    return kind == ADDR_64
 
 
 @numba.njit(cache=True)
-def _fits(t, pc, tpl_base, patches, pstart, plen):
-    """Template t's code is the instruction's at `pc`: every address keeps its encoding."""
+def _fits(t, pc, word, tpl_base, patches, pstart, plen):
+    """Template t's code is the instruction's (`word` at `pc`): every address keeps its encoding."""
     for p in range(pstart[t], pstart[t] + plen[t]):
-        if _class(_patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])) != patches[p, 3]:
+        if not _fits_kind(_patched(patches[p, 2], patches[p, 1], pc, tpl_base[t], word), patches[p, 3]):
             return False
     return True
 
 
 @numba.njit(cache=True)
-def plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, patches, pstart, plen):
+def plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, patches, pstart, plen):
     """Pick each instruction's template and each block's place in the output. As in
     frontend.translate, a block is translated up to its first unsupported word, or up to
     and including its first branch: done[b] words. A word's templates form a chain (tpl_next), one
@@ -63,7 +165,7 @@ def plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, 
             if (f & F_UNSUPPORTED) != 0:
                 break
             pc = addrs[b] + 4 * (i - wstart[b])
-            while t >= 0 and not _fits(t, pc, tpl_base, patches, pstart, plen):
+            while t >= 0 and not _fits(t, pc, words[i], tpl_base, patches, pstart, plen):
                 t = tpl_next[t]
             if t < 0:
                 missing[nmissing] = i
@@ -80,8 +182,8 @@ def plan(wstart, addrs, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags, tpl_base, 
 
 
 @numba.njit(cache=True)
-def _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
-                plen):
+def _copy_block(b, out, wstart, addrs, words, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches,
+                pstart, plen):
     """Block b's templates into its place in `out`, the addresses patched in."""
     o = size[b]
     for i in range(wstart[b], wstart[b] + done[b]):
@@ -92,19 +194,20 @@ def _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_
         if plen[t]:
             pc = addrs[b] + 4 * (i - wstart[b])
             for p in range(pstart[t], pstart[t] + plen[t]):
-                v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t])
+                v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t], words[i])
                 q = o + patches[p, 0]
-                for k in range(8 if patches[p, 3] == ADDR_64 else 4):
+                wide = patches[p, 3] == ADDR_64 or patches[p, 3] == ADDR_M64
+                for k in range(8 if wide else 4):
                     out[q + k] = (v >> (8 * k)) & 0xFF
         o += ln
 
 
 @numba.njit(cache=True, parallel=True)
-def emit(wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
+def emit(wstart, addrs, words, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart, plen):
     """Copy the planned blocks into one buffer, in parallel (each block has its own place)."""
     n = len(wstart) - 1
     out = np.empty(size[n], np.uint8)
     for b in numba.prange(n):
-        _copy_block(b, out, wstart, addrs, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
-                    plen)
+        _copy_block(b, out, wstart, addrs, words, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches,
+                    pstart, plen)
     return out

@@ -47,6 +47,10 @@ class Translation:
     exit_reg: str | None
     unsupported: list[SourceInsn]
     env_reg: str | None = None             # the host register holding the guest state's address
+    # what ends the block: "branch", or a trap the runtime handles ("syscall"; AArch64 "svc", "brk",
+    # "udf", "hlt"), the code leaving the address to continue at in exit_reg; None when it runs to
+    # its end
+    exit_kind: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         target = []
@@ -65,6 +69,7 @@ class Translation:
             "env_reg": self.env_reg,
             "guest_base": 0,
             "exit_reg": self.exit_reg,
+            "exit_kind": self.exit_kind,
             "source": [{"index": i, "address": si.address, "bytes": si.raw.hex(), "text": si.text,
                         "supported": si.supported} for i, si in enumerate(self.insns)],
             "target": target,

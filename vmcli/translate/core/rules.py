@@ -24,6 +24,8 @@ class Rule(Generic[C]):
     undefined: int | Callable[[Any, dict[str, int]], int] = 0  # flags left undefined
     aligned: bool = False                     # memory operand must be 16-byte aligned (movaps ...)
     imms: tuple[int, ...] | None = None       # immediates the form accepts (None: any)
+    rm_regs: tuple[int, ...] | None = None    # the only registers its ModRM.rm may name (None: any)
+    mem_with_imm: bool = False                # a memory form only with an immediate (bt m, r is a bit string)
     accepts: Callable[[Any], bool] | None = None  # rejects instances outside the verified ones
     implicit: tuple[tuple[str, int], ...] = ()    # registers the rule names itself (rax for mul ...)
     data_imm: bool = False                    # an imm8 is data (patched), not a shape (shift count ...)

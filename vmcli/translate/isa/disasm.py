@@ -37,12 +37,27 @@ def first_x86(code: bytes, address: int) -> tuple[bytes, str]:
     return b"", "(bad)"
 
 
+def x86_length(code: bytes, address: int) -> int:
+    """Bytes of the first x86-64 instruction (first_x86 without its text), 0 when undecodable."""
+    for _addr, size, _mnemonic, _op_str in handle("x86_64").disasm_lite(code[:15], address, 1):
+        return size
+    return 0
+
+
 def span(arch: str, code: bytes, address: int, count: int) -> int:
     """Bytes taken by the first `count` instructions (as far as they decode; 0 when none does)."""
     end = 0
     for addr, size, _mnemonic, _op_str in handle(arch).disasm_lite(code, address, count):
         end = addr - address + size
     return end
+
+
+def count(arch: str, code: bytes) -> int:
+    """Instructions in `code` (decoded from its start, as far as it decodes): a translation's size
+    in host instructions."""
+    if arch == "arm64":
+        return len(code) // 4
+    return sum(1 for _ in handle(arch).disasm_lite(code, 0))
 
 
 def x86_regs_accessed(code: bytes, address: int) -> set[str]:

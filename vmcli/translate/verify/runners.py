@@ -26,6 +26,8 @@ BRANCH_REACH = 0x80000     # AArch64 branch targets the source CPU maps around i
 
 X86_IDS = {n: getattr(x86c, f"UC_X86_REG_{n.upper()}") for n in GPR64 + XMM}
 X86_IDS["rflags"] = x86c.UC_X86_REG_RFLAGS
+X86_IDS["fs_base"] = x86c.UC_X86_REG_FS_BASE
+X86_IDS["gs_base"] = x86c.UC_X86_REG_GS_BASE
 
 
 def a64_reg_id(name: str) -> int:
@@ -34,6 +36,8 @@ def a64_reg_id(name: str) -> int:
         return a64c.UC_ARM64_REG_SP
     if name == "nzcv":
         return a64c.UC_ARM64_REG_NZCV
+    if name in ("tpidr_el0", "fpcr", "fpsr"):
+        return getattr(a64c, f"UC_ARM64_REG_{name.upper()}")
     if name.startswith("v"):
         return a64c.UC_ARM64_REG_Q0 + int(name[1:])
     n = int(name[1:])
@@ -70,13 +74,13 @@ class FastRegs:
 
 
 class X86Source:
-    """x86-64 code on Unicorn from a guest state (rax..r15, xmm0..15, rflags)."""
+    """x86-64 code on Unicorn from a guest state (rax..r15, xmm0..15, rflags, fs and gs bases)."""
 
     def __init__(self) -> None:
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.uc.mem_map(X86_CODE - 0x10000, CODE_SIZE)
         self.uc.mem_map(DATA & ~0xFFF, 0x1000)
-        self.names = GPR64 + XMM + ["rflags"]
+        self.names = GPR64 + XMM + ["rflags", "fs_base", "gs_base"]
         self.ids = [X86_IDS[n] for n in self.names]
         self.fast = FastRegs(self.uc, self.ids)
         self.code = b""
@@ -105,18 +109,30 @@ class X86Source:
         return regs, bytes(uc.mem_read(DATA, DATA_SIZE))
 
 
-A64_GUEST = XREGS + ["sp", "nzcv"] + VREGS
+A64_GUEST = XREGS + ["sp", "nzcv"] + VREGS + ["tpidr_el0", "fpcr", "fpsr"]
+CLREX = (0xD503305F).to_bytes(4, "little")
+
+
+def _exclusive(code: bytes) -> bool:
+    """Whether AArch64 code holds a load or store exclusive (whose monitor a run must find clear)."""
+    words = (int.from_bytes(code[i:i + 4], "little") for i in range(0, len(code) - 3, 4))
+    return any((w >> 23) & 0x7F == 0b0010000 for w in words)      # size 001000 0 ...: ldxr/stxr
 
 
 class A64Source:
-    """AArch64 code on Unicorn from a guest state (x0..x30, sp, nzcv, v0..v31)."""
+    """AArch64 code on Unicorn from a guest state (x0..x30, sp, nzcv, v0..v31, tpidr_el0, fpcr,
+    fpsr). `model` is Unicorn's CPU model: its default, a Cortex-A72 (ARMv8.0, whose hint space is
+    no-ops), or UC_CPU_ARM64_MAX for the forms of later architecture versions (LSE atomics)."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: int | None = None) -> None:
         self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        if model is not None:
+            self.uc.ctl_set_cpu_model(model)
         # branch targets land in mapped code (the run stops there, but Unicorn fetches it)
         self.uc.mem_map(0, 0x1000)
         self.uc.mem_map(A64_CODE - BRANCH_REACH, 2 * BRANCH_REACH)
         self.uc.mem_map(DATA & ~0xFFF, 0x1000)
+        self.uc.mem_write(A64_CODE - 4, CLREX)       # run first: no exclusive monitor left from before
         self.regs = FastRegs(self.uc, [a64_reg_id(n) for n in A64_GUEST])
         self.code = b""
 
@@ -127,16 +143,17 @@ class A64Source:
             uc.mem_write(A64_CODE, code)
             uc.ctl_remove_cache(A64_CODE, A64_CODE + max(len(code), len(self.code)))
             self.code = code
-        self.regs.write([st.regs[n] for n in A64_GUEST])
-        uc.reg_write(a64c.UC_ARM64_REG_FPCR, 0)
-        uc.reg_write(a64c.UC_ARM64_REG_FPSR, 0)
+        self.regs.write([st.regs.get(n, 0) for n in A64_GUEST])
         uc.mem_write(DATA, st.memory)
+        start = A64_CODE - 4 if _exclusive(code) else A64_CODE      # clrex first: a clear monitor
         try:
-            uc.emu_start(A64_CODE, A64_CODE + len(code), count=count)
+            uc.emu_start(start, A64_CODE + len(code), count=count + (A64_CODE - start) // 4 if count else 0)
         except UcError as exc:
             return f"source faulted: {exc}"
         out = dict(zip(A64_GUEST, self.regs.read(), strict=True))
-        for n in XREGS + ["sp", "nzcv"]:
+        for n in XREGS + ["sp", "nzcv", "tpidr_el0"]:
             out[n] &= M64
         out["nzcv"] &= 0xF0000000
+        out["fpcr"] &= 0xFFFFFFFF
+        out["fpsr"] &= 0xFFFFFFFF
         return out, bytes(uc.mem_read(DATA, DATA_SIZE)), uc.reg_read(a64c.UC_ARM64_REG_PC)

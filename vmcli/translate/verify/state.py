@@ -110,10 +110,14 @@ def pooled_vector(rng: random.Random) -> int:
 
 
 def x86_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
-    """rax..r15, xmm0..xmm15, rflags (status bits) and the data window."""
+    """rax..r15, xmm0..xmm15 and the upper halves of ymm0..ymm15 (ymmh0..15), rflags (status
+    bits), the fs and gs bases (canonical addresses: a CPU refuses others) and the data window."""
     regs = {n: random_gpr(rng) for n in GPR64}
     regs.update({n: random_vector(rng) for n in XMM})
     regs["rflags"] = 0x2 | (rng.getrandbits(12) & STATUS)
+    regs["fs_base"] = rng.getrandbits(47)
+    regs["gs_base"] = rng.getrandbits(47)
+    regs.update({f"ymmh{i}": pooled_vector(rng) for i in range(16)})   # the upper halves of ymm0..15
     if fixed:
         regs.update(fixed)
     memory = b"".join(random_vector(rng).to_bytes(16, "little") for _ in range(DATA_SIZE // 16))
@@ -121,11 +125,13 @@ def x86_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestS
 
 
 def a64_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
-    """x0..x30, sp, nzcv, v0..v31 and the data window."""
+    """x0..x30, sp, nzcv, v0..v31, tpidr_el0 (FPCR and FPSR 0: the translations assume FPCR's
+    defaults) and the data window."""
     regs = {n: random_gpr(rng) for n in XREGS}
     regs["sp"] = random_gpr(rng)
     regs["nzcv"] = rng.getrandbits(4) << 28
     regs.update({n: pooled_vector(rng) for n in VREGS})
+    regs.update(tpidr_el0=rng.getrandbits(64), fpcr=0, fpsr=0)
     if fixed:
         regs.update(fixed)
     memory = b"".join(pooled_vector(rng).to_bytes(16, "little") for _ in range(DATA_SIZE // 16))

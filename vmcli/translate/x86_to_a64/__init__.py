@@ -31,8 +31,9 @@ class X86ToA64:
         return forms.forms_markdown()
 
     def state_line(self, tr: Translation) -> str:
-        state = ", ".join(f"{g}={loc['reg']}" for g, loc in tr.state.items())
-        return (f"state: {state or '-'}; guest_base 0; env_reg none"
+        state = ", ".join(f"{g}={loc['reg']}" if "reg" in loc else f"{g}=env+{loc['env']:#x}" if "env" in loc
+                          else f"{g}=nzcv+{loc['pf']}+{loc['af']}" for g, loc in tr.state.items())
+        return (f"state: {state or '-'}; guest_base 0; env_reg {tr.env_reg or 'none'}"
                 + (f"; exit address in {tr.exit_reg}" if tr.exit_reg else ""))
 
     # the numba path and the verifier load lazily: numba, and unicorn, are heavy to import

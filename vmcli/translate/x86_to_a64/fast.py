@@ -7,10 +7,13 @@ Stage B (numba table, Python once per *new* shape only): level 2 maps the key to
   program; a new shape's template is built by the rule.
 Stage C (numba, kernels.emit_all): copy each instruction's template program and patch its
   registers and data values in.
-A block the fast path cannot take whole (an unsupported instruction, a branch before its end) goes
-through frontend.translate, which reports what it cannot translate; both paths give the same bytes
-(tests/translate/x86_to_a64/test_fast.py). Importing this module imports numba (only the bulk
-path does); the kernels compile with cache=True.
+Like frontend.translate, a block is translated up to its first instruction outside the subset, or
+up to and including a branch before its end; the instructions after it are counted (our decoder,
+else capstone, delimits them, as frontend.translate lists them: frontend.listed_after). A block
+that stops at an instruction only the Python path translates (the VEX forms) takes the Python
+rules without the listing (frontend.code_and_counts); both paths give the same bytes and counts
+(tests/translate/x86_to_a64/test_fast.py). Importing this module imports numba (only the bulk path
+does); the kernels compile with cache=True.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from vmcli.translate.isa.x86.decoder import decode, operand_size
 from vmcli.translate.isa.x86.opcodes import SPECS
 from vmcli.translate.x86_to_a64 import kernels as fk
 from vmcli.translate.x86_to_a64.builder import SMALL, Patch, Template
-from vmcli.translate.x86_to_a64.forms import _sizes, all_forms
-from vmcli.translate.x86_to_a64.frontend import template_for, translate
-from vmcli.translate.x86_to_a64.rules import RULES, flag_effect
+from vmcli.translate.x86_to_a64.forms import _sizes, all_forms, supported_form
+from vmcli.translate.x86_to_a64.frontend import code_and_counts, decode_cached, listed_after, template_for
+from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 # operand kind codes
 K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
@@ -57,6 +60,8 @@ def _tables() -> dict[str, np.ndarray]:
       for each operand-size case."""
     by_slot: dict[int, list[Any]] = {}
     for s in SPECS:
+        if s.vex:
+            continue          # VEX blocks take the Python path (frontend.translate)
         for r in range(8) if s.plus_r else range(1):
             by_slot.setdefault((s.map * 4 + _PREFIX[s.prefix]) * 256 + s.opcode + r, []).append(s)
     dense = {slot: i for i, slot in enumerate(sorted(by_slot))}
@@ -87,20 +92,26 @@ def _tables() -> dict[str, np.ndarray]:
                     break
     stab = np.zeros((len(SPECS), fk.S_NF), np.int64)
     for f in all_forms():
-        stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
+        if not f.spec.vex:
+            stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
     for s in SPECS:
+        if s.vex:
+            continue          # the kernel never reaches VEX specs (no slot leads to them)
         row = stab[s.id]
-        ends = any(o[0] == "J" for o in s.operands) or s.mnemonic == "ret"
+        ends = s.ends_block
         has_rm = any(o[0] in "EWUM" for o in s.operands)
         row[fk.S_FLAGS] = (fk.SF_SSE * int(s.is_sse) | fk.SF_STACK64 * int(s.stack64) | fk.SF_ENDS * int(ends)
-                           | fk.SF_HAS_RM * int(has_rm))
+                           | fk.SF_HAS_RM * int(has_rm) | fk.SF_NEXT_IP * int(s.needs_next_ip)
+                           | fk.SF_LOCKABLE * int(s.lockable))
         row[fk.S_FREAD], row[fk.S_FWRITE] = flag_effect(s.mnemonic)
+        row[fk.S_SHAPED] = int(liveness_shaped(s.mnemonic))
         rule = RULES.get(s.mnemonic)
         row[fk.S_IMM_LIMIT] = 256 if rule is None or rule.imms is None else max(rule.imms) + 1
+        row[fk.S_RM_REGS] = -1 if rule is None or rule.rm_regs is None else sum(1 << r for r in rule.rm_regs)
         if rule is not None:
             row[fk.S_DATA_IMM] = int(rule.data_imm)
             for kind, num in rule.implicit:
-                row[fk.S_FIXED] |= (1 << num) if kind == "gpr" else 8
+                row[fk.S_FIXED] |= (1 << num) if kind == "gpr" else 1 << 16
         sizes = _sizes(s)
         row[fk.S_SIZE_OF] = 0 if len(sizes) > 1 else sizes[0]
         for j, code in enumerate(s.operands):
@@ -155,6 +166,8 @@ class FastTranslator:
         self._nprog += len(chunk)
         return offset
 
+    fallbacks = 0      # blocks handed to frontend.translate
+
     def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
         frontend.translate(...).code."""
@@ -165,7 +178,7 @@ class FastTranslator:
         starts = np.zeros(n + 1, np.int64)
         np.cumsum(np.fromiter(map(len, codes), np.int64, n), out=starts[1:])
         addrs = np.fromiter((a for _, a in blocks), np.int64, n)
-        rows, keys, slots, params, block_ok, counts = self._decode(data, starts, addrs)
+        rows, keys, slots, params, stop, counts = self._decode(data, starts, addrs)
         ninsn = len(rows)
         # stage B: templates for shapes not seen before (the table lives in numpy, looked up in numba)
         tpl_of = np.empty(0, np.int64)
@@ -179,11 +192,13 @@ class FastTranslator:
             nnew = len(first_new)
             new_ids = np.empty(nnew, np.int64)
             if nnew:
-                insn_pos = self._positions(rows, counts, starts)
+                insn_pos, insn_addr = self._positions(rows, counts, starts, addrs)
                 for j in range(nnew):
                     i = int(first_new[j])
                     pos = int(insn_pos[i])
-                    insn = decode(bytes(data[pos:pos + 15]), 0)
+                    # at its own address: the address classes of branches and RIP-relative
+                    # operands are part of the shape (builder.address_slots)
+                    insn = decode(bytes(data[pos:pos + 15]), int(insn_addr[i]))
                     assert insn is not None
                     dead = int(keys[i, 0] >> fk.KEY_DEAD) & 0xFFF
                     new_ids[j] = self._add_template(template_for(insn, count=False, dead=dead))
@@ -196,9 +211,17 @@ class FastTranslator:
         bounds = (4 * out_start).tolist()
         result: list[Result] = [(raw[a:b], c, 0)
                                   for a, b, c in zip(bounds[:-1], bounds[1:], counts.tolist(), strict=True)]
-        for b in np.flatnonzero(~block_ok).tolist():
-            tr = translate(*blocks[b])
-            result[b] = (tr.code, len(tr.insns), len(tr.unsupported))
+        for b in np.flatnonzero(stop >= 0).tolist():
+            code, address = blocks[b]
+            at = int(stop[b])
+            after_exit = bool(at & fk.STOP_AFTER_EXIT)
+            at &= fk.STOP_AFTER_EXIT - 1
+            if not after_exit and _python_translates(code, at, address):
+                self.fallbacks += 1          # a form only the Python path has (VEX)
+                result[b] = code_and_counts(code, address)
+            else:
+                rest = listed_after(code, at, address, after_exit)
+                result[b] = (result[b][0], result[b][1] + rest, rest)
         return result
 
     def _decode(self, data: np.ndarray, starts: np.ndarray, addrs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -212,13 +235,13 @@ class FastTranslator:
             self._rowbuf = tuple(np.empty((cap, *a.shape[1:]), np.int64) for a in self._rowbuf)
         rows, keys, slots, params = self._rowbuf
         cap = len(params)
-        block_ok = np.empty(nblocks, np.bool_)
+        stop = np.empty(nblocks, np.int64)
         counts = np.empty(nblocks, np.int64)
         l1_count = np.zeros(2, np.int64)
         b = n = 0
         while True:
             b, n = fk.decode_all(data, starts, addrs, t["ptab"], t["pick"], t["stab"], self.l1, SMALL, b, n, rows, keys,
-                          slots, params, block_ok, counts, l1_count)
+                          slots, params, stop, counts, l1_count)
             if b == nblocks:
                 break
             cap = max(2 * cap, n + int(starts[b + 1] - starts[b]))
@@ -226,16 +249,24 @@ class FastTranslator:
                                  for a in self._rowbuf)
             rows, keys, slots, params = self._rowbuf
         cache.DECODED.count(int(l1_count[0]), int(l1_count[1]))
-        return rows[:n], keys[:n], slots[:n], params[:n], block_ok, counts
+        return rows[:n], keys[:n], slots[:n], params[:n], stop, counts
 
     @staticmethod
-    def _positions(rows: np.ndarray, counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Byte offset of every decoded instruction in the concatenated input."""
+    def _positions(rows: np.ndarray, counts: np.ndarray, starts: np.ndarray,
+                   addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Byte offset in the concatenated input and guest address of every decoded instruction."""
         lengths = rows[:, R_LEN]
         before = np.cumsum(lengths) - lengths                 # bytes before each insn, all blocks
         block_first = np.cumsum(counts) - counts
         block_of = np.repeat(np.arange(len(counts)), counts)
-        return starts[:-1][block_of] + before - before[block_first[block_of]]
+        within = before - before[block_first[block_of]]
+        return starts[:-1][block_of] + within, addrs[block_of] + within
+
+
+def _python_translates(code: bytes, pos: int, address: int) -> bool:
+    """Whether frontend.translate translates the instruction at `pos` (one the kernel does not)."""
+    insn = decode_cached(code, pos, address + pos)
+    return insn is not None and not supported_form(insn)
 
 
 _TRANSLATOR: FastTranslator | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmcli.translate.core.rules import Rule, RuleTable
-from vmcli.translate.isa.x86.decoder import Insn, Mem, operand_size
+from vmcli.translate.isa.x86.decoder import Insn, Mem, Reg, operand_size
 from vmcli.translate.isa.x86.opcodes import SPECS, OpSpec
 from vmcli.translate.x86_to_a64.rules import RULES
 
@@ -32,6 +32,8 @@ class Form:
 
     @property
     def extension(self) -> str:
+        if self.spec.vex:
+            return "AVX/AVX2" if self.spec.is_sse or self.spec.mnemonic.startswith("vzero") else "BMI1/BMI2"
         return sse_level(self.spec) if self.spec.is_sse else "base"
 
     @property
@@ -48,14 +50,14 @@ def _describe(code: str, opsize: int, kind: str) -> str:
     if code == "X0":
         return "<xmm0>"
     k = code[0]
-    if k in "GZ":
+    if k in "GZB":
         return f"r{8 * size}"
-    if k in "VU":
-        return "xmm"
+    if k in "VUHL":
+        return "ymm" if size == 32 else "xmm"
     if k == "E":
         return f"r{8 * size}" if kind == "r" else f"m{8 * size}"
     if k == "W":
-        return "xmm" if kind == "r" else f"m{8 * size}"
+        return ("ymm" if size == 32 else "xmm") if kind == "r" else f"m{8 * size}"
     if k == "M":
         return f"m{8 * size}"
     if k in "IJ":
@@ -85,8 +87,12 @@ def sse_level(spec: OpSpec) -> str:
 
 def _sizes(spec: OpSpec) -> tuple[int, ...]:
     codes = spec.operands
+    if spec.vex and any(c.endswith("l") for c in codes) or spec.mnemonic in ("vzeroupper", "vzeroall"):
+        return {-1: (16, 32), 0: (16,), 1: (32,)}[spec.vex_l]      # the vector length
     if any(c[0] == "J" for c in codes):
         return (4,)
+    if spec.stack64:
+        return (8,)          # 64-bit without REX.W (16-bit stack operations are outside the subset)
     if any(c.endswith(("v", "z")) or c == "rAX" for c in codes) or spec.mnemonic in ("cbw", "cwd"):
         return (2, 4, 8)
     if any(c.endswith("y") for c in codes):
@@ -116,6 +122,8 @@ def all_forms(rules: RuleTable[Any] = RULES) -> list[Form]:
                 continue
             for kind in _kinds(spec):
                 if kind != "-" and kind not in r.kinds:
+                    continue
+                if kind == "m" and r.mem_with_imm and not any(code[0] == "I" for code in spec.operands):
                     continue
                 forms.append(Form(spec, size, kind, r))
     return forms
@@ -150,12 +158,16 @@ def supported_form(insn: Insn) -> str:
         return f"no rule for {insn.spec.mnemonic}"
     if r.accepts is not None and not r.accepts(insn):
         return "this immediate is outside the verified range"
+    if r.rm_regs is not None and any(isinstance(o, Reg) and o.num not in r.rm_regs
+                                     for o, code in zip(insn.operands, insn.spec.operands, strict=True)
+                                     if code[0] in "EWUM"):
+        return "this encoding is outside the verified ones"
     if form_key(insn) not in _form_keys():
         return "this operand size/kind of the instruction is not supported"
     return ""
 
 
-_EXTENSIONS = ("base", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4.1")
+_EXTENSIONS = ("base", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4.1", "AVX/AVX2", "BMI1/BMI2")
 
 
 def forms_markdown() -> str:

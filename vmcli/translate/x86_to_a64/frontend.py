@@ -11,7 +11,7 @@ from typing import Any
 from vmcli.translate.core import cache
 from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
 from vmcli.translate.isa import disasm
-from vmcli.translate.isa.x86.decoder import Insn, decode
+from vmcli.translate.isa.x86.decoder import Insn, Reg, decode
 from vmcli.translate.isa.x86.flags import STATUS
 from vmcli.translate.x86_to_a64.builder import (
     Ctx,
@@ -24,8 +24,8 @@ from vmcli.translate.x86_to_a64.builder import (
     slot_values,
 )
 from vmcli.translate.x86_to_a64.forms import supported_form
-from vmcli.translate.x86_to_a64.host import EXIT_REG, HOST, guest_order
-from vmcli.translate.x86_to_a64.rules import RULES, flag_effect
+from vmcli.translate.x86_to_a64.host import ENV_REG, EXIT_REG, HOST, RFLAGS_STATE, YMMH, guest_order, ymmh_offset
+from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 
 def decode_cached(code: bytes, pos: int, address: int) -> Insn | None:
@@ -64,14 +64,17 @@ def template_for(insn: Insn, count: bool = True, dead: int = 0) -> Template:
 
 
 def dead_flags(insns: list[Insn]) -> list[int]:
-    """Per instruction of a block, the status flags it need not produce: a later instruction of
-    the block always writes them, and nothing reads them in between. Every flag is live at the
-    block's end, so the block leaves exactly the flags it would leave without this."""
+    """Per instruction of a block, the status flags dead after it (a later instruction of the block
+    always writes them, and nothing reads them in between), for the rules whose code depends on it
+    (0 for the others). Every flag is live at the block's end, so the block leaves exactly the
+    flags it would leave without this."""
     live = STATUS
     dead = [0] * len(insns)
     for i in range(len(insns) - 1, -1, -1):
-        reads, writes = flag_effect(insns[i].spec.mnemonic)
-        dead[i] = writes & ~live
+        m = insns[i].spec.mnemonic
+        reads, writes = flag_effect(m)
+        if liveness_shaped(m):
+            dead[i] = STATUS & ~live
         live = (live & ~writes) | reads
     return dead
 
@@ -87,6 +90,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
     translated: list[tuple[SourceInsn, Insn, Template]] = []
     done = bytearray()
     exit_reg = None
+    exit_kind = None
     pos = 0
     stopped = False
     while pos < len(code):
@@ -119,6 +123,7 @@ def translate(code: bytes, address: int = 0) -> Translation:
         pos += len(raw)
         if tpl.exit:
             exit_reg = f"x{EXIT_REG}"
+            exit_kind = "syscall" if insn.spec.mnemonic == "syscall" else "branch"
             break
     for (si, insn, tpl), dead in zip(translated, dead_flags([t[1] for t in translated]), strict=True):
         if dead:
@@ -133,20 +138,72 @@ def translate(code: bytes, address: int = 0) -> Translation:
         insns.append(si)
         unsupported.append(si)
         pos += len(si.raw)
+    state = state_of(bytes(done), address, [t[1] for t in translated])
     result = Translation("x86_64", "arm64", address, insns, b"".join(b"".join(si.target) for si in insns),
-                         state_of(bytes(done), address), exit_reg, unsupported)
+                         state, exit_reg, unsupported, exit_kind=exit_kind,
+                         env_reg=f"x{ENV_REG}" if any("env" in loc for loc in state.values()) else None)
     cache.BLOCKS.put(key, result)
     return result
 
 
-def state_of(code: bytes, address: int) -> dict[str, dict[str, Any]]:
-    """Guest registers the block reads or writes -> their host register."""
+def code_and_counts(code: bytes, address: int) -> tuple[bytes, int, int]:
+    """translate(code, address)'s code, instructions and untranslated instructions, without its
+    listing (no text, no state): the bulk path's way through the blocks its kernel leaves."""
+    translated: list[tuple[Insn, Template]] = []
+    pos = 0
+    while pos < len(code):
+        insn = decode_cached(code, pos, address + pos)
+        if insn is None or supported_form(insn):
+            break
+        tpl = template_for(insn)
+        translated.append((insn, tpl))
+        pos += len(insn.raw)
+        if tpl.exit:
+            break
+    out = []
+    for (insn, tpl), dead in zip(translated, dead_flags([t[0] for t in translated]), strict=True):
+        if dead:
+            tpl = template_for(insn, dead=dead)
+        words = apply(tpl, slot_values(insn), register_params(insn, RULES.rules[insn.spec.mnemonic]))
+        out.append(b"".join(w.to_bytes(4, "little") for w in words))
+    rest = listed_after(code, pos, address, bool(translated) and translated[-1][1].exit)
+    return b"".join(out), len(translated) + rest, rest
+
+
+def listed_after(code: bytes, pos: int, address: int, after_exit: bool) -> int:
+    """The instructions translate lists, untranslated, from `pos` on: delimited by our decoder,
+    else by capstone (one byte where it cannot), after an unsupported one; by capstone after an exit."""
+    n = 0
+    while pos < len(code):
+        insn = None if after_exit else decode_cached(code, pos, address + pos)
+        pos += len(insn.raw) if insn is not None else disasm.x86_length(code[pos:], address + pos) or 1
+        n += 1
+    return n
+
+
+def state_of(code: bytes, address: int, insns: list[Insn]) -> dict[str, dict[str, Any]]:
+    """Guest registers the block reads or writes -> where the code keeps them (the upper ymm
+    halves the AVX forms touch: at their offset in the env block)."""
     names = disasm.x86_regs_accessed(code, address)
-    return {name: {"reg": HOST[name]} for name in sorted(names, key=guest_order)}
+    for insn in insns:
+        if insn.spec.mnemonic in ("vzeroupper", "vzeroall"):
+            names |= set(YMMH)
+        elif insn.spec.vex:
+            names |= {f"ymmh{op.num}" for op in insn.operands if isinstance(op, Reg) and op.kind == "xmm"}
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(names, key=guest_order):
+        if name == "rflags":
+            out[name] = dict(RFLAGS_STATE)
+        elif name.startswith("ymmh"):
+            out[name] = {"env": ymmh_offset(name)}
+        else:
+            out[name] = {"reg": HOST[name]}
+    return out
 
 
 def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
-    """Cut x86-64 code into blocks after each branch (jcc, jmp, call, ret); used for images."""
+    """Cut x86-64 code into blocks after each branch (jcc, jmp, call, ret) and system call; used for
+    images."""
     out: list[tuple[bytes, int]] = []
     start = pos = 0
     while pos < len(code):
@@ -156,7 +213,7 @@ def split_blocks(code: bytes, address: int) -> list[tuple[bytes, int]]:
             pos += len(raw) or 1
             continue
         pos += insn.length
-        if insn.spec.mnemonic == "ret" or any(o[0] == "J" for o in insn.spec.operands):
+        if insn.spec.ends_block:
             out.append((code[start:pos], address + start))
             start = pos
     if start < len(code):

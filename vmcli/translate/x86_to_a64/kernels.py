@@ -15,6 +15,9 @@ import numpy as np
 
 import vmcli.translate.core.parallel  # noqa: F401  (a fork-safe threading layer before any kernel runs)
 from vmcli.translate.isa.x86.flags import STATUS
+from vmcli.translate.isa.x86.opcodes import SPECS
+
+XCHG_90 = next(sp.id for sp in SPECS if sp.mnemonic == "xchg" and sp.plus_r)
 
 T_NONE, T_GPR, T_XMM, T_MEM, T_IMM = 0, 1, 2, 3, 4
 K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
@@ -22,15 +25,20 @@ RIP = 16
 # spec table columns (fast._tables)
 S_FLAGS, S_FIXED, S_IMM_LIMIT, S_SIZE_OF, S_DATA_IMM, S_FORMS, S_OPK, S_OSZ, S_IMMB = 0, 1, 2, 3, 4, 5, 6, 9, 21
 S_FREAD, S_FWRITE = 33, 34      # rules.flag_effect
-S_NF = 35
+S_RM_REGS = 35                  # the registers ModRM.rm may name, as bits (Rule.rm_regs; all when -1)
+S_SHAPED = 36                   # its code depends on the flags live after it (effects.liveness_shaped)
+S_NF = 37
 KEY_DEAD = 40                   # dead flags sit in the template key's first word from this bit
-SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM = 1, 2, 4, 8
+KEY_RIP, KEY_NEXT = 52, 56      # then the chunk masks of the address slots (builder.address_slots)
+KEY_LOCK = 60                   # and the LOCK prefix
+SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM, SF_NEXT_IP, SF_LOCKABLE = 1, 2, 4, 8, 16, 32
+STOP_AFTER_EXIT = 1 << 40       # decode_all's stop[b]: the rest follows an exit
 
 
 # L1 entry columns: the 15-byte window (2 words), then everything decoding gives
 L_K1, L_K2, L_META, L_KEY0, L_KEY1, L_PARAMS, L_IMM, L_DISP = range(8)
 L_NF = 8
-F_RIP, F_JUMP = 1, 2          # what the slots need besides imm/disp (meta bits 24..25)
+F_RIP, F_JUMP, F_NEXT = 1, 2, 4   # what the slots need besides imm/disp (meta bits 24..26)
 
 
 # helpers that take arrays are compiled without NRT: calling them costs no reference counting
@@ -65,12 +73,12 @@ def _read(data: np.ndarray, p: int, n: int, signed: bool) -> Any:
 
 @numba.njit(cache=True, inline="always")
 def _cls(kind: int, num: int, seen: np.ndarray, fixed: int) -> int:
-    """Register class as builder._classes: the rule's implicit registers exact (fixed: bits 0..2
-    for rax/rcx/rdx, bit 3 for xmm0), the others renamed 8, 9 ... in order of appearance
-    (seen[0..3] gprs, seen[4..7] xmms)."""
-    if kind == 0 and num <= 2 and (fixed >> num) & 1:
+    """Register class as builder._classes: the rule's implicit registers exact (fixed: bits 0..15
+    for the general registers, bit 16 for xmm0), the others renamed 8, 9 ... in order of
+    appearance (seen[0..3] gprs, seen[4..7] xmms)."""
+    if kind == 0 and (fixed >> num) & 1:
         return num
-    if kind == 1 and num == 0 and (fixed >> 3) & 1:
+    if kind == 1 and num == 0 and (fixed >> 16) & 1:
         return 0
     base = 4 * kind
     for k in range(4):
@@ -82,6 +90,30 @@ def _cls(kind: int, num: int, seen: np.ndarray, fixed: int) -> int:
     return 99  # more than 4 distinct registers of a kind: never in the subset
 
 
+@numba.njit(cache=True, inline="always")
+def _disp_class(disp: Any, size: Any, small: Any) -> int:
+    """builder.disp_class."""
+    if not -small < disp < small:
+        return 6
+    if disp == 0:
+        return 0
+    if disp > 0 and (size == 1 or size == 2 or size == 4 or size == 8 or size == 16) and disp % size == 0:
+        return 1
+    if -256 <= disp < 256:
+        return 2 if disp > 0 else 3
+    return 4 if disp > 0 else 5
+
+
+@numba.njit(cache=True, inline="always")
+def _chunk_mask(value: Any) -> Any:
+    """builder.chunk_mask."""
+    m = 0
+    for i in range(4):
+        if (value >> (16 * i)) & 0xFFFF:
+            m |= 1 << i
+    return m if m else 1
+
+
 @_plain
 def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     """Decode the instruction at pos, check its form and build its template key (decoder.decode,
@@ -91,15 +123,23 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     p = pos
     osp = 0
     rep = 0
+    seg = 0
+    lock = 0
     while p < end:
         c = _byte(data, p)
         if c == 0x66:
             osp = 1
+        elif c == 0xF0:
+            lock = 1
         elif c == 0xF2:
             rep = 1
         elif c == 0xF3:
             rep = 2
-        else:
+        elif c == 0x64 or c == 0x65:
+            if seg:
+                return -1       # two segment overrides (decoder.decode)
+            seg = c - 0x63      # FS 1, GS 2
+        elif not (c == 0x26 or c == 0x2E or c == 0x36 or c == 0x3E):
             break
         p += 1
     rex = 0
@@ -172,8 +212,10 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     if spec < 0:
         return -1
     if mapno == 0 and op == 0x90 and rex_b:
-        return -1  # xchg r8, rax, not nop
+        spec = XCHG_90  # 41 90 is xchg r8d, eax, not nop
     sf = stab[spec, S_FLAGS]
+    if lock and not ((sf & SF_LOCKABLE) and mod != 3):
+        return -1  # LOCK on anything else is #UD (decoder.decode)
     if (sf & (SF_SSE | SF_STACK64)) and opsize == 2:
         return -1  # SSE or push/pop/call/ret with a 66 prefix
     if sf & SF_STACK64:
@@ -234,6 +276,8 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
                 return -1
         elif mod == 3:   # E W U M with a register
             num = rm | (rex_b << 3)
+            if not (stab[spec, S_RM_REGS] >> num) & 1:
+                return -1
             if kind == K_E:
                 if size == 1 and rex == 0 and rm >= 4:
                     return -1
@@ -249,9 +293,9 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
         elif t == 3:
             bc = 0 if base < 0 else 1 if base == RIP else 2 + _cls(0, base, seen, fx)
             xc = 0 if index < 0 else 2 + _cls(0, index, seen, fx)
-            sh = np.int64(2 | (bc << 3) | (xc << 8) | (scale << 13) | (size << 15))
-            if base != RIP and -small < disp < small:
-                sh |= (np.int64(1) << 20) | (np.int64(0 if disp == 0 else 1 if disp > 0 else 2) << 21)
+            sh = np.int64(2 | (bc << 3) | (xc << 8) | (scale << 13) | (size << 15) | (seg << 23))
+            if base != RIP:
+                sh |= np.int64(1 + _disp_class(disp, size, small)) << 20
             if base == RIP:
                 flags |= F_RIP
         else:
@@ -259,14 +303,16 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             sh = np.int64(3 | (size << 3))
             if size == 0 or (size == 1 and not di):
                 sh |= (np.int64(1) << 7) | (np.int64(v + small) << 9)
-            elif -small < v < small:
-                sh |= np.int64(2 + (1 if v < 0 else 0)) << 7
+            elif -small < v < small:        # its sign class (builder._sign): zero, positive, negative
+                sh |= (np.int64(2 + (1 if v < 0 else 0)) << 7) | (np.int64(1 if v == 0 else 0) << 9)
         if j == 0:
             sh0 = sh
         elif j == 1:
             sh1 = sh
         else:
             sh2 = sh
+    if sf & SF_NEXT_IP:
+        flags |= F_NEXT
     # the verified forms only (forms.supported_form); single-size forms are listed under their size
     kind_f = 0 if (sf & SF_HAS_RM) == 0 else 1 if mod == 3 else 2
     norm = opsize if stab[spec, S_SIZE_OF] == 0 else stab[spec, S_SIZE_OF]
@@ -278,7 +324,7 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             params |= np.int64(seen[f]) << (4 * f)
     length = p - pos
     out[L_META] = spec | (length << 16) | (flags << 24)
-    out[L_KEY0] = spec | (opsize << 10) | (sh0 << 14)
+    out[L_KEY0] = spec | (opsize << 10) | (sh0 << 14) | (np.int64(lock) << KEY_LOCK)
     out[L_KEY1] = sh1 | (sh2 << 34)
     out[L_PARAMS] = params
     out[L_IMM] = imm
@@ -287,14 +333,17 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
 
 
 @numba.njit(cache=True)
-def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, keys, slots, params, block_ok, counts,
+def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, keys, slots, params, stop, counts,
                l1_count):
     """Blocks b0.. into rows n0..: per instruction (spec, length), template key, data slots (imm,
-    disp, rip target) and packed register parameters; a block with anything outside the subset
-    is marked not ok (and left to the Python path, frontend.py). l1 (cache level 1) maps the 15-byte window
-    at an instruction to all of that but the address-dependent rip target. Returns the block it
-    stopped at and the rows used: the caller grows the row arrays and resumes when they are full
-    (the kernel never reallocates, which keeps reference counting out of its loop)."""
+    disp, rip target) and packed register parameters, up to the block's first instruction outside
+    the subset, or up to and including an exit that bytes follow, as frontend.translate
+    translates it: stop[b] is -1 for a whole block, else the byte offset where the rest starts
+    (| STOP_AFTER_EXIT after an exit; the caller tells the rest's instructions, or hands the block to
+    the Python path when the instruction is one only it translates). l1 (cache level 1) maps the
+    15-byte window at an instruction to all of that but the address-dependent rip target. Returns
+    the block it stopped at and the rows used: the caller grows the row arrays and resumes when
+    they are full (the kernel never reallocates, which keeps reference counting out of its loop)."""
     nblocks = len(starts) - 1
     cap = len(params)
     seen = np.empty(8, np.int64)
@@ -312,7 +361,7 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
             l1_count[1] += misses
             return b, n
         first_row = n
-        ok = True
+        stopped = np.int64(-1)
         while pos < end:
             # level 1: the 15-byte window (an instruction never exceeds it) -> decoded entry
             k1 = _load8(data, pos)
@@ -326,7 +375,7 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
                 meta = l1[e, L_META]
                 length = (meta >> 16) & 0xFF
                 if length > end - pos:
-                    ok = False   # runs over the block's end
+                    stopped = pos - starts[b]   # runs over the block's end
                     break
                 for f in range(L_META, L_NF):
                     entry[f] = l1[e, f]
@@ -334,7 +383,7 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
                 misses += 1
                 length = _decode(data, pos, end, ptab, pick, stab, small, seen, entry)
                 if length < 0 or length > end - pos:
-                    ok = False
+                    stopped = pos - starts[b]
                     break
                 meta = entry[L_META]
                 l1[e, L_K1] = ik1
@@ -354,27 +403,32 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
             flags = meta >> 24
             if flags & F_JUMP:
                 rip = next_ip + imm
+                disp = imm                      # the relative offset
                 imm = next_ip
+                keys[n, 0] |= (_chunk_mask(rip) << KEY_RIP) | (_chunk_mask(imm) << KEY_NEXT)
             elif flags & F_RIP:
                 rip = next_ip + disp
+                keys[n, 0] |= _chunk_mask(rip) << KEY_RIP
+            if flags & F_NEXT:
+                imm = next_ip
+                keys[n, 0] |= _chunk_mask(imm) << KEY_NEXT
             slots[n, 0] = imm
             slots[n, 1] = disp
             slots[n, 2] = rip
             n += 1
             pos += length
             if (stab[spec, S_FLAGS] & SF_ENDS) and pos < end:
-                ok = False  # bytes after the exit branch: the Python path reports them
+                stopped = (pos - starts[b]) | STOP_AFTER_EXIT    # bytes after the exit: listed only
                 break
-        if ok:
-            # dead flags (frontend.dead_flags): backwards from the block's end, where all are live
-            live = STATUS
-            for i in range(n - 1, first_row - 1, -1):
-                writes = stab[rows[i, 0], S_FWRITE]
-                keys[i, 0] |= (writes & ~live) << KEY_DEAD
-                live = (live & ~writes) | stab[rows[i, 0], S_FREAD]
-        else:
-            n = first_row
-        block_ok[b] = ok
+        # dead flags (frontend.dead_flags): backwards from the end of what is translated, where
+        # all are live
+        live = STATUS
+        for i in range(n - 1, first_row - 1, -1):
+            writes = stab[rows[i, 0], S_FWRITE]
+            if stab[rows[i, 0], S_SHAPED]:
+                keys[i, 0] |= (STATUS & ~live) << KEY_DEAD
+            live = (live & ~writes) | stab[rows[i, 0], S_FREAD]
+        stop[b] = stopped
         counts[b] = n - first_row
     l1_count[0] += hits
     l1_count[1] += misses
@@ -417,12 +471,19 @@ def emit_all(counts, slots, params, tpl_of, prog):
                 widx = w + (pq & 0xFFFF)
                 v = slots[i, (pq >> 16) & 0xFF]
                 kind = pq >> 32
+                off = (pq >> 24) & 0xFF
                 if kind == 0:
-                    out[widx] |= np.uint32(((v >> ((pq >> 24) & 0xFF)) & 0xFFFF) << 5)
+                    out[widx] |= np.uint32(((v >> off) & 0xFFFF) << 5)
                 elif kind == 1:
                     out[widx] |= np.uint32((abs(v) & 0xFFF) << 10)
-                else:
+                elif kind == 2:
                     out[widx] |= np.uint32((~v & 0xFFFF) << 5)
+                elif kind == 3:
+                    out[widx] |= np.uint32(((v >> off) & 0xFFF) << 10)
+                elif kind == 4:
+                    out[widx] |= np.uint32((v & 0x1FF) << 12)
+                else:
+                    out[widx] |= np.uint32(((v << off) & 0xFFFF) << 5)
             pr = params[i]
             r0 = p0 + npatch
             for q in range(r0, r0 + (head >> 32)):

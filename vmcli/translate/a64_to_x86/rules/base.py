@@ -2,20 +2,21 @@
 
 Every rule loads the guest registers it reads from the env block (Ctx.get), computes with x86
 integer instructions of the same width (a W operation is a 32-bit x86 operation, which
-zero-extends as AArch64 does) and stores what it writes. Flags: Ctx.store_nzcv after an x86
-add/sub/and gives exact NZCV; conditions go through Ctx.load_flags and COND_CC.
+zero-extends as AArch64 does) and stores what it writes. Flags: the x86 add/sub/and's flags
+are NZCV in the host flags' form after Ctx.nzcv_set; conditions read them through Ctx.flags and
+COND_CC.
 """
 
 from __future__ import annotations
 
-from vmcli.translate.a64_to_x86.builder import COND_CC, Ctx
-from vmcli.translate.a64_to_x86.host import NZCV_OFF, env
+from vmcli.translate.a64_to_x86.builder import COND_CC, REL_TARGET, Ctx
+from vmcli.translate.a64_to_x86.host import nzcv_word
 from vmcli.translate.a64_to_x86.rules.common import EXTEND, address
 from vmcli.translate.a64_to_x86.rules.table import RULES as rule
 from vmcli.translate.isa.a64.conditions import COND
 from vmcli.translate.isa.a64.encodings import logic_imm_value, sext
 from vmcli.translate.isa.x86.decoder import Mem
-from vmcli.translate.isa.x86.encoder import encode_modrm
+from vmcli.translate.isa.x86.encoder import encode_modrm, encode_opreg
 from vmcli.translate.isa.x86.registers import RAX, RCX, RDX
 
 
@@ -44,12 +45,97 @@ def _alu_const(c: Ctx, op: str, sf: bool, dst: int, value: int) -> None:
 
 
 _SHIFT_OP = {0: "shl", 1: "shr", 2: "sar", 3: "ror"}
+_COMMUTES = {"add", "and", "or", "xor"}
+
+Operand = int | Mem | None          # Ctx.operand: a host register, an env slot, or xzr (0)
 
 
-def _shifted_rm(c: Ctx, f: dict[str, int], sf: bool) -> int:
+def _shifted_rm(c: Ctx, f: dict[str, int], sf: bool) -> Operand:
+    """Rm shifted by the instruction's amount: Rm itself where the amount is 0."""
+    if f["imm6"] == 0:
+        return c.operand(f["Rm"], sf)
     m = c.get(f["Rm"], sf)
     c.shift(_SHIFT_OP[f["shift"]], sf, m, f["imm6"])
     return m
+
+
+def _apply(c: Ctx, op: str, sf: bool, dst: int | Mem, src: Operand, imm: int | None) -> None:
+    """dst op= src, or op= imm (which may need a register)."""
+    if imm is None:
+        if isinstance(dst, Mem) and isinstance(src, Mem):
+            t = c.tmp()
+            c.load(t, src, 8 if sf else 4)
+            src = t
+        c.alu_rm(op, sf, dst, src)
+        return
+    value = _const_operand(c, imm, sf)
+    if value is None:
+        t = c.tmp()
+        c.mov_imm(t, imm, sf)
+        c.alu_rm(op, sf, dst, t)
+    elif isinstance(dst, Mem):
+        c.alu_mem_imm(op, sf, dst, value)
+    else:
+        c.alu_imm(op, sf, dst, value)
+
+
+def _compute(c: Ctx, op: str, sf: bool, d: int, n: Operand, m: Operand, imm: int | None = None,
+             d_sp: bool = False) -> None:
+    """Guest register d = n op m (or n op imm), with the x86 op's flags: in place where d is n,
+    in d's host register where it has one, else in a scratch then stored."""
+    h = c.host(d, d_sp)
+    src = None if imm is not None else m
+    if h is not None:
+        if n == h and (imm is not None or m != h or op in _COMMUTES):
+            _apply(c, op, sf, h, m, imm)
+            c.put(d, h, sf, d_sp, zx=True)
+            return
+        if imm is None and m == h and op in _COMMUTES:
+            _apply(c, op, sf, h, n, None)
+            c.put(d, h, sf, d_sp, zx=True)
+            return
+        if imm is not None or m != h:
+            c.move(h, n, sf)
+            _apply(c, op, sf, h, src, imm)
+            c.put(d, h, sf, d_sp, zx=True)
+            return
+    elif sf and isinstance(n, Mem) and n == c.operand(d, True, d_sp) and not isinstance(src, Mem):
+        _apply(c, op, sf, n, src, imm)          # op [env], reg / imm
+        return
+    r = c.tmp()
+    c.move(r, n, sf)
+    _apply(c, op, sf, r, src, imm)
+    c.put(d, r, sf, d_sp, zx=True)
+
+
+def _compare(c: Ctx, op: str, sf: bool, n: Operand, m: Operand, imm: int | None = None) -> None:
+    """The flags of n op m (or n op imm) with the result dropped: cmp, test, or an add in a scratch."""
+    if op == "add" or n is None:
+        r = c.tmp()
+        c.move(r, n, sf)
+        _apply(c, op, sf, r, m, imm)
+    elif op == "sub":
+        _apply(c, "cmp", sf, n, m, imm)
+    else:
+        _test(c, sf, n, m, imm)
+
+
+def _test(c: Ctx, sf: bool, n: int | Mem, m: Operand, imm: int | None) -> None:
+    """x86 test n, m (or imm): an and that keeps neither."""
+    if imm is not None:
+        value = _const_operand(c, imm, sf)
+        if value is not None:
+            c(encode_modrm(b"\xf7", 0, n, sf, imm=(value & 0xFFFFFFFF).to_bytes(4, "little")))
+            return
+        m = c.tmp()
+        c.mov_imm(m, imm, sf)
+    if isinstance(m, Mem):
+        n, m = m, n                     # test is symmetric: the register goes in ModRM.reg
+    if not isinstance(m, int):
+        r = c.tmp()
+        c.move(r, m, sf)
+        m = r
+    c(encode_modrm(b"\x85", m, n, sf))
 
 
 # ---- add / sub ------------------------------------------------------------------------------------
@@ -58,38 +144,73 @@ def _shifted_rm(c: Ctx, f: dict[str, int], sf: bool) -> int:
 def _addsub_imm(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     flags, sub = name[3] == "s", name.startswith("sub")
-    a = c.get(f["Rn"], sf, sp=True)
-    c.alu_imm("sub" if sub else "add", sf, a, f["imm12"] << (12 * f["sh"]))
-    if flags:
-        c.store_nzcv(sub)
-    c.put(f["Rd"], a, sf, sp=not flags)
+    imm = f["imm12"] << (12 * f["sh"])
+    n = c.operand(f["Rn"], sf, sp=True)
+    if not flags:
+        # flags kept: lea where the source is in a register
+        h = c.host(f["Rd"], True)
+        disp = -imm if sub else imm
+        if isinstance(n, int) and (h is not None or not disp):
+            r = c.tmp() if h is None else h
+            if disp:
+                c.lea(sf, r, Mem(n, -1, 1, disp, 0))
+            else:
+                c.move(r, n, sf)
+            c.put(f["Rd"], r, sf, sp=True, zx=True)
+            return
+        if h is not None:
+            c.move(h, n, sf)
+            if disp:
+                c.lea(sf, h, Mem(h, -1, 1, disp, 0))
+            c.put(f["Rd"], h, sf, sp=True, zx=True)
+            return
+        _compute(c, "sub" if sub else "add", sf, f["Rd"], n, None, imm, d_sp=True)
+        return
+    if f["Rd"] == 31:
+        _compare(c, "sub" if sub else "add", sf, n, None, imm)
+    else:
+        _compute(c, "sub" if sub else "add", sf, f["Rd"], n, None, imm)
+    c.nzcv_set("sub" if sub else "add")
 
 
 @rule("add_sreg", "adds_sreg", "sub_sreg", "subs_sreg")
 def _addsub_sreg(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     flags, sub = name[3] == "s", name.startswith("sub")
-    a = c.get(f["Rn"], sf)
-    b = _shifted_rm(c, f, sf)
-    c.alu("sub" if sub else "add", sf, a, b)
+    op = "sub" if sub else "add"
+    h = c.host(f["Rd"])
+    n = c.operand(f["Rn"], sf)
+    if (not flags and not sub and h is not None and f["shift"] == 0 and f["imm6"] <= 3
+            and isinstance(n, int)):
+        index = c.reg(f["Rm"], sf)      # h = n + m << k in one lea (flags kept)
+        c.lea(sf, h, Mem(n, index, 1 << f["imm6"], 0, 0))
+        c.put(f["Rd"], h, sf, zx=True)
+        return
+    m = _shifted_rm(c, f, sf)
+    if flags and f["Rd"] == 31:
+        _compare(c, op, sf, n, m)
+    else:
+        _compute(c, op, sf, f["Rd"], n, m)
     if flags:
-        c.store_nzcv(sub)
-    c.put(f["Rd"], a, sf)
+        c.nzcv_set(op)
 
 
 @rule("add_ereg", "adds_ereg", "sub_ereg", "subs_ereg")
 def _addsub_ereg(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     flags, sub = name[3] == "s", name.startswith("sub")
-    a = c.get(f["Rn"], sf, sp=True)
+    op = "sub" if sub else "add"
+    n = c.operand(f["Rn"], sf, sp=True)
     b = c.get(f["Rm"], True)
     size, signed = EXTEND[f["option"]]
     c.extend(b, b, size, signed)
     c.shift("shl", True, b, f["imm3"])
-    c.alu("sub" if sub else "add", sf, a, b)
+    if flags and f["Rd"] == 31:
+        _compare(c, op, sf, n, b)
+    else:
+        _compute(c, op, sf, f["Rd"], n, b, d_sp=not flags)
     if flags:
-        c.store_nzcv(sub)
-    c.put(f["Rd"], a, sf, sp=not flags)
+        c.nzcv_set(op)
 
 
 @rule("adc", "adcs", "sbc", "sbcs")
@@ -98,19 +219,13 @@ def _adc(c: Ctx) -> None:
     sub = name.startswith("sbc")
     a = c.get(f["Rn"], sf)
     b = c.get(f["Rm"], sf)
-    t = c.tmp()
-    c.load(t, _nzcv(), 4)
-    c.bt(False, t, 29)            # CF = C
-    if sub:
-        c.cmc()                   # sbb subtracts the borrow NOT C
+    c.flags()                     # CF = NOT C: the borrow sbb subtracts
+    if not sub:
+        c.cmc()                   # CF = C for adc
     c.alu("sbb" if sub else "adc", sf, a, b)
     if name.endswith("s"):
-        c.store_nzcv(sub)
+        c.nzcv_set("sub" if sub else "add")
     c.put(f["Rd"], a, sf)
-
-
-def _nzcv() -> Mem:
-    return env(NZCV_OFF, 4)
 
 
 # ---- logic ---------------------------------------------------------------------------------------
@@ -125,25 +240,53 @@ def _logic_imm(c: Ctx) -> None:
     m = name.removesuffix("_limm")
     value = logic_imm_value(f, _bits(sf))
     assert value is not None
-    a = c.get(f["Rn"], sf)
-    _alu_const(c, _LOGIC[m], sf, a, value)
+    if m == "orr" and f["Rn"] == 31:                # mov (bitmask immediate)
+        c.put_imm(f["Rd"], value, sf, sp=True)
+        return
+    n = c.operand(f["Rn"], sf)
+    if m == "ands" and f["Rd"] == 31:               # tst
+        _compare(c, "and", sf, n, None, value)
+    else:
+        _compute(c, _LOGIC[m], sf, f["Rd"], n, None, value, d_sp=m != "ands")
     if m == "ands":
-        c.store_nzcv(False)
-    c.put(f["Rd"], a, sf, sp=m != "ands")
+        c.nzcv_set("logic")
+
+
+def _copy(c: Ctx, d: int, src: Operand, sf: bool, d_sp: bool = False) -> None:
+    """Guest register d = an operand (zero-extended from 32 bits unless sf)."""
+    h = c.host(d, d_sp)
+    if h is not None or src is None or not (sf and isinstance(src, int)):
+        if src is None:
+            c.put_imm(d, 0, sf, d_sp)
+            return
+        r = c.tmp() if h is None else h
+        c.move(r, src, sf)
+        c.put(d, r, sf, d_sp, zx=True)
+        return
+    c.put(d, src, True, d_sp)                       # a host register straight into the env slot
 
 
 @rule("and_sreg", "bic_sreg", "orr_sreg", "orn_sreg", "eor_sreg", "eon_sreg", "ands_sreg", "bics_sreg")
 def _logic_sreg(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     m = name.removesuffix("_sreg")
-    a = c.get(f["Rn"], sf)
-    b = _shifted_rm(c, f, sf)
+    if m == "orr" and f["Rn"] == 31 and f["imm6"] == 0:     # mov (register)
+        _copy(c, f["Rd"], c.operand(f["Rm"], sf), sf)
+        return
+    b: Operand
     if m in ("bic", "orn", "eon", "bics"):
+        b = c.get(f["Rm"], sf)
+        c.shift(_SHIFT_OP[f["shift"]], sf, b, f["imm6"])
         c.unary("not", sf, b)
-    c.alu(_LOGIC[m], sf, a, b)
+    else:
+        b = _shifted_rm(c, f, sf)
+    n = c.operand(f["Rn"], sf)
+    if m in ("ands", "bics") and f["Rd"] == 31:             # tst
+        _compare(c, "and", sf, n, b)
+    else:
+        _compute(c, _LOGIC[m], sf, f["Rd"], n, b)
     if m in ("ands", "bics"):
-        c.store_nzcv(False)
-    c.put(f["Rd"], a, sf)
+        c.nzcv_set("logic")
 
 
 # ---- moves, bitfields ----------------------------------------------------------------------------
@@ -153,15 +296,25 @@ def _movw(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     shift = 16 * f["hw"]
     value = f["imm16"] << shift
-    r = c.tmp()
-    if name == "movk":
-        c.get(f["Rd"], sf, into=r)
-        _alu_const(c, "and", sf, r, ~(0xFFFF << shift) & _mask(sf))
-        if value:
-            _alu_const(c, "or", sf, r, value)
+    if name != "movk":
+        c.put_imm(f["Rd"], value if name == "movz" else ~value & _mask(sf), sf)
+        return
+    if f["Rd"] == 31:
+        return
+    d = c.operand(f["Rd"], True)
+    if isinstance(d, Mem):                          # the 16 bits in place (a W write clears 63:32)
+        c.store_imm(Mem(d.base, -1, 1, d.disp + 2 * f["hw"], 2), f["imm16"], 2)
+        if not sf:
+            c.store_imm(Mem(d.base, -1, 1, d.disp + 4, 4), 0, 4)
+        return
+    assert d is not None
+    if f["hw"] == 0:
+        c(b"\x66" + encode_opreg(b"\xb8", d, imm=f["imm16"].to_bytes(2, "little")))   # mov r16, imm16
     else:
-        c.mov_imm(r, value if name == "movz" else ~value & _mask(sf), sf)
-    c.put(f["Rd"], r, sf)
+        _apply(c, "and", sf, d, None, ~(0xFFFF << shift) & _mask(sf))
+        if value:
+            _apply(c, "or", sf, d, None, value)
+    c.put(f["Rd"], d, sf, zx=f["hw"] != 0)
 
 
 def _bitfield_shifts(f: dict[str, int], bits: int) -> tuple[int, int]:
@@ -172,20 +325,43 @@ def _bitfield_shifts(f: dict[str, int], bits: int) -> tuple[int, int]:
     return left, right
 
 
+# sbfm/ubfm #0, #imms that are extensions: (bytes, signed)
+_EXTENSIONS = {("sbfm", 7): (1, True), ("sbfm", 15): (2, True), ("sbfm", 31): (4, True),
+               ("ubfm", 7): (1, False), ("ubfm", 15): (2, False), ("ubfm", 31): (4, False)}
+
+
 @rule("sbfm", "ubfm", "bfm")
 def _bitfield(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     left, right = _bitfield_shifts(f, _bits(sf))
+    ext = _EXTENSIONS.get((name, f["imms"])) if f["immr"] == 0 else None
+    if ext is not None and (sf or ext[0] < 4):      # sxtb/sxth/sxtw, uxtb/uxth, ubfx #0, #32
+        size, signed = ext
+        n = c.operand(f["Rn"], size == 8)
+        r = c.dest(f["Rd"])
+        if n is None:
+            c.mov_imm(r, 0)
+        elif isinstance(n, Mem):
+            c.load(r, Mem(n.base, -1, 1, n.disp, size), size, signed=signed, w=sf)
+        else:
+            c.extend(r, n, size, signed, w=sf)
+        c.put(f["Rd"], r, sf, zx=True)
+        return
+    if name != "bfm":
+        r = c.dest(f["Rd"])
+        c.move(r, c.operand(f["Rn"], sf), sf)
+        c.shift("shl", sf, r, left)
+        c.shift("sar" if name == "sbfm" else "shr", sf, r, right)
+        c.put(f["Rd"], r, sf, zx=True)
+        return
     x = c.get(f["Rn"], sf)
     c.shift("shl", sf, x, left)
-    c.shift("sar" if name == "sbfm" else "shr", sf, x, right)
-    if name == "bfm":
-        mask = ((_mask(sf) << left) & _mask(sf)) >> right
-        d = c.get(f["Rd"], sf)
-        _alu_const(c, "and", sf, d, ~mask & _mask(sf))
-        c.alu("or", sf, d, x)
-        x = d
-    c.put(f["Rd"], x, sf)
+    c.shift("shr", sf, x, right)
+    mask = ((_mask(sf) << left) & _mask(sf)) >> right
+    d = c.get(f["Rd"], sf)
+    _alu_const(c, "and", sf, d, ~mask & _mask(sf))
+    c.alu("or", sf, d, x)
+    c.put(f["Rd"], d, sf)
 
 
 @rule("extr")
@@ -205,9 +381,7 @@ def _adr(c: Ctx) -> None:
     pc = c.pc
     page = c.name == "adrp"
     value = (pc & ~0xFFF) + (imm << 12) if page else pc + imm
-    r = c.tmp()
-    c.mov_addr(r, value, page)
-    c.put(f["Rd"], r, True)
+    c.put_addr(f["Rd"], value, REL_TARGET)
 
 
 # ---- conditional select / compare ----------------------------------------------------------------
@@ -216,8 +390,43 @@ def _adr(c: Ctx) -> None:
 def _csel(c: Ctx) -> None:
     f, sf, name = c.fields, c.sf, c.name
     cond = COND[f["cond"]]
-    c.take(RAX)                   # load_flags needs it
-    n = c.get(f["Rn"], sf)
+    c.take(RAX)                   # Ctx.flags needs it
+    if f["Rn"] == f["Rm"] == 31 and name in ("csinc", "csinv") and cond not in ("al", "nv"):
+        # cset / csetm: 1 (all ones) where the condition fails, else 0
+        r = c.dest(f["Rd"])
+        if name == "csinv":
+            ones = c.tmp()
+            c.mov_imm(ones, -1, sf)
+            c.mov_imm(r, 0)
+            c.flags()
+            c.cmov(COND_CC[COND[f["cond"] ^ 1]], sf, r, ones)
+        else:
+            c.flags()
+            c.setcc(COND_CC[COND[f["cond"] ^ 1]], r)
+            c.extend(r, r, 1, False, w=False)
+        c.release(RAX)
+        c.put(f["Rd"], r, sf, zx=True)
+        return
+    n = c.operand(f["Rn"], sf)
+    if name == "csel" and cond not in ("al", "nv"):
+        # d = m, then n where the condition holds (or, d being n: m where it fails)
+        h = c.host(f["Rd"])
+        m = c.operand(f["Rm"], sf)
+        if h is not None and h == n:
+            n, m, cc = m, n, COND_CC[COND[f["cond"] ^ 1]]
+        else:
+            cc = COND_CC[cond]
+        r = h if h is not None and h != n else c.tmp()
+        c.move(r, m, sf)
+        if n is None:
+            z = c.tmp()
+            c.mov_imm(z, 0)
+            n = z
+        c.release(RAX)
+        c.flags()
+        c.cmov(cc, sf, r, n)            # cmov r, r/m (a W cmov zero-extends either way)
+        c.put(f["Rd"], r, sf, zx=True)
+        return
     m = c.get(f["Rm"], sf)
     if name == "csinc":
         c.lea(sf, m, Mem(m, -1, 1, 1, 0))
@@ -227,32 +436,47 @@ def _csel(c: Ctx) -> None:
         c.unary("neg", sf, m)
     c.release(RAX)
     if cond in ("al", "nv"):
-        m = n
+        c.move(m, n, sf)
     else:
-        c.load_flags()
+        if n is None:
+            z = c.tmp()
+            c.mov_imm(z, 0)
+            n = z
+        c.flags()
         c.cmov(COND_CC[cond], sf, m, n)
-    c.put(f["Rd"], m, sf)
+    c.put(f["Rd"], m, sf, zx=True)
 
 
 @rule("ccmn_reg", "ccmp_reg", "ccmn_imm", "ccmp_imm")
 def _ccmp(c: Ctx) -> None:
+    """Where the condition holds, NZCV from the comparison (ccmn: an addition), else the
+    instruction's #nzcv (loaded into the host flags as the env slot's form would be)."""
     f, sf, name = c.fields, c.sf, c.name
     cond = COND[f["cond"]]
+    add = name.startswith("ccmn")
     c.take(RAX)
     a = c.get(f["Rn"], sf)
-    if name.endswith("reg"):
-        c.alu("cmp" if name.startswith("ccmp") else "add", sf, a, c.get(f["Rm"], sf))
+    b = c.get(f["Rm"], sf) if name.endswith("reg") else None
+
+    def compare() -> None:
+        if b is None:
+            c.alu_imm("add" if add else "cmp", sf, a, f["imm5"])
+        else:
+            c.alu("add" if add else "cmp", sf, a, b)
+        if add:
+            c.cmc()
+
+    def otherwise() -> None:
+        c.mov_imm(RAX, nzcv_word(f["nzcv"] << 28), w=False)
+        c(b"\x04\x7f", b"\x9e")             # add al, 0x7f; sahf
+
+    if cond in ("al", "nv"):
+        compare()
     else:
-        c.alu_imm("cmp" if name.startswith("ccmp") else "add", sf, a, f["imm5"])
-    r = c.nzcv_value(name.startswith("ccmp"))
+        c.flags()
+        c.if_else(COND_CC[cond], compare, otherwise)
     c.release(RAX)
-    if cond not in ("al", "nv"):
-        k = c.tmp()
-        c.mov_imm(k, f["nzcv"] << 28)
-        c.load_flags()
-        c.cmov(COND_CC[cond], False, k, r)
-        r = k
-    c.store_nzcv_reg(r)
+    c.nzcv_written()
 
 
 # ---- multiply / divide ----------------------------------------------------------------------------
@@ -389,23 +613,32 @@ def _clz(c: Ctx) -> None:
     c.put(f["Rd"], r, sf)
 
 
+def _store(c: Ctx, mem: Mem, rt: int, size: int) -> None:
+    """size bytes of guest register rt to memory."""
+    v = c.operand(rt, size == 8)
+    if v is None:
+        c.store_imm(mem, 0, size)
+        return
+    if isinstance(v, Mem):
+        t = c.tmp()
+        c.load(t, v, 8 if size == 8 else 4)
+        v = t
+    c.store(mem, v, size)
+
+
 @rule("ldst_uimm", "ldst_unscaled", "ldst_pre", "ldst_post", "ldst_roff")
 def _ldst(c: Ctx) -> None:
     f = c.fields
     size, opc = 1 << f["size"], f["opc"]
-    mode = c.name.removeprefix("ldst_")
-    addr, wb = address(c, f, mode, size)
-    mem = Mem(addr, -1, 1, 0, size)
+    mem, wb = address(c, f, c.name.removeprefix("ldst_"), size, size)
     if opc == 0:
-        v = c.get(f["Rt"], size == 8)
-        c.store(mem, v, size)
+        _store(c, mem, f["Rt"], size)
     else:
-        t = c.tmp()
-        to64 = opc == 2 or size == 8
-        c.load(t, mem, size, signed=opc >= 2, w=to64)
-        c.put(f["Rt"], t, to64 or opc == 1)
+        r = c.dest(f["Rt"])
+        c.load(r, mem, size, signed=opc >= 2, w=opc == 2 or size == 8)
+        c.put(f["Rt"], r, True, zx=True)
     if wb is not None:
-        c.put(f["Rn"], wb, True, sp=True)
+        c.writeback(f["Rn"], wb)
 
 
 @rule("ldstp_post", "ldstp_off", "ldstp_pre", "ldstnp")
@@ -414,21 +647,23 @@ def _ldstp(c: Ctx) -> None:
     opc, load = f["opc"], f["L"]
     size = 8 if opc == 2 else 4
     off = sext(f["imm7"], 7) * size
-    base = c.get(f["Rn"], True, sp=True)
     mode = c.name.removeprefix("ldstp_").replace("ldstnp", "off")
-    a = c.tmp()
-    c.lea(True, a, Mem(base, -1, 1, off, 0))
-    addr, wb = (base, a) if mode == "post" else (a, a if mode == "pre" else None)
+    base = c.reg(f["Rn"], True, sp=True)
+    if load and base == c.host(f["Rt"]):        # ldp x0, x1, [x0]: keep the base past the first load
+        t = c.tmp()
+        c.mov(True, t, base)
+        base = t
+    disp = 0 if mode == "post" else off
     for i, rt in enumerate((f["Rt"], f["Rt2"])):
-        mem = Mem(addr, -1, 1, i * size, size)
+        mem = Mem(base, -1, 1, disp + i * size, size)
         if load:
-            t = c.tmp()
-            c.load(t, mem, size, signed=opc == 1)
-            c.put(rt, t, True)
+            r = c.dest(rt)
+            c.load(r, mem, size, signed=opc == 1)
+            c.put(rt, r, True, zx=True)
         else:
-            c.store(mem, c.get(rt, size == 8), size)
-    if wb is not None:
-        c.put(f["Rn"], wb, True, sp=True)
+            _store(c, mem, rt, size)
+    if mode != "off":
+        c.writeback(f["Rn"], off)
 
 
 @rule("ldar", "stlr")
@@ -462,17 +697,32 @@ def _isb(c: Ctx) -> None:
 
 @rule("mrs_nzcv", "msr_nzcv")
 def _nzcv_reg(c: Ctx) -> None:
-    """mrs xt, nzcv reads N Z C V in bits 31:28 (the rest 0); msr keeps only those bits."""
+    """mrs xt, nzcv reads N Z C V in bits 31:28 (the rest 0); msr keeps only those bits (made into
+    the env slot's form: ah = N Z 0 0 0 0 1 NOT-C, al = V)."""
     f = c.fields
     if c.name == "mrs_nzcv":
-        t = c.tmp()
-        c.load(t, env(NZCV_OFF, 4), 4)
-        c.regs.add("nzcv")
-        c.put(f["Rt"], t, True)
-    else:
-        t = c.get(f["Rt"], False)
-        c.alu_imm("and", False, t, -0x10000000)       # 0xF0000000
-        c.store_nzcv_reg(t)
+        c.take(RAX)
+        c.flags()
+        c.release(RAX)
+        c.put(f["Rt"], c.nzcv_value(True), True)
+        return
+    c.take(RAX)
+    t = c.get(f["Rt"], False)
+    c.shift("shr", False, t, 28)                    # N Z C V in bits 3:0
+    k = c.tmp()
+    c.mov(False, RAX, t)
+    c.alu_imm("and", False, RAX, 1)                 # al = V
+    c.mov(False, k, t)
+    c.alu_imm("and", False, k, 0xC)
+    c.shift("shl", False, k, 12)                    # N, Z at bits 15, 14
+    c.alu("or", False, RAX, k)
+    c.unary("not", False, t)
+    c.alu_imm("and", False, t, 2)
+    c.shift("shl", False, t, 7)                     # NOT C at bit 8
+    c.alu("or", False, RAX, t)
+    c.alu_imm("or", False, RAX, 0x200)
+    c.nzcv_from_word()
+    c.release(RAX)
 
 
 @rule("nop", "prfm")

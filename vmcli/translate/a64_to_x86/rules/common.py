@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmcli.translate.a64_to_x86.builder import Ctx
+from vmcli.translate.a64_to_x86.builder import SCRATCH, Ctx
 from vmcli.translate.isa.a64.encodings import sext
 from vmcli.translate.isa.x86.decoder import Mem
 
@@ -12,30 +12,36 @@ EXTEND = {0: (1, False), 1: (2, False), 2: (4, False), 3: (8, False), 4: (1, Tru
 
 # ---- loads and stores ----------------------------------------------------------------------------
 
-def address(c: Ctx, f: dict[str, int], mode: str, scale: int) -> tuple[int, int | None]:
-    """(register holding the access address, register holding the written-back base or None)."""
-    base = c.get(f["Rn"], True, sp=True)
+def address(c: Ctx, f: dict[str, int], mode: str, scale: int, size: int) -> tuple[Mem, int | None]:
+    """The access's memory operand (`size` bytes), with the base read where it lives, and the
+    displacement written back to the base after the access (pre/post-index) or None."""
+    base = c.reg(f["Rn"], True, sp=True)
     if mode == "uimm":
-        a = c.tmp()
-        c.lea(True, a, Mem(base, -1, 1, f["imm12"] * scale, 0))
-        return a, None
+        return Mem(base, -1, 1, f["imm12"] * scale, size), None
     if mode in ("unscaled", "pre", "post"):
         off = sext(f["imm9"], 9)
-        a = c.tmp()
-        c.lea(True, a, Mem(base, -1, 1, off, 0))
-        if mode == "unscaled":
-            return a, None
-        return (a, a) if mode == "pre" else (base, a)
+        return Mem(base, -1, 1, 0 if mode == "post" else off, size), None if mode == "unscaled" else off
     if mode == "roff":
-        idx = c.get(f["Rm"], True)
-        size, signed = EXTEND[f["option"]]
-        c.extend(idx, idx, size, signed)
-        if f["S"] and scale == 16:            # q registers: lea scales by 8 at most
+        option, shift = f["option"], scale if f["S"] else 1
+        if option in (3, 7):                   # lsl / sxtx: the whole register
+            idx = c.reg(f["Rm"], True)
+        else:                                  # uxtw / sxtw
+            idx = c.tmp()
+            src = c.operand(f["Rm"], False)
+            if isinstance(src, Mem):
+                c.load(idx, src, 4, signed=option == 6)
+            elif src is None:
+                c.mov_imm(idx, 0)
+            else:
+                c.extend(idx, src, 4, option == 6)
+        if shift == 16:                        # q registers: lea scales by 8 at most
+            if idx not in SCRATCH:             # a guest register's own: shift a copy
+                t = c.tmp()
+                c.mov(True, t, idx)
+                idx = t
             c.shift("shl", True, idx, 4)
-            scale = 1
-        a = c.tmp()
-        c.lea(True, a, Mem(base, idx, scale if f["S"] else 1, 0, 0))
-        return a, None
+            shift = 1
+        return Mem(base, idx, shift, 0, size), None
     raise AssertionError(mode)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmcli.translate.a64_to_x86.builder import COND_CC, Ctx
+from vmcli.translate.a64_to_x86.host import nzcv_word
 from vmcli.translate.a64_to_x86.rules.common import vfp_expand
 from vmcli.translate.a64_to_x86.rules.floats import (
     ROUND,
@@ -19,8 +20,8 @@ from vmcli.translate.a64_to_x86.rules.floats import (
 from vmcli.translate.a64_to_x86.rules.lanes import vzero
 from vmcli.translate.a64_to_x86.rules.table import RULES as rule
 from vmcli.translate.isa.a64.conditions import COND
-from vmcli.translate.isa.x86.decoder import Mem
 from vmcli.translate.isa.x86.encoder import encode_modrm
+from vmcli.translate.isa.x86.registers import RAX
 
 # ---- scalar floating point: an S or D result clears the rest of the V register ----------------------
 
@@ -44,31 +45,55 @@ def _funary_s(c: Ctx) -> None:
 
 @rule("fcmp_s", "fcmpe_s", "fcmp0_s", "fcmpe0_s")
 def _fcmp_s(c: Ctx) -> None:
-    """NZCV: unordered 0011, equal 0110, less 1000, greater 0010; from ucomis: PF = unordered,
-    CF = less or unordered, ZF = equal or unordered."""
+    """NZCV: unordered 0011, equal 0110, less 1000, greater 0010. ucomis leaves ZF PF CF = 111
+    unordered, 100 equal, 001 less, 000 greater, and SF = OF = 0, so lahf's byte is the env slot's
+    form of NZCV (CF = NOT C) but for N = less (CF copied to SF) and unordered (ah = 0x02, V = 1)."""
     f, double = c.fields, _sdouble(c)
+    c.take(RAX)
     a = c.vget(f["Rn"])
     b = vzero(c) if "0" in c.name else c.vget(f["Rm"])
+    _fcmp_word(c, double, a, b)
+    c.nzcv_from_word()
+    c.release(RAX)
+
+
+def _fcmp_word(c: Ctx, double: bool, a: int, b: int) -> None:
+    """fcmp a, b's NZCV in ax, in the env slot's form (rax taken by the caller)."""
     _ucomi(c, double, a, b)
-    p, cf, z = c.tmp(), c.tmp(), c.tmp()
-    c.setcc("p", p)
-    c.setcc("b", cf)
-    c.setcc("e", z)
-    for r in (p, cf, z):
-        c.extend(r, r, 1, False, w=False)
-    n = c.tmp()
-    c.mov(False, n, p)
-    c.alu_imm("xor", False, n, 1)          # n = ordered
-    c.alu("and", False, z, n)              # Z = equal and ordered
-    c.alu("and", False, n, cf)             # N = less and ordered
     k = c.tmp()
-    c.mov(False, k, n)
-    c.alu_imm("xor", False, k, 1)          # C = not less
-    c.lea(False, n, Mem(z, n, 2, 0, 0))
-    c.lea(False, n, Mem(k, n, 2, 0, 0))
-    c.lea(False, n, Mem(p, n, 2, 0, 0))
-    c.shift("shl", False, n, 28)
-    c.store_nzcv_reg(n)
+    c(b"\x9f")                              # lahf
+    c.setcc("p", RAX)                       # al = V = unordered
+    c.mov_imm(k, 0x0201, w=False)
+    c.cmov("p", False, RAX, k)              # (ucomis's flags still)
+    c.mov(False, k, RAX)
+    c.shift("shl", False, k, 7)
+    c.alu_imm("and", False, k, 0x8000)      # SF = CF: less (ordered now)
+    c.alu("or", False, RAX, k)
+    c.release(k)
+
+
+@rule("fccmp_s", "fccmpe_s")
+def _fccmp_s(c: Ctx) -> None:
+    """Where the condition holds, NZCV from fcmp's comparison, else the instruction's #nzcv; both
+    as the env slot's word in ax, then stored and loaded as fcmp's are."""
+    f, double = c.fields, _sdouble(c)
+    cond = COND[f["cond"]]
+    c.take(RAX)
+    a, b = c.vget(f["Rn"]), c.vget(f["Rm"])
+
+    def compare() -> None:
+        _fcmp_word(c, double, a, b)
+
+    def otherwise() -> None:
+        c.mov_imm(RAX, nzcv_word(f["nzcv"] << 28), w=False)
+
+    if cond in ("al", "nv"):
+        compare()
+    else:
+        c.flags()
+        c.if_else(COND_CC[cond], compare, otherwise)
+    c.nzcv_from_word()
+    c.release(RAX)
 
 
 def _ucomi(c: Ctx, double: bool, a: int, b: int) -> None:
@@ -88,12 +113,19 @@ def _scvtf_s(c: Ctx) -> None:
     c.vput(f["Rd"], x, True)
 
 
-@rule("fcvtzs_s")
+@rule("fcvtzs_s", "fcvtns_s", "fcvtps_s", "fcvtms_s", "fcvtas_s")
 def _fcvtzs_s(c: Ctx) -> None:
-    """x86 gives 0x80..0 for NaN and out-of-range values: AArch64 saturates and gives 0 for NaN."""
+    """x86 gives 0x80..0 for NaN and out-of-range values: AArch64 saturates and gives 0 for NaN.
+    The other roundings round to an integral value first (frint*: exact, NaN stays NaN), which
+    cvtts{d,s}2si then converts exactly."""
     f, double = c.fields, _sdouble(c)
     sf = bool(f["sf"])
     a = c.vget(f["Rn"])
+    mode = c.name[4]
+    if mode == "a":
+        a = frinta(c, double, a)
+    elif mode != "z":
+        a = frint(c, "frint" + mode, double, a)
     r = c.tmp()
     c(encode_modrm(b"\x0f\x2c", r, a, sf, prefix=b"\xf2" if double else b"\xf3"))   # cvtts{d,s}2si
     bits = 64 if sf else 32
@@ -153,7 +185,7 @@ def _fcsel(c: Ctx) -> None:
     n = c.vget(f["Rn"])
     if cond not in ("al", "nv"):
         mm = c.vget(f["Rm"])
-        c.load_flags()
+        c.flags()
         t = c.tmp()
         c.setcc(COND_CC[cond], t)
         c.extend(t, t, 1, False)
@@ -238,6 +270,7 @@ def _fcvtzu_s(c: Ctx) -> None:
     c.mov_imm(ones, (1 << 64) - 1 if sf else 0xFFFFFFFF)
     c.test(True, r, r)
     c.cmov("s", True, r, zero)                                       # negative, NaN, >= 2^63
+    c.release(zero)
     if sf:
         big = c.vconst(0x43E0000000000000 if double else 0x5F000000)  # 2^63
         t = c.vtmp()

@@ -431,10 +431,12 @@ def _shr_lanes(c: Ctx, x: int, esize: int, n: int, signed: bool) -> None:
         c.sse("psubb" if esize == 8 else "psubq", x, k)
 
 
-@rule("shl_v", "ushr_v", "sshr_v", "usra_v", "ssra_v", "sli_v", "sri_v")
+@rule("shl_v", "ushr_v", "sshr_v", "usra_v", "ssra_v", "sli_v", "sri_v", "shl_d", "ushr_d", "sshr_d", "usra_d",
+      "ssra_d", "sli_d", "sri_d")
 def _vshift(c: Ctx) -> None:
     """Shifts by immediate; usra/ssra add the shifted value to Vd, sli/sri insert it into Vd
-    (the bits the shift vacates keep Vd's)."""
+    (the bits the shift vacates keep Vd's). The scalar forms (_d) are the 2d forms' lane 0, the
+    upper half cleared."""
     f, m = c.fields, c.name[:-2]
     esize, value = _shift_amount(f)
     a = c.vget(f["Rn"])
@@ -454,7 +456,7 @@ def _vshift(c: Ctx) -> None:
         d = c.vget(f["Rd"])
         c.sse("pand", d, c.vconst(lane_const(kept, esize)))
         c.sse("por", a, d)
-    c.vput(f["Rd"], a, bool(f["Q"]))
+    c.vput(f["Rd"], a, bool(f.get("Q", 0)))
 
 
 @rule("shrn_v", "rshrn_v")

@@ -62,12 +62,23 @@ def _funary(c: Ctx) -> None:
 
 @rule("scvtf_v", "fcvtzs_v")
 def _fconvert(c: Ctx) -> None:
-    """fcvtzs saturates and turns NaN into 0; x86 gives the 'integer indefinite' 0x80..0 for both:
-    lanes >= 2^31 (2^63) are flipped to the maximum, NaN lanes cleared."""
     f = c.fields
-    double = _fdouble(c)
-    a = c.vget(f["Rn"])
-    if c.name == "scvtf_v":
+    c.vput(f["Rd"], _convert(c, c.name == "scvtf_v", _fdouble(c), c.vget(f["Rn"])), bool(f["Q"]))
+
+
+@rule("scvtf_sv", "fcvtzs_sv")
+def _fconvert_scalar(c: Ctx) -> None:
+    """The scalar forms: lane 0 of the vector forms' result, the rest of the register cleared."""
+    f = c.fields
+    double = f["sz"] == 1
+    fput_scalar(c, f["Rd"], _convert(c, c.name == "scvtf_sv", double, c.vget(f["Rn"])), double)
+
+
+def _convert(c: Ctx, scvtf: bool, double: bool, a: int) -> int:
+    """Every lane of a converted. fcvtzs saturates and turns NaN into 0; x86 gives the 'integer
+    indefinite' 0x80..0 for both: lanes >= 2^31 (2^63) are flipped to the maximum, NaN lanes
+    cleared."""
+    if scvtf:
         if double:
             r = c.vtmp()
             _per_lane_64(c, a, r, "cvtsi2sd")
@@ -86,7 +97,7 @@ def _fconvert(c: Ctx) -> None:
         nan = isnan(c, a, False)
         c.sse("pandn", nan, r)
         r = nan
-    c.vput(f["Rd"], r, bool(f["Q"]))
+    return r
 
 
 def _per_lane_64(c: Ctx, a: int, out: int, op: str) -> None:

@@ -29,8 +29,7 @@ def _vstore(c: Ctx, x: int, mem: Mem, size: int) -> None:
 def _vldst(c: Ctx) -> None:
     f = c.fields
     size = _vbytes(f)
-    addr, wb = address(c, f, c.name.removeprefix("vldst_"), size)
-    mem = Mem(addr, -1, 1, 0, size)
+    mem, wb = address(c, f, c.name.removeprefix("vldst_"), size, size)
     if f["opc"] & 1:
         x = c.vtmp()
         _vload(c, x, mem, size)
@@ -38,28 +37,27 @@ def _vldst(c: Ctx) -> None:
     else:
         _vstore(c, c.vget(f["Rt"]), mem, size)
     if wb is not None:
-        c.put(f["Rn"], wb, True, sp=True)
+        c.writeback(f["Rn"], wb)
 
 
 @rule("vldstp_post", "vldstp_off", "vldstp_pre", "vldstnp")
 def _vldstp(c: Ctx) -> None:
     f = c.fields
     size = 4 << f["opc"]
-    base = c.get(f["Rn"], True, sp=True)
+    base = c.reg(f["Rn"], True, sp=True)
     mode = c.name.removeprefix("vldstp_").replace("vldstnp", "off")
-    a = c.tmp()
-    c.lea(True, a, Mem(base, -1, 1, sext(f["imm7"], 7) * size, 0))
-    addr, wb = (base, a) if mode == "post" else (a, a if mode == "pre" else None)
+    off = sext(f["imm7"], 7) * size
+    disp = 0 if mode == "post" else off
     for i, rt in enumerate((f["Rt"], f["Rt2"])):
-        mem = Mem(addr, -1, 1, i * size, size)
+        mem = Mem(base, -1, 1, disp + i * size, size)
         if f["L"]:
             x = c.vtmp()
             _vload(c, x, mem, size)
             c.vput(rt, x, True)
         else:
             _vstore(c, c.vget(rt), mem, size)
-    if wb is not None:
-        c.put(f["Rn"], wb, True, sp=True)
+    if mode != "off":
+        c.writeback(f["Rn"], off)
 
 
 LD1_NAMES = [f"{m}{x}_{k}" for m in ("ld1", "st1") for x in ("", "x2", "x3", "x4") for k in ("v", "post")]

@@ -198,6 +198,25 @@ def _invert(cond: str) -> str:
     return next(k for k, v in COND.items() if v == COND[cond] ^ 1)
 
 
+def ccmp(op: str, bits: int, rn: int, rm_or_imm: int, nzcv: int, cond: str, imm: bool = False) -> int:
+    """ccmp/ccmn Rn, Rm|#imm5, #nzcv, cond: the flags of Rn - op (Rn + op for ccmn) when cond holds,
+    else nzcv."""
+    base = 0x7A400000 if op == "ccmp" else 0x3A400000
+    return (_sf(bits) | base | (rm_or_imm << 16) | (COND[cond] << 12) | (int(imm) << 11) | (rn << 5)
+            | nzcv)
+
+
+def cbz(op: str, bits: int, rt: int, offset: int) -> int:
+    """cbz/cbnz Rt, offset (bytes from this instruction)."""
+    return _sf(bits) | (0x34000000 if op == "cbz" else 0x35000000) | (((offset >> 2) & 0x7FFFF) << 5) | rt
+
+
+def tbz(op: str, rt: int, bit: int, offset: int) -> int:
+    """tbz/tbnz Rt, #bit, offset (bytes from this instruction)."""
+    return ((bit >> 5) << 31) | (0x36000000 if op == "tbz" else 0x37000000) | ((bit & 31) << 19) | (
+        ((offset >> 2) & 0x3FFF) << 5) | rt
+
+
 def mrs_nzcv(rt: int) -> int:
     return 0xD53B4200 | rt
 
@@ -230,6 +249,7 @@ _LDST = {
     ("str", "r", 2): 0x79000000, ("ldr", "r", 2): 0x79400000, ("ldrs64", "r", 2): 0x79800000,
     ("str", "r", 4): 0xB9000000, ("ldr", "r", 4): 0xB9400000, ("ldrs64", "r", 4): 0xB9800000,
     ("str", "r", 8): 0xF9000000, ("ldr", "r", 8): 0xF9400000,
+    ("ldrs32", "r", 1): 0x39C00000, ("ldrs32", "r", 2): 0x79C00000,
     ("str", "v", 1): 0x3D000000, ("ldr", "v", 1): 0x3D400000,
     ("str", "v", 2): 0x7D000000, ("ldr", "v", 2): 0x7D400000,
     ("str", "v", 4): 0xBD000000, ("ldr", "v", 4): 0xBD400000,
@@ -241,6 +261,63 @@ _LDST = {
 def ldst(op: str, kind: str, size: int, rt: int, rn: int, offset: int = 0) -> int:
     assert offset % size == 0 and 0 <= offset // size < 4096
     return _LDST[(op, kind, size)] | ((offset // size) << 10) | (rn << 5) | rt
+
+
+def ldst_fits(size: int, offset: int) -> bool:
+    """Whether ldst's scaled unsigned offset (or ldst_unscaled's signed 9 bits) can hold offset."""
+    return (offset % size == 0 and 0 <= offset // size < 4096) or -256 <= offset < 256
+
+
+def ldst_any(op: str, kind: str, size: int, rt: int, rn: int, offset: int) -> int:
+    """ldst with its scaled offset when it fits, else ldur/stur (signed 9-bit, unscaled)."""
+    if offset % size == 0 and 0 <= offset // size < 4096:
+        return ldst(op, kind, size, rt, rn, offset)
+    assert -256 <= offset < 256
+    return (_LDST[(op, kind, size)] & ~0x01000000) | ((offset & 0x1FF) << 12) | (rn << 5) | rt
+
+
+def ldst_reg(op: str, kind: str, size: int, rt: int, rn: int, rm: int, shift: bool) -> int:
+    """ldr/str Rt, [Rn, Xm{, lsl #log2(size)}]: the register-offset form."""
+    base = _LDST[(op, kind, size)] & ~0x01000000
+    return base | 0x00200800 | (rm << 16) | (0b011 << 13) | (int(shift) << 12) | (rn << 5) | rt
+
+
+def ldp_q(rt: int, rt2: int, rn: int, offset: int = 0) -> int:
+    """ldp qt, qt2, [xn, #offset] (signed, a multiple of 16)."""
+    return 0xAD400000 | (((offset // 16) & 0x7F) << 15) | (rt2 << 10) | (rn << 5) | rt
+
+
+def stp_q(rt: int, rt2: int, rn: int, offset: int = 0) -> int:
+    """stp qt, qt2, [xn, #offset] (signed, a multiple of 16)."""
+    return 0xAD000000 | (((offset // 16) & 0x7F) << 15) | (rt2 << 10) | (rn << 5) | rt
+
+
+def str_pre(rt: int, rn: int, offset: int) -> int:
+    """str Xt, [Xn, #offset]! (pre-index, signed 9-bit)."""
+    return 0xF8000C00 | ((offset & 0x1FF) << 12) | (rn << 5) | rt
+
+
+def ldr_post(rt: int, rn: int, offset: int) -> int:
+    """ldr Xt, [Xn], #offset (post-index, signed 9-bit)."""
+    return 0xF8400400 | ((offset & 0x1FF) << 12) | (rn << 5) | rt
+
+
+# LSE atomics (ARMv8.1), acquire + release: the x86 lock prefix's full barrier. size in bytes.
+_LSE = {"ldadd": 0x0, "ldclr": 0x1, "ldeor": 0x2, "ldset": 0x3}
+
+
+def lse(op: str, size: int, rs: int, rt: int, rn: int) -> int:
+    """ldaddal/ldclral/ldeoral/ldsetal/swpal Rs, Rt, [Xn]: Rt <- [Xn]; [Xn] <- [Xn] op Rs."""
+    sz = {1: 0, 2: 1, 4: 2, 8: 3}[size]
+    if op == "swp":
+        return (sz << 30) | 0x38E08000 | (rs << 16) | (rn << 5) | rt
+    return (sz << 30) | 0x38E00000 | (rs << 16) | (_LSE[op] << 12) | (rn << 5) | rt
+
+
+def casal(size: int, rs: int, rt: int, rn: int) -> int:
+    """casal Rs, Rt, [Xn]: if [Xn] == Rs then [Xn] <- Rt; Rs <- the old [Xn] (acquire + release)."""
+    sz = {1: 0, 2: 1, 4: 2, 8: 3}[size]
+    return (sz << 30) | 0x08E0FC00 | (rs << 16) | (rn << 5) | rt
 
 
 # ---- SIMD & floating point ------------------------------------------------------------------
@@ -279,7 +356,7 @@ _F3 = {
     "fmaxnm": (0, 0, 0x18), "fadd": (0, 0, 0x1A), "fcmeq": (0, 0, 0x1C), "fmax": (0, 0, 0x1E),
     "fminnm": (0, 1, 0x18), "fsub": (0, 1, 0x1A), "fmin": (0, 1, 0x1E),
     "faddp": (1, 0, 0x1A), "fmul": (1, 0, 0x1B), "fcmge": (1, 0, 0x1C), "fdiv": (1, 0, 0x1F),
-    "fabd": (1, 1, 0x1A), "fcmgt": (1, 1, 0x1C),
+    "fabd": (1, 1, 0x1A), "fcmgt": (1, 1, 0x1C), "fmla": (0, 0, 0x19), "fmls": (0, 1, 0x19),
 }
 
 

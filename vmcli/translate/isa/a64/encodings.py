@@ -250,8 +250,34 @@ enc("vldstnp", "opc:2 101 1 000 L imm7:7 Rt2:5 Rn:5 Rt:5", "<T> <R>t, <R>t2, [xn
 # the flags as a system register
 enc("mrs_nzcv", "1101010100 1 1 1 011 0100 0010 000 Rt:5", "mrs xt, nzcv", NONE)
 enc("msr_nzcv", "1101010100 0 1 1 011 0100 0010 000 Rt:5", "msr nzcv, xt", NONE)
+# the other system registers user code reads or writes (op0 3, op1 3): the thread pointer, the FP
+# control and status registers, and two ID registers
+for _name, _crn, _crm, _op2, _w in (("tpidr_el0", "1101", "0000", "010", True), ("fpcr", "0100", "0100", "000", True),
+                                    ("fpsr", "0100", "0100", "001", True), ("dczid_el0", "0000", "0000", "111", False),
+                                    ("ctr_el0", "0000", "0000", "001", False)):
+    enc(f"mrs_{_name}", f"1101010100 1 1 1 011 {_crn} {_crm} {_op2} Rt:5", f"mrs xt, {_name}", NONE)
+    if _w:
+        enc(f"msr_{_name}", f"1101010100 0 1 1 011 {_crn} {_crm} {_op2} Rt:5", f"msr {_name}, xt", NONE)
+# the rest of the hint space (yield, wfe, sev, bti, paciasp, autiasp, xpaclri ...): no-ops on a CPU
+# without their feature, as the translation's host is
+enc("hint", "11010101000000110010 CRm:4 op2:3 11111", "hint #imm", NONE, lambda f: (f["CRm"], f["op2"]) != (0, 0))
+enc("dc_zva", "11010101000010110111010000 1 Rt:5", "dc zva, xt", NONE)
+enc("clrex", "11010101000000110011 CRm:4 010 11111", "clrex", NONE)
+# exclusives (the monitor is in the env block) and the LSE atomics (ARMv8.1)
+_SIZES4 = (_v("b_w", size=0), _v("h_w", size=1), _v("_w", size=2), _v("_x", size=3))
+enc("ldxr", "size:2 001000 0 1 0 11111 o0 11111 Rn:5 Rt:5", "ld[a]xr<T> <R>t, [xn|sp]", _SIZES4)
+enc("stxr", "size:2 001000 0 0 0 Rs:5 o0 11111 Rn:5 Rt:5", "st[l]xr<T> ws, <R>t, [xn|sp]", _SIZES4,
+    lambda f: f["Rs"] != f["Rt"] and (f["Rs"] != f["Rn"] or f["Rn"] == 31))
+enc("cas", "size:2 001000 1 A 1 Rs:5 R 11111 Rn:5 Rt:5", "cas[a][l]<T> <R>s, <R>t, [xn|sp]", _SIZES4)
+for _opc, _m in ((0, "ldadd"), (1, "ldclr"), (2, "ldeor"), (3, "ldset")):
+    enc(_m, f"size:2 111 0 00 A R 1 Rs:5 0 {_opc:03b} 00 Rn:5 Rt:5", f"{_m}[a][l]<T> <R>s, <R>t, [xn|sp]", _SIZES4)
+enc("swp", "size:2 111 0 00 A R 1 Rs:5 1 000 00 Rn:5 Rt:5", "swp[a][l]<T> <R>s, <R>t, [xn|sp]", _SIZES4)
 
-# ---- branches (end the block) ---------------------------------------------------------------------
+# ---- branches and traps (end the block) --------------------------------------------------------------
+enc("svc", "11010100 000 imm16:16 000 01", "svc #imm16", NONE, group="branch")
+enc("brk", "11010100 001 imm16:16 000 00", "brk #imm16", NONE, group="branch")
+enc("hlt", "11010100 010 imm16:16 000 00", "hlt #imm16", NONE, group="branch")
+enc("udf", "0000000000000000 imm16:16", "udf #imm16", NONE, group="branch")
 enc("b", "0 00101 imm26:26", "b label", NONE, group="branch")
 enc("bl", "1 00101 imm26:26", "bl label", NONE, group="branch")
 enc("b_cond", "01010100 imm19:19 0 cond:4", "b.cond label", NONE, group="branch")
@@ -359,6 +385,11 @@ for _m, _u, _op, _nv3 in (("shl", 0, 0b01010, tuple(_SHIFT_ARR)), ("ushr", 1, 0,
                            ("sri", 1, 0b01000, tuple(_SHIFT_ARR))):
     enc(f"{_m}_v", f"0 Q {_u} 011110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m} vd.<T>, vn.<T>, #shift",
         _sharr(*_nv3), valid=_shift_ok, group="neon")
+# the scalar forms, on a D register (immh 1xxx; the others are reserved or not in the table)
+for _m, _u, _op in (("shl", 0, 0b01010), ("ushr", 1, 0), ("sshr", 0, 0), ("usra", 1, 0b00010), ("ssra", 0, 0b00010),
+                    ("sli", 1, 0b01010), ("sri", 1, 0b01000)):
+    enc(f"{_m}_d", f"01 {_u} 111110 h3 h2 h1 h0 immb:3 {_op:05b} 1 Rn:5 Rd:5", f"{_m} dd, dn, #shift",
+        (_v("d", h3=1),), group="neon")
 # narrowing shifts: immh gives the narrow lane size, the source lanes are twice as wide
 _SHRN = (_v("8b", Q=0, h0=1, h1=0, h2=0, h3=0), _v("16b", Q=1, h0=1, h1=0, h2=0, h3=0),
          _v("4h", Q=0, h1=1, h2=0, h3=0), _v("8h", Q=1, h1=1, h2=0, h3=0),
@@ -458,9 +489,16 @@ enc("ucvtf_s", "sf 00 11110 ftype:2 1 00 011 000000 Rn:5 Rd:5", "ucvtf <T>", _GE
 enc("fcvtzu_s", "sf 00 11110 ftype:2 1 11 001 000000 Rn:5 Rd:5", "fcvtzu <T>",
     (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
      _v("xd, dn", sf=1, ftype=1)), group="fp")
-enc("fcvtzs_s", "sf 00 11110 ftype:2 1 11 000 000000 Rn:5 Rd:5", "fcvtzs <T>",
-    (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
-     _v("xd, dn", sf=1, ftype=1)), group="fp")
+_FP_GEN = (_v("wd, sn", sf=0, ftype=0), _v("xd, sn", sf=1, ftype=0), _v("wd, dn", sf=0, ftype=1),
+           _v("xd, dn", sf=1, ftype=1))
+for _rmode, _opc3, _m in ((3, 0, "fcvtzs"), (0, 0, "fcvtns"), (1, 0, "fcvtps"), (2, 0, "fcvtms"), (0, 4, "fcvtas")):
+    enc(f"{_m}_s", f"sf 00 11110 ftype:2 1 {_rmode:02b} {_opc3:03b} 000000 Rn:5 Rd:5", f"{_m} <T>", _FP_GEN,
+        group="fp")
+for _op, _m in ((0, "fccmp"), (1, "fccmpe")):
+    enc(f"{_m}_s", f"00011110 ftype:2 1 Rm:5 cond:4 01 Rn:5 {_op} nzcv:4", f"{_m} <T>n, <T>m, #nzcv, cond", SD,
+        group="fp")
+enc("fmov_top", "1 00 11110 10 1 01 11 op 000000 Rn:5 Rd:5", "fmov <T>",
+    (_v("xd, vn.d[1]", op=0), _v("vd.d[1], xn", op=1)), group="fp")
 enc("fmov_gen", "sf 00 11110 ftype:2 1 00 11 op 000000 Rn:5 Rd:5", "fmov <T>",
     (_v("wd, sn", sf=0, ftype=0, op=0), _v("sd, wn", sf=0, ftype=0, op=1), _v("xd, dn", sf=1, ftype=1, op=0),
      _v("dd, xn", sf=1, ftype=1, op=1)), group="fp")
@@ -503,6 +541,10 @@ for _a, _m in ((0, "fmaxnm"), (1, "fminnm")):
         group="neon-fp")
     enc(f"{_m}_s", f"00011110 ftype:2 1 Rm:5 011{_a} 10 Rn:5 Rd:5", f"{_m} <T>d, <T>n, <T>m", SD, group="fp")
 enc("frinta_v", _2F.format(u=1, a=0, op=0b11000), "frinta vd.<T>, vn.<T>", FARR, group="neon-fp")
+# scvtf / fcvtzs on an integer in an S or D register (the vector forms' lane 0)
+for _m, _a, _op in (("scvtf", 0, 0b11101), ("fcvtzs", 1, 0b11011)):
+    enc(f"{_m}_sv", f"01 0 11110 {_a} sz 10000 {_op:05b} 10 Rn:5 Rd:5", f"{_m} <T>d, <T>n",
+        (_v("s", sz=0), _v("d", sz=1)), group="neon-fp")
 enc("frinta_s", "00011110 ftype:2 1 001 100 10000 Rn:5 Rd:5", "frinta <T>d, <T>n", SD, group="fp")
 
 # more lane arithmetic: absolute differences, halving adds, float compares with zero or magnitudes
@@ -574,3 +616,32 @@ enc("ld1r_post", "0 Q 0011011 1 0 Rm:5 110 0 size:2 Rn:5 Rt:5", "ld1r {vt.<T>}, 
 
 def sext(value: int, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) & 1 else value
+
+
+# ---- the PC-relative encodings (b, bl, b.cond, cbz/cbnz, tbz/tbnz, adr, adrp): their offset fields,
+# and the address they name (kernels in a64_to_x86 mirror pc_relative_mask and pc_target)
+
+def pc_relative_mask(word: int) -> int:
+    """The bits of `word` that hold its PC-relative offset (0 when it has none)."""
+    if word & 0x7C000000 == 0x14000000:                 # b, bl: imm26
+        return 0x03FFFFFF
+    if word & 0xFF000010 == 0x54000000 or word & 0x7E000000 == 0x34000000:   # b.cond, cbz/cbnz: imm19
+        return 0x00FFFFE0
+    if word & 0x7E000000 == 0x36000000:                 # tbz/tbnz: imm14
+        return 0x0007FFE0
+    if word & 0x1F000000 == 0x10000000:                 # adr, adrp: immhi:immlo
+        return 0x60FFFFE0
+    return 0
+
+
+def pc_target(word: int, pc: int) -> int:
+    """The address a PC-relative word at `pc` names (its branch target, or adr/adrp's value)."""
+    if word & 0x7C000000 == 0x14000000:
+        return pc + 4 * sext(word & 0x03FFFFFF, 26)
+    if word & 0xFF000010 == 0x54000000 or word & 0x7E000000 == 0x34000000:
+        return pc + 4 * sext((word >> 5) & 0x7FFFF, 19)
+    if word & 0x7E000000 == 0x36000000:
+        return pc + 4 * sext((word >> 5) & 0x3FFF, 14)
+    assert word & 0x1F000000 == 0x10000000, hex(word)
+    imm = sext(((word >> 5) & 0x7FFFF) << 2 | (word >> 29) & 3, 21)
+    return (pc & ~0xFFF) + (imm << 12) if word >> 31 else pc + imm

@@ -1,9 +1,12 @@
 """Table-driven x86-64 decoder for the supported subset (opcodes.SPECS).
 
 It recognises exactly the encodings the rule table can translate and answers None for anything
-else (the translator then reports the instruction as unsupported, with capstone's text). Segment
-overrides, LOCK, REP on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte
-registers (ah/ch/dh/bh) are outside the subset.
+else (the translator then reports the instruction as unsupported, with capstone's text). The fs
+and gs segment overrides add their base to a memory operand (Mem.seg); the cs, ds, es and ss
+overrides have no effect in 64-bit mode and are accepted anywhere (as branch hints, `notrack`, nop
+padding). LOCK is accepted on the read-modify-write forms of a memory destination (Insn.lock). REP
+on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte registers (ah/ch/dh/bh)
+are outside the subset.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 from vmcli.translate.isa.x86.opcodes import SPECS, OpSpec
 
 RIP = 16  # Mem.base value meaning RIP-relative
+FS, GS = 1, 2  # Mem.seg: the segment whose base the operand adds
+SEGMENT_PREFIX = {0x64: FS, 0x65: GS}
+IGNORED_PREFIXES = (0x26, 0x2E, 0x36, 0x3E)   # es cs ss ds: no effect in 64-bit mode
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class Mem:
     scale: int
     disp: int
     size: int    # bytes accessed
+    seg: int = 0  # 0, FS or GS: the segment base added to the address
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class Insn:
     spec: OpSpec
     opsize: int                      # operand size in bytes for v/y/z operands
     operands: tuple[Operand, ...]
+    lock: bool = False               # the LOCK prefix (on a read-modify-write of memory)
+    vex_l: int = 0                   # VEX.L: 256-bit vectors
 
     @property
     def length(self) -> int:
@@ -59,8 +68,12 @@ class Insn:
 
 # (map, prefix, opcode) -> specs sharing that slot
 _TABLE: dict[tuple[int, int, int], list[OpSpec]] = {}
+# VEX: (map, implied prefix, opcode) -> specs
+_VEX_TABLE: dict[tuple[int, int, int], list[OpSpec]] = {}
 for _s in SPECS:
-    if _s.plus_r:
+    if _s.vex:
+        _VEX_TABLE.setdefault((_s.map, _s.prefix, _s.opcode), []).append(_s)
+    elif _s.plus_r:
         for _r in range(8):
             _TABLE.setdefault((_s.map, _s.prefix, _s.opcode + _r), []).append(_s)
     else:
@@ -74,11 +87,13 @@ def operand_size(code: str, opsize: int, rex_w: bool) -> int:
     fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize}
     if code in fixed:
         return fixed[code]
-    letters = code.lstrip("EGWVUMZIJ")
+    letters = code.lstrip("EGWVUMZIJHBL")
     if letters in ("v", "z"):
         return opsize if letters == "v" else min(opsize, 4)
     if letters == "y":
         return 8 if rex_w else 4
+    if letters == "l":
+        return opsize                # VEX: the vector length
     if letters == "bs":
         return 1
     if letters == "":
@@ -92,13 +107,47 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
     opsize_prefix = False
     rep = 0
     rex = 0
+    seg = 0
     n = len(code)
-    while pos < n and code[pos] in (0x66, 0xF2, 0xF3):
-        if code[pos] == 0x66:
+    lock = False
+    while pos < n and code[pos] in (0x66, 0xF2, 0xF3, 0xF0, 0x64, 0x65, *IGNORED_PREFIXES):
+        byte = code[pos]
+        if byte == 0x66:
             opsize_prefix = True
-        else:
-            rep = code[pos]
+        elif byte == 0xF0:
+            lock = True
+        elif byte in SEGMENT_PREFIX:
+            if seg:
+                return None          # two segment overrides: the last wins on some CPUs only
+            seg = SEGMENT_PREFIX[byte]
+        elif byte in (0xF2, 0xF3):
+            rep = byte
         pos += 1
+    vex: tuple[int, int] | None = None           # (vvvv, L) of a VEX prefix
+    if pos + 2 < n and code[pos] in (0xC4, 0xC5):
+        if opsize_prefix or rep or lock:
+            return None                           # a legacy prefix before VEX is #UD
+        if code[pos] == 0xC5:
+            b1 = code[pos + 1]
+            rex = 0x40 | (0 if b1 & 0x80 else 4)
+            mapno, b2 = 1, b1
+            pos += 2
+        else:
+            b1, b2 = code[pos + 1], code[pos + 2]
+            mapno = b1 & 0x1F
+            if mapno not in (1, 2, 3):
+                return None
+            rex = 0x40 | (0 if b1 & 0x80 else 4) | (0 if b1 & 0x40 else 2) | (0 if b1 & 0x20 else 1) | (b2 & 0x80) >> 4
+            pos += 3
+        vex = ((~b2 >> 3) & 15, (b2 >> 2) & 1)
+        implied = (0, 0x66, 0xF3, 0xF2)[b2 & 3]
+        opcode = code[pos]
+        pos += 1
+        fitting = [c for c in _VEX_TABLE.get((mapno, implied, opcode), [])
+                   if c.vex_l in (-1, vex[1]) and c.vex_w in (-1, (rex >> 3) & 1)]
+        if not fitting:
+            return None
+        return _operands(code, pos, address, fitting, mapno, opcode, rex, (16, 32)[vex[1]], seg, False, vex)
     if pos < n and 0x40 <= code[pos] <= 0x4F:
         rex = code[pos]
         pos += 1
@@ -130,10 +179,18 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         candidates = _TABLE.get((0, 0, opcode), [])
     if not candidates:
         return None
-    rex_w, rex_r, rex_x, rex_b = bool(rex & 8), (rex >> 2) & 1, (rex >> 1) & 1, rex & 1
     if used_prefix == 0x66:
         opsize_prefix = False
-    opsize = 8 if rex_w else (2 if opsize_prefix else 4)
+    opsize = 8 if rex & 8 else (2 if opsize_prefix else 4)
+    return _operands(code, pos, address, candidates, mapno, opcode, rex, opsize, seg, lock, None)
+
+
+def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], mapno: int, opcode: int, rex: int,
+              opsize: int, seg: int, lock: bool, vex: tuple[int, int] | None) -> Insn | None:
+    """The rest of an instruction from its ModRM byte on: the spec that fits and its operands
+    (opsize: the operand size, or for VEX the vector length; vex: its vvvv and L)."""
+    n = len(code)
+    rex_w, rex_r, rex_x, rex_b = bool(rex & 8), (rex >> 2) & 1, (rex >> 1) & 1, rex & 1
     first = candidates[0]
     mod = reg = rm = 0
     mem: Mem | None = None
@@ -176,11 +233,13 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                     return None
                 disp = int.from_bytes(code[pos:pos + 4], "little", signed=True)
                 pos += 4
-            mem = Mem(base, index, scale, disp, 0)
+            mem = Mem(base, index, scale, disp, 0, seg)
     spec = None
     for cand in candidates:
         if cand.digit >= 0 and cand.digit != reg:
             continue
+        if cand.mnemonic == "nop" and mapno == 0 and rex_b:
+            continue                 # 41 90 is xchg r8d, eax
         if mod == 3 and any(o[0] == "M" for o in cand.operands):
             continue
         if mod != 3 and any(o[0] == "U" for o in cand.operands):
@@ -189,8 +248,12 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
         break
     if spec is None:
         return None
-    if mapno == 0 and opcode == 0x90 and rex_b:
-        return None  # xchg r8, rax, not nop
+    if lock and not (spec.lockable and mod != 3):
+        return None                  # LOCK on anything else is #UD
+    if vex is not None and not spec.uses_vvvv and vex[0]:
+        return None                  # VEX.vvvv must be 1111 when it names nothing
+    if vex is not None and not any(o.endswith("l") for o in spec.operands):
+        opsize = 8 if rex_w else 4   # VEX without vectors of VEX.L's length: W sizes its operands
     if (spec.is_sse or spec.stack64) and opsize == 2:
         return None
     if spec.stack64:
@@ -212,7 +275,18 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                 return None  # ah/ch/dh/bh
             operands.append(Reg("gpr", reg | (rex_r << 3), size))
         elif kind == "V":
-            operands.append(Reg("xmm", reg | (rex_r << 3), 16))
+            operands.append(Reg("xmm", reg | (rex_r << 3), size if vex else 16))
+        elif kind == "H":
+            assert vex is not None
+            operands.append(Reg("xmm", vex[0], size))
+        elif kind == "B":
+            assert vex is not None
+            operands.append(Reg("gpr", vex[0], size))
+        elif kind == "L":                   # a vector register in the immediate byte's bits 7:4 (/is4)
+            if pos >= n:
+                return None
+            operands.append(Reg("xmm", code[pos] >> 4, size))
+            pos += 1
         elif kind == "Z":
             r = (opcode & 7) | (rex_b << 3)
             if size == 1 and not rex and r >= 4:
@@ -225,10 +299,10 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                         return None
                     operands.append(Reg("gpr", rm | (rex_b << 3), size))
                 else:
-                    operands.append(Reg("xmm", rm | (rex_b << 3), 16))
+                    operands.append(Reg("xmm", rm | (rex_b << 3), size if vex and size > 16 else 16))
             else:
                 assert mem is not None
-                operands.append(Mem(mem.base, mem.index, mem.scale, mem.disp, size))
+                operands.append(Mem(mem.base, mem.index, mem.scale, mem.disp, size, mem.seg))
         elif kind in "IJ":
             letters = code_[1:]
             nbytes = {"b": 1, "bs": 1, "w": 2, "z": 2 if opsize == 2 else 4, "v": opsize}[letters]
@@ -240,4 +314,4 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
             operands.append(Imm(value, nbytes))
         else:  # pragma: no cover - table error
             raise AssertionError(code_)
-    return Insn(address, bytes(code[:pos]), spec, opsize, tuple(operands))
+    return Insn(address, bytes(code[:pos]), spec, opsize, tuple(operands), lock, vex[1] if vex else 0)

@@ -6,12 +6,15 @@ rules emit through; tests round-trip it through capstone and through decoder.py.
 
 from __future__ import annotations
 
-from vmcli.translate.isa.x86.decoder import RIP, Imm, Mem, Operand, Reg, operand_size
+from vmcli.translate.isa.x86.decoder import FS, RIP, Imm, Mem, Operand, Reg, operand_size
 from vmcli.translate.isa.x86.opcodes import OpSpec
 
 
-def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...]) -> bytes:
-    """Machine code for `spec` with `operands` (same shapes decode() produces)."""
+def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...], lock: bool = False) -> bytes:
+    """Machine code for `spec` with `operands` (same shapes decode() produces), LOCK-prefixed.
+    For a VEX spec, opsize is the vector length (16 or 32)."""
+    if spec.vex:
+        return _encode_vex(spec, opsize, operands)
     rex_w = opsize == 8 and not spec.is_sse and not spec.stack64 or _needs_w(spec, operands)
     rex_r = rex_x = rex_b = 0
     force_rex = False
@@ -55,7 +58,9 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...]) -> bytes:
             assert mem is not None
             modrm_sib_disp, x, bb = _memory(reg_field, mem)
             rex_x, rex_b = x, bb
-    out = bytearray()
+    out = bytearray(b"\xf0" if lock else b"")
+    if mem is not None and mem.seg:
+        out.append(0x64 if mem.seg == FS else 0x65)
     if opsize == 2 and not spec.is_sse:
         out.append(0x66)
     if spec.prefix:
@@ -65,6 +70,55 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...]) -> bytes:
         out.append(rex)
     out += spec.opcode_bytes()[:-1] + bytes([opcode])
     out += modrm_sib_disp
+    for value, nbytes in imms:
+        out += (value & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little")
+    return bytes(out)
+
+
+def _encode_vex(spec: OpSpec, vl: int, operands: tuple[Operand, ...]) -> bytes:
+    """A VEX instruction: the two-byte prefix where it can say everything, else the three-byte one."""
+    reg_field = spec.digit if spec.digit >= 0 else 0
+    rex_r = rex_x = rex_b = 0
+    vvvv = 0
+    rm_reg: Reg | None = None
+    mem: Mem | None = None
+    imms: list[tuple[int, int]] = []
+    w = spec.vex_w if spec.vex_w >= 0 else int(_needs_w(spec, operands))
+    for code, op in zip(spec.operands, operands, strict=True):
+        kind = code[0]
+        if kind in "GV":
+            assert isinstance(op, Reg)
+            reg_field, rex_r = op.num & 7, op.num >> 3
+        elif kind in "HB":
+            assert isinstance(op, Reg)
+            vvvv = op.num
+        elif kind in "EWUM":
+            if isinstance(op, Reg):
+                rm_reg, rex_b = op, op.num >> 3
+            else:
+                assert isinstance(op, Mem)
+                mem = op
+        elif kind == "I":
+            assert isinstance(op, Imm)
+            imms.append((op.value, 1))
+        elif kind == "L":
+            assert isinstance(op, Reg)
+            imms.append((op.num << 4, 1))
+    if rm_reg is not None:
+        tail = bytes([0xC0 | (reg_field << 3) | (rm_reg.num & 7)])
+    elif mem is not None:
+        tail, rex_x, rex_b = _memory(reg_field, mem)
+    else:
+        tail = b""                                  # vzeroupper, vzeroall
+    pp = {0: 0, 0x66: 1, 0xF3: 2, 0xF2: 3}[spec.prefix]
+    vex_l = spec.vex_l if spec.vex_l >= 0 else int(vl == 32)
+    last = (w << 7) | ((~vvvv & 15) << 3) | (vex_l << 2) | pp
+    out = bytearray(b"\x64" if mem is not None and mem.seg == FS else b"\x65" if mem is not None and mem.seg else b"")
+    if spec.map == 1 and not (w or rex_x or rex_b):
+        out += bytes([0xC5, ((rex_r ^ 1) << 7) | (last & 0x7F)])
+    else:
+        out += bytes([0xC4, ((rex_r ^ 1) << 7) | ((rex_x ^ 1) << 6) | ((rex_b ^ 1) << 5) | spec.map, last])
+    out += bytes([spec.opcode]) + tail
     for value, nbytes in imms:
         out += (value & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little")
     return bytes(out)

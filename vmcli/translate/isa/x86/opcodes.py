@@ -43,7 +43,11 @@ def _integer() -> list[str]:
               "0F AF imul Gv,Ev", "69 imul Gv,Ev,Iz", "6B imul Gv,Ev,Ibs",
               "FE/0 inc Eb", "FF/0 inc Ev", "FE/1 dec Eb", "FF/1 dec Ev",
               "0F C8+r bswap Zv", "F3 0F B8 popcnt Gv,Ev",
-              "0F A3 bt Ev,Gv", "0F BA/4 bt Ev,Ib",
+              "0F A3 bt Ev,Gv", "0F BA/4 bt Ev,Ib", "0F AB bts Ev,Gv", "0F BA/5 bts Ev,Ib",
+              "0F B3 btr Ev,Gv", "0F BA/6 btr Ev,Ib", "0F BB btc Ev,Gv", "0F BA/7 btc Ev,Ib",
+              "0F BC bsf Gv,Ev", "0F BD bsr Gv,Ev", "F3 0F BC tzcnt Gv,Ev", "F3 0F BD lzcnt Gv,Ev",
+              "F9 stc", "F8 clc", "F5 cmc",
+              "0F B0 cmpxchg Eb,Gb", "0F B1 cmpxchg Ev,Gv", "0F C0 xadd Eb,Gb", "0F C1 xadd Ev,Gv",
               "0F A4 shld Ev,Gv,Ib", "0F AC shrd Ev,Gv,Ib"]
     for digit, name in _SHIFTS.items():
         lines += [f"C0/{digit} {name} Eb,Ib", f"C1/{digit} {name} Ev,Ib", f"D0/{digit} {name} Eb,1",
@@ -52,7 +56,11 @@ def _integer() -> list[str]:
         lines += [f"0F {0x40 + cc:02X} cmov{name} Gv,Ev", f"0F {0x90 + cc:02X} set{name} Eb",
                   f"{0x70 + cc:02X} j{name} Jb", f"0F {0x80 + cc:02X} j{name} Jz"]
     lines += ["EB jmp Jb", "E9 jmp Jz", "E8 call Jz", "C3 ret", "50+r push Zq", "58+r pop Zq",
-              "90 nop", "0F 1F/0 nop Ev"]
+              "6A push Ibs", "68 push Iz", "FF/6 push Ev", "8F/0 pop Ev", "FF/2 call Ev", "FF/4 jmp Ev",
+              "0F 05 syscall",
+              "90 nop", "0F 1F/0 nop Ev", "90+r xchg Zv,rAX", "F3 0F 1E/7 endbr64 Ed",
+              "0F 18/0 prefetchnta Mb", "0F 18/1 prefetcht0 Mb", "0F 18/2 prefetcht1 Mb",
+              "0F 18/3 prefetcht2 Mb", "0F 0D/1 prefetchw Mb"]
     return lines
 
 
@@ -130,6 +138,77 @@ F2 0F E6 cvtpd2dq V,W | 66 0F E7 movntdq M,V | F2 0F F0 lddqu V,M
 66 0F 3A 21 insertps V,Wd,Ib | 66 0F 3A 22 pinsrd V,Ey,Ib
 """
 
+# VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`
+# (the SDM's notation; no .L means either vector length, no .W either W). Operand codes as above,
+# and H (a vector register in VEX.vvvv), B (a general register in VEX.vvvv), L (a vector register
+# in bits 7:4 of an immediate byte, the SDM's /is4); the size letter l is the vector length (16
+# bytes for VEX.L 0, 32 for 1).
+_VEX = """
+VEX.0F 10 vmovups Vl,Wl | VEX.0F 11 vmovups Wl,Vl | VEX.66.0F 10 vmovupd Vl,Wl | VEX.66.0F 11 vmovupd Wl,Vl
+VEX.0F 28 vmovaps Vl,Wl | VEX.0F 29 vmovaps Wl,Vl | VEX.66.0F 28 vmovapd Vl,Wl | VEX.66.0F 29 vmovapd Wl,Vl
+VEX.F3.0F 6F vmovdqu Vl,Wl | VEX.F3.0F 7F vmovdqu Wl,Vl | VEX.66.0F 6F vmovdqa Vl,Wl | VEX.66.0F 7F vmovdqa Wl,Vl
+VEX.66.0F E7 vmovntdq Ml,Vl
+VEX.66.0F 74 vpcmpeqb Vl,Hl,Wl | VEX.66.0F 75 vpcmpeqw Vl,Hl,Wl | VEX.66.0F 76 vpcmpeqd Vl,Hl,Wl
+VEX.66.0F38 29 vpcmpeqq Vl,Hl,Wl | VEX.66.0F 64 vpcmpgtb Vl,Hl,Wl | VEX.66.0F 65 vpcmpgtw Vl,Hl,Wl
+VEX.66.0F 66 vpcmpgtd Vl,Hl,Wl | VEX.66.0F DA vpminub Vl,Hl,Wl | VEX.66.0F DE vpmaxub Vl,Hl,Wl
+VEX.66.0F EA vpminsw Vl,Hl,Wl | VEX.66.0F EE vpmaxsw Vl,Hl,Wl | VEX.66.0F38 38 vpminsb Vl,Hl,Wl
+VEX.66.0F38 39 vpminsd Vl,Hl,Wl | VEX.66.0F38 3A vpminuw Vl,Hl,Wl | VEX.66.0F38 3B vpminud Vl,Hl,Wl
+VEX.66.0F38 3C vpmaxsb Vl,Hl,Wl | VEX.66.0F38 3D vpmaxsd Vl,Hl,Wl | VEX.66.0F38 3E vpmaxuw Vl,Hl,Wl
+VEX.66.0F38 3F vpmaxud Vl,Hl,Wl | VEX.66.0F DB vpand Vl,Hl,Wl | VEX.66.0F DF vpandn Vl,Hl,Wl
+VEX.66.0F EB vpor Vl,Hl,Wl | VEX.66.0F EF vpxor Vl,Hl,Wl | VEX.66.0F FC vpaddb Vl,Hl,Wl
+VEX.66.0F FD vpaddw Vl,Hl,Wl | VEX.66.0F FE vpaddd Vl,Hl,Wl | VEX.66.0F D4 vpaddq Vl,Hl,Wl
+VEX.66.0F F8 vpsubb Vl,Hl,Wl | VEX.66.0F F9 vpsubw Vl,Hl,Wl | VEX.66.0F FA vpsubd Vl,Hl,Wl
+VEX.66.0F FB vpsubq Vl,Hl,Wl | VEX.66.0F D8 vpsubusb Vl,Hl,Wl | VEX.66.0F D9 vpsubusw Vl,Hl,Wl
+VEX.66.0F DC vpaddusb Vl,Hl,Wl | VEX.66.0F DD vpaddusw Vl,Hl,Wl | VEX.66.0F38 00 vpshufb Vl,Hl,Wl
+VEX.0F 54 vandps Vl,Hl,Wl | VEX.66.0F 54 vandpd Vl,Hl,Wl | VEX.0F 55 vandnps Vl,Hl,Wl
+VEX.66.0F 55 vandnpd Vl,Hl,Wl | VEX.0F 56 vorps Vl,Hl,Wl | VEX.66.0F 56 vorpd Vl,Hl,Wl
+VEX.0F 57 vxorps Vl,Hl,Wl | VEX.66.0F 57 vxorpd Vl,Hl,Wl
+VEX.0F 58 vaddps Vl,Hl,Wl | VEX.66.0F 58 vaddpd Vl,Hl,Wl | VEX.0F 59 vmulps Vl,Hl,Wl
+VEX.66.0F 59 vmulpd Vl,Hl,Wl | VEX.0F 5C vsubps Vl,Hl,Wl | VEX.66.0F 5C vsubpd Vl,Hl,Wl
+VEX.0F 5E vdivps Vl,Hl,Wl | VEX.66.0F 5E vdivpd Vl,Hl,Wl
+VEX.F3.0F 58 vaddss Vx,Hx,Wd | VEX.F2.0F 58 vaddsd Vx,Hx,Wq | VEX.F3.0F 59 vmulss Vx,Hx,Wd
+VEX.F2.0F 59 vmulsd Vx,Hx,Wq | VEX.F3.0F 5C vsubss Vx,Hx,Wd | VEX.F2.0F 5C vsubsd Vx,Hx,Wq
+VEX.F3.0F 5E vdivss Vx,Hx,Wd | VEX.F2.0F 5E vdivsd Vx,Hx,Wq | VEX.F3.0F 51 vsqrtss Vx,Hx,Wd
+VEX.F2.0F 51 vsqrtsd Vx,Hx,Wq | VEX.F3.0F 5D vminss Vx,Hx,Wd | VEX.F2.0F 5D vminsd Vx,Hx,Wq
+VEX.F3.0F 5F vmaxss Vx,Hx,Wd | VEX.F2.0F 5F vmaxsd Vx,Hx,Wq
+VEX.F2.0F 10 vmovsd Vx,Hx,Ux | VEX.F2.0F 10 vmovsd Vx,Mq | VEX.F2.0F 11 vmovsd Mq,Vx
+VEX.F3.0F 10 vmovss Vx,Hx,Ux | VEX.F3.0F 10 vmovss Vx,Md | VEX.F3.0F 11 vmovss Md,Vx
+VEX.F2.0F 11 vmovsd Ux,Hx,Vx | VEX.F3.0F 11 vmovss Ux,Hx,Vx
+VEX.L0.66.0F.W0 6E vmovd Vx,Ed | VEX.L0.66.0F.W1 6E vmovq Vx,Eq | VEX.L0.66.0F.W0 7E vmovd Ed,Vx
+VEX.L0.66.0F.W1 7E vmovq Eq,Vx | VEX.L0.F3.0F 7E vmovq Vx,Wq | VEX.L0.66.0F D6 vmovq Wq,Vx
+VEX.66.0F D7 vpmovmskb Gd,Ul
+VEX.66.0F38.W0 78 vpbroadcastb Vl,Wb | VEX.66.0F38.W0 79 vpbroadcastw Vl,Ww
+VEX.66.0F38.W0 58 vpbroadcastd Vl,Wd | VEX.66.0F38.W0 59 vpbroadcastq Vl,Wq
+VEX.L0.0F 77 vzeroupper | VEX.L1.0F 77 vzeroall
+VEX.66.0F 2E vucomisd Vx,Wq | VEX.66.0F 2F vcomisd Vx,Wq | VEX.0F 2E vucomiss Vx,Wd | VEX.0F 2F vcomiss Vx,Wd
+VEX.F2.0F 2A vcvtsi2sd Vx,Hx,Ey | VEX.F3.0F 2A vcvtsi2ss Vx,Hx,Ey
+VEX.0F C2 vcmpps Vl,Hl,Wl,Ib | VEX.66.0F C2 vcmppd Vl,Hl,Wl,Ib | VEX.F3.0F C2 vcmpss Vx,Hx,Wd,Ib
+VEX.F2.0F C2 vcmpsd Vx,Hx,Wq,Ib | VEX.F3.0F 5A vcvtss2sd Vx,Hx,Wd | VEX.F2.0F 5A vcvtsd2ss Vx,Hx,Wq
+VEX.F3.0F 2C vcvttss2si Gy,Wd | VEX.F2.0F 2C vcvttsd2si Gy,Wq | VEX.F3.0F 2D vcvtss2si Gy,Wd
+VEX.F2.0F 2D vcvtsd2si Gy,Wq
+VEX.66.0F3A.W0 4A vblendvps Vl,Hl,Wl,Ll | VEX.66.0F3A.W0 4B vblendvpd Vl,Hl,Wl,Ll
+VEX.66.0F3A.W0 4C vpblendvb Vl,Hl,Wl,Ll
+VEX.66.0F38.W0 99 vfmadd132ss Vx,Hx,Wd | VEX.66.0F38.W1 99 vfmadd132sd Vx,Hx,Wq
+VEX.66.0F38.W0 A9 vfmadd213ss Vx,Hx,Wd | VEX.66.0F38.W1 A9 vfmadd213sd Vx,Hx,Wq
+VEX.66.0F38.W0 B9 vfmadd231ss Vx,Hx,Wd | VEX.66.0F38.W1 B9 vfmadd231sd Vx,Hx,Wq
+VEX.66.0F38.W0 9B vfmsub132ss Vx,Hx,Wd | VEX.66.0F38.W1 9B vfmsub132sd Vx,Hx,Wq
+VEX.66.0F38.W0 AB vfmsub213ss Vx,Hx,Wd | VEX.66.0F38.W1 AB vfmsub213sd Vx,Hx,Wq
+VEX.66.0F38.W0 BB vfmsub231ss Vx,Hx,Wd | VEX.66.0F38.W1 BB vfmsub231sd Vx,Hx,Wq
+VEX.66.0F38.W0 9D vfnmadd132ss Vx,Hx,Wd | VEX.66.0F38.W1 9D vfnmadd132sd Vx,Hx,Wq
+VEX.66.0F38.W0 AD vfnmadd213ss Vx,Hx,Wd | VEX.66.0F38.W1 AD vfnmadd213sd Vx,Hx,Wq
+VEX.66.0F38.W0 BD vfnmadd231ss Vx,Hx,Wd | VEX.66.0F38.W1 BD vfnmadd231sd Vx,Hx,Wq
+VEX.66.0F38.W0 9F vfnmsub132ss Vx,Hx,Wd | VEX.66.0F38.W1 9F vfnmsub132sd Vx,Hx,Wq
+VEX.66.0F38.W0 AF vfnmsub213ss Vx,Hx,Wd | VEX.66.0F38.W1 AF vfnmsub213sd Vx,Hx,Wq
+VEX.66.0F38.W0 BF vfnmsub231ss Vx,Hx,Wd | VEX.66.0F38.W1 BF vfnmsub231sd Vx,Hx,Wq
+VEX.L0.0F38 F2 andn Gy,By,Ey | VEX.L0.0F38 F3/1 blsr By,Ey | VEX.L0.0F38 F3/2 blsmsk By,Ey
+VEX.L0.0F38 F3/3 blsi By,Ey | VEX.L0.0F38 F5 bzhi Gy,Ey,By | VEX.L0.F3.0F38 F7 sarx Gy,Ey,By
+VEX.L0.66.0F38 F7 shlx Gy,Ey,By | VEX.L0.F2.0F38 F7 shrx Gy,Ey,By | VEX.L0.F2.0F3A F0 rorx Gy,Ey,Ib
+"""
+
+
+# what the translation takes with LOCK (adc, sbb, neg, not, bts, btr and btc may take it too on x86)
+LOCKABLE = frozenset(("add", "and", "or", "sub", "xor", "inc", "dec", "xadd", "cmpxchg", "xchg"))
+
 
 @dataclass(frozen=True)
 class OpSpec:
@@ -143,20 +222,46 @@ class OpSpec:
     opcode: int
     digit: int          # ModRM.reg extension, -1 when ModRM.reg names an operand
     plus_r: bool        # register number in the opcode's low 3 bits
+    vex: bool = False   # VEX-encoded (prefix and map in the VEX prefix)
+    vex_l: int = -1     # VEX.L it takes: 0, 1, or -1 for either
+    vex_w: int = -1     # VEX.W it takes: 0, 1, or -1 for either
 
     @property
     def has_modrm(self) -> bool:
         return any(o[0] in "EGWVUM" for o in self.operands) or self.digit >= 0
 
     @property
+    def uses_vvvv(self) -> bool:
+        """VEX.vvvv names an operand (else it must be 1111)."""
+        return any(o[0] in "HB" for o in self.operands)
+
+    @property
     def stack64(self) -> bool:
-        """push/pop/call/ret: 64-bit operand size without REX.W; the 66 prefix (16-bit stack
-        operations) is outside the subset."""
-        return self.mnemonic in ("push", "pop", "call", "ret")
+        """push/pop/call/ret and indirect jmp: 64-bit operand size without REX.W; the 66 prefix
+        (16-bit stack operations and targets) is outside the subset."""
+        indirect_jmp = self.mnemonic == "jmp" and self.operands[0][0] == "E"
+        return self.mnemonic in ("push", "pop", "call", "ret") or indirect_jmp
+
+    @property
+    def lockable(self) -> bool:
+        """A read-modify-write of a memory destination the LOCK prefix may make atomic (xchg is
+        atomic without it)."""
+        return self.mnemonic in LOCKABLE and bool(self.operands) and self.operands[0][0] == "E"
+
+    @property
+    def ends_block(self) -> bool:
+        """A branch or a system call: the block's exit."""
+        return self.mnemonic in ("ret", "call", "jmp", "syscall") or any(o[0] == "J" for o in self.operands)
+
+    @property
+    def needs_next_ip(self) -> bool:
+        """Its code holds the address of the next instruction (the return address of an indirect
+        call, where a system call returns to) without a relative operand."""
+        return self.mnemonic in ("call", "syscall") and not any(o[0] == "J" for o in self.operands)
 
     @property
     def is_sse(self) -> bool:
-        return any(o[0] in "VWU" for o in self.operands)
+        return any(o[0] in "VWUH" for o in self.operands)
 
     def opcode_bytes(self) -> bytes:
         esc = {0: b"", 1: b"\x0f", 2: b"\x0f\x38", 3: b"\x0f\x3a"}[self.map]
@@ -168,6 +273,8 @@ class OpSpec:
 
 def _parse(line: str, ident: int) -> OpSpec:
     tokens = line.split()
+    if tokens[0].startswith("VEX."):
+        return _parse_vex(tokens, ident)
     n = next(i for i, t in enumerate(tokens) if t[0].islower())
     code, rest = tokens[:n], tokens[n:]
     prefix = 0
@@ -190,10 +297,31 @@ def _parse(line: str, ident: int) -> OpSpec:
     return OpSpec(ident, rest[0], operands, mapno, prefix, int(op, 16), digit, plus_r)
 
 
+def _parse_vex(tokens: list[str], ident: int) -> OpSpec:
+    """`VEX.L0.66.0F38.W0 opcode[/digit] mnemonic operands`."""
+    prefix, mapno, vex_l, vex_w = 0, 1, -1, -1
+    for part in tokens[0].split(".")[1:]:
+        if part in ("66", "F2", "F3"):
+            prefix = int(part, 16)
+        elif part in ("0F", "0F38", "0F3A"):
+            mapno = {"0F": 1, "0F38": 2, "0F3A": 3}[part]
+        elif part in ("L0", "L1"):
+            vex_l = int(part[1])
+        elif part in ("W0", "W1"):
+            vex_w = int(part[1])
+        else:  # pragma: no cover - table error
+            raise AssertionError(tokens)
+    op, _, d = tokens[1].partition("/")
+    operands = tuple(tokens[3].split(",")) if len(tokens) > 3 else ()
+    return OpSpec(ident, tokens[2], operands, mapno, prefix, int(op, 16), int(d) if d else -1, False, True, vex_l,
+                  vex_w)
+
+
 def _build() -> list[OpSpec]:
     lines = _integer()
-    for row in _SSE.strip().splitlines():
-        lines += [part.strip() for part in row.split("|") if part.strip()]
+    for table in (_SSE, _VEX):
+        for row in table.strip().splitlines():
+            lines += [part.strip() for part in row.split("|") if part.strip()]
     return [_parse(line, i) for i, line in enumerate(lines)]
 
 

@@ -10,7 +10,8 @@ XMM = [f"xmm{i}" for i in range(16)]
 
 
 def _aliases() -> dict[str, str]:
-    """Every name of a register or of its low part (capstone's spelling) -> the 64-bit name."""
+    """Every name of a register or of its low part (capstone's spelling) -> the 64-bit name (fs and
+    gs: their bases)."""
     out: dict[str, str] = {}
     for i, n in enumerate(["a", "c", "d", "b"]):
         for form in (f"{n}l", f"{n}h", f"{n}x", f"e{n}x", f"r{n}x"):
@@ -22,8 +23,11 @@ def _aliases() -> dict[str, str]:
         for suffix in ("", "d", "w", "b"):
             out[f"r{i}{suffix}"] = f"r{i}"
     out["rflags"] = "rflags"
+    out["fs"] = "fs_base"            # a segment override reads the segment's base
+    out["gs"] = "gs_base"
     for name in XMM:
         out[name] = name
+        out["y" + name[1:]] = name          # a ymm register's low half (its upper half: the rules')
     return out
 
 

@@ -6,8 +6,8 @@ addpd in SSE2) is written once in vector.py and registered by each.
 
 from __future__ import annotations
 
-from vmcli.translate.x86_to_a64.rules import base, sse, sse2, sse3, sse41, ssse3  # noqa: F401  (they register)
-from vmcli.translate.x86_to_a64.rules.effects import FLAG_FREE, FLAG_WRITES, flag_effect
+from vmcli.translate.x86_to_a64.rules import avx, base, sse, sse2, sse3, sse41, ssse3  # noqa: F401  (they register)
+from vmcli.translate.x86_to_a64.rules.effects import FLAG_FREE, FLAG_WRITES, flag_effect, liveness_shaped
 from vmcli.translate.x86_to_a64.rules.table import RULES
 
-__all__ = ["FLAG_FREE", "FLAG_WRITES", "RULES", "flag_effect"]
+__all__ = ["FLAG_FREE", "FLAG_WRITES", "RULES", "flag_effect", "liveness_shaped"]

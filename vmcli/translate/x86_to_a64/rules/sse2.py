@@ -192,10 +192,12 @@ def _vshift(c: Ctx) -> None:
             c(A.vshift(op, arr, d, d, n))
         return
     s = c.vread(src, 16)
+    saved = c.flags_save()                    # the clamp below compares
     cnt, lim, v = c.tmp(), c.tmp(), c.vtmp()
     # the count is the whole low quadword; anything >= esize shifts everything out
     c(A.fpint("fmov_to_gpr", 64, "d", cnt, s), A.movw("movz", 64, lim, esize),
       A.addsub("subs", 64, A.ZR, cnt, lim), A.csel("csel", 64, cnt, cnt, lim, "lo"))
+    c.flags_restore(saved)
     if op != "shl":
         c(A.addsub("sub", 64, cnt, A.ZR, cnt))
     c(A.dup_gen(arr if arr != "2d" else "2d", v, cnt))
@@ -247,12 +249,12 @@ def _movd(c: Ctx) -> None:
             bits = 8 * src.size
             c(A.fpint("fmov_from_gpr", bits, "s" if bits == 32 else "d", dst.num, src.num))
         elif isinstance(src, Mem):
-            c(A.ldst("ldr", "v", src.size, dst.num, c.addr(src)))
+            c.ldst("ldr", "v", src.size, dst.num, src)
         else:
             c(A.fp1("fmov", "d", dst.num, src.num))                  # movq xmm, xmm: upper zeroed
         return
     if isinstance(dst, Mem):
-        c(A.ldst("str", "v", dst.size, src.num, c.addr(dst)))
+        c.ldst("str", "v", dst.size, src.num, dst)
     elif dst.kind == "gpr":
         bits = 8 * dst.size
         c(A.fpint("fmov_to_gpr", bits, "s" if bits == 32 else "d", dst.num, src.num))

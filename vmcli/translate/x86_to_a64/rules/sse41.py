@@ -6,8 +6,7 @@ from __future__ import annotations
 from vmcli.translate.isa.a64 import encoder as A
 from vmcli.translate.isa.x86.decoder import Mem
 from vmcli.translate.x86_to_a64.builder import Ctx
-from vmcli.translate.x86_to_a64.host import FLAGS
-from vmcli.translate.x86_to_a64.rules.common import ALL, operands
+from vmcli.translate.x86_to_a64.rules.common import operands
 from vmcli.translate.x86_to_a64.rules.table import RULES as rule
 from vmcli.translate.x86_to_a64.rules.vector import (
     imm8,
@@ -54,16 +53,19 @@ def _blendv(c: Ctx) -> None:
 
 @rule("ptest", aligned=True)
 def _ptest(c: Ctx) -> None:
+    """ZF = (d & s) == 0, CF = (~d & s) == 0; OF SF AF PF cleared."""
     d, s = vops(c)
-    a, b = c.vtmp(), c.vtmp()
-    za, zb, m = c.tmp(), c.tmp(), c.tmp()
-    c(A.v3("and", "16b", a, d, s), A.v3("bic", "16b", b, s, d), A.across("umaxv", "4s", a, a),
-      A.across("umaxv", "4s", b, b), A.fpint("fmov_to_gpr", 32, "s", za, a),
-      A.fpint("fmov_to_gpr", 32, "s", zb, b))
-    c.const(m, ALL, 32)
-    c(A.logic("bic", 32, FLAGS, FLAGS, m), A.addsub("subs", 32, A.ZR, za, A.ZR), A.cset(32, za, "eq"),
-      A.addsub("subs", 32, A.ZR, zb, A.ZR), A.cset(32, zb, "eq"), A.logic("orr", 32, FLAGS, FLAGS, zb),
-      A.logic("orr", 32, FLAGS, FLAGS, za, "lsl", 6))
+    if c.nzcv_live():
+        a, b = c.vtmp(), c.vtmp()
+        za, zb, t = c.tmp(), c.tmp(), c.tmp()
+        c(A.v3("and", "16b", a, d, s), A.v3("bic", "16b", b, s, d), A.across("umaxv", "4s", a, a),
+          A.across("umaxv", "4s", b, b), A.fpint("fmov_to_gpr", 32, "s", za, a),
+          A.fpint("fmov_to_gpr", 32, "s", zb, b))
+        # Z from za (N = 0, C = 1, V = 0), then C = NOT CF = (zb != 0): clz of 0 is 32
+        c(A.addsub_imm("subs", 64, A.ZR, za, 0), A.mrs_nzcv(t), A.dp1("clz", 32, zb, zb),
+          A.lsr_imm(32, zb, zb, 5), A.logic("eor", 32, t, t, zb, "lsl", 29), A.msr_nzcv(t))
+    c.pf_const(0)
+    c.af_const(0)
 
 
 _PMOVX = {"bw": ("8b",), "bd": ("8b", "4h"), "bq": ("8b", "4h", "2s"), "wd": ("4h",), "wq": ("4h", "2s"),

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from vmcli.translate.isa.a64 import encoder as A
 from vmcli.translate.isa.x86.decoder import Imm, Mem
+from vmcli.translate.isa.x86.flags import AF, PF
 from vmcli.translate.x86_to_a64.builder import Ctx
-from vmcli.translate.x86_to_a64.host import FLAGS
-from vmcli.translate.x86_to_a64.rules.common import ALL, operands
+from vmcli.translate.x86_to_a64.host import AF_SRC, PF_RES
+from vmcli.translate.x86_to_a64.rules.common import operands
 from vmcli.translate.x86_to_a64.rules.table import RULES as rule
 
 
@@ -166,15 +167,21 @@ def cmpps(c: Ctx) -> None:
 
 
 def comis(c: Ctx) -> None:
+    """unordered: ZF PF CF = 111, less: CF, equal: ZF, greater: none; OF SF AF cleared. With
+    NZCV = SF ZF NOT-CF OF the targets are 0100, 0000, 0110 and 0010: fcmp gives the last two; a
+    compare of (gt, mi ? 2**63 + 1 : 0) gives all three ordered ones, and a conditional compare the
+    unordered one."""
     d, s = vops(c)
     prec = "s" if c.insn.spec.mnemonic.endswith("ss") else "d"
     c(A.fcmp(prec, d, s))
-    cf, zf, pf, m = c.tmp(), c.tmp(), c.tmp(), c.tmp()
-    # unordered: ZF PF CF = 111, less: CF, equal: ZF; OF SF AF cleared
-    c(A.cset(32, cf, "lt"), A.cset(32, zf, "eq"), A.cset(32, pf, "vs"), A.logic("orr", 32, zf, zf, pf))
-    c.const(m, ALL, 32)
-    c(A.logic("bic", 32, FLAGS, FLAGS, m), A.logic("orr", 32, FLAGS, FLAGS, cf),
-      A.logic("orr", 32, FLAGS, FLAGS, pf, "lsl", 2), A.logic("orr", 32, FLAGS, FLAGS, zf, "lsl", 6))
+    if c.live(PF | AF):
+        c(A.cset(32, PF_RES, "vc"))            # ordered: 1 (odd: PF 0); unordered: 0 (PF 1)
+    if c.live(AF):
+        c(A.mov(64, AF_SRC, PF_RES))
+    if c.nzcv_live():
+        gt, big = c.tmp(), c.tmp()
+        c(A.cset(32, gt, "gt"), A.logic_imm("orr", 64, big, A.ZR, (1 << 63) | 1),
+          A.csel("csel", 64, big, big, A.ZR, "mi"), A.ccmp("ccmp", 64, gt, big, 0b0100, "vc"))
 
 
 def cvtsi2s(c: Ctx) -> None:
@@ -193,6 +200,7 @@ def cvt2si(c: Ctx) -> None:
     prec = "s" if m.endswith("ss2si") else "d"
     s = c.vread(src, src.size) if isinstance(src, Mem) else src.num
     bits = 8 * dst.size
+    saved = c.flags_save()                    # the compares below use NZCV
     r, t, lim = c.tmp(), c.tmp(), c.tmp()
     c(A.fpint("fcvtzs" if m.startswith("cvtt") else "fcvtns", 64, prec, r, s))
     if bits == 32:
@@ -203,6 +211,7 @@ def cvt2si(c: Ctx) -> None:
     c.const(lim, 1 << (bits - 1), bits)
     c(A.csel("csel", bits, r, r, lim, "eq" if bits == 32 else "ne"))
     c(A.fcmp(prec, s, s), A.csel("csel", bits, r, r, lim, "vc"))
+    c.flags_restore(saved)
     c.write(dst, dst.size, r)
 
 
@@ -269,11 +278,9 @@ def shufps(c: Ctx) -> None:
 def move128(c: Ctx) -> None:
     dst, src = operands(c)
     if isinstance(dst, Mem):
-        a = c.addr(dst)
-        c(A.ldst("str", "v", 16, src.num, a))
+        c.ldst("str", "v", 16, src.num, dst)
     elif isinstance(src, Mem):
-        a = c.addr(src)
-        c(A.ldst("ldr", "v", 16, dst.num, a))
+        c.ldst("ldr", "v", 16, dst.num, src)
     else:
         c.vmov(dst.num, src.num)
 
@@ -283,9 +290,9 @@ def movss(c: Ctx) -> None:
     size = 4 if c.insn.spec.mnemonic == "movss" else 8
     lane = 2 if size == 4 else 3
     if isinstance(dst, Mem):
-        c(A.ldst("str", "v", size, src.num, c.addr(dst)))
+        c.ldst("str", "v", size, src.num, dst)
     elif isinstance(src, Mem):
-        c(A.ldst("ldr", "v", size, dst.num, c.addr(src)))        # the load zeroes the upper lanes
+        c.ldst("ldr", "v", size, dst.num, src)        # the load zeroes the upper lanes
     else:
         c(A.ins_elem(lane, dst.num, 0, src.num, 0))
 
@@ -295,9 +302,11 @@ def movlh_mem(c: Ctx) -> None:
     high = c.insn.spec.mnemonic[3] == "h"
     t = c.tmp()
     if isinstance(src, Mem):
-        c(A.ldst("ldr", "r", 8, t, c.addr(src)), A.ins_gen(3, dst.num, 1 if high else 0, t))
+        c.ldst("ldr", "r", 8, t, src)
+        c(A.ins_gen(3, dst.num, 1 if high else 0, t))
     else:
-        c(A.umov(3, t, src.num, 1 if high else 0), A.ldst("str", "r", 8, t, c.addr(dst)))
+        c(A.umov(3, t, src.num, 1 if high else 0))
+        c.ldst("str", "r", 8, t, dst)
 
 
 def movmsk(c: Ctx) -> None:
@@ -333,6 +342,7 @@ def pextr(c: Ctx) -> None:
     idx = imm8(c) % lanes
     if isinstance(dst, Mem):
         t = c.tmp()
-        c(A.umov(size, t, src.num, idx), A.ldst("str", "r", 1 << size, t, c.addr(dst)))
+        c(A.umov(size, t, src.num, idx))
+        c.ldst("str", "r", 1 << size, t, dst)
     else:
         c(A.umov(size, dst.num, src.num, idx))
