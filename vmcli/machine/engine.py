@@ -30,6 +30,7 @@ _fast.uc_reg_write_batch.restype = ctypes.c_int
 _fast.uc_context_save.restype = ctypes.c_int
 _fast.uc_context_restore.restype = ctypes.c_int
 _fast.uc_emu_stop.restype = ctypes.c_int
+_fast.uc_vmem_read.restype = ctypes.c_int
 engine_fast = _fast
 
 # C signatures of the hooks used here.
@@ -134,6 +135,16 @@ class Hooks:
 def emu_stop(uc: unicorn.Uc) -> None:
     """Stop the guest at the next block boundary; safe from any thread."""
     uclib.uc_emu_stop(uc._uch)
+
+
+def fetch_virtual(uc: unicorn.Uc, address: int, size: int) -> bytes | None:
+    """`size` bytes at a virtual address as the CPU would fetch them now, through its MMU (the binding's
+    mem_read takes physical addresses only); None where the translation or the read fails."""
+    if not 0 <= address <= 2**64 - size:
+        return None
+    buf = ctypes.create_string_buffer(size)
+    status = _fast.uc_vmem_read(uc._uch, ctypes.c_uint64(address), unicorn.UC_PROT_EXEC, buf, ctypes.c_size_t(size))
+    return buf.raw if status == unicorn.UC_ERR_OK else None
 
 
 

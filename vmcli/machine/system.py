@@ -16,6 +16,7 @@ from vmcli.machine.devices.clint import Clint
 from vmcli.machine.devices.device import Device
 from vmcli.machine.devices.gicv2 import GICv2
 from vmcli.machine.devices.plic import Plic
+from vmcli.machine.engine import fetch_virtual
 
 ARM64_WFI = 0xD503_207F
 RISCV_WFI = 0x1050_0073
@@ -35,12 +36,10 @@ class SystemCpu:
         return None
 
     def at_wfi(self, pc: int) -> bool:
-        """True when the instruction before `pc` is a wfi (Unicorn returns with the PC past it)."""
-        try:
-            word = int.from_bytes(self.uc.mem_read(pc - self.wfi_size, 4), "little")
-        except unicorn.UcError:
-            return False
-        return word == self.wfi_word
+        """True when the instruction before `pc` is a wfi (Unicorn returns with the PC past it). `pc` is
+        virtual: a kernel's idle loop runs with its MMU on."""
+        word = fetch_virtual(self.uc, pc - self.wfi_size, 4)
+        return word is not None and int.from_bytes(word, "little") == self.wfi_word
 
     def take_exception(self, intno: int) -> bool:
         """Deliver the synchronous exception Unicorn reports in UC_HOOK_INTR; False when the guest has

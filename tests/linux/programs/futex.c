@@ -48,8 +48,9 @@ int main(void) {
        three are back, and print only what every schedule agrees on. */
     pthread_t t[3];
     for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, waiter, &f1);
-    usleep(20000);
-    long requeued = futex(&f1, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)2L, &f2, 0);
+    long requeued;
+    while ((requeued = futex(&f1, FUTEX_CMP_REQUEUE_PRIVATE, 1, (void *)2L, &f2, 0)) == 0)
+        usleep(1000);                   /* until a waiter is parked: none is, or none was moved */
     long total = requeued > 0 ? 1 : 0;
     while (woken < 3) {
         futex(&f2, FUTEX_WAKE_PRIVATE, 10, NULL, NULL, 0);
@@ -63,10 +64,10 @@ int main(void) {
 
     pthread_t b;
     pthread_create(&b, NULL, bit_waiter, NULL);
-    usleep(20000);
     r = futex(&f3, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 0x1);
-    printf("wake with another bitset %ld\n", r);
-    r = futex(&f3, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 0x2);
+    printf("wake with another bitset %ld\n", r);   /* 0, parked or not */
+    while ((r = futex(&f3, FUTEX_WAKE_BITSET_PRIVATE, 1, NULL, NULL, 0x2)) == 0)
+        usleep(1000);                   /* until the waiter is parked */
     printf("wake with its bitset %ld\n", r);
     pthread_join(b, NULL);
     uint32_t word = 5;
