@@ -16,6 +16,7 @@ from unicorn import arm64_const as a64
 from unicorn import riscv_const as rv
 from unicorn import x86_const as x86
 
+from vmcli.machine.engine import fault_ranges
 from vmcli.machine.stops import check_free_stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,26 +89,38 @@ STORES = {
 
 
 @pytest.mark.parametrize("arch", sorted(STORES))
-@pytest.mark.parametrize("target", ["read-only", "unmapped"])
-def test_a_faulting_store_ends_the_slice_at_the_store(arch: str, target: str) -> None:
+@pytest.mark.parametrize("target", ["read-only", "unmapped", "unmapped below RAM"])
+@pytest.mark.parametrize("hooked", ["everywhere", "outside RAM"])
+def test_a_faulting_store_ends_the_slice_at_the_store(arch: str, target: str, hooked: str) -> None:
+    """Also with the hooks ranged around RAM, as the machine adds them (vmcli.machine.engine.fault_ranges):
+    every address outside RAM, just below it included, still faults."""
     code, addr_reg, pc_reg, untouched = STORES[arch]
     uc = engine(arch)
     uc.mem_write(BASE, code)
     if target == "read-only":
         uc.mem_map(RO, 0x1000, unicorn.UC_PROT_READ)
-    uc.reg_write(addr_reg, RO)
+    address = BASE - 8 if target == "unmapped below RAM" else RO
+    uc.reg_write(addr_reg, address)
+    ranges = fault_ranges(BASE, 0x10000) if hooked == "outside RAM" else [(1, 0)]
     seen: list[int] = []
-    uc.hook_add(unicorn.UC_HOOK_MEM_WRITE_PROT | unicorn.UC_HOOK_MEM_WRITE_UNMAPPED,
-                lambda uc, access, address, size, value, user: seen.append(address) and False)
-    stopper = check_free_stop(uc, arch)
+    for begin, end in ranges:
+        uc.hook_add(unicorn.UC_HOOK_MEM_WRITE_PROT | unicorn.UC_HOOK_MEM_WRITE_UNMAPPED,
+                    lambda uc, access, address, size, value, user: seen.append(address) and False, None, begin, end)
+    stopper = check_free_stop(uc, arch, ranges)
     assert stopper is not None
     uc.emu_start(BASE, BASE + 0x100, timeout=5_000_000)
     error = stopper.write_fault()
     want = unicorn.UC_ERR_WRITE_PROT if target == "read-only" else unicorn.UC_ERR_WRITE_UNMAPPED
     assert error is not None and error.errno == want
-    assert seen == [RO] and uc.reg_read(pc_reg) == BASE
+    assert seen == [address] and uc.reg_read(pc_reg) == BASE
     assert [uc.reg_read(r) for r in untouched] == [0, 0]
     assert stopper.write_fault() is None         # reported once
+
+
+def test_fault_ranges_leave_out_ram_only() -> None:
+    assert fault_ranges(BASE, 0x10000) == [(0, BASE - 1), (BASE + 0x10000, 2**64 - 1)]
+    assert fault_ranges(0, 0x10000) == [(0x10000, 2**64 - 1)]                  # RAM at 0 (x86_64's pc-flat)
+    assert fault_ranges(2**64 - 0x10000, 0x10000) == [(0, 2**64 - 0x10001)]   # RAM at the top
 
 
 def test_stepping_runs_one_instruction_at_a_time() -> None:

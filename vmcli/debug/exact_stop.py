@@ -15,8 +15,7 @@ from typing import Any
 
 import unicorn
 
-from vmcli.machine.engine import add_native_hook, flush_translations, unicorn_symbols
-from vmcli.machine.stops import executable_code, library_function
+from vmcli.machine.engine import add_native_hook, executable_code, flush_translations, library_function, unicorn_symbols
 
 
 @cache

@@ -11,6 +11,7 @@ stopper, a debugger) run while the guest does.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import platform
 import re
 from collections.abc import Callable, Sequence
@@ -223,6 +224,72 @@ def set_exit_checks(uc: unicorn.Uc, on: bool) -> bool:
 # -- compiled hooks -------------------------------------------------------------------------------------
 # A Python hook per instruction costs ~0.5 us; a compiled one (a numba `@cfunc`, or machine code written
 # here) costs a few ns, so per-instruction work (counting, tracing) is never done in Python callbacks.
+_KEEP: list[Any] = []     # the pages of code written here live as long as the process
+
+
+def executable_code(code: bytes) -> int | None:
+    """`code` copied to a page of its own that is then made executable; its address."""
+    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    page.write(code)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    if libc.mprotect(address, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+        return None
+    _KEEP.append(page)
+    return address
+
+
+def library_function(name: str) -> int | None:
+    try:
+        return ctypes.cast(getattr(uclib, name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
+
+
+class CpReg(ctypes.Structure):
+    """Unicorn's uc_arm64_cp_reg: the system register an MSR names, and the value written."""
+
+    _fields_ = [("crn", ctypes.c_uint32), ("crm", ctypes.c_uint32), ("op0", ctypes.c_uint32),
+                ("op1", ctypes.c_uint32), ("op2", ctypes.c_uint32), ("val", ctypes.c_uint64)]
+
+
+SYS_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(CpReg), ctypes.c_void_p)
+
+
+@cache
+def _crn_filter(crn: int) -> int | None:
+    """uint32_t cb(uc, reg, const uc_arm64_cp_reg *cp, void **target): 0 at once unless cp->crn is
+    `crn`, else a tail call of *target with the same arguments. System V: cp in rdx, target in rcx."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    return executable_code(bytes.fromhex("833a") + bytes([crn]) +     # cmp dword [rdx], crn
+                           bytes.fromhex("7502"                          # jne +2
+                                         "ff21"                          # jmp [rcx]
+                                         "31c0"                          # xor eax, eax
+                                         "c3"))                          # ret
+
+
+class SysWriteHook:
+    """`callback(cp_reg)` on a guest MSR to a system register with this CRn; True means handled (the
+    instruction is skipped), False lets Unicorn write the register. A kernel writes other system
+    registers on every exception and context switch (Linux's boot: ~145,000 MSRs), so a compiled
+    filter answers those without entering Python. Keep the object as long as the engine."""
+
+    def __init__(self, uc: unicorn.Uc, crn: int, callback: Callable[[CpReg], bool]) -> None:
+        def on_msr(handle: int, reg: int, cp: Any, user: int) -> int:
+            entry = cp.contents
+            return 1 if entry.crn == crn and callback(entry) else 0
+
+        self._trampoline = SYS_HOOK(on_msr)
+        self._target = ctypes.c_void_p(ctypes.cast(self._trampoline, ctypes.c_void_p).value)
+        stub = _crn_filter(crn)
+        address = stub if stub is not None else self._target.value
+        assert address is not None
+        add_native_hook(uc, unicorn.UC_HOOK_INSN, address, ctypes.addressof(self._target),
+                        insn=unicorn.arm64_const.UC_ARM64_INS_MSR)
+
+
 def unicorn_symbols() -> None:
     """Make libunicorn's symbols visible to numba's linker, so compiled hooks may call e.g.
     uc_emu_stop by name (`types.ExternalFunction`) and still be cached on disk (cache=True)."""
@@ -232,11 +299,13 @@ def unicorn_symbols() -> None:
 
 
 def add_native_hook(uc: unicorn.Uc, hook_type: int, callback_address: int, user_data: int,
-                    begin: int = 1, end: int = 0) -> int:
-    """Register a compiled callback with Unicorn; returns the hook handle for `uc.hook_del`."""
+                    begin: int = 1, end: int = 0, insn: int | None = None) -> int:
+    """Register a compiled callback with Unicorn (`insn`: the instruction of a UC_HOOK_INSN); returns
+    the hook handle for `uc.hook_del`."""
     hook = _binding.uc_hook_h()
+    extra = [] if insn is None else [ctypes.c_int(insn)]
     status = uclib.uc_hook_add(uc._uch, ctypes.byref(hook), hook_type, ctypes.c_void_p(callback_address),
-                               ctypes.c_void_p(user_data), ctypes.c_uint64(begin), ctypes.c_uint64(end))
+                               ctypes.c_void_p(user_data), ctypes.c_uint64(begin), ctypes.c_uint64(end), *extra)
     if status != unicorn.UC_ERR_OK:
         raise unicorn.UcError(status)
     return int(hook.value or 0)
@@ -244,6 +313,19 @@ def add_native_hook(uc: unicorn.Uc, hook_type: int, callback_address: int, user_
 
 def remove_native_hook(uc: unicorn.Uc, hook: int) -> None:
     uclib.uc_hook_del(uc._uch, _binding.uc_hook_h(hook))
+
+
+def fault_ranges(ram_base: int, ram_size: int) -> list[tuple[int, int]]:
+    """Hook ranges (first, last) for memory-fault hooks that leave out RAM mapped with every permission,
+    where no access can fault. A fault hook whose range takes in a RAM page keeps Unicorn from ever
+    marking that page dirty (notdirty_write checks uc_mem_hook_installed), so every store to it takes
+    the slow path through the code-invalidation check: about half of a Linux boot's time."""
+    ranges = []
+    if ram_base > 0:
+        ranges.append((0, ram_base - 1))
+    if ram_base + ram_size < 2**64:
+        ranges.append((ram_base + ram_size, 2**64 - 1))
+    return ranges
 
 
 def flush_translations(uc: unicorn.Uc) -> None:

@@ -29,7 +29,7 @@ from vmcli.errors import BadInput, ExitStatus, OutputError
 from vmcli.machine.arm64_exceptions import read_insn
 from vmcli.machine.boards import Board
 from vmcli.machine.cpu import Cpu
-from vmcli.machine.devices.arm_timer import GenericTimer
+from vmcli.machine.devices.arm_timer import TIMER_CRN, GenericTimer
 from vmcli.machine.devices.cfi_flash import BANK_SIZE, CfiFlash
 from vmcli.machine.devices.clint import Clint
 from vmcli.machine.devices.compute import ComputeDevice, ComputeOptions
@@ -43,7 +43,7 @@ from vmcli.machine.devices.plic import Plic
 from vmcli.machine.devices.semihosting import Semihosting
 from vmcli.machine.devices.sifive_test import SiFiveTest
 from vmcli.machine.devices.virtio_mmio import VirtioMmio
-from vmcli.machine.engine import flush_translations
+from vmcli.machine.engine import CpReg, SysWriteHook, fault_ranges, flush_translations
 from vmcli.machine.events import POLL_MASKED_S, Events, ReplayGuard
 from vmcli.machine.faults import (
     ARM64_EXCEPTIONS,
@@ -208,7 +208,7 @@ class Machine:
                     device.irq = self._line(irq + (GIC_SPI_BASE if isinstance(self.intc, GICv2) else 0))
             if isinstance(self.intc, GICv2):
                 self.timer = GenericTimer(self._write_cpreg, self._set_line)
-                self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_msr, None, 1, 0, a64.UC_ARM64_INS_MSR)
+                self._msr_hook = SysWriteHook(self.uc, TIMER_CRN, self._on_timer_msr)
                 self.psci = Psci(self.host)
         if board.arch == "x86_64":
             self.uc.hook_add(unicorn.UC_HOOK_INSN, self._on_syscall, None, 1, 0, x86.UC_X86_INS_SYSCALL)
@@ -226,7 +226,10 @@ class Machine:
         elif semihosting_root is not None:
             raise BadInput(f"board {board.arch}/{board.name} has no semihosting; --semihosting-root does not apply")
 
-        self.uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_PROT, self._on_bad_access)
+        self._fault_ranges = fault_ranges(board.ram_base, self.mem_size)
+        for begin, end in self._fault_ranges:
+            self.uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_PROT, self._on_bad_access, None,
+                             begin, end)
         self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
         if board.arch == "riscv64":
             self.uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, self._on_invalid_rv)
@@ -390,13 +393,13 @@ class Machine:
         uc: Any = self.uc
         uc.cpr_write(*key, value)
 
-    def _on_msr(self, uc: Any, reg: int, cp_reg: Any, user: Any) -> int:
+    def _on_timer_msr(self, cp_reg: CpReg) -> bool:
         key = (cp_reg.op0, cp_reg.op1, cp_reg.crn, cp_reg.crm, cp_reg.op2)
         if self.timer is None or not self.timer.handles(key):
-            return 0                          # any other system register: Unicorn writes it
-        self.timer.write(key, int(uc.reg_read(reg)) if reg else 0)
+            return False                      # any other system register: Unicorn writes it
+        self.timer.write(key, cp_reg.val)
         self._rearm()
-        return 1                              # done here: skip the instruction
+        return True                           # done here: skip the instruction
 
     def _reset_cpu(self) -> None:
         if self.system is not None:
@@ -589,7 +592,7 @@ class Machine:
         where an events thread will stop slices, else none (only Ctrl-C and --timeout stop the
         guest, and they end the run)."""
         if self.stopper is None and plain:
-            self.stopper = check_free_stop(self.uc, self.board.arch)
+            self.stopper = check_free_stop(self.uc, self.board.arch, self._fault_ranges)
             if self.stopper is None and self.events is not None:
                 from vmcli.debug.exact_stop import BlockStop
                 self.stopper = BlockStop(self.uc)

@@ -17,16 +17,18 @@ with a check after it.
 from __future__ import annotations
 
 import ctypes
-import mmap
+from collections.abc import Sequence
 from functools import cache
-from typing import Any, Protocol
+from typing import Protocol
 
 import unicorn
 
 from vmcli.machine.engine import (
     ENGINE_SUFFIX,
     add_native_hook,
+    executable_code,
     flush_translations,
+    library_function,
     set_exit_checks,
     uclib,
     unicorn_layout,
@@ -45,29 +47,6 @@ class ExactStop(Protocol):
 # The fault the write-fault hook saw (a uc_mem_type), as emu_start would have reported it.
 WRITE_FAULTS = {unicorn.UC_MEM_WRITE_UNMAPPED: unicorn.UC_ERR_WRITE_UNMAPPED,
                 unicorn.UC_MEM_WRITE_PROT: unicorn.UC_ERR_WRITE_PROT}
-_KEEP: list[Any] = []     # the pages of code written here live as long as the process
-
-
-def executable_code(code: bytes) -> int | None:
-    """`code` copied to a page of its own that is then made executable; its address."""
-    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    page.write(code)
-    address = ctypes.addressof(ctypes.c_char.from_buffer(page))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    if libc.mprotect(address, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
-        return None
-    _KEEP.append(page)
-    return address
-
-
-def library_function(name: str) -> int | None:
-    try:
-        return ctypes.cast(getattr(uclib, name), ctypes.c_void_p).value
-    except AttributeError:
-        return None
-
-
 @cache
 def _write_fault_exit(arch: str) -> int | None:
     """bool cb(uc_engine *uc, int type, uint64_t address, int size, int64_t value, int64_t *fault):
@@ -99,14 +78,15 @@ class CheckFreeStop:
 
     exact = True
 
-    def __init__(self, uc: unicorn.Uc, callback: int) -> None:
+    def __init__(self, uc: unicorn.Uc, callback: int, ranges: Sequence[tuple[int, int]] = ((1, 0),)) -> None:
         self.uc = uc
         self._handle = uc._uch
         self.fault = (ctypes.c_int64 * 1)()
         # Added after the machine's own hooks, which record the fault first (a hook that handles an
         # unmapped store by mapping memory ends the list before this one).
         for kind in (unicorn.UC_HOOK_MEM_WRITE_PROT, unicorn.UC_HOOK_MEM_WRITE_UNMAPPED):
-            add_native_hook(uc, kind, callback, ctypes.addressof(self.fault))
+            for begin, end in ranges:
+                add_native_hook(uc, kind, callback, ctypes.addressof(self.fault), begin, end)
         set_exit_checks(uc, False)
         flush_translations(uc)                # code translated with the checks keeps them
 
@@ -123,10 +103,11 @@ class CheckFreeStop:
         return unicorn.UcError(WRITE_FAULTS.get(kind, unicorn.UC_ERR_WRITE_PROT)) if kind else None
 
 
-def check_free_stop(uc: unicorn.Uc, arch: str) -> CheckFreeStop | None:
+def check_free_stop(uc: unicorn.Uc, arch: str, ranges: Sequence[tuple[int, int]] = ((1, 0),)) -> CheckFreeStop | None:
     """Exact stops and no per-access checks, for a run where no hook must stop the guest at an
-    instruction (no breakpoints, tracing or counting); None where this libunicorn's layout is unknown."""
+    instruction (no breakpoints, tracing or counting); None where this libunicorn's layout is unknown.
+    `ranges`: the physical addresses where a store can fault (vmcli.machine.engine.fault_ranges)."""
     callback = _write_fault_exit(arch)
     if callback is None or not set_exit_checks(uc, True):
         return None
-    return CheckFreeStop(uc, callback)
+    return CheckFreeStop(uc, callback, ranges)

@@ -21,6 +21,7 @@ VIRT_PPI_ID, PHYS_PPI_ID = 27, 30
 # (op0, op1, crn, crm, op2) of the registers written through the hook
 CNTP_TVAL, CNTP_CTL, CNTP_CVAL = (3, 3, 14, 2, 0), (3, 3, 14, 2, 1), (3, 3, 14, 2, 2)
 CNTV_TVAL, CNTV_CTL, CNTV_CVAL = (3, 3, 14, 3, 0), (3, 3, 14, 3, 1), (3, 3, 14, 3, 2)
+TIMER_CRN = 14                           # the CRn they share: the MSR hook filters on it
 
 
 def counter_now() -> int:

@@ -52,26 +52,31 @@ class GICv2(Device):
             self.enabled[sgi] = True             # SGIs are always enabled on GICv2 implementations like QEMU's
             self.edge[sgi] = True
         self.changed = False                     # a line or a register moved: the run loop looks again
+        self._best: int | None = None            # highest_pending() until the state moves (asked far more often)
         self.taken = 0                           # interrupts acknowledged (for --stats)
 
     # -- the lines devices drive ------------------------------------------------------------------------
     def set_line(self, irq: int, level: bool) -> None:
         if level and not self.level[irq] and self.edge[irq]:
             self.latched[irq] = True
+            self._best = None
         if level != self.level[irq]:
             self.level[irq] = level
             self.changed = True
+            self._best = None
 
     def pending(self, irq: int) -> bool:
         return self.latched[irq] or (self.level[irq] and not self.edge[irq])
 
     def highest_pending(self) -> int:
         """The enabled, pending, inactive interrupt of highest priority (lowest value), or SPURIOUS."""
-        best, best_prio = SPURIOUS, 0x100
-        for irq in range(NUM_IRQS):
-            if self.enabled[irq] and not self.active[irq] and self.pending(irq) and self.priority[irq] < best_prio:
-                best, best_prio = irq, self.priority[irq]
-        return best
+        if self._best is None:
+            best, best_prio = SPURIOUS, 0x100
+            for irq in range(NUM_IRQS):
+                if self.enabled[irq] and not self.active[irq] and self.pending(irq) and self.priority[irq] < best_prio:
+                    best, best_prio = irq, self.priority[irq]
+            self._best = best
+        return self._best
 
     def signalled(self) -> bool:
         """True when the CPU interface asserts IRQ to the processor."""
@@ -133,6 +138,7 @@ class GICv2(Device):
     def write(self, offset: int, size: int, value: int) -> None:
         self.accesses += 1
         self.changed = True
+        self._best = None
         if offset >= CPU_OFFSET:
             self._cpu_write(offset - CPU_OFFSET, value)
             return
@@ -225,6 +231,7 @@ class GICv2(Device):
             return SPURIOUS
         self.latched[irq] = False
         self.active[irq] = True
+        self._best = None
         self.running.append((self.priority[irq], irq))
         self.taken += 1
         return irq                                # SGIs come from CPU 0: CPUID bits are 0
