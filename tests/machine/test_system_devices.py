@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from vmcli.errors import ExitStatus
+from vmcli.machine.devices import arm_timer as at
 from vmcli.machine.devices import cfi_flash as cfi
 from vmcli.machine.devices import gicv2 as g
 from vmcli.machine.devices.clint import MTIMECMP, Clint
@@ -126,3 +127,40 @@ def test_psci_single_cpu() -> None:
     fw.call(psci.SYSTEM_RESET, 0, 0, 0)
     fw.call(psci.SYSTEM_OFF, 0, 0, 0)
     assert [(s.status, s.reason) for s in stops] == [(ExitStatus.GUEST_RESET, "reset"), (0, "exit")]
+
+
+def test_generic_timer_compare_status_and_lines() -> None:
+    """DDI 0487 D11.2.4: ISTATUS is set once the counter reaches CVAL with the timer enabled; the
+    interrupt is asserted unless IMASK. The CPU's copies of CTL/CVAL are written only when they change."""
+    cpregs: dict[tuple[int, ...], int] = {}
+    writes: list[tuple[int, ...]] = []
+    lines: dict[int, bool] = {}
+
+    def write_cpreg(key: tuple[int, ...], value: int) -> None:
+        cpregs[key] = value
+        writes.append(key)
+
+    timer = at.GenericTimer(write_cpreg, lines.__setitem__)
+    far = at.counter_now() + 10**12
+    timer.write(at.CNTV_CVAL, far)
+    timer.write(at.CNTV_CTL, at.CTL_ENABLE)
+    timer.poll()
+    assert cpregs[at.CNTV_CTL] == at.CTL_ENABLE and cpregs[at.CNTV_CVAL] == far and not lines[at.VIRT_PPI_ID]
+    assert timer.deadline() == far * at.NS_PER_TICK / 1e9
+    timer.write(at.CNTV_CVAL, 0)                                   # in the past: firing
+    timer.poll()
+    assert cpregs[at.CNTV_CTL] == at.CTL_ENABLE | at.CTL_ISTATUS and lines[at.VIRT_PPI_ID]
+    assert timer.deadline() is None                                 # its line is already up
+    before = len(writes)
+    timer.poll()
+    assert len(writes) == before                                    # nothing moved: nothing written
+    timer.write(at.CNTV_CTL, at.CTL_ENABLE | at.CTL_IMASK)
+    timer.poll()
+    assert cpregs[at.CNTV_CTL] == at.CTL_ENABLE | at.CTL_IMASK | at.CTL_ISTATUS and not lines[at.VIRT_PPI_ID]
+    timer.write(at.CNTP_TVAL, 1000)                                 # TVAL: CVAL = now + a signed offset
+    assert 0 <= timer.phys.cval - at.counter_now() <= 1000
+    timer.write(at.CNTP_TVAL, 2**32 - 5)
+    assert timer.phys.cval <= at.counter_now()
+    timer.reset()
+    timer.poll()
+    assert cpregs[at.CNTV_CTL] == 0 and cpregs[at.CNTV_CVAL] == 0 and not lines[at.VIRT_PPI_ID]

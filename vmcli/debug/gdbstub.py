@@ -510,6 +510,8 @@ class GdbStub:
         m.ram[:] = 0
         m.load_segments()
         self.uc.context_restore(self.initial)
+        if m.timer is not None:
+            m.timer.reset()
         flush_translations(self.uc)
         m.stop_request = m.fault = None
         self.last = Event("step", 5)

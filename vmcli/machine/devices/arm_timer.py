@@ -36,6 +36,7 @@ class Comparator:
     ctl: int = 0
     cval: int = 0
     level: bool = False                   # the line as last driven
+    shown: tuple[int, int] | None = None  # (CTL, CVAL) as last written into the CPU
 
     def firing(self, now: int) -> bool:
         return bool(self.ctl & CTL_ENABLE) and now >= self.cval
@@ -54,6 +55,13 @@ class GenericTimer:
         self._regs = {CNTV_CTL: (self.virt, "ctl"), CNTV_CVAL: (self.virt, "cval"), CNTV_TVAL: (self.virt, "tval"),
                       CNTP_CTL: (self.phys, "ctl"), CNTP_CVAL: (self.phys, "cval"), CNTP_TVAL: (self.phys, "tval")}
         self.writes = 0
+
+    def reset(self) -> None:
+        """Both timers as at power-on (the CPU's registers were restored to theirs)."""
+        for comp in (self.virt, self.phys):
+            comp.ctl = comp.cval = 0
+            comp.shown = None
+            self._drive(comp, counter_now())
 
     def handles(self, key: tuple[int, int, int, int, int]) -> bool:
         return key in self._regs
@@ -79,10 +87,12 @@ class GenericTimer:
         """Between slices: ISTATUS, CTL and CVAL back into the CPU (guest reads see them), the lines."""
         now = counter_now()
         for comp in (self.virt, self.phys):
-            status = CTL_ISTATUS if comp.firing(now) else 0
-            ctl_key, cval_key = (CNTV_CTL, CNTV_CVAL) if comp is self.virt else (CNTP_CTL, CNTP_CVAL)
-            self._write_cpreg(cval_key, comp.cval)
-            self._write_cpreg(ctl_key, comp.ctl | status)
+            shown = (comp.ctl | (CTL_ISTATUS if comp.firing(now) else 0), comp.cval)
+            if shown != comp.shown:           # guest writes never reach the CPU's copy: only these do
+                ctl_key, cval_key = (CNTV_CTL, CNTV_CVAL) if comp is self.virt else (CNTP_CTL, CNTP_CVAL)
+                self._write_cpreg(cval_key, comp.cval)
+                self._write_cpreg(ctl_key, shown[0])
+                comp.shown = shown
             self._drive(comp, now)
 
     def _drive(self, comp: Comparator, now: int) -> None:
