@@ -69,6 +69,17 @@ MUTANTS = [
            "    if False:", ("tests/machine/test_cli_run.py", "tests/fuzz/test_fuzz_images.py")),
     Mutant("flash-rom-segments", "vmcli/machine/loader.py", "        if region is not None and not seg.writable:",
            "        if False:", ("tests/integration/test_differential.py",)),
+    Mutant("exit-checks-left-on", "vmcli/machine/stops.py", "        set_exit_checks(uc, False)\n",
+           "        set_exit_checks(uc, True)\n", ("tests/machine/test_stops.py",)),
+    Mutant("wfi-at-physical-pc", "vmcli/machine/system.py",
+           "word = fetch_virtual(self.uc, pc - self.wfi_size, 4)",
+           "word = bytes(self.uc.mem_read(pc - 4, 4)) if any(b <= pc - 4 <= e for b, e, _ in "
+           "self.uc.mem_regions()) else None",
+           ("tests/machine/test_system_cpu.py",)),
+    Mutant("fault-hooks-inside-ram", "vmcli/machine/engine.py", "        ranges.append((0, ram_base - 1))",
+           "        ranges.append((0, ram_base + ram_size - 1))", ("tests/machine/test_stops.py",)),
+    Mutant("timer-shown-stale", "vmcli/machine/devices/arm_timer.py", "            if shown != comp.shown:",
+           "            if comp.shown is None:", ("tests/machine/test_system_devices.py",)),
 ]
 
 

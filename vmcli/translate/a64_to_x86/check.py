@@ -44,7 +44,17 @@ from vmcli.translate.verify.runners import (
     FastRegs,
     a64_reg_id,
 )
-from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, a64_state
+from vmcli.translate.verify.state import (
+    DATA,
+    DATA_SIZE,
+    M64,
+    WINDOW,
+    WINDOW_SIZE,
+    GuestState,
+    a64_state,
+    real_memory,
+    real_register,
+)
 
 ENV = 0x300000           # where the translation's CPU keeps the env block
 
@@ -335,14 +345,8 @@ def _fill(uc: Uc, mapped: set[int], memory: dict[int, bytes]) -> None:
 
 # ---- real code: a block of a real binary at its own address ----------------------------------------
 
-WINDOW = 0x10000000        # the memory a real block's registers point into
-WINDOW_SIZE = 0x4000
 RESERVED = [(WINDOW, WINDOW_SIZE), (DATA & ~0xFFF, 0x1000), (ENV, 0x1000), (A64_CODE - BRANCH_REACH, 2 * BRANCH_REACH),
             (X86_CODE - 0x10000, CODE_SIZE), (0, 0x1000)]
-
-
-def _pointer(rng: random.Random) -> int:
-    return WINDOW + 0x1000 + rng.randrange(0, (WINDOW_SIZE - 0x2000) // 16) * 16 + rng.choice([0, 8])
 
 
 def real_state(rng: random.Random, pages: list[int]) -> tuple[dict[str, int], dict[int, bytes]]:
@@ -350,17 +354,10 @@ def real_state(rng: random.Random, pages: list[int]) -> tuple[dict[str, int], di
     bytes, the pages adrp/adr reach random: memory both sides map the same."""
     regs = a64_state(rng).regs
     for n in range(31):
-        r = rng.random()
-        regs[f"x{n}"] = _pointer(rng) if r < 0.9 else rng.randrange(0, 64) if r < 0.95 else rng.getrandbits(64)
+        regs[f"x{n}"] = real_register(rng)
     regs["sp"] = WINDOW + WINDOW_SIZE // 2
     regs["tpidr_el0"] = WINDOW + 0x800
-    window = bytearray(rng.randbytes(WINDOW_SIZE))
-    for k in range(0, WINDOW_SIZE, 8):
-        if rng.random() < 0.5:
-            window[k:k + 8] = _pointer(rng).to_bytes(8, "little")
-    memory = {WINDOW: bytes(window)}
-    memory.update({page: rng.randbytes(0x1000) for page in pages})
-    return regs, memory
+    return regs, real_memory(rng, pages)
 
 
 def _pages(insns: list[Insn], code_pages: set[int]) -> list[int] | None:

@@ -136,3 +136,31 @@ def a64_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestS
         regs.update(fixed)
     memory = b"".join(pooled_vector(rng).to_bytes(16, "little") for _ in range(DATA_SIZE // 16))
     return GuestState(regs, memory)
+
+
+# ---- real code: the memory a real block's registers point into, the same on both sides -------------
+WINDOW = 0x10000000
+WINDOW_SIZE = 0x4000
+
+
+def window_pointer(rng: random.Random) -> int:
+    """An address in the middle of the window (so displacements of a few KiB stay in it)."""
+    return WINDOW + 0x1000 + rng.randrange(0, (WINDOW_SIZE - 0x2000) // 16) * 16 + rng.choice([0, 8])
+
+
+def real_register(rng: random.Random) -> int:
+    """Mostly a pointer into the window; else a small count, or random."""
+    r = rng.random()
+    return window_pointer(rng) if r < 0.9 else rng.randrange(0, 64) if r < 0.95 else rng.getrandbits(64)
+
+
+def real_memory(rng: random.Random, pages: list[int]) -> dict[int, bytes]:
+    """The window holding pointers into itself and random bytes, and `pages` (those the block's
+    PC-relative forms reach) random."""
+    window = bytearray(rng.randbytes(WINDOW_SIZE))
+    for k in range(0, WINDOW_SIZE, 8):
+        if rng.random() < 0.5:
+            window[k:k + 8] = window_pointer(rng).to_bytes(8, "little")
+    memory = {WINDOW: bytes(window)}
+    memory.update({page: rng.randbytes(0x1000) for page in pages})
+    return memory

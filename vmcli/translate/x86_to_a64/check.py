@@ -28,7 +28,17 @@ from vmcli.translate.isa.x86.registers import GPR64, XMM
 from vmcli.translate.verify import native
 from vmcli.translate.verify.compare import Mismatch, compare, exit_diffs, memory_diffs, register_diffs
 from vmcli.translate.verify.runners import A64_CODE, CODE_SIZE, X86_CODE, FastRegs, X86Source, a64_reg_id
-from vmcli.translate.verify.state import DATA, DATA_SIZE, M64, GuestState, x86_state
+from vmcli.translate.verify.state import (
+    DATA,
+    DATA_SIZE,
+    M64,
+    WINDOW,
+    WINDOW_SIZE,
+    GuestState,
+    real_memory,
+    real_register,
+    x86_state,
+)
 from vmcli.translate.x86_to_a64 import oracle
 from vmcli.translate.x86_to_a64.forms import Form
 from vmcli.translate.x86_to_a64.frontend import translate
@@ -419,15 +429,8 @@ class Verifier:
 
 # ---- real code: a block of a real binary at its own address ----------------------------------------
 
-WINDOW = 0x10000000        # the memory a real block's registers point into
-WINDOW_SIZE = 0x4000
 RESERVED = [(WINDOW, WINDOW_SIZE), (DATA & ~0xFFF, 0x1000), (ENV, 0x1000), (A64_CODE, CODE_SIZE),
             (X86_CODE - 0x10000, CODE_SIZE)]
-
-
-def _pointer(rng: random.Random) -> int:
-    """An address in the middle of the window (so displacements of a few KiB stay in it)."""
-    return WINDOW + 0x1000 + rng.randrange(0, (WINDOW_SIZE - 0x2000) // 16) * 16 + rng.choice([0, 8])
 
 
 def real_state(rng: random.Random, pages: list[int]) -> tuple[dict[str, int], dict[int, bytes]]:
@@ -436,17 +439,10 @@ def real_state(rng: random.Random, pages: list[int]) -> tuple[dict[str, int], di
     side maps the same."""
     regs: dict[str, int] = x86_state(rng).regs
     for name in GPR64:
-        r = rng.random()
-        regs[name] = _pointer(rng) if r < 0.9 else rng.randrange(0, 64) if r < 0.95 else rng.getrandbits(64)
+        regs[name] = real_register(rng)
     regs["rsp"] = WINDOW + WINDOW_SIZE // 2
     regs["fs_base"] = regs["gs_base"] = WINDOW + 0x1000
-    window = bytearray(rng.randbytes(WINDOW_SIZE))
-    for k in range(0, WINDOW_SIZE, 8):
-        if rng.random() < 0.5:
-            window[k:k + 8] = _pointer(rng).to_bytes(8, "little")
-    memory = {WINDOW: bytes(window)}
-    memory.update({page: rng.randbytes(0x1000) for page in pages})
-    return regs, memory
+    return regs, real_memory(rng, pages)
 
 
 def rip_pages(insns: list[Insn]) -> list[int] | None:
