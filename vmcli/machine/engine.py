@@ -148,7 +148,6 @@ def fetch_virtual(uc: unicorn.Uc, address: int, size: int) -> bytes | None:
     return buf.raw if status == unicorn.UC_ERR_OK else None
 
 
-
 # -- Unicorn's exit checks -----------------------------------------------------------------------------
 # Unicorn translates a call to helper_check_exit_request after every guest load and store, so that an
 # emu_stop made by a memory hook ends the run right after that access. Two costs follow. That stop is
