@@ -157,10 +157,10 @@ def test_generic_timer_compare_status_and_lines() -> None:
     timer.write(at.CNTV_CTL, at.CTL_ENABLE | at.CTL_IMASK)
     timer.poll()
     assert cpregs[at.CNTV_CTL] == at.CTL_ENABLE | at.CTL_IMASK | at.CTL_ISTATUS and not lines[at.VIRT_PPI_ID]
-    timer.write(at.CNTP_TVAL, 1000)                                 # TVAL: CVAL = now + a signed offset
-    assert 0 <= timer.phys.cval - at.counter_now() <= 1000
-    timer.write(at.CNTP_TVAL, 2**32 - 5)
-    assert timer.phys.cval <= at.counter_now()
+    for tval, offset in ((1000, 1000), (2**32 - 5, -5)):             # TVAL: CVAL = now + a signed offset
+        before = at.counter_now()
+        timer.write(at.CNTP_TVAL, tval)
+        assert before + offset <= timer.phys.cval <= at.counter_now() + offset
     timer.reset()
     timer.poll()
     assert cpregs[at.CNTV_CTL] == 0 and cpregs[at.CNTV_CVAL] == 0 and not lines[at.VIRT_PPI_ID]

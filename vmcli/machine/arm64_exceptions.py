@@ -21,6 +21,8 @@ from typing import Any
 import unicorn
 from unicorn import arm64_const as a64
 
+from vmcli.machine.engine import fetch_virtual
+
 SVC_PROBE = 0xD4024681                 # svc #0x1234
 SVC_PROBE_SYNDROME = 0x5600_1234       # EC 0x15, IL, imm16
 EL1_SCR_RW = (3, 6, 1, 1, 0)           # SCR_EL3: bit 10 RW makes EL1 AArch64 (Unicorn resets it to 0)
@@ -127,52 +129,8 @@ def take_irq(uc: Any) -> None:
     enter_el1(uc, VECTOR_IRQ, int(uc.reg_read(a64.UC_ARM64_REG_PC)))
 
 
-SCTLR_M = 1
-TCR_EL1, TTBR0_EL1, TTBR1_EL1 = (3, 0, 2, 0, 2), (3, 0, 2, 0, 0), (3, 0, 2, 0, 1)
-OUTPUT_ADDRESS = 0x0000_FFFF_FFFF_F000
-GRANULE_4K_TG0, GRANULE_4K_TG1 = 0, 2
-
-
-def virt_to_phys(uc: Any, va: int) -> int | None:
-    """The physical address the EL1&0 stage 1 translation gives `va` (4 KiB granule, the one Debian's
-    kernels use), or None if it faults. Unicorn's mem_read takes physical addresses only."""
-    if not uc.cpr_read(*SCTLR_EL1) & SCTLR_M:
-        return va
-    tcr = uc.cpr_read(*TCR_EL1)
-    if (va >> 55) & 1:
-        tsz, granule, ttbr = (tcr >> 16) & 0x3F, (tcr >> 30) & 3, uc.cpr_read(*TTBR1_EL1)
-        if granule != GRANULE_4K_TG1:
-            return None
-    else:
-        tsz, granule, ttbr = tcr & 0x3F, (tcr >> 14) & 3, uc.cpr_read(*TTBR0_EL1)
-        if granule != GRANULE_4K_TG0:
-            return None
-    bits = 64 - tsz
-    level = 4 - (bits - 12 + 8) // 9
-    table = ttbr & 0x0000_FFFF_FFFF_FFFE
-    while True:
-        shift = 12 + 9 * (3 - level)
-        index = (va >> shift) & ((1 << min(9, bits - shift)) - 1)
-        try:
-            desc = int.from_bytes(uc.mem_read(table + 8 * index, 8), "little")
-        except unicorn.UcError:
-            return None
-        if not desc & 1:
-            return None
-        if level == 3 or not desc & 2:                       # a page, or a block
-            if level == 3 and not desc & 2:
-                return None
-            return (desc & OUTPUT_ADDRESS & ~((1 << shift) - 1)) | (va & ((1 << shift) - 1))
-        table = desc & OUTPUT_ADDRESS
-        level += 1
-
-
 def read_insn(uc: Any, va: int) -> int | None:
-    """The 32-bit instruction at virtual address `va`, or None if it cannot be read."""
-    pa = virt_to_phys(uc, va)
-    if pa is None:
-        return None
-    try:
-        return int.from_bytes(uc.mem_read(pa, 4), "little")
-    except unicorn.UcError:
-        return None
+    """The 32-bit instruction at virtual address `va` (through the CPU's own MMU), or None if it
+    cannot be read."""
+    word = fetch_virtual(uc, va, 4)
+    return int.from_bytes(word, "little") if word is not None else None
