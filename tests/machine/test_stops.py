@@ -16,7 +16,7 @@ from unicorn import arm64_const as a64
 from unicorn import riscv_const as rv
 from unicorn import x86_const as x86
 
-from vmcli.machine.engine import fault_ranges
+from vmcli.machine.engine import FaultHooks, fault_ranges
 from vmcli.machine.stops import check_free_stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def test_a_faulting_store_ends_the_slice_at_the_store(arch: str, target: str, ho
     for begin, end in ranges:
         uc.hook_add(unicorn.UC_HOOK_MEM_WRITE_PROT | unicorn.UC_HOOK_MEM_WRITE_UNMAPPED,
                     lambda uc, access, address, size, value, user: seen.append(address) and False, None, begin, end)
-    stopper = check_free_stop(uc, arch, ranges)
+    stopper = check_free_stop(uc, arch, FaultHooks(uc, ranges))
     assert stopper is not None
     uc.emu_start(BASE, BASE + 0x100, timeout=5_000_000)
     error = stopper.write_fault()

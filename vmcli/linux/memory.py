@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import unicorn
 
+from vmcli.machine.engine import FaultHooks, virtual_tlb
+
 PAGE = 0x1000
 SPACE = 1 << 39                      # guest addresses [0, 512 GiB)
 MMAP_TOP = 0x7F_0000_0000            # mmap allocates top-down from here
@@ -49,12 +51,13 @@ def page_up(n: int) -> int:
 
 def _host_prot(prot: int) -> int:
     # Unicorn reads code through the host mapping: executable guest pages must be readable there.
-    host = prot & (PROT_READ | PROT_WRITE)
-    return host | PROT_READ if prot & PROT_EXEC else host
+    return _uc_prot(prot) & (PROT_READ | PROT_WRITE) | (PROT_READ if prot & PROT_EXEC else 0)
 
 
 def _uc_prot(prot: int) -> int:
-    return prot & 7
+    # Write implies read, as on the CPUs Linux runs these arches on: a writable page never faults but
+    # on a fetch, so the fault hooks may leave it out (AddressSpace.fault_ranges).
+    return prot & 7 | PROT_READ if prot & PROT_WRITE else prot & 7
 
 
 def _errno_error(what: str) -> OSError:
@@ -85,9 +88,27 @@ class AddressSpace:
         self._starts: list[int] = []
         self.brk_start = self.brk = 0
         self.mmap_top = MMAP_TOP
+        # One byte of PROT_* bits per guest page, read by the CPU's TLB filler (engine.virtual_tlb): data
+        # pages without execute keep stores on Unicorn's fast path. Untouched parts cost no memory.
+        table = _libc.mmap(None, SPACE // PAGE, mmap.PROT_READ | mmap.PROT_WRITE,
+                           mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        if table in (None, MAP_FAILED):
+            raise _errno_error("cannot reserve the page table")
+        self.perms: int = table
+        self.virtual_tlb = virtual_tlb(uc, table, SPACE // PAGE)
+        # Memory-fault hooks cover only where an access can fault (the process adds them), so that
+        # Unicorn marks the writable pages dirty and stores to them stay on the fast path.
+        self.fault_hooks = FaultHooks(uc, self.fault_ranges())
 
     def close(self) -> None:
         _libc.munmap(self.base, SPACE)
+        _libc.munmap(self.perms, SPACE // PAGE)
+
+    def _set_perms(self, start: int, end: int, prot: int) -> None:
+        """Record [start, end)'s protection for the TLB filler and drop the CPU's stale entries."""
+        if self.virtual_tlb is not None:
+            ctypes.memset(self.perms + start // PAGE, _uc_prot(prot), (end - start) // PAGE)
+            self.virtual_tlb.flush()
 
     # -- lookups -------------------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:
@@ -104,6 +125,20 @@ class AddressSpace:
                 out.append(self.vmas[i])
             i += 1
         return out
+
+    def fault_ranges(self) -> list[tuple[int, int]]:
+        """(first, last) address ranges that are not writable guest memory: a load or store can fault
+        only there, and a fetch anywhere (the process takes a fetch fault from a writable page from
+        emu_start's error, at the PC)."""
+        ranges, at = [], 0
+        for vma in self.vmas:
+            if not vma.prot & PROT_WRITE:
+                continue
+            if vma.start > at:
+                ranges.append((at, vma.start - 1))
+            at = vma.end
+        ranges.append((at, 2**64 - 1))
+        return ranges
 
     def is_free(self, start: int, end: int) -> bool:
         return not self._overlapping(start, end)
@@ -143,12 +178,15 @@ class AddressSpace:
         vma = Vma(start, end, prot, shared, name, offset, dev, inode)
         self._insert(vma)
         self.uc.mem_map_ptr(start, size, _uc_prot(prot), self.base + start)
+        self._set_perms(start, end, prot)
+        self.fault_hooks.cover(self.fault_ranges())
 
     def unmap(self, start: int, size: int) -> None:
         end = start + page_up(size)
         self._forget(start, end)
         _libc.mmap(self.base + start, end - start, 0,
                    mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
+        self.fault_hooks.cover(self.fault_ranges())
 
     def protect(self, start: int, size: int, prot: int) -> None:
         end = start + page_up(size)
@@ -162,6 +200,8 @@ class AddressSpace:
             lo, hi = max(vma.start, start), min(vma.end, end)
             self._split(vma, lo, hi, prot)
         self.uc.mem_protect(start, end - start, _uc_prot(prot))
+        self._set_perms(start, end, prot)
+        self.fault_hooks.cover(self.fault_ranges())
         if prot & PROT_EXEC:
             self.uc.ctl_remove_cache(start, end)     # code written through the host mapping
 
@@ -187,6 +227,7 @@ class AddressSpace:
                 self._insert(Vma(hi, vma.end, vma.prot, vma.shared, vma.name, vma.offset + hi - vma.start,
                                  vma.dev, vma.inode))
             self.uc.ctl_remove_cache(lo, hi)
+            self._set_perms(lo, hi, 0)
 
     def _insert(self, vma: Vma) -> None:
         i = bisect.bisect_left(self._starts, vma.start)

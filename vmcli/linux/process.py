@@ -157,7 +157,9 @@ class Process:
         if arch.syscall_insn_hook is not None:
             h.add(unicorn.UC_HOOK_INSN, INSN_HOOK, self._insn_entry, extra=arch.syscall_insn_hook)
         h.add(unicorn.UC_HOOK_INTR, INTR_HOOK, self._intr_entry)
-        h.add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_PROT, MEM_HOOK, self._on_bad_access)
+        self._bad_access = MEM_HOOK(self._on_bad_access)
+        self.mem.fault_hooks.add(unicorn.UC_HOOK_MEM_UNMAPPED | unicorn.UC_HOOK_MEM_PROT,
+                                 ctypes.cast(self._bad_access, ctypes.c_void_p).value or 0)
         if arch.invalid_insn_hook:
             h.add(unicorn.UC_HOOK_INSN_INVALID, INVALID_HOOK, self._on_invalid)
 
@@ -686,7 +688,7 @@ class Process:
             return "ended"
         self._apply_result(t)
         if self.exact is None and not self.debugged and not self.pause_handlers:
-            self.exact = check_free_stop(uc, self.arch.name)
+            self.exact = check_free_stop(uc, self.arch.name, self.mem.fault_hooks)
         if self.want_exact and self.exact is None:
             from vmcli.debug.exact_stop import BlockStop
             self.exact = BlockStop(uc)
@@ -795,6 +797,8 @@ class Process:
     # -- faults -------------------------------------------------------------------------------------------
     def _fault_from(self, error: unicorn.UcError) -> None:
         pc = self.pcreg.get()
+        if self.mem_fault is None and error.errno == unicorn.UC_ERR_FETCH_PROT:
+            self.mem_fault = (unicorn.UC_MEM_FETCH_PROT, pc)     # from a writable page: no hook there
         if self.mem_fault is not None:
             access, addr = self.mem_fault
             code = sig.SEGV_ACCERR if access in (unicorn.UC_MEM_READ_PROT, unicorn.UC_MEM_WRITE_PROT,

@@ -32,6 +32,7 @@ _fast.uc_context_save.restype = ctypes.c_int
 _fast.uc_context_restore.restype = ctypes.c_int
 _fast.uc_emu_stop.restype = ctypes.c_int
 _fast.uc_vmem_read.restype = ctypes.c_int
+_fast.uc_ctl.restype = ctypes.c_int
 engine_fast = _fast
 
 # C signatures of the hooks used here.
@@ -327,7 +328,130 @@ def fault_ranges(ram_base: int, ram_size: int) -> list[tuple[int, int]]:
     return ranges
 
 
+class FaultHooks:
+    """Compiled memory-fault hooks over the addresses where an access can fault, all re-added in order
+    (the first to record a fault comes first) when those addresses change: a Linux program's
+    writable pages come and go with mmap. A hook whose range takes in a page keeps Unicorn from
+    marking it dirty (see fault_ranges)."""
+
+    def __init__(self, uc: unicorn.Uc, ranges: Sequence[tuple[int, int]] = ((1, 0),)) -> None:
+        self.uc = uc
+        self.ranges = list(ranges)
+        self._specs: list[tuple[int, int, int]] = []     # (hook type, callback address, user data)
+        self._handles: list[int] = []
+
+    def add(self, kind: int, callback: int, user_data: int = 0) -> None:
+        self._specs.append((kind, callback, user_data))
+        self._handles += [add_native_hook(self.uc, kind, callback, user_data, begin, end) for begin, end in self.ranges]
+
+    def cover(self, ranges: Sequence[tuple[int, int]]) -> None:
+        if list(ranges) == self.ranges:
+            return
+        for hook in self._handles:
+            remove_native_hook(self.uc, hook)
+        self.ranges, self._handles = list(ranges), []
+        for kind, callback, user_data in self._specs:
+            self._handles += [add_native_hook(self.uc, kind, callback, user_data, begin, end)
+                              for begin, end in self.ranges]
+
+
 def flush_translations(uc: unicorn.Uc) -> None:
     """Drop all translated code, so that hooks added now apply to every instruction. (Unicorn 2.1's
     ctl_remove_cache over the whole address space leaves translations in place.)"""
     uc.ctl_flush_tb()  # type: ignore[attr-defined]   # defined by Unicorn's ctl table, unseen by mypy
+
+
+# -- the virtual TLB ------------------------------------------------------------------------------------
+# Unicorn marks a RAM page dirty (stores to it then take the inline fast path) only when the CPU's TLB
+# entry for it is not executable (notdirty_write). A guest running with its MMU off (Linux programs in
+# user mode) gets every page executable, so every store to RAM runs the slow path: 26-30x
+# qemu-user's time on a store-bound program. In the virtual TLB mode a fill hook names each page's
+# permissions instead; this one reads them from a table of one byte per guest page (the guest's
+# PROT_* bits, 0 where nothing is mapped), so data pages come without execute.
+#
+# QEMU sizes each TLB by its use, but only when it is flushed (256 entries at first, up to 2^20), and
+# a Linux program flushes it only when its mappings change: a loop over more than 1 MiB would refill
+# it on every page, about 1 us each. So the filler flushes it itself after `limit` fills since the
+# last flush, doubling `limit` each time: the TLB grows to the working set after a few flushes.
+class TlbFill(ctypes.Structure):
+    """The filler's state: the table, the fills since the last flush and the fills that flush it."""
+
+    _fields_ = [("table", ctypes.c_void_p), ("fills", ctypes.c_uint64), ("limit", ctypes.c_uint64)]
+
+
+_TLB_FLUSH_CONTROL = unicorn.UC_CTL_TLB_FLUSH | unicorn.UC_CTL_IO_WRITE << 30     # UC_CTL_WRITE(..., 0)
+_TLB_FLUSH = ctypes.c_int(_TLB_FLUSH_CONTROL)
+FIRST_LIMIT = 1024                 # 4x the 256 entries of a new TLB
+
+
+@cache
+def _tlb_filler(pages: int) -> int | None:
+    """bool cb(uc, addr, type, uc_tlb_entry *e, TlbFill *state): e->paddr = addr (the identity map);
+    e->perms = table[addr >> 12] when it allows the access `type` (UC_MEM_READ/WRITE/FETCH: bit
+    type - 16), else every permission, so that a bad access reaches Unicorn's own region checks and
+    the memory-fault hooks exactly as with the MMU off. Every `limit` fills, first uc_ctl(uc,
+    UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0)): safe here, since Unicorn's callers look the entry up again
+    after a fill. System V: uc rdi, addr rsi, type edx, e rcx, state r8."""
+    ctl = library_function("uc_ctl")
+    if platform.machine() not in ("x86_64", "AMD64") or not 0 < pages < 2**31 or not ctl:
+        return None
+    return executable_code(
+        bytes.fromhex("498b4008"                   # mov rax, [r8 + fills]
+                      "48ffc0"                     # inc rax
+                      "49894008"                   # mov [r8 + fills], rax
+                      "493b4010"                   # cmp rax, [r8 + limit]
+                      "722c"                       # jb .fill
+                      "49c7400800000000"           # mov qword [r8 + fills], 0
+                      "49d16010"                   # shl qword [r8 + limit], 1
+                      "575652514150"              # push rdi, rsi, rdx, rcx, r8 (the stack aligned)
+                      "be") + _TLB_FLUSH_CONTROL.to_bytes(4, "little") +      # mov esi, control
+        bytes.fromhex("49bb") + ctl.to_bytes(8, "little") +                   # mov r11, uc_ctl
+        bytes.fromhex("31c0"                       # xor eax, eax (no vector registers: variadic)
+                      "41ffd3"                     # call r11
+                      "4158595a5e5f"               # pop r8, rcx, rdx, rsi, rdi
+                      "488931"                     # .fill: mov [rcx], rsi
+                      "4889f0"                     # mov rax, rsi
+                      "48c1e80c"                   # shr rax, 12
+                      "41b907000000"               # mov r9d, 7
+                      "483d") + pages.to_bytes(4, "little") +                 # cmp rax, pages
+        bytes.fromhex("7317"                       # jae .store
+                      "4d8b00"                     # mov r8, [r8 + table]
+                      "410fb60400"                 # movzx eax, byte [r8 + rax]
+                      "4189d2"                     # mov r10d, edx
+                      "4183ea10"                   # sub r10d, 16
+                      "440fa3d0"                   # bt eax, r10d
+                      "440f42c8"                   # cmovc r9d, eax
+                      "44894908"                   # .store: mov [rcx + 8], r9d
+                      "b801000000"                 # mov eax, 1
+                      "c3"))                       # ret
+
+
+class VirtualTlb:
+    """The CPU's TLB filled from a table of one byte of PROT_* bits per 4 KiB page, `pages` of them
+    (kept alive by the caller, who calls `flush` after changing it)."""
+
+    def __init__(self, uc: unicorn.Uc, table: int, filler: int) -> None:
+        self.uc = uc
+        self.state = TlbFill(table, 0, FIRST_LIMIT)
+        uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)  # type: ignore[attr-defined]
+        add_native_hook(uc, unicorn.UC_HOOK_TLB_FILL, filler, ctypes.addressof(self.state))
+
+    def flush(self) -> None:
+        """Drop every entry; the working set may have changed, so growing starts over."""
+        flush_tlb(self.uc)
+        self.state.fills, self.state.limit = 0, FIRST_LIMIT
+
+
+def virtual_tlb(uc: unicorn.Uc, table: int, pages: int) -> VirtualTlb | None:
+    """None where no compiled filler exists for this host: the CPU's own MMU keeps filling the TLB."""
+    filler = _tlb_filler(pages)
+    return VirtualTlb(uc, table, filler) if filler is not None else None
+
+
+
+
+def flush_tlb(uc: unicorn.Uc) -> None:
+    """Drop every TLB entry of the CPU (the binding has no call for it)."""
+    status = _fast.uc_ctl(uc._uch, _TLB_FLUSH)
+    if status != unicorn.UC_ERR_OK:
+        raise unicorn.UcError(status)

@@ -43,7 +43,7 @@ from vmcli.machine.devices.plic import Plic
 from vmcli.machine.devices.semihosting import Semihosting
 from vmcli.machine.devices.sifive_test import SiFiveTest
 from vmcli.machine.devices.virtio_mmio import VirtioMmio
-from vmcli.machine.engine import CpReg, SysWriteHook, fault_ranges, flush_translations
+from vmcli.machine.engine import CpReg, FaultHooks, SysWriteHook, fault_ranges, flush_translations
 from vmcli.machine.events import POLL_MASKED_S, Events, ReplayGuard
 from vmcli.machine.faults import (
     ARM64_EXCEPTIONS,
@@ -592,7 +592,7 @@ class Machine:
         where an events thread will stop slices, else none (only Ctrl-C and --timeout stop the
         guest, and they end the run)."""
         if self.stopper is None and plain:
-            self.stopper = check_free_stop(self.uc, self.board.arch, self._fault_ranges)
+            self.stopper = check_free_stop(self.uc, self.board.arch, FaultHooks(self.uc, self._fault_ranges))
             if self.stopper is None and self.events is not None:
                 from vmcli.debug.exact_stop import BlockStop
                 self.stopper = BlockStop(self.uc)

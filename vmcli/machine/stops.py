@@ -17,7 +17,6 @@ with a check after it.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
 from functools import cache
 from typing import Protocol
 
@@ -25,7 +24,7 @@ import unicorn
 
 from vmcli.machine.engine import (
     ENGINE_SUFFIX,
-    add_native_hook,
+    FaultHooks,
     executable_code,
     flush_translations,
     library_function,
@@ -78,15 +77,14 @@ class CheckFreeStop:
 
     exact = True
 
-    def __init__(self, uc: unicorn.Uc, callback: int, ranges: Sequence[tuple[int, int]] = ((1, 0),)) -> None:
+    def __init__(self, uc: unicorn.Uc, callback: int, hooks: FaultHooks) -> None:
         self.uc = uc
         self._handle = uc._uch
         self.fault = (ctypes.c_int64 * 1)()
         # Added after the machine's own hooks, which record the fault first (a hook that handles an
         # unmapped store by mapping memory ends the list before this one).
         for kind in (unicorn.UC_HOOK_MEM_WRITE_PROT, unicorn.UC_HOOK_MEM_WRITE_UNMAPPED):
-            for begin, end in ranges:
-                add_native_hook(uc, kind, callback, ctypes.addressof(self.fault), begin, end)
+            hooks.add(kind, callback, ctypes.addressof(self.fault))
         set_exit_checks(uc, False)
         flush_translations(uc)                # code translated with the checks keeps them
 
@@ -103,11 +101,11 @@ class CheckFreeStop:
         return unicorn.UcError(WRITE_FAULTS.get(kind, unicorn.UC_ERR_WRITE_PROT)) if kind else None
 
 
-def check_free_stop(uc: unicorn.Uc, arch: str, ranges: Sequence[tuple[int, int]] = ((1, 0),)) -> CheckFreeStop | None:
+def check_free_stop(uc: unicorn.Uc, arch: str, hooks: FaultHooks | None = None) -> CheckFreeStop | None:
     """Exact stops and no per-access checks, for a run where no hook must stop the guest at an
     instruction (no breakpoints, tracing or counting); None where this libunicorn's layout is unknown.
-    `ranges`: the physical addresses where a store can fault (vmcli.machine.engine.fault_ranges)."""
+    `hooks`: the fault hooks over the addresses where a store can fault (all of them by default)."""
     callback = _write_fault_exit(arch)
     if callback is None or not set_exit_checks(uc, True):
         return None
-    return CheckFreeStop(uc, callback, ranges)
+    return CheckFreeStop(uc, callback, hooks or FaultHooks(uc))

@@ -34,6 +34,26 @@ static void try_write(const char *what, volatile char *p) {
     }
 }
 
+/* int f(void) { return 42; } for each arch */
+#if defined(__aarch64__)
+static const unsigned char RETURN_42[] = {0x40, 0x05, 0x80, 0x52, 0xc0, 0x03, 0x5f, 0xd6};
+#elif defined(__riscv)
+static const unsigned char RETURN_42[] = {0x13, 0x05, 0xa0, 0x02, 0x67, 0x80, 0x00, 0x00};
+#else
+static const unsigned char RETURN_42[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
+#endif
+
+static void try_call(const char *what, char *code) {
+    fault_addr = 0;
+    int sig = sigsetjmp(env, 1);
+    if (sig == 0) {
+        __builtin___clear_cache(code, code + sizeof RETURN_42);
+        printf("%s: returned %d\n", what, ((int (*)(void))code)());
+    } else {
+        printf("%s: signal %d code %d at offset %ld\n", what, sig, fault_code, (long)((char *)fault_addr - code));
+    }
+}
+
 int main(int argc, char **argv) {
     struct sigaction sa = {0};
     sa.sa_sigaction = on_segv;
@@ -45,6 +65,7 @@ int main(int argc, char **argv) {
     printf("anon zero %d\n", m[100] == 0 && m[3 * page] == 0);
     strcpy(m, "mapped");
     try_write("rw page", m + 10);
+    m[page + 8] = 3;                  /* written, then read-only: the write must not stick */
     mprotect(m + page, page, PROT_READ);
     try_write("read-only page", m + page + 8);
     printf("still readable %d\n", m[page + 8]);
@@ -91,7 +112,24 @@ int main(int argc, char **argv) {
     priv[0] = 9;
     madvise(priv, page, MADV_DONTNEED);
     printf("madvise dontneed %d\n", priv[0]);
-    /* executing data is refused */
     try_write("null pointer", (char *)0);
+    /* executing data is refused; code written, then made executable, runs */
+    char *code = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memcpy(code, RETURN_42, sizeof RETURN_42);
+    try_call("data page", code);
+    mprotect(code, page, PROT_READ | PROT_EXEC);
+    try_call("made executable", code);
+    /* a working set larger than a new TLB's 256 pages, many times over */
+    size_t big = 8 << 20;
+    unsigned char *x = malloc(big), *y = malloc(big);
+    unsigned long sum = 0;
+    for (int r = 0; r < 3; r++) {
+        memset(x, r + 1, big);
+        for (size_t i = 0; i < big; i += 4096)
+            x[i] ^= (unsigned char)(i >> 12);
+        memcpy(y, x, big);
+        sum += y[(size_t)r * 40961 % big] + y[big - 1 - r];
+    }
+    printf("big copies %lu\n", sum);
     return 0;
 }
