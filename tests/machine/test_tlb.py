@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import platform
+import random
 
 import pytest
 import unicorn
@@ -142,3 +143,34 @@ def test_fault_hooks_follow_their_ranges_in_order() -> None:
 def test_arm64_engines_have_4k_pages() -> None:
     """Unicorn's Arm default is 1 KiB: four TLB fills for each page a guest touches."""
     assert Cpu("arm64").uc.ctl_get_page_size() == 4096  # type: ignore[attr-defined]
+
+
+def test_fault_hooks_hold_exactly_the_ranges_through_many_changes() -> None:
+    """Random range lists (growing past the slots, shrinking, the top moving): the begin/end Unicorn
+    reads from each hook take in exactly the listed ranges, and a store reaches the hook exactly
+    where a range covers it."""
+    rng = random.Random(7)
+    reached: list[int] = []
+    callback = MEM_HOOK(lambda uc, access, address, size, value, user: reached.append(address) and False)
+    uc = unicorn.Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
+    uc.mem_map(CODE, 0x1000, R | X)
+    uc.mem_write(CODE, bytes.fromhex("200000f9"))      # str x0, [x1]
+    hooks = FaultHooks(uc, [(0, 2**64 - 1)])
+    hooks.add(unicorn.UC_HOOK_MEM_WRITE_UNMAPPED, ctypes.cast(callback, ctypes.c_void_p).value or 0)
+    for step in range(60):
+        cuts = sorted(rng.sample(range(0x20, 0x400), 2 * rng.randint(1, 12)))
+        ranges = [(a << 20, (b << 20) - 1) for a, b in zip(cuts[::2], cuts[1::2], strict=True)]
+        if step % 3:
+            ranges.append((0x500 << 20, 2**64 - 1))
+        hooks.cover(ranges)
+        handles = hooks._handles[0]
+        held = {tuple((ctypes.c_uint64 * 2).from_address(h + hooks._offset)) for h in handles}
+        assert held - {(ranges[-1][1], ranges[-1][1])} == set(ranges) - {(ranges[-1][1], ranges[-1][1])}
+        for begin, end in ranges[:3]:
+            after = any(b <= end + 1 <= e for b, e in ranges)
+            for address, inside in ((begin, True), (end - 7, True), (end + 1, after)):
+                reached.clear()
+                uc.reg_write(a64.UC_ARM64_REG_X1, address)
+                with pytest.raises(unicorn.UcError):
+                    uc.emu_start(CODE, CODE + 4)
+                assert reached == ([address] if inside else []), (step, hex(address))

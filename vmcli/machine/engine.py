@@ -328,31 +328,103 @@ def fault_ranges(ram_base: int, ram_size: int) -> list[tuple[int, int]]:
     return ranges
 
 
+# A hook's range lives in libunicorn's `struct hook` (begin and end, two adjacent uint64s); Unicorn
+# reads it at each fault and in notdirty_write, so rewriting it moves the hook. That is how a Linux
+# program's fault hooks follow its mappings: deleting and adding hooks instead would grow Unicorn's
+# hook lists by a dead hook per change until emu_start returns (it frees them only then), and a program
+# that maps and unmaps in a loop inside one run would slow down without bound.
+_PROBE_RANGE = (0x5EED_0000_1234_5678, 0x5EED_0000_8765_4321)
+
+
+@cache
+def _range_offset(probe_handle: int) -> int | None:
+    """The offset of `begin` in a struct hook added with _PROBE_RANGE (found, not assumed)."""
+    raw = ctypes.string_at(probe_handle, 64)
+    begin = raw.find(_PROBE_RANGE[0].to_bytes(8, "little"))
+    ok = begin >= 0 and begin % 8 == 0 and raw[begin + 8:begin + 16] == _PROBE_RANGE[1].to_bytes(8, "little")
+    return begin if ok else None
+
+
 class FaultHooks:
-    """Compiled memory-fault hooks over the addresses where an access can fault, all re-added in order
-    (the first to record a fault comes first) when those addresses change: a Linux program's
-    writable pages come and go with mmap. A hook whose range takes in a page keeps Unicorn from
-    marking it dirty (see fault_ranges)."""
+    """Compiled memory-fault hooks over the addresses where an access can fault; `cover` moves them
+    when those change (a Linux program's writable pages come and go with mmap). A hook whose range
+    takes in a page keeps Unicorn from marking it dirty (see fault_ranges). The hooks of one `add` are
+    called before those of a later one, whatever the ranges: the first records the fault."""
 
     def __init__(self, uc: unicorn.Uc, ranges: Sequence[tuple[int, int]] = ((1, 0),)) -> None:
         self.uc = uc
         self.ranges = list(ranges)
         self._specs: list[tuple[int, int, int]] = []     # (hook type, callback address, user data)
-        self._handles: list[int] = []
+        self._handles: list[list[int]] = []              # per spec, one hook per slot
+        self._cells: list[list[Any]] = []                # per spec and slot, the hook's (begin, end)
+        self._slots = self.ranges[:]                     # the range each slot holds
+        self._slot_of = {r: i for i, r in enumerate(self.ranges)}
+        self._spares: list[int] = []                     # slots without a range (see _spare)
+        probe = add_native_hook(uc, unicorn.UC_HOOK_MEM_READ_UNMAPPED, _probe_target(), 0, *_PROBE_RANGE)
+        self._offset = _range_offset(probe)
+        remove_native_hook(uc, probe)
 
     def add(self, kind: int, callback: int, user_data: int = 0) -> None:
         self._specs.append((kind, callback, user_data))
-        self._handles += [add_native_hook(self.uc, kind, callback, user_data, begin, end) for begin, end in self.ranges]
+        self._add_hooks(len(self._specs) - 1)
 
     def cover(self, ranges: Sequence[tuple[int, int]]) -> None:
-        if list(ranges) == self.ranges:
+        """Move the hooks to `ranges` (where this libunicorn's struct hook is unknown they stay over
+        every address: correct, with every store on the slow path). A slot keeps its range while
+        that range stays (within one add, which hook holds which range does not matter), so a
+        mapping change rewrites a few slots."""
+        if list(ranges) == self.ranges or self._offset is None or not ranges:
             return
-        for hook in self._handles:
-            remove_native_hook(self.uc, hook)
-        self.ranges, self._handles = list(ranges), []
-        for kind, callback, user_data in self._specs:
-            self._handles += [add_native_hook(self.uc, kind, callback, user_data, begin, end)
-                              for begin, end in self.ranges]
+        old, self.ranges = self.ranges, list(ranges)
+        spare = self._spare()
+        if len(self.ranges) > len(self._slots):           # more slots, added in order: rare (doubling)
+            for hooks in self._handles:
+                for hook in hooks:
+                    remove_native_hook(self.uc, hook)
+            size = 2 * len(self._slots)
+            self._slots = self.ranges + [spare] * (size - len(self.ranges))
+            self._slot_of = {r: i for i, r in enumerate(self.ranges)}
+            self._spares = list(range(len(self.ranges), size))
+            for spec in range(len(self._specs)):
+                self._add_hooks(spec)
+            return
+        wanted, had = set(self.ranges), set(old)
+        pool = self._spares + [self._slot_of.pop(r) for r in had - wanted]
+        for r in wanted - had:
+            i = pool.pop()
+            self._slot_of[r] = i
+            self._put(i, r)
+        for i in pool:
+            if self._slots[i] != spare:
+                self._put(i, spare)
+        self._spares = pool
+
+    def _spare(self) -> tuple[int, int]:
+        """What a slot without a range holds: the last byte of the last range, which adds no address."""
+        return self.ranges[-1][1], self.ranges[-1][1]
+
+    def _put(self, slot: int, r: tuple[int, int]) -> None:
+        self._slots[slot] = r
+        for cells in self._cells:
+            cells[slot][:] = r
+
+    def _add_hooks(self, spec: int) -> None:
+        kind, callback, user_data = self._specs[spec]
+        hooks = [add_native_hook(self.uc, kind, callback, user_data, begin, end) for begin, end in self._slots]
+        cells = ([(ctypes.c_uint64 * 2).from_address(hook + self._offset) for hook in hooks]
+                 if self._offset is not None else [])
+        if spec < len(self._handles):
+            self._handles[spec], self._cells[spec] = hooks, cells
+        else:
+            self._handles.append(hooks)
+            self._cells.append(cells)
+
+
+@cache
+def _probe_target() -> int:
+    address = library_function("uc_version")     # never called: the probe's range is never accessed
+    assert address is not None
+    return address
 
 
 def flush_translations(uc: unicorn.Uc) -> None:
