@@ -1,7 +1,8 @@
-"""Linux user mode speed: a compute-bound program, system calls per second, a static hello world and
-a store-bound program (bench/linux/stores.c), under `vm run`, under qemu-user and (compute only)
-under bare Unicorn (bench/bare_linux.py), runs interleaved, medians of whole-process wall time and
-ratios from the same run.
+"""Linux user mode speed: a compute-bound program, system calls per second, a static hello world, a
+store-bound program (bench/linux/stores.c) and the cost of an mmap and munmap pair
+(bench/linux/mmaps.c), under `vm run`, under qemu-user and (compute only) under bare Unicorn
+(bench/bare_linux.py), runs interleaved, medians of whole-process wall time and ratios from the
+same run.
 
     python bench/linux_bench.py [--repeats N] [--arch ARCH ...] [--rounds R]
 
@@ -52,14 +53,15 @@ HELLO = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
 def build(out: Path, arch: str, rounds: int) -> dict[str, Path]:
     cc = CC[arch]
     progs = {"compute": out / f"compute-{arch}", "syscalls": out / f"syscalls-{arch}", "hello": out / f"hello-{arch}",
-             "stores": out / f"stores-{arch}"}
+             "stores": out / f"stores-{arch}", "mmaps": out / f"mmaps-{arch}"}
     subprocess.run([cc, "-O2", "-static", "-nostdlib", "-fno-builtin", f"-DROUNDS={rounds}", "-o",
                     str(progs["compute"]), str(HERE / "compute.c")], check=True)
     for name, source in (("syscalls", SYSCALLS), ("hello", HELLO)):
         src = out / f"{name}.c"
         src.write_text(source)
         subprocess.run([cc, "-O2", "-static", "-o", str(progs[name]), str(src)], check=True)
-    subprocess.run([cc, "-O2", "-static", "-o", str(progs["stores"]), str(HERE / "stores.c")], check=True)
+    for name in ("stores", "mmaps"):
+        subprocess.run([cc, "-O2", "-static", "-o", str(progs[name]), str(HERE / f"{name}.c")], check=True)
     return progs
 
 
@@ -79,13 +81,14 @@ def main() -> None:
     arches = [a for a in args.arch or list(CC) if shutil.which(CC[a]) and shutil.which(QEMU[a])]
     with tempfile.TemporaryDirectory() as tmp:
         print("| arch | compute: vm | qemu-user | bare Unicorn | vm / qemu | vm / Unicorn | getpid/s vm (qemu) "
-              "| writes/s vm (qemu) | hello vm (qemu) | stores vm (qemu) |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "| writes/s vm (qemu) | hello vm (qemu) | stores vm (qemu) | mmap+munmap vm (qemu) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for arch in arches:
             progs = build(Path(tmp), arch, args.rounds)
             times: dict[str, list[float]] = {"vm": [], "qemu": [], "bare": [], "hello-vm": [], "hello-qemu": [],
                                              "stores-vm": [], "stores-qemu": []}
-            rates: dict[str, list[float]] = {"p-vm": [], "p-qemu": [], "w-vm": [], "w-qemu": []}
+            rates: dict[str, list[float]] = {"p-vm": [], "p-qemu": [], "w-vm": [], "w-qemu": [], "m-vm": [],
+                                             "m-qemu": []}
             for _ in range(args.repeats):
                 times["vm"].append(wall([*VM, "--user", str(progs["compute"])])[0])
                 times["qemu"].append(wall([QEMU[arch], str(progs["compute"])])[0])
@@ -95,6 +98,8 @@ def main() -> None:
                 times["hello-qemu"].append(wall([QEMU[arch], str(progs["hello"])])[0])
                 times["stores-vm"].append(wall([*VM, str(progs["stores"])])[0])
                 times["stores-qemu"].append(wall([QEMU[arch], str(progs["stores"])])[0])
+                for who, cmd in (("vm", [*VM, str(progs["mmaps"])]), ("qemu", [QEMU[arch], str(progs["mmaps"])])):
+                    rates[f"m-{who}"].append(float(wall(cmd)[1] or "nan"))
                 for kind in "pw":
                     for who, cmd in (("vm", [*VM, str(progs["syscalls"]), "--"]), ("qemu", [QEMU[arch],
                                                                                             str(progs["syscalls"])])):
@@ -106,7 +111,7 @@ def main() -> None:
             print(f"| {arch} | {m['vm']:.2f} s | {m['qemu']:.2f} s | {m['bare']:.2f} s | {m['vm'] / m['qemu']:.2f} "
                   f"| {m['vm'] / m['bare']:.2f} | {r['p-vm']:,.0f} ({r['p-qemu']:,.0f}) "
                   f"| {r['w-vm']:,.0f} ({r['w-qemu']:,.0f}) | {m['hello-vm']:.2f} s ({m['hello-qemu']:.2f} s) "
-                  f"| {m['stores-vm']:.2f} s ({m['stores-qemu']:.2f} s) |",
+                  f"| {m['stores-vm']:.2f} s ({m['stores-qemu']:.2f} s) | {r['m-vm']:.0f} us ({r['m-qemu']:.0f} us) |",
                   flush=True)
 
 
