@@ -336,13 +336,21 @@ def fault_ranges(ram_base: int, ram_size: int) -> list[tuple[int, int]]:
 _PROBE_RANGE = (0x5EED_0000_1234_5678, 0x5EED_0000_8765_4321)
 
 
-@cache
-def _range_offset(probe_handle: int) -> int | None:
-    """The offset of `begin` in a struct hook added with _PROBE_RANGE (found, not assumed)."""
-    raw = ctypes.string_at(probe_handle, 64)
-    begin = raw.find(_PROBE_RANGE[0].to_bytes(8, "little"))
-    ok = begin >= 0 and begin % 8 == 0 and raw[begin + 8:begin + 16] == _PROBE_RANGE[1].to_bytes(8, "little")
-    return begin if ok else None
+_hook_layout: dict[str, int | None] = {}     # libunicorn's, found once per process
+
+
+def _range_offset(uc: unicorn.Uc) -> int | None:
+    """The offset of `begin` in libunicorn's struct hook, found (not assumed) from a hook added with
+    _PROBE_RANGE and removed again; None if it cannot be found."""
+    target = library_function("uc_version")      # never called: nothing runs while the probe exists
+    if "begin" not in _hook_layout and target is not None:
+        probe = add_native_hook(uc, unicorn.UC_HOOK_MEM_READ_UNMAPPED, target, 0, *_PROBE_RANGE)
+        raw = ctypes.string_at(probe, 64)
+        remove_native_hook(uc, probe)
+        begin = raw.find(_PROBE_RANGE[0].to_bytes(8, "little"))
+        ok = begin >= 0 and begin % 8 == 0 and raw[begin + 8:begin + 16] == _PROBE_RANGE[1].to_bytes(8, "little")
+        _hook_layout["begin"] = begin if ok else None
+    return _hook_layout.get("begin")
 
 
 class FaultHooks:
@@ -360,9 +368,7 @@ class FaultHooks:
         self._slots = self.ranges[:]                     # the range each slot holds
         self._slot_of = {r: i for i, r in enumerate(self.ranges)}
         self._spares: list[int] = []                     # slots without a range (see _spare)
-        probe = add_native_hook(uc, unicorn.UC_HOOK_MEM_READ_UNMAPPED, _probe_target(), 0, *_PROBE_RANGE)
-        self._offset = _range_offset(probe)
-        remove_native_hook(uc, probe)
+        self._offset = _range_offset(uc)
 
     def add(self, kind: int, callback: int, user_data: int = 0) -> None:
         self._specs.append((kind, callback, user_data))
@@ -418,13 +424,6 @@ class FaultHooks:
         else:
             self._handles.append(hooks)
             self._cells.append(cells)
-
-
-@cache
-def _probe_target() -> int:
-    address = library_function("uc_version")     # never called: the probe's range is never accessed
-    assert address is not None
-    return address
 
 
 def flush_translations(uc: unicorn.Uc) -> None:
