@@ -16,8 +16,8 @@ from unicorn import arm64_const as a64
 from vmcli.machine.cpu import Cpu
 from vmcli.machine.engine import FIRST_LIMIT, MEM_HOOK, FaultHooks, TlbFill, _tlb_filler, virtual_tlb
 
-pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
-                                reason="the compiled filler is x86-64 machine code")
+x86_64_host = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                                 reason="the compiled filler is x86-64 machine code")
 
 PAGES = 1 << 16
 CODE, DATA = 0x10000, 0x100000
@@ -41,6 +41,7 @@ def table_of(pages: dict[int, int]) -> ctypes.Array[ctypes.c_uint8]:
     return table
 
 
+@x86_64_host
 def test_the_filler_answers_from_the_table() -> None:
     uc = unicorn.Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
     filler = _tlb_filler(PAGES)
@@ -64,6 +65,7 @@ def test_the_filler_answers_from_the_table() -> None:
     assert state.fills == len(cases)
 
 
+@x86_64_host
 def test_the_filler_flushes_after_limit_fills_and_doubles_it() -> None:
     uc = unicorn.Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
     filler = _tlb_filler(PAGES)
@@ -81,6 +83,7 @@ def test_the_filler_flushes_after_limit_fills_and_doubles_it() -> None:
     assert seen == [(1, 3), (2, 3), (0, 6), (1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (0, 12), (1, 12)]
 
 
+@x86_64_host
 def test_a_guest_runs_on_the_virtual_tlb() -> None:
     """Stores over 2,048 pages, 8 rounds (several flushes from the filler) leave the memory a run on the
     CPU's own MMU leaves; a fetch from a data page faults as there (UC_ERR_FETCH_PROT)."""
