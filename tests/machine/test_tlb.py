@@ -8,6 +8,8 @@ from __future__ import annotations
 import ctypes
 import platform
 import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import unicorn
@@ -41,14 +43,25 @@ def table_of(pages: dict[int, int]) -> ctypes.Array[ctypes.c_uint8]:
     return table
 
 
-@x86_64_host
-def test_the_filler_answers_from_the_table() -> None:
-    uc = unicorn.Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
+def filler_call(pages: dict[int, int], limit: int) -> tuple[Callable[[int, int, Entry], bool], TlbFill, Any]:
+    """The compiled filler as a Python function of (address, access type, entry), its state and the
+    table (which must outlive the calls)."""
+    uc = unicorn.Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)      # a real engine for its flushes
     filler = _tlb_filler(PAGES)
     assert filler is not None
     fill = FILL(filler)
-    table = table_of({1: R | W, 2: R | X, 3: R})
-    state = TlbFill(ctypes.addressof(table), 0, 1 << 40)
+    table = table_of(pages)
+    state = TlbFill(ctypes.addressof(table), 0, limit)
+
+    def call(address: int, access: int, entry: Entry) -> bool:
+        return bool(fill(uc._uch, address, access, ctypes.byref(entry), ctypes.byref(state)))
+
+    return call, state, table
+
+
+@x86_64_host
+def test_the_filler_answers_from_the_table() -> None:
+    fill, state, _table = filler_call({1: R | W, 2: R | X, 3: R}, 1 << 40)
     read, write, fetch = unicorn.UC_MEM_READ, unicorn.UC_MEM_WRITE, unicorn.UC_MEM_FETCH
     cases = [
         (0x1000, read, R | W), (0x1000, write, R | W), (0x1000, fetch, R | W | X),   # data: no execute
@@ -60,23 +73,18 @@ def test_the_filler_answers_from_the_table() -> None:
     ]
     for address, access, perms in cases:
         entry = Entry(0, 0)
-        assert fill(uc._uch, address, access, ctypes.byref(entry), ctypes.byref(state))
+        assert fill(address, access, entry)
         assert (entry.paddr, entry.perms) == (address, perms), (hex(address), access)
     assert state.fills == len(cases)
 
 
 @x86_64_host
 def test_the_filler_flushes_after_limit_fills_and_doubles_it() -> None:
-    uc = unicorn.Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
-    filler = _tlb_filler(PAGES)
-    assert filler is not None
-    fill = FILL(filler)
-    table = table_of({1: R | W})
-    state = TlbFill(ctypes.addressof(table), 0, 3)
+    fill, state, _table = filler_call({1: R | W}, 3)
     seen = []
     for _ in range(10):
         entry = Entry(0, 0)
-        assert fill(uc._uch, 0x1000, unicorn.UC_MEM_READ, ctypes.byref(entry), ctypes.byref(state))
+        assert fill(0x1000, unicorn.UC_MEM_READ, entry)
         assert (entry.paddr, entry.perms) == (0x1000, R | W)      # the flush keeps the answer intact
         seen.append((state.fills, state.limit))
     # fills 1, 2, then the third reaches 3: flushed (count from 0 again), the next flush after 6
