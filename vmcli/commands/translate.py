@@ -13,6 +13,7 @@ import click
 from vmcli import translate as api
 from vmcli.errors import BadInput
 from vmcli.translate import inputs
+from vmcli.translate.core.disk import no_cyclic_gc
 from vmcli.translate.present import table as view
 
 # the option each input of vmcli.translate.inputs comes from (InputError.about)
@@ -73,6 +74,14 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     base = _int(address, "--address") or 0
     if not 0 <= base < 1 << 64:
         raise BadInput(f"--address: {address} is not a 64-bit address (0 .. 2**64 - 1)")
+    if input_file is not None and output is not None and not (as_json or verify):
+        # blocks, numba's modules and the templates: many objects and no cycles, which the cyclic
+        # collector would only walk again and again
+        with no_cyclic_gc():
+            with _naming_options():
+                blocks = inputs.read_input_file(input_file)
+            _bulk(blocks, output, jobs, stats, arch)
+        return
     with _naming_options():
         if hex_bytes is not None:
             blocks = [inputs.Block(inputs.parse_hex(hex_bytes), base)]
@@ -86,9 +95,6 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         else:
             assert input_file is not None
             blocks = inputs.read_input_file(input_file)
-    if input_file is not None and output is not None and not (as_json or verify):
-        _bulk(blocks, output, jobs, stats, arch)
-        return
     t0 = time.perf_counter()
     results = api.translate_blocks([(b.code, b.address) for b in blocks], arch, jobs)
     elapsed = time.perf_counter() - t0
