@@ -107,11 +107,13 @@ def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...]) -> l
     if insn is None or not others or insn.enc.name not in SHAPES:
         return [_build(word, pc, context)]        # an undecodable word's shape is (Enc.valid reads no immediate)
     descs = _descriptors(insn)
-    by_class: dict[tuple[int, ...], list[int]] = {}
-    for w in (word, *others):
-        by_class.setdefault(tuple(value_class(field_value(w, d)) for d in descs), []).append(w)
+    words = (word, *others)
+    by_class: dict[int, list[int]] = {}
+    for w, c in zip(words, k.classes_of(np.array(words, np.int64), np.array(descs, np.int64)).tolist(), strict=True):
+        by_class.setdefault(c, []).append(w)
     out = []
-    for classes, ws in by_class.items():
+    for signature, ws in by_class.items():
+        classes = [(signature >> (3 * j)) & 7 for j in range(len(descs))]
         if len(ws) == 1:
             out.append(_build(ws[0], pc, context))
             continue
@@ -347,9 +349,10 @@ class FastA64:
         words = np.frombuffer(b"".join(codes), "<u4")
         wstart = np.cumsum(lengths)
 
+        pcs = np.repeat(addrs - 4 * wstart[:-1], lengths[1:]) + 4 * np.arange(len(words), dtype=np.int64)
+
         def pc_of(i: int) -> int:
-            b = int(np.searchsorted(wstart, i, side="right")) - 1
-            return int(addrs[b]) + 4 * (i - int(wstart[b]))
+            return int(pcs[i])
 
         self._new = 0
         keys = np.zeros((len(words), 2), np.int64)

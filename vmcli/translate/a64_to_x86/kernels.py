@@ -136,6 +136,16 @@ def field_value(word, desc):
 
 
 @numba.njit(cache=True)
+def classes_of(words, descs):
+    """Each word's classes of the derived values `descs` (shapes.value_class), 3 bits each."""
+    out = np.zeros(len(words), np.int64)
+    for i in range(len(words)):
+        for j in range(len(descs)):
+            out[i] |= np.int64(value_class(field_value(words[i], descs[j]))) << (3 * j)
+    return out
+
+
+@numba.njit(cache=True)
 def contexts(wstart, done, use, tpl_flags):
     """Each instruction's flag context (frontend.flag_contexts, block by block over the words
     translated, done[b] of them: plan's), from the templates plan picked (use)."""
