@@ -77,7 +77,7 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     if input_file is not None and output is not None and not (as_json or verify):
         # blocks, numba's modules and the templates: many objects and no cycles, which the cyclic
         # collector would only walk again and again
-        with no_cyclic_gc():
+        with no_cyclic_gc(freeze=True):
             with _naming_options():
                 blocks = inputs.read_input_file(input_file)
             _bulk(blocks, output, jobs, stats, arch)
