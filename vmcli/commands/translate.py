@@ -13,7 +13,6 @@ import click
 from vmcli import translate as api
 from vmcli.errors import BadInput
 from vmcli.translate import inputs
-from vmcli.translate.core.disk import no_cyclic_gc
 from vmcli.translate.present import table as view
 
 # the option each input of vmcli.translate.inputs comes from (InputError.about)
@@ -75,9 +74,7 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     if not 0 <= base < 1 << 64:
         raise BadInput(f"--address: {address} is not a 64-bit address (0 .. 2**64 - 1)")
     if input_file is not None and output is not None and not (as_json or verify):
-        # blocks, numba's modules and the templates: many objects and no cycles, which the cyclic
-        # collector would only walk again and again
-        with no_cyclic_gc(freeze=True):
+        with api.bulk_run():
             with _naming_options():
                 blocks = inputs.read_input_file(input_file)
             _bulk(blocks, output, jobs, stats, arch)
