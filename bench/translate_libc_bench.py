@@ -6,8 +6,8 @@ translator, and writes them as `@ADDRESS HEX` lines):
     source instructions translated and the host instructions per translated instruction;
   - speed, as whole processes over the same file, medians of --repeat: `vm translate --input-file F
     --output O` from an empty template cache (cold) and with the templates on disk (warm), against a
-    process that only decodes the same bytes with capstone in detail mode (bench/decode_only.py);
-    ratio = translate time / decode-only time (below 1: faster than decoding);
+    process that only decodes the same bytes with capstone in detail mode (bench/decode_only.py),
+    the three run in turn; ratio = translate time / decode-only time (below 1: faster than decoding);
   - with --table N: the N source mnemonics that cost the most host instructions (the Python path,
     which gives each source instruction its own target instructions), and the first unsupported
     instruction of the blocks that have one, by the instructions they leave untranslated.
@@ -41,16 +41,22 @@ from translate import libc  # noqa: E402  (tests/translate/libc.py: the corpus)
 DEFAULT_LIBS = "x86_64:libc,x86_64:libm,arm64:libc,arm64:libm"
 
 
-def _median_time(cmd: list[str], env: dict[str, str], repeat: int, fresh_cache: Path | None = None) -> float:
-    times = []
+def _timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def _median_times(decode: list[str], vm: list[str], env: dict[str, str], warm_env: dict[str, str], repeat: int,
+                  fresh_cache: Path) -> tuple[float, float, float]:
+    """Medians of the decode-only, cold and warm processes, run in turn (decode, cold, warm, decode
+    ...) so that a change in the machine's load falls on all three alike."""
+    times: tuple[list[float], list[float], list[float]] = ([], [], [])
     for i in range(repeat):
-        e = dict(env)
-        if fresh_cache is not None:
-            e["VM_CACHE_DIR"] = str(fresh_cache / f"run{i}")        # an empty template cache each run
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        times[0].append(_timed(decode, env))
+        times[1].append(_timed(vm, dict(env, VM_CACHE_DIR=str(fresh_cache / f"run{i}"))))  # an empty cache
+        times[2].append(_timed(vm, warm_env))
+    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(times[2])
 
 
 def _stats(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -117,11 +123,10 @@ def main() -> None:
                   "--output", str(out)]
             subprocess.run(vm[:-4] + ["--hex", "90" if arch == "x86_64" else "1f2003d5", "--output", str(out)],
                            check=True, env=env, stdout=subprocess.DEVNULL)   # numba's compiled kernels ready
-            decode = _median_time([sys.executable, "-c", decode_only.script(arch), str(src)], env, args.repeat)
-            cold = _median_time(vm, env, args.repeat, fresh_cache=tmpdir / f"cold-{arch}-{name}")
             warm_env = dict(env, VM_CACHE_DIR=str(tmpdir / f"warm-{arch}-{name}"))
             subprocess.run(vm, check=True, env=warm_env, stdout=subprocess.DEVNULL)    # templates to disk
-            warm = _median_time(vm, warm_env, args.repeat)
+            decode, cold, warm = _median_times([sys.executable, "-c", decode_only.script(arch), str(src)], vm, env,
+                                               warm_env, args.repeat, tmpdir / f"cold-{arch}-{name}")
             stats = _stats(vm, dict(env, VM_CACHE_DIR=str(tmpdir / f"stats-{arch}-{name}")))
             row: dict[str, Any] = {"blocks": len(blocks), **stats, "decode_s": decode, "cold_s": cold,
                                    "warm_s": warm, "cold_ratio": cold / decode, "warm_ratio": warm / decode}

@@ -7,6 +7,7 @@ numba or pyopencl. Errors a user can cause end in one line on stderr and a docum
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import os
@@ -103,3 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(ExitStatus.INTERNAL)
+    finally:
+        # what the command made lives until the process ends: frozen, the cyclic collector does
+        # not walk it again while the interpreter shuts down (0.8 s after a bulk translation)
+        gc.freeze()

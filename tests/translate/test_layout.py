@@ -10,8 +10,9 @@ import vmcli.commands.translate
 import vmcli.translate
 
 # modules a function may import when it first needs them: numba behind the fast paths, unicorn behind
-# the verifier plug-ins, keystone for --asm, pyelftools for ELF images, rich for the tables
-LAZY = {"keystone", "elftools.common.exceptions", "elftools.elf.elffile", "rich.console", "rich.markup",
+# the verifier plug-ins, keystone for --asm, pyelftools for ELF images, rich for the tables, capstone
+# for listings (the bulk path never disassembles)
+LAZY = {"keystone", "capstone", "elftools.common.exceptions", "elftools.elf.elffile", "rich.console", "rich.markup",
         "rich.table", "rich.text",
         "vmcli.translate.x86_to_a64.fast", "vmcli.translate.x86_to_a64.check",
         "vmcli.translate.a64_to_x86.fast", "vmcli.translate.a64_to_x86.check"}

@@ -73,6 +73,12 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     base = _int(address, "--address") or 0
     if not 0 <= base < 1 << 64:
         raise BadInput(f"--address: {address} is not a 64-bit address (0 .. 2**64 - 1)")
+    if input_file is not None and output is not None and not (as_json or verify):
+        with api.bulk_run():
+            with _naming_options():
+                blocks = inputs.read_input_file(input_file)
+            _bulk(blocks, output, jobs, stats, arch)
+        return
     with _naming_options():
         if hex_bytes is not None:
             blocks = [inputs.Block(inputs.parse_hex(hex_bytes), base)]
@@ -86,9 +92,6 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
         else:
             assert input_file is not None
             blocks = inputs.read_input_file(input_file)
-    if input_file is not None and output is not None and not (as_json or verify):
-        _bulk(blocks, output, jobs, stats, arch)
-        return
     t0 = time.perf_counter()
     results = api.translate_blocks([(b.code, b.address) for b in blocks], arch, jobs)
     elapsed = time.perf_counter() - t0

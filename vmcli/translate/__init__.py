@@ -7,6 +7,7 @@
     supported_forms(source_arch)                 the verified forms
     verify_translation(tr, states)               each instruction checked against the source
     host_instructions(code, source_arch)         how many target instructions translated code holds
+    bulk_run()                                   around a one-shot bulk run: no cyclic collector
 
 How the package is built (isa/ below core/ below one package per direction, verify/ and present/
 reaching directions through core/direction.py) is in docs/translator.md.
@@ -20,15 +21,23 @@ from collections.abc import Sequence
 from vmcli.translate.core import cache
 from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
 from vmcli.translate.core.direction import SOURCES, Form, Result, direction, source_arch
+from vmcli.translate.core.disk import no_cyclic_gc
 from vmcli.translate.core.jobs import fork_map, split
 from vmcli.translate.isa import disasm
 from vmcli.translate.verify.harness import InsnCheck, verify_translation
 
 __all__ = ["CACHE_LEVELS", "SOURCES", "Form", "InsnCheck", "Result", "SourceInsn", "Stop", "Translation",
-           "host_instructions", "source_arch", "split_blocks", "supported_forms", "translate", "translate_blocks",
-           "translate_bulk", "verify_translation"]
+           "bulk_run", "host_instructions", "source_arch", "split_blocks", "supported_forms", "translate",
+           "translate_blocks", "translate_bulk", "verify_translation"]
 
 CACHE_LEVELS = cache.LEVELS
+
+
+def bulk_run() -> no_cyclic_gc:
+    """Around reading and translating many blocks in a one-shot process: the blocks, numba's modules
+    and the templates are many objects and no cycles, which the cyclic collector would only walk
+    again and again; what lives at the end is frozen out of its sight."""
+    return no_cyclic_gc(freeze=True)
 
 
 def translate(code: bytes, address: int = 0, source: str = "x86_64") -> Translation:

@@ -151,20 +151,51 @@ def test_numba_is_imported_only_by_the_bulk_path(tmp_path: Path) -> None:
     assert (tmp_path / "o.bin").read_bytes() == translate_a64(bytes.fromhex("2000028b")).code
 
 
+def _key(word: int) -> int:
+    """The template key's first word: without the PC-relative offset, or without the immediate
+    field of an encoding keyed by shape (the decoder's first match) and tagged."""
+    from vmcli.translate.a64_to_x86 import kernels
+    from vmcli.translate.a64_to_x86.shapes import ENV_REGS, SHAPES
+    from vmcli.translate.isa.a64.decoder import match
+    from vmcli.translate.isa.a64.encodings import pc_relative_mask
+
+    if pc_relative_mask(word):
+        return word & ~pc_relative_mask(word)
+    p = match(word)
+    if p is None or p.enc.name not in SHAPES:
+        return word
+    shape = SHAPES[p.enc.name]
+    if shape.field is not None:
+        lsb, width = p.enc.fields[shape.field]
+        word &= ~(((1 << width) - 1) << lsb)
+    names: dict[int, int] = {}                   # env register -> its name in the key
+    for field in shape.regs:
+        lsb = p.enc.fields[field][0]
+        r = (word >> lsb) & 31
+        if r in ENV_REGS:
+            cls = r >= 16
+            names.setdefault(r, kernels.ENV_NAMES[cls] + sum(1 for q in names if (q >= 16) == cls))
+            word = word & ~(31 << lsb) | names[r] << lsb
+    return word | int(kernels.SHAPED)
+
+
 def test_kernels_name_the_pc_relative_fields_as_the_isa_does() -> None:
     """kernels.keys_of and kernels._target (numba) against isa.a64.encodings' pc_relative_mask and
-    pc_target, on every PC-relative form and random words, at addresses across the range."""
+    pc_target and the decoder's patterns, on every PC-relative form, every form keyed by shape and
+    random words, at addresses across the range."""
     import numpy as np
 
     from vmcli.translate.a64_to_x86 import kernels
+    from vmcli.translate.a64_to_x86.shapes import SHAPES
     from vmcli.translate.isa.a64.encodings import pc_relative_mask, pc_target
 
     rng = random.Random(7)
     forms = [f for f in a64_forms() if f.enc.name in ("b", "bl", "b_cond", "cbz", "cbnz", "tbz", "tbnz", "adr",
-                                                     "adrp")]
+                                                     "adrp", *SHAPES)]
     words = [instance(rng.choice(forms), rng)[0] for _ in range(3000)] + [rng.getrandbits(32) for _ in range(3000)]
     got = kernels.keys_of(np.array(words, np.int64)).tolist()
-    assert got == [w & ~pc_relative_mask(w) for w in words]
+    assert got == [_key(w) for w in words]
+    assert sum(k != w for k, w in zip(got, words, strict=True)) > 1000
     for w in words:
         if pc_relative_mask(w):
             pc = rng.choice(_ADDRESSES) + 4 * rng.randrange(1 << 10)

@@ -4,22 +4,25 @@ AArch64 words are fixed 32-bit, and an instruction's x86 code depends only on it
 flag context (builder.FLAGS_IN, NO_STORE) - except for the PC-relative encodings (adr, adrp,
 branches), whose code holds guest addresses. So:
   Stage A (numba, core/hashtable.lookup): every word of every block -> its template, through an
-    open-addressing table keyed by the word (a PC-relative one without its offset field:
-    kernels.keys_of) and the flag context (0, then kernels.contexts finds the others).
-  Stage B (Python, once per new key only): the decoder decodes the word (cache level 1) and its
-    rule builds the code (level 2, frontend.code_for).
+    open-addressing table keyed by the word (a PC-relative one without its offset field, one of
+    shapes.py's encodings without its immediate field: kernels.keys_of) and the flag context (0,
+    then kernels.contexts finds the others from the templates picked).
+  Stage B (Python, once per new key only): the decoder decodes the word and its rule builds the
+    code (frontend.rule_code; the table is the cache, so the Python path's levels 1 and 2 are
+    passed by and only count); for a key by shape, per class of its values, from two of its words.
   Stage C (numba, kernels.plan, then kernels.emit): pick each instruction's template, then copy
-    every block's templates into one buffer (blocks in parallel) and patch the addresses in.
+    every block's templates into one buffer (blocks in parallel) and patch the values in.
 A PC-relative template is built for one word at one address; builder.Ctx.mov_addr marks where
 each address sits, how it follows the instruction (pc + k, or the address the word's offset field
 names: isa pc_target) and which of mov_imm's encodings holds it. The template serves every word
 of its key at every address whose values keep those encodings; another gets another template of
-the same key (a chain, tpl_next).
+the same key (a chain, tpl_next). A template by shape likewise serves the words of its key whose
+derived values keep their classes (shapes.py); a word alone in its class gets its own.
 As in frontend.translate, a block is translated up to its first unsupported word or up to and
 including its first branch; both give the same bytes and counts (tests/translate/a64_to_x86/
-test_fast.py), and a block at an address beyond 2**62 goes through frontend.translate itself.
-Whole blocks are cached at level 3. Importing this module imports numba (only the bulk path does);
-the kernels compile with cache=True.
+test_fast.py, test_shapes.py), and a block at an address beyond 2**62 goes through
+frontend.translate itself. Whole blocks are cached at level 3. Importing this module imports
+numba (only the bulk path does); the kernels compile with cache=True.
 """
 
 from __future__ import annotations
@@ -30,44 +33,179 @@ from collections.abc import Callable
 import numpy as np
 
 from vmcli.translate.a64_to_x86 import kernels as k
-from vmcli.translate.a64_to_x86.builder import ADDR_WIDE, REL_TARGET, addr_fits
-from vmcli.translate.a64_to_x86.frontend import code_for, decode_cached, translate
+from vmcli.translate.a64_to_x86.builder import ADDR_WIDE, REL_TARGET, Code, addr_fits
+from vmcli.translate.a64_to_x86.frontend import rule_code, translate
+from vmcli.translate.a64_to_x86.shapes import (
+    ENV_REGS,
+    ENV_SLOT,
+    FIELD_KIND,
+    REL_EQUAL,
+    REL_FIELD,
+    REL_WORD,
+    SHAPES,
+    derive_patches,
+    descriptor,
+    field_value,
+    value_class,
+)
 from vmcli.translate.core import cache, disk
 from vmcli.translate.core.direction import Result
 from vmcli.translate.core.hashtable import HashTable
 from vmcli.translate.core.jobs import fork_map, split
-from vmcli.translate.isa.a64.encodings import pc_target
+from vmcli.translate.isa.a64.decoder import Insn, decode
+from vmcli.translate.isa.a64.encodings import pc_relative_mask, pc_target
 
-# one template: word, flag context, x86 code, flags, the address it was built at, its addresses
-# (Code.addrs)
-Record = tuple[int, int, bytes, int, int, tuple[tuple[int, int, int, int], ...]]
-Builder = Callable[[list[tuple[int, int, int]]], list[Record]]    # (word, pc, context) -> templates
+# one template: word, flag context, x86 code, flags, the address it was built at, its patches
+# (Code.addrs, then shapes.py's field values or word)
+Patch = tuple[int, int, int, int]
+Record = tuple[int, int, bytes, int, int, tuple[Patch, ...]]
+# a new key's first word, its pc and flag context, and the other words of its shape in the batch
+Todo = tuple[int, int, int, tuple[int, ...]]
+Builder = Callable[[list[Todo]], list[list[Record]]]    # each key's templates, the chain's head first
 
 F_EXIT, F_UNSUPPORTED = k.F_EXIT, k.F_UNSUPPORTED
 
 
-def _build(word: int, pc: int, context: int = 0) -> Record:
-    """Decode `word` and build its code at `pc` in flag context `context` with its rule."""
-    insn = decode_cached(word, pc)
-    if insn is None:
-        return word, context, b"", F_UNSUPPORTED, pc, ()
-    code = code_for(insn, context)
+def _record(word: int, pc: int, context: int, code: Code, patches: tuple[Patch, ...] = ()) -> Record:
     raw = code.bytes
     for o, _page, value, kind in code.addrs:           # the value sits where the mark says
         size = 8 if kind in ADDR_WIDE else 4
         assert raw[o:o + size] == (value & (1 << 64) - 1).to_bytes(8, "little")[:size], code.addrs
-    return word, context, raw, (F_EXIT if code.exit else 0) | code.nzcv, pc, code.addrs
+    return word, context, raw, (F_EXIT if code.exit else 0) | code.nzcv, pc, code.addrs + patches
+
+
+def _build(word: int, pc: int, context: int = 0) -> Record:
+    """Decode `word` and build its code at `pc` in flag context `context` with its rule (for a
+    word keyed by shape: a template that serves this word only). Each word comes here once (the
+    table is the cache), so it bypasses the Python path's caches: counted as their misses (by
+    _build_groups)."""
+    insn = decode(word, pc)
+    if insn is None:
+        return word, context, b"", F_UNSUPPORTED, pc, ()
+    exact = ((0, REL_WORD, word, 0),) if insn.enc.name in SHAPES else ()
+    return _record(word, pc, context, rule_code(insn, context), exact)
+
+
+def _partner(word: int, others: list[int], descs: list[int]) -> int:
+    """A word whose derived values all differ from `word`'s (else the one differing in most, of a
+    few looked at): the values two words share, their template serves only."""
+    mine = [field_value(word, d) for d in descs]
+    best, most = others[0], -1
+    for w in others[:8]:
+        apart = sum(1 for d, v in zip(descs, mine, strict=True) if field_value(w, d) != v)
+        if apart == len(descs):
+            return w
+        if apart > most:
+            best, most = w, apart
+    return best
+
+
+def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...]) -> list[Record]:
+    """The templates of the words of one shape (shapes.py): per class of their derived values, one
+    made from two of its words whose values are patched in, or the word's own when it is alone."""
+    insn = decode(word, pc)
+    if insn is None or not others or insn.enc.name not in SHAPES:
+        return [_build(word, pc, context)]        # an undecodable word's shape is (Enc.valid reads no immediate)
+    descs = _descriptors(insn)
+    words = (word, *others)
+    by_class: dict[int, list[int]] = {}
+    for w, c in zip(words, k.classes_of(np.array(words, np.int64), np.array(descs, np.int64)).tolist(), strict=True):
+        by_class.setdefault(c, []).append(w)
+    out = []
+    for signature, ws in by_class.items():
+        classes = [(signature >> (3 * j)) & 7 for j in range(len(descs))]
+        if len(ws) == 1:
+            out.append(_build(ws[0], pc, context))
+            continue
+        w0, w1 = ws[0], _partner(ws[0], ws[1:], descs)
+        c0, c1 = rule_code(insn if w0 == word else _decoded(w0, pc), context), rule_code(_decoded(w1, pc), context)
+        windows = None
+        if (c0.exit, c0.nzcv, c0.addrs, c1.addrs) == (c1.exit, c1.nzcv, (), ()):
+            windows = derive_patches(c0.bytes, c1.bytes, [field_value(w0, d) for d in descs],
+                                     [field_value(w1, d) for d in descs])
+        if windows is None:                    # no common code: each its own
+            out += [_record(w, pc, context, c, ((0, REL_WORD, w, 0),)) for w, c in ((w0, c0), (w1, c1))]
+            continue
+        patched = {j for _, j, _ in windows}
+        patches = tuple((o, REL_FIELD, descs[j], FIELD_KIND | nbytes << 3 | classes[j]) for o, j, nbytes in windows)
+        guards: list[Patch] = []               # the values not in the code: their classes, or one value
+        for j, (desc, c) in enumerate(zip(descs, classes, strict=True)):
+            d0 = field_value(w0, desc)
+            if j not in patched:
+                guards.append((d0, REL_EQUAL, desc, 0) if d0 == field_value(w1, desc) else
+                              (0, REL_FIELD, desc, FIELD_KIND | c))
+        out.append(_record(w0, pc, context, c0, patches + tuple(guards)))
+    return out
+
+
+def _descriptors(insn: Insn) -> list[int]:
+    """The values of a word keyed by shape that its template patches: its immediate's derived
+    values, then the env slot offset of each env register it names (once each)."""
+    shape = SHAPES[insn.enc.name]
+    fields = insn.enc.fields
+    out = []
+    if shape.field is not None:
+        lsb, width = fields[shape.field]
+        out = [descriptor(lsb, width, shape.signed, d) for d in shape.derived(insn.fields)]
+    named: set[int] = set()
+    for name in shape.regs:
+        lsb, width = fields[name]
+        r = (insn.word >> lsb) & 31
+        if r in ENV_REGS and r not in named:
+            named.add(r)
+            out.append(descriptor(lsb, width, False, ENV_SLOT))
+    return out
+
+
+def _decoded(word: int, pc: int) -> Insn:
+    insn = decode(word, pc)
+    assert insn is not None                    # the same encoding as its shape's first word
+    return insn
+
+
+def _build_groups(todo: list[Todo]) -> list[list[Record]]:
+    """The templates of each new key, counted as misses of cache levels 1 and 2."""
+    cache.DECODED.count(0, len(todo))
+    cache.TEMPLATES.count(0, len(todo))
+    return [_build_shape(*t) if t[3] else [_build(*t[:3])] for t in todo]
 
 
 def _fits(record: Record, pc: int, word: int) -> bool:
-    """record's code is the instruction's (`word` at `pc`) once its addresses are patched
-    (kernels._fits, in Python)."""
-    _word, _context, _raw, _flags, base, addrs = record
-    for _o, rel, value, kind in addrs:
-        moved = pc_target(word, pc) if rel == REL_TARGET else value + (pc - base)
-        if not addr_fits(moved, kind):
+    """record's code is the instruction's (`word` at `pc`) once its addresses and fields are
+    patched (kernels._fits, in Python)."""
+    _word, _context, _raw, _flags, base, patches = record
+    for offset, rel, value, kind in patches:
+        if rel == REL_WORD:
+            if word != value:
+                return False
+        elif rel == REL_EQUAL:
+            if field_value(word, value) != offset:     # the one value it serves
+                return False
+        elif rel == REL_FIELD:
+            if value_class(field_value(word, value)) != kind & 7:
+                return False
+        elif not addr_fits(pc_target(word, pc) if rel == REL_TARGET else value + (pc - base), kind):
             return False
     return True
+
+
+def _shape_words(keys: np.ndarray, tpl_of: np.ndarray, words: np.ndarray,
+                 first_new: np.ndarray) -> dict[int, tuple[int, ...]]:
+    """For each new key by shape (placeholder -(j + 2) in tpl_of) with more than one word, its
+    other words (than the one at first_new[j])."""
+    at = np.flatnonzero((tpl_of <= -2) & ((keys[:, 0] & k.SHAPED) != 0))
+    if not len(at):
+        return {}
+    pairs = np.unique((-tpl_of[at] - 2) << 32 | words[at].astype(np.int64))
+    by_key: dict[int, list[int]] = {}
+    for j, w in zip((pairs >> 32).tolist(), (pairs & 0xFFFFFFFF).tolist(), strict=True):
+        by_key.setdefault(j, []).append(w)
+    out = {}
+    for j, ws in by_key.items():
+        if len(ws) > 1:
+            first = int(words[first_new[j]])
+            out[j] = tuple(w for w in ws if w != first)
+    return out
 
 
 class FastA64:
@@ -115,6 +253,30 @@ class FastA64:
             t = self.tpl_next[t]
         self.tpl_next[t] = self._store(record)
 
+    def _plan(self, wstart: np.ndarray, addrs: np.ndarray, words: np.ndarray, pre_ok: np.ndarray,
+              tpl_of: np.ndarray, pc_of: Callable[[int], int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """kernels.plan, after adding the templates its chains lack (PC-relative words at addresses
+        their templates cannot serve, words of a shape in a class it has no template for yet)."""
+        tpl_next, _start, tpl_len, tpl_flags, tpl_base, _bytes, patches, pstart, plen = self._tables()
+        use, size, done, missing = k.plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                          tpl_base, patches, pstart, plen)
+        if not len(missing):
+            return use, size, done
+        alike: dict[int, set[int]] = {}                   # head -> the missing words of its shape
+        for i in missing.tolist():
+            alike.setdefault(int(tpl_of[i]), set()).add(int(words[i]))
+        for i in missing.tolist():
+            head, word, pc = int(tpl_of[i]), int(words[i]), pc_of(i)
+            if not self._serves(head, pc, word):
+                others = () if pc_relative_mask(word) else tuple(alike[head] - {word})
+                for record in _build_groups([(word, pc, self.records[head][1], others)])[0]:
+                    self._chain(head, record)
+        tpl_next, _start, tpl_len, tpl_flags, tpl_base, _bytes, patches, pstart, plen = self._tables()
+        use, size, done, missing = k.plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
+                                          tpl_base, patches, pstart, plen)
+        assert not len(missing)
+        return use, size, done
+
     def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each (word, context) key's first template id (placeholders for new keys) and the new
         keys' first positions in `keys`."""
@@ -150,14 +312,19 @@ class FastA64:
     def _templates(self, keys: np.ndarray, pc_of: Callable[[int], int], build: Builder | None,
                    words: np.ndarray) -> np.ndarray:
         """The first template id of each (word, context) key, building the new ones from the word
-        at their first position (at its pc, pc_of)."""
+        at their first position (at its pc, pc_of) and, for a key by shape, its other words."""
         tpl_of, first_new = self._lookup(keys)
         self._new += len(first_new)
         if len(first_new):
-            todo = [(int(words[i]), pc_of(int(i)), int(keys[i, 1])) for i in first_new]
-            records = build(todo) if build is not None else [_build(*t) for t in todo]
-            new_ids = np.array([self._store(r) for r in records], np.int64)
+            others = _shape_words(keys, tpl_of, words, first_new)
+            todo = [(int(words[i]), pc_of(int(i)), int(keys[i, 1]), others.get(j, ()))
+                    for j, i in enumerate(first_new.tolist())]
+            groups = build(todo) if build is not None else _build_groups(todo)
+            new_ids = np.array([self._store(g[0]) for g in groups], np.int64)
             self.level2.resolve(tpl_of, new_ids)
+            for head, g in zip(new_ids.tolist(), groups, strict=True):
+                for record in g[1:]:
+                    self._chain(head, record)
         return tpl_of
 
     def translate(self, blocks: list[tuple[bytes, int]], build: Builder | None = None) -> list[Result]:
@@ -182,36 +349,28 @@ class FastA64:
         words = np.frombuffer(b"".join(codes), "<u4")
         wstart = np.cumsum(lengths)
 
+        pcs = np.repeat(addrs - 4 * wstart[:-1], lengths[1:]) + 4 * np.arange(len(words), dtype=np.int64)
+
         def pc_of(i: int) -> int:
-            b = int(np.searchsorted(wstart, i, side="right")) - 1
-            return int(addrs[b]) + 4 * (i - int(wstart[b]))
+            return int(pcs[i])
 
         self._new = 0
         keys = np.zeros((len(words), 2), np.int64)
         keys[:, 0] = k.keys_of(words)
         tpl_of = self._templates(keys, pc_of, build, words)
-        # the flag contexts, from what the context-0 templates do with NZCV; their own templates
-        ctx = k.contexts(wstart, pre_ok, tpl_of, self._tables()[3])
+        use, size, done = self._plan(wstart, addrs, words, pre_ok, tpl_of, pc_of)
+        # the flag contexts, from what the context-0 templates picked do with NZCV (the templates of
+        # a shape's classes may differ there); their own templates
+        ctx = k.contexts(wstart, done, use, self._tables()[3])
         at = np.flatnonzero(ctx)
         if len(at):
             keys = np.empty((len(at), 2), np.int64)
             keys[:, 0] = k.keys_of(words[at])
             keys[:, 1] = ctx[at]
             tpl_of[at] = self._templates(keys, lambda j: pc_of(int(at[j])), build, words[at])
-        cache.TEMPLATES.count(len(words) - self._new, 0)    # the misses count in code_for
-        tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
-        use, size, done, missing = k.plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
-                                             tpl_base, patches, pstart, plen)
-        if len(missing):
-            # PC-relative words at addresses their templates cannot serve: one more template each
-            for i in missing.tolist():
-                if not self._serves(int(tpl_of[i]), pc_of(i), int(words[i])):
-                    head = int(tpl_of[i])
-                    self._chain(head, _build(int(words[i]), pc_of(i), self.records[head][1]))
-            tpl_next, tpl_start, tpl_len, tpl_flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
-            use, size, done, missing = k.plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
-                                                 tpl_base, patches, pstart, plen)
-            assert not len(missing)
+            use, size, done = self._plan(wstart, addrs, words, pre_ok, tpl_of, pc_of)
+        cache.TEMPLATES.count(len(words) - self._new, 0)    # the misses count in _build_groups
+        _next, tpl_start, tpl_len, _flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
         out = k.emit(wstart, addrs, words, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,
                      plen)
         raw = memoryview(out)                       # blocks are views into one buffer, no copies
@@ -314,18 +473,14 @@ def save_templates() -> None:
 # the rules for new words. With -j N, worker processes build those templates (Python only: they never
 # enter numba) and the parent does the rest.
 
-def _build_part(todo: list[tuple[int, int, int]]) -> list[Record]:
-    return [_build(word, pc, context) for word, pc, context in todo]
-
-
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
     """translate_fast with the templates of new words built by `jobs` worker processes."""
     if jobs <= 1:
         return translate_fast(blocks)
 
-    def build(todo: list[tuple[int, int, int]]) -> list[Record]:
+    def build(todo: list[Todo]) -> list[list[Record]]:
         if len(todo) < 64 * jobs:
-            return _build_part(todo)
-        return [record for part in fork_map(_build_part, split(todo, jobs), jobs) for record in part]
+            return _build_groups(todo)
+        return [group for part in fork_map(_build_groups, split(todo, jobs), jobs) for group in part]
 
     return translate_fast(blocks, build)

@@ -59,12 +59,17 @@ def code_for(insn: Insn, context: int = 0) -> Code:
     key = ("a64", insn.word, insn.address if insn.enc.name in _PC_RELATIVE else None, context)
     hit = cache.TEMPLATES.get(key)
     if hit is None:
-        ctx = Ctx(insn, context=context)
-        RULES.rules[insn.enc.name].emit(ctx)
-        hit = ctx.code()
+        hit = rule_code(insn, context)
         cache.TEMPLATES.put(key, hit)
     assert isinstance(hit, Code)
     return hit
+
+
+def rule_code(insn: Insn, context: int = 0) -> Code:
+    """The x86 code of one instruction in a flag context, from its rule (no cache)."""
+    ctx = Ctx(insn, context=context)
+    RULES.rules[insn.enc.name].emit(ctx)
+    return ctx.code()
 
 
 def flag_contexts(nzcv: list[int]) -> list[int]:

@@ -25,29 +25,137 @@ from vmcli.translate.a64_to_x86.builder import (
     NO_STORE,
     REL_TARGET,
 )
+from vmcli.translate.a64_to_x86.shapes import ENV_REGS, REL_EQUAL, REL_FIELD, REL_WORD, SHAPES
+from vmcli.translate.isa.a64.decoder import BY_TOP
 
 F_EXIT, F_UNSUPPORTED = 1, 2          # template flags, besides the builder's N_* (what it does with NZCV)
+SHAPED = np.int64(1) << 32            # a key without its immediate field (shapes.py)
+
+
+def _pattern_tables() -> tuple[np.ndarray, ...]:
+    """The decoder's patterns by top byte for keys_of: the start of each top byte's list, masks,
+    values; for the encodings keyed by shape, whether they are, their immediate field's bits and
+    their register fields' lowest bits (-1 past the last)."""
+    start = np.zeros(257, np.int64)
+    masks, values, shaped, clear, regs = [], [], [], [], []
+    for top, patterns in enumerate(BY_TOP):
+        for p in patterns:
+            masks.append(p.mask)
+            values.append(p.value)
+            shape = SHAPES.get(p.enc.name)
+            shaped.append(shape is not None)
+            lsbs = [-1] * 4
+            if shape is None or shape.field is None:
+                clear.append(0)
+            else:
+                lsb, width = p.enc.fields[shape.field]
+                clear.append(((1 << width) - 1) << lsb)
+            for i, name in enumerate(shape.regs if shape is not None else ()):
+                lsbs[i] = p.enc.fields[name][0]
+            regs.append(lsbs)
+        start[top + 1] = len(masks)
+    env = np.array([n in ENV_REGS for n in range(32)], np.bool_)
+    return (start, np.array(masks, np.int64), np.array(values, np.int64), np.array(shaped, np.bool_),
+            np.array(clear, np.int64), np.array(regs, np.int64).reshape(-1, 4), env)
+
+
+PATTERNS = _pattern_tables()
+# an env register's name in a key: the first of its class (x4..x15, x16..x30) to appear, the next
+ENV_NAMES = (4, 22)
+
+
+def keys_of(words: np.ndarray) -> np.ndarray:
+    """The template keys' first words: a PC-relative word without its offset field; a word of an
+    encoding keyed by shape without its immediate field, its env registers renamed (shapes.py),
+    and SHAPED; any other word itself."""
+    return _keys_of(words, *PATTERNS)
 
 
 @numba.njit(cache=True)
-def contexts(wstart, pre_ok, tpl_of, tpl_flags):
+def _keys_of(words, start, masks, values, shaped, clear, regs, env):
+    out = np.empty(len(words), np.int64)
+    seen = np.empty((2, 4), np.int64)
+    for i in range(len(words)):
+        w = np.int64(words[i])
+        pm = pc_relative_mask(w)
+        if pm:
+            out[i] = w & ~pm
+            continue
+        out[i] = w
+        top = w >> 24
+        for p in range(start[top], start[top + 1]):        # the decoder's first match
+            if w & masks[p] == values[p]:
+                if shaped[p]:
+                    key = w & ~clear[p]
+                    nseen = np.zeros(2, np.int64)
+                    for q in range(4):
+                        lsb = regs[p, q]
+                        if lsb < 0:
+                            break
+                        r = (w >> lsb) & 31
+                        if env[r]:
+                            c = 0 if r < 16 else 1
+                            j = 0
+                            while j < nseen[c] and seen[c, j] != r:
+                                j += 1
+                            if j == nseen[c]:
+                                seen[c, j] = r
+                                nseen[c] += 1
+                            key = (key & ~(np.int64(31) << lsb)) | (np.int64(ENV_NAMES[c] + j) << lsb)
+                    out[i] = key | SHAPED
+                break
+    return out
+
+
+@numba.njit(cache=True)
+def value_class(d):
+    """shapes.value_class."""
+    if d == 0:
+        return 0
+    if -128 <= d < 128:
+        return 1 if d > 0 else 2
+    if -(np.int64(1) << 31) <= d < (np.int64(1) << 31):
+        return 3 if d > 0 else 4
+    if 0 < d < (np.int64(1) << 32):
+        return 5
+    return 6 if d > 0 else 7
+
+
+@numba.njit(cache=True)
+def field_value(word, desc):
+    """shapes.field_value: the derived value `desc` of `word`."""
+    lsb, width, signed, shift = desc & 31, (desc >> 5) & 31, (desc >> 10) & 1, (desc >> 11) & 63
+    v = (np.int64(word) >> lsb) & ((np.int64(1) << width) - 1)
+    if signed and (v >> (width - 1)) & 1:
+        v -= np.int64(1) << width
+    v <<= shift
+    add = (desc >> 18) & 0x1FF
+    if add & 0x100:
+        add -= 0x200
+    return (-v if (desc >> 17) & 1 else v) + add
+
+
+@numba.njit(cache=True)
+def classes_of(words, descs):
+    """Each word's classes of the derived values `descs` (shapes.value_class), 3 bits each."""
+    out = np.zeros(len(words), np.int64)
+    for i in range(len(words)):
+        for j in range(len(descs)):
+            out[i] |= np.int64(value_class(field_value(words[i], descs[j]))) << (3 * j)
+    return out
+
+
+@numba.njit(cache=True)
+def contexts(wstart, done, use, tpl_flags):
     """Each instruction's flag context (frontend.flag_contexts, block by block over the words
-    translated: up to the first unsupported word, or up to and including the first exit)."""
-    ctx = np.zeros(len(tpl_of), np.int64)
+    translated, done[b] of them: plan's), from the templates plan picked (use)."""
+    ctx = np.zeros(len(use), np.int64)
     for b in range(len(wstart) - 1):
         lo = wstart[b]
-        hi = lo
-        if pre_ok[b]:
-            while hi < wstart[b + 1]:
-                f = tpl_flags[tpl_of[hi]]
-                if (f & F_UNSUPPORTED) != 0:
-                    break
-                hi += 1
-                if (f & F_EXIT) != 0:
-                    break
+        hi = lo + done[b]
         canon = False
         for i in range(lo, hi):
-            f = tpl_flags[tpl_of[i]]
+            f = tpl_flags[use[i]]
             if (f & N_READS) != 0 and canon:
                 ctx[i] = FLAGS_IN
             if (f & N_CANON) != 0:
@@ -56,7 +164,7 @@ def contexts(wstart, pre_ok, tpl_of, tpl_flags):
                 canon = False
         needed = True
         for i in range(hi - 1, lo - 1, -1):
-            f = tpl_flags[tpl_of[i]]
+            f = tpl_flags[use[i]]
             if (f & N_WRITES) != 0:
                 if not needed:
                     ctx[i] |= NO_STORE
@@ -101,16 +209,6 @@ def _target(word, pc):
 
 
 @numba.njit(cache=True)
-def keys_of(words):
-    """The template keys' first words: a PC-relative word without its offset field."""
-    out = np.empty(len(words), np.int64)
-    for i in range(len(words)):
-        w = np.int64(words[i])
-        out[i] = w & ~pc_relative_mask(w)
-    return out
-
-
-@numba.njit(cache=True)
 def _patched(value, rel, pc, base, word):
     """An address value of a template built at `base`, for the instruction `word` at `pc`."""
     if rel == REL_TARGET:
@@ -138,7 +236,17 @@ def _fits_kind(v, kind):
 def _fits(t, pc, word, tpl_base, patches, pstart, plen):
     """Template t's code is the instruction's (`word` at `pc`): every address keeps its encoding."""
     for p in range(pstart[t], pstart[t] + plen[t]):
-        if not _fits_kind(_patched(patches[p, 2], patches[p, 1], pc, tpl_base[t], word), patches[p, 3]):
+        rel = patches[p, 1]
+        if rel == REL_WORD:
+            if np.int64(word) != patches[p, 2]:
+                return False
+        elif rel == REL_EQUAL:
+            if field_value(word, patches[p, 2]) != patches[p, 0]:
+                return False
+        elif rel == REL_FIELD:
+            if value_class(field_value(word, patches[p, 2])) != patches[p, 3] & 7:
+                return False
+        elif not _fits_kind(_patched(patches[p, 2], rel, pc, tpl_base[t], word), patches[p, 3]):
             return False
     return True
 
@@ -194,10 +302,17 @@ def _copy_block(b, out, wstart, addrs, words, use, size, done, tpl_start, tpl_le
         if plen[t]:
             pc = addrs[b] + 4 * (i - wstart[b])
             for p in range(pstart[t], pstart[t] + plen[t]):
-                v = _patched(patches[p, 2], patches[p, 1], pc, tpl_base[t], words[i])
+                rel, kind = patches[p, 1], patches[p, 3]
+                if rel >= REL_WORD:                # REL_WORD, REL_EQUAL: guards, nothing to write
+                    continue
+                if rel == REL_FIELD:
+                    v = field_value(words[i], patches[p, 2])
+                    nbytes = (kind >> 3) & 15
+                else:
+                    v = _patched(patches[p, 2], rel, pc, tpl_base[t], words[i])
+                    nbytes = 8 if patches[p, 3] == ADDR_64 or patches[p, 3] == ADDR_M64 else 4
                 q = o + patches[p, 0]
-                wide = patches[p, 3] == ADDR_64 or patches[p, 3] == ADDR_M64
-                for k in range(8 if wide else 4):
+                for k in range(nbytes):
                     out[q + k] = (v >> (8 * k)) & 0xFF
         o += ln
 

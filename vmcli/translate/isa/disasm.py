@@ -7,18 +7,21 @@ Every capstone handle of the translator is made here, once per architecture.
 from __future__ import annotations
 
 from functools import cache
-
-import capstone
+from typing import TYPE_CHECKING
 
 from vmcli.translate.isa.x86.registers import ALIASES
 
-_MODES = {"x86_64": (capstone.CS_ARCH_X86, capstone.CS_MODE_64),
-          "arm64": (capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)}
+if TYPE_CHECKING:
+    import capstone
 
 
 @cache
 def handle(arch: str, detail: bool = False) -> capstone.Cs:
-    cs = capstone.Cs(*_MODES[arch])
+    import capstone  # here: the bulk path (--input-file F --output O) never disassembles
+
+    modes = {"x86_64": (capstone.CS_ARCH_X86, capstone.CS_MODE_64),
+             "arm64": (capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)}
+    cs = capstone.Cs(*modes[arch])
     cs.detail = detail
     return cs
 

@@ -6,6 +6,8 @@ rules emit through; tests round-trip it through capstone and through decoder.py.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from vmcli.translate.isa.x86.decoder import FS, RIP, Imm, Mem, Operand, Reg, operand_size
 from vmcli.translate.isa.x86.opcodes import OpSpec
 
@@ -165,6 +167,7 @@ def operand_sizes(spec: OpSpec, opsize: int, rex_w: bool = False) -> list[int]:
 # ModRM or opcode+register instruction from its opcode bytes. tests/translate/a64_to_x86/test_emitted_x86.py
 # round-trips every instruction the builder emits through capstone and keystone.
 
+@lru_cache(maxsize=1 << 14)          # the rules encode the same few operand combinations again and again
 def encode_modrm(opcode: bytes, reg: int, rm: int | Mem, w: bool = False, prefix: bytes = b"",
                  imm: bytes = b"", byte_reg: bool = False, byte_rm: bool = False) -> bytes:
     """`prefix opcode ModRM [SIB disp] imm`: reg is a register number or a /digit, rm a register
