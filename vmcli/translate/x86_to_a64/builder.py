@@ -133,7 +133,9 @@ def _classes(insn: Insn, facts: Rule[Any]) -> tuple[list[object], list[int]]:
 
     shape: list[object] = [insn.spec.id, insn.opsize]
     for op in insn.operands:
-        if isinstance(op, Reg):
+        if isinstance(op, Reg) and op.kind == "st":
+            shape.append(("st", op.num))                # x87 stack registers: part of the shape
+        elif isinstance(op, Reg):
             shape.append((op.kind, cls(op.kind, op.num), op.size))
         elif isinstance(op, Mem):
             base = op.base if op.base in (-1, RIP) else cls("gpr", op.base) + 100

@@ -60,8 +60,8 @@ def _tables() -> dict[str, np.ndarray]:
       for each operand-size case."""
     by_slot: dict[int, list[Any]] = {}
     for s in SPECS:
-        if s.vex:
-            continue          # VEX blocks take the Python path (frontend.translate)
+        if s.vex or s.x87:
+            continue          # VEX and x87 blocks take the Python path (frontend.translate)
         for r in range(8) if s.plus_r else range(1):
             by_slot.setdefault((s.map * 4 + _PREFIX[s.prefix]) * 256 + s.opcode + r, []).append(s)
     dense = {slot: i for i, slot in enumerate(sorted(by_slot))}
@@ -92,10 +92,10 @@ def _tables() -> dict[str, np.ndarray]:
                     break
     stab = np.zeros((len(SPECS), fk.S_NF), np.int64)
     for f in all_forms():
-        if not f.spec.vex:
+        if not (f.spec.vex or f.spec.x87):
             stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
     for s in SPECS:
-        if s.vex:
+        if s.vex or s.x87:
             continue          # the kernel never reaches VEX specs (no slot leads to them)
         row = stab[s.id]
         ends = s.ends_block

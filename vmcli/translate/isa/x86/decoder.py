@@ -23,9 +23,9 @@ IGNORED_PREFIXES = (0x26, 0x2E, 0x36, 0x3E)   # es cs ss ds: no effect in 64-bit
 
 @dataclass(frozen=True)
 class Reg:
-    kind: str   # "gpr" or "xmm"
-    num: int    # 0..15
-    size: int   # bytes: 1, 2, 4, 8 (gpr) or 16 (xmm)
+    kind: str   # "gpr", "xmm" or "st" (x87: st(num), relative to the stack's top)
+    num: int    # 0..15 (st: 0..7)
+    size: int   # bytes: 1, 2, 4, 8 (gpr), 16 (xmm) or 10 (st)
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,12 @@ for _s in SPECS:
     else:
         _TABLE.setdefault((_s.map, _s.prefix, _s.opcode), []).append(_s)
 
-_SIZES = {"b": 1, "w": 2, "d": 4, "q": 8, "x": 16}
+_SIZES = {"b": 1, "w": 2, "d": 4, "q": 8, "x": 16, "t": 10}
 
 
 def operand_size(code: str, opsize: int, rex_w: bool) -> int:
     """Bytes of an operand code's size letter(s)."""
-    fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize}
+    fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize, "AX": 2, "ST": 10, "ST0": 10}
     if code in fixed:
         return fixed[code]
     letters = code.lstrip("EGWVUMZIJHBL")
@@ -238,6 +238,10 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
     for cand in candidates:
         if cand.digit >= 0 and cand.digit != reg:
             continue
+        if cand.x87 and (mod == 3) != (cand.rm >= 0 or "ST" in cand.operands):
+            continue                 # x87: a register form (mod 3) or a memory form
+        if cand.rm >= 0 and rm != cand.rm:
+            continue
         if cand.mnemonic == "nop" and mapno == 0 and rex_b:
             continue                 # 41 90 is xchg r8d, eax
         if mod == 3 and any(o[0] == "M" for o in cand.operands):
@@ -258,6 +262,8 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
         return None
     if spec.stack64:
         opsize = 8
+    if spec.x87 and (opsize == 2 or (mod == 3 and rex)):
+        return None                  # 66, or a REX prefix on a stack-register form: outside the subset
     operands: list[Operand] = []
     for code_ in spec.operands:
         kind = code_[0]
@@ -270,6 +276,10 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
             operands.append(Imm(1, 0))
         elif code_ == "X0":
             operands.append(Reg("xmm", 0, 16))
+        elif code_ == "AX":
+            operands.append(Reg("gpr", 0, 2))
+        elif code_ in ("ST", "ST0"):
+            operands.append(Reg("st", rm if code_ == "ST" else 0, 10))
         elif kind == "G":
             if size == 1 and not rex and reg >= 4:
                 return None  # ah/ch/dh/bh

@@ -19,15 +19,17 @@ FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF,
                **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bt", "bts", "btr", "btc",
                                 "bsf", "bsr", "tzcnt", "lzcnt"), ALL), "stc": CF, "clc": CF, "cmc": CF,
                **dict.fromkeys(("comiss", "ucomiss", "comisd", "ucomisd", "ptest", "vcomiss", "vucomiss", "vcomisd",
-                                "vucomisd", "andn", "blsr", "blsmsk", "blsi", "bzhi"), ALL)}
+                                "vucomisd", "andn", "blsr", "blsmsk", "blsi", "bzhi", "fucomi", "fcomi", "fucomip",
+                                "fcomip"), ALL)}
 FLAG_READS = {"adc": CF, "sbb": CF, "cmc": CF}
 PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "vcvttss2si", "vcvtss2si", "vcvttsd2si",
                         "vcvtsd2si", "psllw", "pslld", "psllq", "psrlw",
-                        "psrld", "psrlq", "psraw", "psrad"))
+                        "psrld", "psrlq", "psraw", "psrad", "fld", "fild", "fxam"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
                        "prefetchw", "jmp", "call", "ret", "syscall", "sarx", "shlx", "shrx", "rorx", "vzeroupper",
-                       "vzeroall")) | frozenset(
+                       "vzeroall", "fstp", "fst", "fxch", "fchs", "fabs", "fldz", "fld1", "fincstp", "fdecstp",
+                       "ffree", "fnstsw", "fnstcw", "fldcw")) | frozenset(
     s.mnemonic for s in SPECS if s.is_sse and s.mnemonic not in FLAG_WRITES and s.mnemonic not in PRESERVING)
 
 
