@@ -143,8 +143,13 @@ def random_f80(rng: random.Random) -> int:
         return sign | (0x7FFF << 64) | J | rng.getrandbits(63)                 # NaNs, payloads
     if r < 0.5:
         return sign | rng.getrandbits(63 if r < 0.45 else 64)                  # (pseudo-)denormals
-    if r < 0.9:
+    if r < 0.8:
         return sign | (rng.randrange(0x3FC0, 0x4040) << 64) | J | rng.getrandbits(63)
+    if r < 0.92:
+        # few significant bits (exact products, ties) near 1, the range's ends and below it
+        exp = rng.choice([rng.randrange(0x3FF0, 0x4010), rng.randrange(0, 80), rng.randrange(0x7FB0, 0x7FFF)])
+        sig = (J | rng.getrandbits(12) << 51) >> (rng.randrange(64) if exp == 0 else 0)
+        return sign | exp << 64 | sig
     return rng.getrandbits(80)
 
 

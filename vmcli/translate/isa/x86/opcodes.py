@@ -149,6 +149,7 @@ D9 C8+i fxch ST | D9 E0 fchs | D9 E1 fabs | D9 E5 fxam | D9 E8 fld1 | D9 EE fldz
 DB E8+i fucomi ST0,ST | DB F0+i fcomi ST0,ST | DF E8+i fucomip ST0,ST | DF F0+i fcomip ST0,ST
 DF E0 fnstsw AX | DD/7 fnstsw Mw | D9/7 fnstcw Mw | D9/5 fldcw Mw
 D9 F6 fdecstp | D9 F7 fincstp | DD C0+i ffree ST
+D8 C8+i fmul ST0,ST | DC C8+i fmul ST,ST0 | DE C8+i fmulp ST,ST0 | D8/1 fmul Md | DC/1 fmul Mq
 """
 
 # VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`

@@ -6,7 +6,7 @@ addpd in SSE2) is written once in vector.py and registered by each.
 
 from __future__ import annotations
 
-from vmcli.translate.x86_to_a64.rules import avx, base, sse, sse2, sse3, sse41, ssse3, x87  # noqa: F401  (they register)
+from vmcli.translate.x86_to_a64.rules import avx, base, sse, sse2, sse3, sse41, ssse3, x87, x87_arith  # noqa: F401
 from vmcli.translate.x86_to_a64.rules.effects import FLAG_FREE, FLAG_WRITES, flag_effect, liveness_shaped
 from vmcli.translate.x86_to_a64.rules.table import RULES
 

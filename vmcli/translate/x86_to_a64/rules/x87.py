@@ -92,9 +92,10 @@ def _pop(c: Ctx, sw: int, top: int, c1: bool = True) -> None:
 _FLOAT = {4: (8, 23, 16383 - 127), 8: (11, 52, 16383 - 1023)}
 
 
-def _widen(c: Ctx, v: int, size: int) -> tuple[int, int]:
+def _widen(c: Ctx, v: int, size: int, quiet: bool = True) -> tuple[int, int]:
     """(significand, sign/exponent) of the float of `size` bytes in v: exact, denormals
-    normalised, a signalling NaN quieted (what fld m32/m64 loads)."""
+    normalised, a signalling NaN quieted (what fld m32/m64 loads; not quiet: kept signalling, for
+    the arithmetic's NaN rules)."""
     ebits, fbits, bias = _FLOAT[size]
     bits = 8 * size
     emax = (1 << ebits) - 1
@@ -111,7 +112,9 @@ def _widen(c: Ctx, v: int, size: int) -> tuple[int, int]:
     # inf and NaN: exponent 0x7FFF, a NaN quieted
     c(A.logic_imm("and", 32, t, n, 0x7FFF), A.logic("orr", 32, e, e, t),
       A.lsl_imm(64, t, m, 1), A.addsub_imm("subs", 64, ZR, t, 0), A.cset(64, t, "ne"),
-      A.logic("and", 64, t, t, n), A.logic("orr", 64, m, m, t, "lsl", 62))
+      A.logic("and", 64, t, t, n))
+    if quiet:
+        c(A.logic("orr", 64, m, m, t, "lsl", 62))
     c(A.lsr_imm(64 if bits == 64 else 32, t, v, bits - 1), A.logic("orr", 32, e, e, t, "lsl", 15))
     c.release(t, n)
     return m, e
@@ -359,7 +362,7 @@ def _effect(insn: Insn) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
         return regs, -1, ()
     if m in ("fstp", "fst"):
         return (0,), int(m == "fstp"), tuple(8 + r for r in regs)
-    if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip"):
+    if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip", "fmul", "fmulp"):
         return (0, *regs), int(m.endswith("p")), ()
     if m in ("fchs", "fabs"):
         return (0,), 0, ()

@@ -1,0 +1,275 @@
+"""x87 arithmetic in software: 80-bit operands, the result rounded to the control word's precision
+(24, 53 or 64 bits: PC) in its rounding mode (RC), inline in each instruction's code.
+
+The exponent range stays the 80-bit one whatever the precision (as on the x87); results below it
+are denormalised before they are rounded, results above it become infinity or the largest finite
+value as the rounding mode says. C1 is 1 when the rounding increased the significand. NaNs follow
+the x87's rules: a signalling NaN is quieted, a quiet NaN wins over a signalling one, between two
+of a kind the larger significand. An invalid operation (an unsupported encoding, inf * 0) gives the
+indefinite NaN. The exception flags are not kept (rules/x87.py).
+"""
+
+from __future__ import annotations
+
+from vmcli.translate.isa.a64 import encoder as A
+from vmcli.translate.isa.x86.decoder import Mem, Reg
+from vmcli.translate.x86_to_a64.builder import Ctx
+from vmcli.translate.x86_to_a64.host import X87_FCW, X87_FSW, X87_REGS
+from vmcli.translate.x86_to_a64.rules.common import operands
+from vmcli.translate.x86_to_a64.rules.table import RULES as rule
+from vmcli.translate.x86_to_a64.rules.x87 import ZR, E, _load, _pop, _slot, _status, _widen
+
+SIGN = 1 << 63
+QUIET = 1 << 62
+INDEFINITE = (0xFFFF, SIGN | QUIET)
+
+
+class Labels:
+    """Forward branches inside one instruction's code: placeholders patched when the label is placed."""
+
+    def __init__(self, c: Ctx) -> None:
+        self.c = c
+        self.pending: dict[str, list[tuple[int, str, int, int]]] = {}
+
+    def branch(self, label: str, kind: str = "b", reg: int = 0, arg: int = 0) -> None:
+        """kind: "b", a condition ("eq" ...), "cbz"/"cbnz" (reg, 64-bit), "tbz"/"tbnz" (reg, bit arg)."""
+        self.pending.setdefault(label, []).append((len(self.c.words), kind, reg, arg))
+        self.c(A.nop())
+
+    def place(self, label: str) -> None:
+        here = len(self.c.words)
+        for at, kind, reg, arg in self.pending.pop(label, []):
+            off = 4 * (here - at)
+            if kind == "b":
+                word = A.b(off)
+            elif kind in ("cbz", "cbnz"):
+                word = A.cbz(kind, 64, reg, off)
+            elif kind in ("tbz", "tbnz"):
+                word = A.tbz(kind, reg, arg, off)
+            else:
+                word = A.b_cond(kind, off)
+            self.c.words[at] = word
+
+
+def _normalise(c: Ctx, m: int, e: int, t: int) -> None:
+    """A finite nonzero operand with its leading one at bit 63 (exponent 0 counts as 1)."""
+    c(A.addsub_imm("subs", 32, ZR, e, 0), A.csel("csinc", 32, e, e, ZR, "ne"),
+      A.dp1("clz", 64, t, m), A.dp2("lslv", 64, m, m, t), A.addsub("sub", 32, e, e, t))
+
+
+def _round_pack(c: Ctx, L: Labels, sig: int, rest: int, e: int, sg: int, t: tuple[int, int, int, int]) -> int:
+    """Round sig:rest (the leading one at bit 63 of sig) with exponent e (signed, any) to the
+    control word's precision and rounding; returns the register holding C1 (the significand went
+    up). Leaves sig and e (sign and exponent: e | sg) as the result."""
+    t0, t1, t2, t3 = t
+    # below the exponent range: denormalise (shift right by 1 - e, what falls out is sticky)
+    c(A.addsub_imm("subs", 32, ZR, e, 0))
+    L.branch("normal", "gt")
+    c(A.addsub("sub", 32, t0, ZR, e), A.addsub_imm("add", 32, t0, t0, 1))        # t0 = shift >= 1
+    c(A.addsub_imm("subs", 32, ZR, t0, 64))
+    L.branch("small", "lt")
+    # 64 or more: sig moves into rest
+    c(A.addsub_imm("subs", 64, ZR, rest, 0), A.cset(64, t1, "ne"), A.mov(64, rest, sig), A.movw("movz", 64, sig, 0),
+      A.addsub_imm("sub", 32, t0, t0, 64), A.addsub_imm("subs", 32, ZR, t0, 64),
+      A.csel("csel", 64, rest, ZR, rest, "ge"), A.csel("csinc", 64, t1, t1, ZR, "lt"),
+      A.csel("csel", 32, t0, ZR, t0, "ge"), A.logic("orr", 64, rest, rest, t1))
+    L.place("small")
+    # 0 <= shift < 64 (shift 0 leaves both)
+    L.branch("denormal_done", "cbz", t0)
+    c(A.addsub("sub", 32, t1, ZR, t0), A.dp2("lslv", 64, t2, rest, t1), A.addsub_imm("subs", 64, ZR, t2, 0),
+      A.cset(64, t2, "ne"), A.dp2("lsrv", 64, rest, rest, t0), A.dp2("lslv", 64, t3, sig, t1),
+      A.logic("orr", 64, rest, rest, t3), A.logic("orr", 64, rest, rest, t2), A.dp2("lsrv", 64, sig, sig, t0))
+    L.place("denormal_done")
+    c(A.movw("movz", 32, e, 0))
+    L.place("normal")
+    # the precision: low = 64 - P bits of sig are rounded off (PC 0: 40, 2: 11, 3 (and 1): 0)
+    c(A.ldst("ldr", "r", 2, t0, E, X87_FCW), A.ubfx(32, t1, t0, 8, 2), A.movw("movz", 32, t2, 40),
+      A.addsub_imm("subs", 32, ZR, t1, 2), A.movw("movz", 32, t3, 11), A.csel("csel", 32, t2, t3, t2, "eq"),
+      A.csel("csel", 32, t2, ZR, t2, "hi"), A.ubfx(32, t0, t0, 10, 2))          # t2 = low, t0 = RC
+    # t1 = the discarded bits, the guard at bit 63; t3 = sticky below them
+    c(A.movw("movz", 32, t1, 64), A.addsub("sub", 32, t1, t1, t2), A.dp2("lslv", 64, t1, sig, t1),
+      A.addsub_imm("subs", 64, ZR, rest, 0), A.cset(64, t3, "ne"),
+      A.addsub_imm("subs", 32, ZR, t2, 0), A.csel("csel", 64, t1, rest, t1, "eq"), A.csel("csel", 64, t3, ZR, t3, "eq"),
+      A.lsl_imm(64, rest, t1, 1), A.addsub_imm("subs", 64, ZR, rest, 0), A.cset(64, rest, "ne"),
+      A.logic("orr", 64, t3, t3, rest))                                            # t3 = sticky
+    # rest = the increment (0/1): RN guard & (sticky | lsb); RD (g|s) & sign; RU (g|s) & !sign; RZ 0
+    c(A.dp2("lsrv", 64, rest, sig, t2), A.logic_imm("and", 64, rest, rest, 1), A.logic("orr", 64, rest, rest, t3),
+      A.logic("and", 64, rest, rest, t1, "lsr", 63),                                # RN
+      A.logic("orr", 64, t3, t3, t1, "lsr", 63))                                    # t3 = inexact
+    # RD: inexact and negative; RU: inexact and positive; RZ: never
+    c(A.lsr_imm(32, t1, sg, 15),                                                    # t1 = sign
+      A.logic("and", 64, t1, t3, t1),                                               # inexact & negative
+      A.addsub_imm("subs", 32, ZR, t0, 1), A.csel("csel", 64, rest, t1, rest, "eq"),
+      A.lsr_imm(32, t1, sg, 15), A.logic("bic", 64, t1, t3, t1),                    # inexact & positive
+      A.addsub_imm("subs", 32, ZR, t0, 2), A.csel("csel", 64, rest, t1, rest, "eq"),
+      A.addsub_imm("subs", 32, ZR, t0, 3), A.csel("csel", 64, rest, ZR, rest, "eq"))
+    # sig = sig with the low bits cleared + (increment << low); a carry out of bit 63: 1.0 * 2
+    c(A.movw("movz", 64, t1, 1), A.dp2("lslv", 64, t1, t1, t2), A.addsub_imm("sub", 64, t3, t1, 1),
+      A.logic("bic", 64, sig, sig, t3), A.dp2("lslv", 64, t1, rest, t2), A.addsub("adds", 64, sig, sig, t1))
+    L.branch("no_carry", "lo")
+    c(A.movw("movz", 64, sig, 0x8000, 3), A.addsub_imm("add", 32, e, e, 1))
+    L.place("no_carry")
+    # a denormal that rounded up to the smallest normal
+    c(A.lsr_imm(64, t1, sig, 63), A.addsub_imm("subs", 32, ZR, e, 0), A.csel("csel", 32, e, t1, e, "eq"))
+    # above the range: infinity, or the largest finite value of the precision when the rounding
+    # goes toward zero for this sign (RZ; RD for positive, RU for negative)
+    c(A.movw("movz", 32, t1, 0x7FFF), A.addsub("subs", 32, ZR, e, t1))
+    L.branch("packed", "lt")
+    c(A.lsr_imm(32, t1, sg, 15), A.addsub_imm("add", 32, t1, t1, 1),              # 1 for +, 2 for -
+      A.addsub("subs", 32, ZR, t0, t1), A.ccmp("ccmp", 32, t0, 3, 0b0100, "ne", imm=True))
+    L.branch("to_max", "eq")
+    c(A.movw("movz", 32, e, 0x7FFF), A.movw("movz", 64, sig, 0x8000, 3), A.movw("movz", 64, rest, 1))
+    L.branch("packed", "b")
+    L.place("to_max")
+    c(A.movw("movz", 32, e, 0x7FFE), A.movw("movn", 64, sig, 0), A.movw("movz", 64, t1, 1),
+      A.dp2("lslv", 64, t1, t1, t2), A.addsub_imm("sub", 64, t1, t1, 1), A.logic("bic", 64, sig, sig, t1),
+      A.movw("movz", 64, rest, 0))
+    L.place("packed")
+    c(A.logic("orr", 32, e, e, sg))
+    return rest
+
+
+def _special(c: Ctx, L: Labels, ma: int, ea: int, mb: int, eb: int, sg: int, kind: str, t: tuple[int, int]) -> None:
+    """The result when an operand is not finite and nonzero (or not supported), into ma and ea (sign
+    and exponent; ea and eb hold the operands' signs and exponents): the invalid operation's
+    indefinite, a quieted NaN, infinity or zero."""
+    t0, t1 = t
+    # unsupported encodings (an exponent not 0 with the integer bit clear): invalid
+    for m, e in ((ma, ea), (mb, eb)):
+        c(A.logic_imm("ands", 32, t0, e, 0x7FFF), A.cset(64, t0, "ne"), A.logic("bic", 64, t0, t0, m, "lsr", 63))
+        L.branch("invalid", "cbnz", t0)
+    # NaNs
+    for m, e, r in ((ma, ea, t1), (mb, eb, t0)):                 # t1: a is a NaN, t0: b is
+        c(A.logic_imm("and", 32, r, e, 0x7FFF), A.logic_imm("eor", 32, r, r, 0x7FFF),
+          A.addsub_imm("subs", 32, ZR, r, 0), A.lsl_imm(64, r, m, 1), A.ccmp("ccmp", 64, r, 0, 0b0100, "eq", imm=True),
+          A.cset(64, r, "ne"))
+    L.branch("b_not_nan", "cbz", t0)
+    L.branch("b_nan", "cbz", t1)
+    # both NaNs: the quiet one over a signalling one, else the larger significand, else the positive
+    c(A.logic("eor", 64, t0, ma, mb))
+    L.branch("same_kind", "tbz", t0, 62)
+    L.branch("quiet", "tbnz", ma, 62)
+    L.branch("b_nan", "b")
+    L.place("same_kind")
+    c(A.addsub("subs", 64, ZR, ma, mb))
+    L.branch("quiet", "hi")
+    L.branch("b_nan", "lo")
+    L.branch("quiet", "tbz", ea, 15)            # equal significands: the positive one
+    L.place("b_nan")
+    c(A.mov(64, ma, mb), A.mov(32, ea, eb))
+    L.branch("quiet", "b")
+    L.place("b_not_nan")
+    L.branch("quiet", "cbnz", t1)
+    # infinities and zeros: t1 = a is infinite, t0 = b is
+    c(A.logic_imm("and", 32, t1, ea, 0x7FFF), A.logic_imm("eor", 32, t1, t1, 0x7FFF),
+      A.addsub_imm("subs", 32, ZR, t1, 0), A.cset(64, t1, "eq"),
+      A.logic_imm("and", 32, t0, eb, 0x7FFF), A.logic_imm("eor", 32, t0, t0, 0x7FFF),
+      A.addsub_imm("subs", 32, ZR, t0, 0), A.cset(64, t0, "eq"))
+    if kind == "mul":
+        # inf * 0: invalid; else infinity if either is, else zero
+        c(A.addsub_imm("subs", 64, ZR, mb, 0), A.cset(64, ea, "eq"), A.logic("and", 64, ea, ea, t1),
+          A.addsub_imm("subs", 64, ZR, ma, 0), A.cset(64, eb, "eq"), A.logic("and", 64, eb, eb, t0),
+          A.logic("orr", 64, ea, ea, eb))
+        L.branch("invalid", "cbnz", ea)
+        c(A.logic("orr", 64, t0, t0, t1))
+        L.branch("zero", "cbz", t0)
+        c(A.movw("movz", 32, ea, 0x7FFF), A.movw("movz", 64, ma, 0x8000, 3), A.logic("orr", 32, ea, ea, sg))
+        L.branch("special_done", "b")
+        L.place("zero")
+        c(A.mov(32, ea, sg), A.movw("movz", 64, ma, 0))
+        L.branch("special_done", "b")
+    L.place("invalid")
+    c(A.movw("movz", 32, ea, INDEFINITE[0]), A.movw("movz", 64, ma, 0xC000, 3))
+    L.branch("special_done", "b")
+    L.place("quiet")
+    c(A.logic_imm("orr", 64, ma, ma, QUIET))
+    L.place("special_done")
+
+
+def _flags_save(c: Ctx) -> int | None:
+    """NZCV, when a guest flag in it is live, kept in a scratch vector register (the arithmetic
+    needs every scratch general register)."""
+    if not c.nzcv_live():
+        return None
+    t, v = c.tmp(), c.vtmp()
+    c(A.mrs_nzcv(t), A.ins_gen(3, v, 0, t))
+    c.release(t)
+    return v
+
+
+def _flags_restore(c: Ctx, v: int | None) -> None:
+    if v is not None:
+        t = c.tmp()
+        c(A.umov(3, t, v, 0), A.msr_nzcv(t))
+        c.release(t)
+
+
+@rule("fmul", "fmulp")
+def _fmul(c: Ctx) -> None:
+    ops = operands(c)
+    L = Labels(c)
+    mnemonic = c.insn.spec.mnemonic
+    saved = _flags_save(c)
+    if len(ops) == 1:                                   # fmul m32/m64: st(0) *= the float
+        mem = ops[0]
+        assert isinstance(mem, Mem)
+        v = c.load(mem, mem.size)
+        c.release(*c.addresses.values())
+        mb, seb = _widen(c, v, mem.size, quiet=False)
+        c.release(v)
+        dest_i, other_i = 0, None
+    else:
+        dst, src = ops
+        assert isinstance(dst, Reg) and isinstance(src, Reg)
+        dest_i, other_i = dst.num, src.num if dst.num == 0 else dst.num
+        mb = seb = -1
+    sw, top = _status(c)
+    a0 = _slot(c, top, 0)
+    c.release(sw, top)
+    ma, sea = _load(c, a0)
+    c.release(a0)
+    if other_i is not None:
+        sw, top = _status(c)
+        ai = _slot(c, top, other_i)
+        c.release(sw, top)
+        mb, seb = _load(c, ai)
+        c.release(ai)
+    ea, eb = sea, seb                                   # signs and exponents, until the main path
+    sg, t0, t1, t2 = c.tmp(), c.tmp(), c.tmp(), c.tmp()
+    c(A.logic("eor", 32, sg, ea, eb), A.logic_imm("and", 32, sg, sg, 0x8000))
+    # finite, nonzero and supported (the integer bit set, or a denormal), both: the main path
+    for k, (m, e) in enumerate(((ma, ea), (mb, eb))):
+        L.branch("special", "cbz", m)
+        c(A.logic_imm("and", 32, t0, e, 0x7FFF), A.movw("movz", 32, t1, 0x7FFF), A.addsub("subs", 32, ZR, t0, t1))
+        L.branch("special", "eq")
+        L.branch(f"supported{k}", "tbnz", m, 63)
+        L.branch("special", "cbnz", t0)
+        L.place(f"supported{k}")
+    c(A.logic_imm("and", 32, ea, ea, 0x7FFF), A.logic_imm("and", 32, eb, eb, 0x7FFF))
+    _normalise(c, ma, ea, t0)
+    _normalise(c, mb, eb, t0)
+    c(A.mull("umulh", t1, ma, mb), A.madd(64, ma, ma, mb, ZR))                    # t1:ma = ma * mb
+    c.const(t0, 16383, 32)
+    c(A.addsub("add", 32, ea, ea, eb), A.addsub("sub", 32, ea, ea, t0),
+      A.extr(64, t0, t1, ma, 63), A.lsl_imm(64, mb, ma, 1), A.logic_imm("ands", 64, ZR, t1, SIGN),
+      A.csel("csel", 64, t1, t1, t0, "ne"), A.csel("csel", 64, ma, ma, mb, "ne"), A.cset(32, t0, "ne"),
+      A.addsub("add", 32, ea, ea, t0))
+    c1 = _round_pack(c, L, t1, ma, ea, sg, (t0, mb, eb, t2))
+    c(A.mov(64, t0, c1), A.mov(64, ma, t1))
+    L.branch("store", "b")
+    L.place("special")
+    c(A.movw("movz", 32, t0, 0))                                                   # C1 = 0
+    _special(c, L, ma, ea, mb, eb, sg, "mul", (t1, t2))
+    L.place("store")
+    # ma, ea: the result; t0: C1
+    c.release(mb, eb, sg, t1, t2)
+    sw, top = _status(c)
+    a = _slot(c, top, dest_i)
+    c(A.ldst("str", "r", 8, ma, a, X87_REGS), A.ldst("str", "r", 2, ea, a, X87_REGS + 8),
+      A.bfi(32, sw, t0, 9, 1))
+    if mnemonic.endswith("p"):
+        _pop(c, sw, top, c1=False)
+    else:
+        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
