@@ -150,6 +150,9 @@ DB E8+i fucomi ST0,ST | DB F0+i fcomi ST0,ST | DF E8+i fucomip ST0,ST | DF F0+i 
 DF E0 fnstsw AX | DD/7 fnstsw Mw | D9/7 fnstcw Mw | D9/5 fldcw Mw
 D9 F6 fdecstp | D9 F7 fincstp | DD C0+i ffree ST
 D8 C8+i fmul ST0,ST | DC C8+i fmul ST,ST0 | DE C8+i fmulp ST,ST0 | D8/1 fmul Md | DC/1 fmul Mq
+D8 C0+i fadd ST0,ST | DC C0+i fadd ST,ST0 | DE C0+i faddp ST,ST0 | D8/0 fadd Md | DC/0 fadd Mq
+D8 E0+i fsub ST0,ST | DC E8+i fsub ST,ST0 | DE E8+i fsubp ST,ST0 | D8/4 fsub Md | DC/4 fsub Mq
+D8 E8+i fsubr ST0,ST | DC E0+i fsubr ST,ST0 | DE E0+i fsubrp ST,ST0 | D8/5 fsubr Md | DC/5 fsubr Mq
 """
 
 # VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`

@@ -362,7 +362,8 @@ def _effect(insn: Insn) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
         return regs, -1, ()
     if m in ("fstp", "fst"):
         return (0,), int(m == "fstp"), tuple(8 + r for r in regs)
-    if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip", "fmul", "fmulp"):
+    if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp",
+             "fsubr", "fsubrp"):
         return (0, *regs), int(m.endswith("p")), ()
     if m in ("fchs", "fabs"):
         return (0,), 0, ()

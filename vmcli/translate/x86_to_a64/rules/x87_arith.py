@@ -14,7 +14,7 @@ from __future__ import annotations
 from vmcli.translate.isa.a64 import encoder as A
 from vmcli.translate.isa.x86.decoder import Mem, Reg
 from vmcli.translate.x86_to_a64.builder import Ctx
-from vmcli.translate.x86_to_a64.host import X87_FCW, X87_FSW, X87_REGS
+from vmcli.translate.x86_to_a64.host import SCRATCH, X87_FCW, X87_FSW, X87_REGS
 from vmcli.translate.x86_to_a64.rules.common import operands
 from vmcli.translate.x86_to_a64.rules.table import RULES as rule
 from vmcli.translate.x86_to_a64.rules.x87 import ZR, E, _load, _pop, _slot, _status, _widen
@@ -178,6 +178,19 @@ def _special(c: Ctx, L: Labels, ma: int, ea: int, mb: int, eb: int, sg: int, kin
         L.place("zero")
         c(A.mov(32, ea, sg), A.movw("movz", 64, ma, 0))
         L.branch("special_done", "b")
+    else:
+        # inf + inf of opposite signs: invalid; else the infinity (y's sign flipped by a subtraction)
+        if kind == "sub":
+            c(A.logic_imm("eor", 32, eb, eb, 0x8000))
+        c(A.logic("and", 64, sg, t0, t1))
+        L.branch("one_inf", "cbz", sg)
+        c(A.logic("eor", 32, sg, ea, eb))
+        L.branch("invalid", "tbnz", sg, 15)
+        L.branch("special_done", "b")
+        L.place("one_inf")
+        L.branch("special_done", "cbnz", t1)
+        c(A.mov(64, ma, mb), A.mov(32, ea, eb))
+        L.branch("special_done", "b")
     L.place("invalid")
     c(A.movw("movz", 32, ea, INDEFINITE[0]), A.movw("movz", 64, ma, 0xC000, 3))
     L.branch("special_done", "b")
@@ -204,47 +217,82 @@ def _flags_restore(c: Ctx, v: int | None) -> None:
         c.release(t)
 
 
+def _load_ref(c: Ctx, ref: int | Mem) -> tuple[int, int]:
+    """(significand, sign/exponent) of st(ref) or of a float in memory (a signalling NaN kept)."""
+    if isinstance(ref, Mem):
+        held = [r for r in SCRATCH if r not in c.free]
+        v = c.load(ref, ref.size)
+        m, se = _widen(c, v, ref.size, quiet=False)
+        c.addresses.clear()                       # the address registers (and v) are free again
+        c.release(*[r for r in SCRATCH if r not in c.free and r not in held and r not in (m, se)])
+        return m, se
+    sw, top = _status(c)
+    a = _slot(c, top, ref)
+    c.release(sw, top)
+    m, se = _load(c, a)
+    c.release(a)
+    return m, se
+
+
+def _operands(c: Ctx, reverse: bool) -> tuple[int | Mem, int | Mem, int]:
+    """(first operand, second operand, destination st(i)): the destination and the source, swapped
+    for the reversed forms (fsubr: source - destination). A memory form's destination is st(0)."""
+    ops = operands(c)
+    src: int | Mem
+    if len(ops) == 1:
+        assert isinstance(ops[0], Mem)
+        dest, src = 0, ops[0]
+    else:
+        dst, other = ops
+        assert isinstance(dst, Reg) and isinstance(other, Reg)
+        dest, src = dst.num, other.num
+    return (src, dest, dest) if reverse else (dest, src, dest)
+
+
+def _load_both(c: Ctx, x: int | Mem, y: int | Mem) -> tuple[int, int, int, int]:
+    """(mx, ex, my, ey), the memory operand loaded first (its address registers are free after)."""
+    if isinstance(x, Mem):
+        mx, ex = _load_ref(c, x)
+        my, ey = _load_ref(c, y)
+    else:
+        my, ey = _load_ref(c, y)
+        mx, ex = _load_ref(c, x)
+    return mx, ex, my, ey
+
+
+def _store_result(c: Ctx, m: int, se: int, c1: int, dest: int) -> None:
+    """st(dest) = m, se; C1 = c1; the pop of the p forms."""
+    sw, top = _status(c)
+    a = _slot(c, top, dest)
+    c(A.ldst("str", "r", 8, m, a, X87_REGS), A.ldst("str", "r", 2, se, a, X87_REGS + 8), A.bfi(32, sw, c1, 9, 1))
+    if c.insn.spec.mnemonic.endswith("p"):
+        _pop(c, sw, top, c1=False)
+    else:
+        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
+
+
+def _to_special(c: Ctx, L: Labels, m: int, e: int, k: int, t0: int, t1: int, zero: bool) -> None:
+    """Branch to "special" when the operand is not finite or not supported (or zero, when `zero`)."""
+    if zero:
+        L.branch("special", "cbz", m)
+    c(A.logic_imm("and", 32, t0, e, 0x7FFF), A.movw("movz", 32, t1, 0x7FFF), A.addsub("subs", 32, ZR, t0, t1))
+    L.branch("special", "eq")
+    L.branch(f"supported{k}", "tbnz", m, 63)
+    L.branch("special", "cbnz", t0)
+    L.place(f"supported{k}")
+
+
 @rule("fmul", "fmulp")
 def _fmul(c: Ctx) -> None:
-    ops = operands(c)
     L = Labels(c)
-    mnemonic = c.insn.spec.mnemonic
     saved = _flags_save(c)
-    if len(ops) == 1:                                   # fmul m32/m64: st(0) *= the float
-        mem = ops[0]
-        assert isinstance(mem, Mem)
-        v = c.load(mem, mem.size)
-        c.release(*c.addresses.values())
-        mb, seb = _widen(c, v, mem.size, quiet=False)
-        c.release(v)
-        dest_i, other_i = 0, None
-    else:
-        dst, src = ops
-        assert isinstance(dst, Reg) and isinstance(src, Reg)
-        dest_i, other_i = dst.num, src.num if dst.num == 0 else dst.num
-        mb = seb = -1
-    sw, top = _status(c)
-    a0 = _slot(c, top, 0)
-    c.release(sw, top)
-    ma, sea = _load(c, a0)
-    c.release(a0)
-    if other_i is not None:
-        sw, top = _status(c)
-        ai = _slot(c, top, other_i)
-        c.release(sw, top)
-        mb, seb = _load(c, ai)
-        c.release(ai)
-    ea, eb = sea, seb                                   # signs and exponents, until the main path
+    x, y, dest = _operands(c, False)
+    ma, ea, mb, eb = _load_both(c, x, y)
     sg, t0, t1, t2 = c.tmp(), c.tmp(), c.tmp(), c.tmp()
     c(A.logic("eor", 32, sg, ea, eb), A.logic_imm("and", 32, sg, sg, 0x8000))
     # finite, nonzero and supported (the integer bit set, or a denormal), both: the main path
     for k, (m, e) in enumerate(((ma, ea), (mb, eb))):
-        L.branch("special", "cbz", m)
-        c(A.logic_imm("and", 32, t0, e, 0x7FFF), A.movw("movz", 32, t1, 0x7FFF), A.addsub("subs", 32, ZR, t0, t1))
-        L.branch("special", "eq")
-        L.branch(f"supported{k}", "tbnz", m, 63)
-        L.branch("special", "cbnz", t0)
-        L.place(f"supported{k}")
+        _to_special(c, L, m, e, k, t0, t1, zero=True)
     c(A.logic_imm("and", 32, ea, ea, 0x7FFF), A.logic_imm("and", 32, eb, eb, 0x7FFF))
     _normalise(c, ma, ea, t0)
     _normalise(c, mb, eb, t0)
@@ -261,15 +309,97 @@ def _fmul(c: Ctx) -> None:
     c(A.movw("movz", 32, t0, 0))                                                   # C1 = 0
     _special(c, L, ma, ea, mb, eb, sg, "mul", (t1, t2))
     L.place("store")
-    # ma, ea: the result; t0: C1
     c.release(mb, eb, sg, t1, t2)
-    sw, top = _status(c)
-    a = _slot(c, top, dest_i)
-    c(A.ldst("str", "r", 8, ma, a, X87_REGS), A.ldst("str", "r", 2, ea, a, X87_REGS + 8),
-      A.bfi(32, sw, t0, 9, 1))
-    if mnemonic.endswith("p"):
-        _pop(c, sw, top, c1=False)
-    else:
-        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
+    _store_result(c, ma, ea, t0, dest)
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
+
+
+@rule("fadd", "faddp", "fsub", "fsubp", "fsubr", "fsubrp")
+def _fadd(c: Ctx) -> None:
+    """x + y or x - y: y aligned to x's exponent in 128 bits (what falls below is sticky), added or
+    subtracted, normalised and rounded. An exact zero is +0, or -0 when rounding down (or both
+    operands are -0 in an addition)."""
+    L = Labels(c)
+    mnemonic = c.insn.spec.mnemonic
+    sub = mnemonic.startswith("fsub")
+    saved = _flags_save(c)
+    x, y, dest = _operands(c, mnemonic.startswith("fsubr"))
+    ma, ea, mb, eb = _load_both(c, x, y)
+    t0, t1, t2, t3, t4 = c.tmp(), c.tmp(), c.tmp(), c.tmp(), c.tmp()
+    for k, (m, e) in enumerate(((ma, ea), (mb, eb))):
+        _to_special(c, L, m, e, k, t0, t1, zero=False)
+    if sub:
+        c(A.logic_imm("eor", 32, eb, eb, 0x8000))
+    # t0, t1: the exponents (0 counts as 1); x the larger (a swap when not)
+    for e, r in ((ea, t0), (eb, t1)):
+        c(A.logic_imm("ands", 32, r, e, 0x7FFF), A.csel("csinc", 32, r, r, ZR, "ne"))
+    c(A.addsub("subs", 32, ZR, t0, t1))
+    for p, q in ((ma, mb), (ea, eb), (t0, t1)):
+        c(A.csel("csel", 64, t2, q, p, "lo"), A.csel("csel", 64, q, p, q, "lo"), A.mov(64, p, t2))
+    # mb:t2 = y shifted right by d = t0 - t1, what falls out sticky (in t2's bit 0)
+    c(A.addsub("sub", 32, t1, t0, t1), A.movw("movz", 64, t2, 0))
+    L.branch("aligned", "cbz", t1)
+    c(A.addsub_imm("subs", 32, ZR, t1, 64))
+    L.branch("short", "lo")
+    c(A.addsub_imm("subs", 32, ZR, t1, 128), A.addsub_imm("sub", 32, t1, t1, 64), A.csel("csel", 64, t2, ZR, mb, "hs"),
+      A.cset(64, t3, "hs"), A.csel("csel", 32, t1, ZR, t1, "hs"), A.addsub_imm("subs", 64, ZR, mb, 0),
+      A.csel("csel", 64, t3, ZR, t3, "eq"), A.movw("movz", 64, mb, 0))
+    # t2 (y's bits) >> t1 (0..63), sticky of what falls out; t3: 1 when all of y fell out
+    c(A.addsub("sub", 32, t4, ZR, t1), A.dp2("lslv", 64, t4, t2, t4), A.addsub_imm("subs", 32, ZR, t1, 0),
+      A.csel("csel", 64, t4, ZR, t4, "eq"), A.dp2("lsrv", 64, t2, t2, t1), A.logic("orr", 64, t4, t4, t3),
+      A.addsub_imm("subs", 64, ZR, t4, 0), A.cset(64, t4, "ne"), A.logic("orr", 64, t2, t2, t4))
+    L.branch("aligned", "b")
+    L.place("short")
+    c(A.addsub("sub", 32, t4, ZR, t1), A.dp2("lslv", 64, t2, mb, t4), A.dp2("lsrv", 64, mb, mb, t1))
+    L.place("aligned")
+    # the sign of the result is x's (ea's bit 15) unless y was larger in a subtraction
+    c(A.logic("eor", 32, t3, ea, eb), A.logic_imm("and", 32, ea, ea, 0x8000))
+    L.branch("subtract", "tbnz", t3, 15)
+    c(A.addsub("adds", 64, ma, ma, mb))
+    L.branch("carry", "hs")
+    L.branch("normalised", "tbnz", ma, 63)
+    c(A.logic("orr", 64, t4, ma, t2))
+    L.branch("nonzero", "cbnz", t4)
+    L.branch("zero", "b")                       # zeros of one sign: that zero
+    L.place("carry")
+    c(A.logic_imm("and", 64, t4, t2, 1), A.extr(64, t2, ma, t2, 1), A.logic("orr", 64, t2, t2, t4),
+      A.lsr_imm(64, ma, ma, 1),
+      A.logic_imm("orr", 64, ma, ma, SIGN), A.addsub_imm("add", 32, t0, t0, 1))
+    L.branch("normalised", "b")
+    L.place("subtract")
+    c(A.addsub("subs", 64, t2, ZR, t2), A.adc("sbcs", 64, ma, ma, mb))
+    L.branch("no_borrow", "hs")
+    # y was larger: negate, the sign is y's
+    c(A.addsub("subs", 64, t2, ZR, t2), A.adc("sbc", 64, ma, ZR, ma), A.logic_imm("eor", 32, ea, ea, 0x8000))
+    L.place("no_borrow")
+    c(A.logic("orr", 64, t4, ma, t2))
+    L.branch("nonzero", "cbnz", t4)
+    # an exact zero: +0, -0 when rounding down
+    c(A.ldst("ldr", "r", 2, t4, E, X87_FCW), A.ubfx(32, t4, t4, 10, 2), A.addsub_imm("subs", 32, ZR, t4, 1),
+      A.movw("movz", 32, ea, 0x8000), A.csel("csel", 32, ea, ea, ZR, "eq"), A.movw("movz", 64, t0, 0))
+    L.branch("zero", "b")
+    L.place("nonzero")
+    # the leading one to bit 63 of ma:t2
+    c(A.dp1("clz", 64, t4, ma), A.addsub_imm("subs", 32, ZR, t4, 64))
+    L.branch("high", "lo")
+    c(A.mov(64, ma, t2), A.movw("movz", 64, t2, 0), A.addsub_imm("sub", 32, t0, t0, 64), A.dp1("clz", 64, t4, ma))
+    L.place("high")
+    c(A.addsub("sub", 32, t0, t0, t4), A.dp2("lslv", 64, ma, ma, t4), A.addsub("sub", 32, t3, ZR, t4),
+      A.dp2("lsrv", 64, t3, t2, t3), A.addsub_imm("subs", 32, ZR, t4, 0), A.csel("csel", 64, t3, ZR, t3, "eq"),
+      A.logic("orr", 64, ma, ma, t3), A.dp2("lslv", 64, t2, t2, t4))
+    L.place("normalised")
+    c1 = _round_pack(c, L, ma, t2, t0, ea, (t1, t3, t4, mb))
+    c(A.mov(64, t1, c1), A.mov(32, ea, t0))
+    L.branch("store", "b")
+    L.place("zero")
+    c(A.movw("movz", 64, ma, 0), A.movw("movz", 32, t1, 0))
+    L.branch("store", "b")
+    L.place("special")
+    c(A.movw("movz", 32, t1, 0))                                                   # C1 = 0
+    _special(c, L, ma, ea, mb, eb, t0, "sub" if sub else "add", (t3, t4))
+    L.place("store")
+    c.release(mb, eb, t0, t2, t3, t4)
+    _store_result(c, ma, ea, t1, dest)
     _flags_restore(c, saved)
     assert not L.pending, L.pending
