@@ -363,7 +363,7 @@ def _effect(insn: Insn) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
     if m in ("fstp", "fst"):
         return (0,), int(m == "fstp"), tuple(8 + r for r in regs)
     if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp",
-             "fsubr", "fsubrp"):
+             "fsubr", "fsubrp", "fdiv", "fdivp", "fdivr", "fdivrp"):
         return (0, *regs), int(m.endswith("p")), ()
     if m in ("fchs", "fabs"):
         return (0,), 0, ()

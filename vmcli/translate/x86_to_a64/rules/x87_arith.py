@@ -178,6 +178,19 @@ def _special(c: Ctx, L: Labels, ma: int, ea: int, mb: int, eb: int, sg: int, kin
         L.place("zero")
         c(A.mov(32, ea, sg), A.movw("movz", 64, ma, 0))
         L.branch("special_done", "b")
+    elif kind == "div":
+        # inf / inf and 0 / 0: invalid; inf / y and x / 0: infinity; else zero
+        c(A.addsub_imm("subs", 64, ZR, mb, 0), A.cset(64, eb, "eq"), A.addsub_imm("subs", 64, ZR, ma, 0),
+          A.cset(64, ea, "eq"), A.logic("and", 64, ma, ea, eb), A.logic("and", 64, mb, t1, t0),
+          A.logic("orr", 64, ma, ma, mb))
+        L.branch("invalid", "cbnz", ma)
+        c(A.logic("orr", 64, t0, t1, eb))
+        L.branch("zero", "cbz", t0)
+        c(A.movw("movz", 32, ea, 0x7FFF), A.movw("movz", 64, ma, 0x8000, 3), A.logic("orr", 32, ea, ea, sg))
+        L.branch("special_done", "b")
+        L.place("zero")
+        c(A.mov(32, ea, sg), A.movw("movz", 64, ma, 0))
+        L.branch("special_done", "b")
     else:
         # inf + inf of opposite signs: invalid; else the infinity (y's sign flipped by a subtraction)
         if kind == "sub":
@@ -401,5 +414,53 @@ def _fadd(c: Ctx) -> None:
     L.place("store")
     c.release(mb, eb, t0, t2, t3, t4)
     _store_result(c, ma, ea, t1, dest)
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
+
+
+@rule("fdiv", "fdivp", "fdivr", "fdivrp")
+def _fdiv(c: Ctx) -> None:
+    """x / y: the quotient of the normalised significands by restoring division, one bit a step
+    (64 bits, then the guard bit; the remainder is sticky), normalised to [1, 2) first."""
+    L = Labels(c)
+    saved = _flags_save(c)
+    x, y, dest = _operands(c, c.insn.spec.mnemonic.startswith("fdivr"))
+    ma, ea, mb, eb = _load_both(c, x, y)
+    sg, t0, t1, t2 = c.tmp(), c.tmp(), c.tmp(), c.tmp()
+    c(A.logic("eor", 32, sg, ea, eb), A.logic_imm("and", 32, sg, sg, 0x8000))
+    for k, (m, e) in enumerate(((ma, ea), (mb, eb))):
+        _to_special(c, L, m, e, k, t0, t1, zero=True)
+    c(A.logic_imm("and", 32, ea, ea, 0x7FFF), A.logic_imm("and", 32, eb, eb, 0x7FFF))
+    _normalise(c, ma, ea, t0)
+    _normalise(c, mb, eb, t0)
+    c.const(t0, 16383, 32)
+    c(A.addsub("sub", 32, ea, ea, eb), A.addsub("add", 32, ea, ea, t0))
+    # x < y: 2x / y (exponent - 1), the remainder's bit 64 in t2
+    c(A.movw("movz", 64, t2, 0), A.addsub("subs", 64, ZR, ma, mb))
+    L.branch("ordered", "hs")
+    c(A.lsr_imm(64, t2, ma, 63), A.lsl_imm(64, ma, ma, 1), A.addsub_imm("sub", 32, ea, ea, 1))
+    L.place("ordered")
+    # t1 = quotient, ma = remainder (bit 64 in t2), eb = steps left
+    c(A.movw("movz", 64, t1, 0), A.movw("movz", 32, eb, 65))
+    loop = len(c.words)
+    c(A.addsub("subs", 64, ZR, ma, mb), A.cset(64, t0, "hs"), A.logic("orr", 64, t0, t0, t2),
+      A.addsub("sub", 64, t2, ma, mb), A.addsub_imm("subs", 64, ZR, t0, 0), A.csel("csel", 64, ma, t2, ma, "ne"))
+    # q = q << 1 | bit, except the 65th bit (the guard), which goes to t0 alone
+    c(A.addsub_imm("subs", 32, eb, eb, 1))
+    L.branch("last", "eq")
+    c(A.logic("orr", 64, t1, t0, t1, "lsl", 1), A.lsr_imm(64, t2, ma, 63), A.lsl_imm(64, ma, ma, 1))
+    c(A.b(4 * (loop - len(c.words))))
+    L.place("last")
+    # rest: the guard at bit 63, the remainder as sticky below it
+    c(A.addsub_imm("subs", 64, ZR, ma, 0), A.cset(64, ma, "ne"), A.logic("orr", 64, ma, ma, t0, "lsl", 63))
+    c1 = _round_pack(c, L, t1, ma, ea, sg, (t0, mb, eb, t2))
+    c(A.mov(64, t0, c1), A.mov(64, ma, t1))
+    L.branch("store", "b")
+    L.place("special")
+    c(A.movw("movz", 32, t0, 0))                                                   # C1 = 0
+    _special(c, L, ma, ea, mb, eb, sg, "div", (t1, t2))
+    L.place("store")
+    c.release(mb, eb, sg, t1, t2)
+    _store_result(c, ma, ea, t0, dest)
     _flags_restore(c, saved)
     assert not L.pending, L.pending
