@@ -25,7 +25,7 @@ FLAG_READS = {"adc": CF, "sbb": CF, "cmc": CF}
 PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "vcvttss2si", "vcvtss2si", "vcvttsd2si",
                         "vcvtsd2si", "psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad",
                         "fld", "fild", "fxam", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp", "fsubr", "fsubrp",
-                        "fdiv", "fdivp", "fdivr", "fdivrp"))
+                        "fdiv", "fdivp", "fdivr", "fdivrp", "fsqrt"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
                        "prefetchw", "jmp", "call", "ret", "syscall", "sarx", "shlx", "shrx", "rorx", "vzeroupper",

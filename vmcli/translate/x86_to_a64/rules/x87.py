@@ -365,7 +365,7 @@ def _effect(insn: Insn) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
     if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp",
              "fsubr", "fsubrp", "fdiv", "fdivp", "fdivr", "fdivrp"):
         return (0, *regs), int(m.endswith("p")), ()
-    if m in ("fchs", "fabs"):
+    if m in ("fchs", "fabs", "fsqrt"):
         return (0,), 0, ()
     if m == "ffree":
         return (), 0, tuple(-1 - r for r in regs)

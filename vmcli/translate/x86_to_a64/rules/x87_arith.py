@@ -464,3 +464,67 @@ def _fdiv(c: Ctx) -> None:
     _store_result(c, ma, ea, t0, dest)
     _flags_restore(c, saved)
     assert not L.pending, L.pending
+
+
+@rule("fsqrt")
+def _fsqrt(c: Ctx) -> None:
+    """The square root of st(0): the significand's integer square root digit by digit (two radicand
+    bits a step, 64 steps) of m * 2^63 (an even exponent) or m * 2^64 (odd); the guard bit is
+    remainder > root, and the exact result can never be halfway."""
+    L = Labels(c)
+    saved = _flags_save(c)
+    ma, ea = _load_ref(c, 0)
+    q, rhi, rlo, nhi, nlo, thi, tlo = (c.tmp() for _ in range(7))
+    # the main path: finite, positive, nonzero and supported
+    L.branch("special", "cbz", ma)
+    L.branch("special", "tbnz", ea, 15)
+    _to_special(c, L, ma, ea, 0, thi, tlo, zero=False)
+    _normalise(c, ma, ea, thi)
+    c.const(thi, 16383, 32)
+    c(A.addsub("sub", 32, ea, ea, thi),                                            # E, unbiased
+      A.lsr_imm(64, nhi, ma, 1), A.lsl_imm(64, nlo, ma, 63),                      # m * 2^63
+      A.logic_imm("ands", 32, ZR, ea, 1), A.csel("csel", 64, nhi, ma, nhi, "ne"),
+      A.csel("csel", 64, nlo, ZR, nlo, "ne"),
+      A.asr_imm(32, ea, ea, 1), A.addsub("add", 32, ea, ea, thi))                  # the root's exponent
+    ve = c.vtmp()
+    c(A.ins_gen(3, ve, 0, ea), A.movw("movz", 64, q, 0), A.movw("movz", 64, rhi, 0), A.movw("movz", 64, rlo, 0),
+      A.movw("movz", 32, ea, 64))
+    loop = len(c.words)
+    c(A.extr(64, rhi, rhi, rlo, 62), A.extr(64, rlo, rlo, nhi, 62), A.extr(64, nhi, nhi, nlo, 62),
+      A.lsl_imm(64, nlo, nlo, 2),
+      A.lsr_imm(64, thi, q, 62), A.lsl_imm(64, tlo, q, 2), A.logic_imm("orr", 64, tlo, tlo, 1),
+      A.lsl_imm(64, q, q, 1), A.addsub("subs", 64, ZR, rlo, tlo), A.adc("sbcs", 64, ZR, rhi, thi))
+    L.branch("less", "lo")
+    c(A.addsub("subs", 64, rlo, rlo, tlo), A.adc("sbc", 64, rhi, rhi, thi), A.logic_imm("orr", 64, q, q, 1))
+    L.place("less")
+    c(A.addsub_imm("subs", 32, ea, ea, 1))
+    c(A.b_cond("ne", 4 * (loop - len(c.words))))
+    # rest: the guard (remainder > root) at bit 63, sticky (remainder not 0) below
+    c(A.addsub("subs", 64, ZR, rlo, q), A.cset(64, thi, "hi"), A.addsub_imm("subs", 64, ZR, rhi, 0),
+      A.csel("csinc", 64, thi, thi, ZR, "eq"))
+    c(A.logic("orr", 64, tlo, rhi, rlo), A.addsub_imm("subs", 64, ZR, tlo, 0), A.cset(64, tlo, "ne"),
+      A.logic("orr", 64, tlo, tlo, thi, "lsl", 63), A.umov(3, ea, ve, 0), A.movw("movz", 32, nhi, 0))
+    c1 = _round_pack(c, L, q, tlo, ea, nhi, (thi, rhi, rlo, nlo))
+    c(A.mov(64, thi, c1), A.mov(64, ma, q))
+    L.branch("store", "b")
+    L.place("special")
+    c(A.movw("movz", 32, thi, 0))                                                  # C1 = 0
+    # unsupported: invalid; a NaN: quieted; zeros stay; negative: invalid; +inf stays
+    c(A.logic_imm("ands", 32, tlo, ea, 0x7FFF), A.cset(64, tlo, "ne"), A.logic("bic", 64, tlo, tlo, ma, "lsr", 63))
+    L.branch("invalid", "cbnz", tlo)
+    c(A.logic_imm("and", 32, tlo, ea, 0x7FFF), A.logic_imm("eor", 32, tlo, tlo, 0x7FFF),
+      A.addsub_imm("subs", 32, ZR, tlo, 0), A.lsl_imm(64, tlo, ma, 1),
+      A.ccmp("ccmp", 64, tlo, 0, 0b0100, "eq", imm=True))
+    L.branch("quiet", "ne")
+    L.branch("store", "cbz", ma)                                                   # +-0
+    L.branch("store", "tbz", ea, 15)                                               # +inf
+    L.place("invalid")
+    c(A.movw("movz", 32, ea, INDEFINITE[0]), A.movw("movz", 64, ma, 0xC000, 3))
+    L.branch("store", "b")
+    L.place("quiet")
+    c(A.logic_imm("orr", 64, ma, ma, QUIET))
+    L.place("store")
+    c.release(q, rhi, rlo, nhi, nlo, tlo)
+    _store_result(c, ma, ea, thi, 0)
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
