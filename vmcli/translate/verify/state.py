@@ -143,8 +143,12 @@ def random_f80(rng: random.Random) -> int:
         return sign | (0x7FFF << 64) | J | rng.getrandbits(63)                 # NaNs, payloads
     if r < 0.5:
         return sign | rng.getrandbits(63 if r < 0.45 else 64)                  # (pseudo-)denormals
-    if r < 0.8:
+    if r < 0.7:
         return sign | (rng.randrange(0x3FC0, 0x4040) << 64) | J | rng.getrandbits(63)
+    if r < 0.8:
+        # near float32's and float64's smallest and largest exponents (the stores that narrow)
+        exp = rng.choice([0x3F81, 0x3F6A, 0x407E, 0x3C01, 0x3BCD, 0x43FE]) + rng.randrange(-3, 4)
+        return sign | exp << 64 | J | (rng.getrandbits(63) >> rng.choice([0, 0, 20, 40, 60]))
     if r < 0.92:
         # few significant bits (exact products, ties) near 1, the range's ends and below it
         exp = rng.choice([rng.randrange(0x3FF0, 0x4010), rng.randrange(0, 80), rng.randrange(0x7FB0, 0x7FFF)])

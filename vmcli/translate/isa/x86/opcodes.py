@@ -155,7 +155,7 @@ D8 E0+i fsub ST0,ST | DC E8+i fsub ST,ST0 | DE E8+i fsubp ST,ST0 | D8/4 fsub Md 
 D8 E8+i fsubr ST0,ST | DC E0+i fsubr ST,ST0 | DE E0+i fsubrp ST,ST0 | D8/5 fsubr Md | DC/5 fsubr Mq
 D8 F0+i fdiv ST0,ST | DC F8+i fdiv ST,ST0 | DE F8+i fdivp ST,ST0 | D8/6 fdiv Md | DC/6 fdiv Mq
 D8 F8+i fdivr ST0,ST | DC F0+i fdivr ST,ST0 | DE F0+i fdivrp ST,ST0 | D8/7 fdivr Md | DC/7 fdivr Mq
-D9 FA fsqrt
+D9 FA fsqrt | D9/2 fst Md | DD/2 fst Mq | D9/3 fstp Md | DD/3 fstp Mq
 """
 
 # VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`

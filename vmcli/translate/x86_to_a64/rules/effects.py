@@ -25,11 +25,12 @@ FLAG_READS = {"adc": CF, "sbb": CF, "cmc": CF}
 PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "vcvttss2si", "vcvtss2si", "vcvttsd2si",
                         "vcvtsd2si", "psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad",
                         "fld", "fild", "fxam", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp", "fsubr", "fsubrp",
-                        "fdiv", "fdivp", "fdivr", "fdivrp", "fsqrt"))
+                        "fdiv", "fdivp", "fdivr", "fdivrp", "fsqrt", "fst",
+                        "fstp"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
                        "prefetchw", "jmp", "call", "ret", "syscall", "sarx", "shlx", "shrx", "rorx", "vzeroupper",
-                       "vzeroall", "fstp", "fst", "fxch", "fchs", "fabs", "fldz", "fld1", "fincstp", "fdecstp",
+                       "vzeroall", "fxch", "fchs", "fabs", "fldz", "fld1", "fincstp", "fdecstp",
                        "ffree", "fnstsw", "fnstcw", "fldcw")) | frozenset(
     s.mnemonic for s in SPECS if s.is_sse and s.mnemonic not in FLAG_WRITES and s.mnemonic not in PRESERVING)
 

@@ -177,6 +177,10 @@ def _fld_constant(c: Ctx) -> None:
 @rule("fstp", "fst")
 def _fstp(c: Ctx) -> None:
     (dst,) = operands(c)
+    if isinstance(dst, Mem) and dst.size < 10:
+        from vmcli.translate.x86_to_a64.rules.x87_arith import fst_narrow
+        fst_narrow(c, dst)
+        return
     sw, top = _status(c)
     a0 = _slot(c, top, 0)
     sig, se = _load(c, a0)

@@ -57,10 +57,12 @@ def _normalise(c: Ctx, m: int, e: int, t: int) -> None:
       A.dp1("clz", 64, t, m), A.dp2("lslv", 64, m, m, t), A.addsub("sub", 32, e, e, t))
 
 
-def _round_pack(c: Ctx, L: Labels, sig: int, rest: int, e: int, sg: int, t: tuple[int, int, int, int]) -> int:
+def _round_pack(c: Ctx, L: Labels, sig: int, rest: int, e: int, sg: int, t: tuple[int, int, int, int],
+                low: int | None = None, emax: int = 0x7FFF) -> int:
     """Round sig:rest (the leading one at bit 63 of sig) with exponent e (signed, any) to the
-    control word's precision and rounding; returns the register holding C1 (the significand went
-    up). Leaves sig and e (sign and exponent: e | sg) as the result."""
+    control word's precision (or to 64 - `low` bits, for a store of a narrower format whose
+    exponent field's all-ones is `emax`) and rounding; returns the register holding C1 (the
+    significand went up). Leaves sig and e (sign and exponent: e | sg) as the result."""
     t0, t1, t2, t3 = t
     # below the exponent range: denormalise (shift right by 1 - e, what falls out is sticky)
     c(A.addsub_imm("subs", 32, ZR, e, 0))
@@ -82,10 +84,15 @@ def _round_pack(c: Ctx, L: Labels, sig: int, rest: int, e: int, sg: int, t: tupl
     L.place("denormal_done")
     c(A.movw("movz", 32, e, 0))
     L.place("normal")
-    # the precision: low = 64 - P bits of sig are rounded off (PC 0: 40, 2: 11, 3 (and 1): 0)
-    c(A.ldst("ldr", "r", 2, t0, E, X87_FCW), A.ubfx(32, t1, t0, 8, 2), A.movw("movz", 32, t2, 40),
-      A.addsub_imm("subs", 32, ZR, t1, 2), A.movw("movz", 32, t3, 11), A.csel("csel", 32, t2, t3, t2, "eq"),
-      A.csel("csel", 32, t2, ZR, t2, "hi"), A.ubfx(32, t0, t0, 10, 2))          # t2 = low, t0 = RC
+    # the precision: low = 64 - P bits of sig are rounded off (PC 0: 40, 2: 11, 3: 0; the reserved
+    # PC 1 as 0)
+    c(A.ldst("ldr", "r", 2, t0, E, X87_FCW))
+    if low is None:
+        c(A.ubfx(32, t1, t0, 8, 2), A.movw("movz", 32, t2, 40), A.addsub_imm("subs", 32, ZR, t1, 2),
+          A.movw("movz", 32, t3, 11), A.csel("csel", 32, t2, t3, t2, "eq"), A.csel("csel", 32, t2, ZR, t2, "hi"))
+    else:
+        c(A.movw("movz", 32, t2, low))
+    c(A.ubfx(32, t0, t0, 10, 2))                                                # t2 = low, t0 = RC
     # t1 = the discarded bits, the guard at bit 63; t3 = sticky below them
     c(A.movw("movz", 32, t1, 64), A.addsub("sub", 32, t1, t1, t2), A.dp2("lslv", 64, t1, sig, t1),
       A.addsub_imm("subs", 64, ZR, rest, 0), A.cset(64, t3, "ne"),
@@ -113,15 +120,15 @@ def _round_pack(c: Ctx, L: Labels, sig: int, rest: int, e: int, sg: int, t: tupl
     c(A.lsr_imm(64, t1, sig, 63), A.addsub_imm("subs", 32, ZR, e, 0), A.csel("csel", 32, e, t1, e, "eq"))
     # above the range: infinity, or the largest finite value of the precision when the rounding
     # goes toward zero for this sign (RZ; RD for positive, RU for negative)
-    c(A.movw("movz", 32, t1, 0x7FFF), A.addsub("subs", 32, ZR, e, t1))
+    c(A.movw("movz", 32, t1, emax), A.addsub("subs", 32, ZR, e, t1))
     L.branch("packed", "lt")
     c(A.lsr_imm(32, t1, sg, 15), A.addsub_imm("add", 32, t1, t1, 1),              # 1 for +, 2 for -
       A.addsub("subs", 32, ZR, t0, t1), A.ccmp("ccmp", 32, t0, 3, 0b0100, "ne", imm=True))
     L.branch("to_max", "eq")
-    c(A.movw("movz", 32, e, 0x7FFF), A.movw("movz", 64, sig, 0x8000, 3), A.movw("movz", 64, rest, 1))
+    c(A.movw("movz", 32, e, emax), A.movw("movz", 64, sig, 0x8000, 3), A.movw("movz", 64, rest, 1))
     L.branch("packed", "b")
     L.place("to_max")
-    c(A.movw("movz", 32, e, 0x7FFE), A.movw("movn", 64, sig, 0), A.movw("movz", 64, t1, 1),
+    c(A.movw("movz", 32, e, emax - 1), A.movw("movn", 64, sig, 0), A.movw("movz", 64, t1, 1),
       A.dp2("lslv", 64, t1, t1, t2), A.addsub_imm("sub", 64, t1, t1, 1), A.logic("bic", 64, sig, sig, t1),
       A.movw("movz", 64, rest, 0))
     L.place("packed")
@@ -526,5 +533,59 @@ def _fsqrt(c: Ctx) -> None:
     L.place("store")
     c.release(q, rhi, rlo, nhi, nlo, tlo)
     _store_result(c, ma, ea, thi, 0)
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
+
+
+# m32 and m64: (low bits dropped from the 64-bit significand, exponent bias, exponent all-ones,
+# fraction bits)
+_NARROW = {4: (40, 127, 0xFF, 23), 8: (11, 1023, 0x7FF, 52)}
+
+
+def fst_narrow(c: Ctx, mem: Mem) -> None:
+    """st(0) rounded to a float32/float64 at mem by the control word's rounding (not its
+    precision), C1 set when rounded up; a NaN quieted with its payload's top bits, an unsupported
+    encoding the format's indefinite; overflow and underflow as the arithmetic's."""
+    low, bias, emax, fbits = _NARROW[mem.size]
+    bits = 8 * mem.size
+    L = Labels(c)
+    saved = _flags_save(c)
+    m, se = _load_ref(c, 0)
+    sg, t0, t1, t2, t3 = (c.tmp() for _ in range(5))
+    c(A.logic_imm("and", 32, sg, se, 0x8000))
+    L.branch("special", "cbz", m)
+    _to_special(c, L, m, se, 0, t0, t1, zero=False)
+    c(A.logic_imm("and", 32, se, se, 0x7FFF))
+    _normalise(c, m, se, t0)
+    c.const(t0, 16383 - bias, 32)
+    c(A.addsub("sub", 32, se, se, t0), A.movw("movz", 64, t1, 0))
+    c1 = _round_pack(c, L, m, t1, se, sg, (t0, t2, t3, c.tmp()), low=low, emax=emax)
+    # pack: sign, exponent, the fraction below the integer bit
+    c(A.mov(64, t2, c1), A.ubfx(64, m, m, low, fbits), A.logic_imm("and", 32, t0, se, 0x7FFF),
+      A.logic("orr", 64, m, m, t0, "lsl", fbits), A.lsr_imm(32, t0, se, 15),
+      A.logic("orr", 64, m, m, t0, "lsl", bits - 1))
+    L.branch("store", "b")
+    L.place("special")
+    c(A.movw("movz", 32, t2, 0))                                                   # C1 = 0
+    c(A.logic_imm("ands", 32, t0, se, 0x7FFF), A.cset(64, t0, "ne"), A.logic("bic", 64, t0, t0, m, "lsr", 63))
+    L.branch("invalid", "cbnz", t0)
+    # zero, infinity, NaN (quieted): the sign, all-ones or zero exponent, the fraction's top bits
+    c(A.logic_imm("and", 32, t0, se, 0x7FFF), A.addsub_imm("subs", 32, ZR, t0, 0), A.movw("movz", 32, t1, emax),
+      A.csel("csel", 32, t0, ZR, t1, "eq"), A.lsl_imm(64, t1, m, 1), A.addsub_imm("subs", 64, ZR, t1, 0),
+      A.cset(64, t3, "ne"), A.ubfx(64, m, m, low, fbits), A.logic("orr", 64, m, m, t3, "lsl", fbits - 1),
+      A.logic("orr", 64, m, m, t0, "lsl", fbits), A.lsr_imm(32, t0, sg, 15),
+      A.logic("orr", 64, m, m, t0, "lsl", bits - 1))
+    L.branch("store", "b")
+    L.place("invalid")
+    c.const(m, 0xFFC00000 if bits == 32 else 0xFFF8000000000000)
+    L.place("store")
+    c.release(se, sg, t0, t1, t3)
+    c.ldst("str", "r", mem.size, m, mem)
+    sw, top = _status(c)
+    c(A.bfi(32, sw, t2, 9, 1))
+    if c.insn.spec.mnemonic == "fstp":
+        _pop(c, sw, top, c1=False)
+    else:
+        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
     _flags_restore(c, saved)
     assert not L.pending, L.pending
