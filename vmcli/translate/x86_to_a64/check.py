@@ -21,7 +21,19 @@ from unicorn import arm64_const as a64c
 from unicorn.arm64_const import UC_CPU_ARM64_MAX
 
 from vmcli.translate.core.blocks import Translation
-from vmcli.translate.isa.x86.decoder import FS, GS, RIP, Imm, Insn, Mem, Operand, Reg, decode, operand_size
+from vmcli.translate.isa.x86.decoder import (
+    FS,
+    GS,
+    HIGH_BYTE_FORMS,
+    RIP,
+    Imm,
+    Insn,
+    Mem,
+    Operand,
+    Reg,
+    decode,
+    operand_size,
+)
 from vmcli.translate.isa.x86.encoder import encode
 from vmcli.translate.isa.x86.flags import AF, STATUS
 from vmcli.translate.isa.x86.registers import GPR64, XMM
@@ -241,7 +253,10 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
         elif k in "GZB" or (k == "E" and form.kind == "r"):
             low = 1 if spec.mnemonic == "xchg" and k == "Z" else 0      # 90 is nop, not xchg eax, eax
             pool = form.rule.rm_regs if k == "E" and form.rule.rm_regs else range(low, 16)
-            operands.append(Reg("gpr", rng.choice(pool), size))
+            if k == "E" and spec.syntax() in HIGH_BYTE_FORMS and rng.random() < 0.4:
+                operands.append(Reg("gpr", rng.randrange(4), 1, high=True))      # ah, ch, dh, bh
+            else:
+                operands.append(Reg("gpr", rng.choice(pool), size))
         elif k in "VUHL" or (k == "W" and form.kind == "r"):
             operands.append(Reg("xmm", rng.randrange(16), 32 if size == 32 else 16))
         elif k in "EWM":

@@ -5,8 +5,8 @@ else (the translator then reports the instruction as unsupported, with capstone'
 and gs segment overrides add their base to a memory operand (Mem.seg); the cs, ds, es and ss
 overrides have no effect in 64-bit mode and are accepted anywhere (as branch hints, `notrack`, nop
 padding). LOCK is accepted on the read-modify-write forms of a memory destination (Insn.lock). REP
-on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte registers (ah/ch/dh/bh)
-are outside the subset.
+on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte registers (ah/ch/dh/bh;
+but in HIGH_BYTE_FORMS) are outside the subset.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from vmcli.translate.isa.x86.opcodes import SPECS, OpSpec
 
 RIP = 16  # Mem.base value meaning RIP-relative
+# the forms that take a legacy high-byte register (ah, ch, dh, bh) in ModRM.rm: what code around the
+# x87's status and control words does with them (fnstsw ax; test ah, 0x45 / fnstcw; or ah, 0xc)
+HIGH_BYTE_FORMS = frozenset(("and Eb,Ib", "or Eb,Ib", "xor Eb,Ib", "test Eb,Ib"))
 FS, GS = 1, 2  # Mem.seg: the segment whose base the operand adds
 SEGMENT_PREFIX = {0x64: FS, 0x65: GS}
 IGNORED_PREFIXES = (0x26, 0x2E, 0x36, 0x3E)   # es cs ss ds: no effect in 64-bit mode
@@ -26,6 +29,7 @@ class Reg:
     kind: str   # "gpr", "xmm" or "st" (x87: st(num), relative to the stack's top)
     num: int    # 0..15 (st: 0..7)
     size: int   # bytes: 1, 2, 4, 8 (gpr), 16 (xmm) or 10 (st)
+    high: bool = False   # ah, ch, dh, bh: bits 15:8 of gpr num (0..3)
 
 
 @dataclass(frozen=True)
@@ -306,7 +310,10 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
             if mod == 3:
                 if kind == "E":
                     if size == 1 and not rex and rm >= 4:
-                        return None
+                        if spec.syntax() not in HIGH_BYTE_FORMS:
+                            return None
+                        operands.append(Reg("gpr", rm - 4, 1, high=True))
+                        continue
                     operands.append(Reg("gpr", rm | (rex_b << 3), size))
                 else:
                     operands.append(Reg("xmm", rm | (rex_b << 3), size if vex and size > 16 else 16))

@@ -59,7 +59,7 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...], lock: bool 
         modrm_sib_disp = bytes([0xC0 | (reg_field << 3) | spec.rm])
     elif spec.has_modrm:
         if rm_reg is not None:
-            modrm_sib_disp = bytes([0xC0 | (reg_field << 3) | (rm_reg.num & 7)])
+            modrm_sib_disp = bytes([0xC0 | (reg_field << 3) | (rm_reg.num + 4 * rm_reg.high & 7)])
         else:
             assert mem is not None
             modrm_sib_disp, x, bb = _memory(reg_field, mem)
