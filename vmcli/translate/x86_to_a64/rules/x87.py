@@ -366,6 +366,8 @@ def _effect(insn: Insn) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
         return regs, -1, ()
     if m in ("fstp", "fst"):
         return (0,), int(m == "fstp"), tuple(8 + r for r in regs)
+    if m.startswith("fcmov"):
+        return (0, *regs), 0, ()
     if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp",
              "fsubr", "fsubrp", "fdiv", "fdivp", "fdivr", "fdivrp"):
         return (0, *regs), int(m.endswith("p")), ()
@@ -412,3 +414,29 @@ def stack_needs(insns: list[Insn]) -> tuple[set[int], set[int]] | None:
             known[depth & 7] = False
             depth += 1
     return used, empty
+
+
+# fcmov's conditions: the x86 condition of the flags (p/np through the parity of PF_RES)
+_FCMOV = {"fcmovb": "b", "fcmove": "e", "fcmovbe": "be", "fcmovu": "p", "fcmovnb": "ae", "fcmovne": "ne",
+          "fcmovnbe": "a", "fcmovnu": "np"}
+
+
+@rule(*_FCMOV)
+def _fcmov(c: Ctx) -> None:
+    """st(0) = st(i) when the condition holds (the guest's flags are read, not changed)."""
+    _, other = operands(c)
+    cc = _FCMOV[c.insn.spec.mnemonic]
+    _, top = _status(c)
+    a0, ai = _slot(c, top, 0), _slot(c, top, other.num)
+    sig, se = _load(c, ai)
+    if cc in ("p", "np"):
+        odd = c.parity_odd()                      # bit 0: PF = 0
+        # the copy is skipped (a branch over its two stores) when the condition fails
+        c(A.tbz("tbnz" if cc == "p" else "tbz", odd, 0, 12))
+        _store(c, a0, sig, se)
+    else:
+        sig0, se0 = _load(c, a0)
+        cond = c.condition(cc)
+        c(A.csel("csel", 64, sig, sig, sig0, cond), A.csel("csel", 32, se, se, se0, cond))
+        _store(c, a0, sig, se)
+    # the status word stays (C1 too: the CPU keeps it)
