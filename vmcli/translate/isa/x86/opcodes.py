@@ -157,7 +157,7 @@ D8 F0+i fdiv ST0,ST | DC F8+i fdiv ST,ST0 | DE F8+i fdivp ST,ST0 | D8/6 fdiv Md 
 D8 F8+i fdivr ST0,ST | DC F0+i fdivr ST,ST0 | DE F0+i fdivrp ST,ST0 | D8/7 fdivr Md | DC/7 fdivr Mq
 DA C0+i fcmovb ST0,ST | DA C8+i fcmove ST0,ST | DA D0+i fcmovbe ST0,ST | DA D8+i fcmovu ST0,ST
 DB C0+i fcmovnb ST0,ST | DB C8+i fcmovne ST0,ST | DB D0+i fcmovnbe ST0,ST | DB D8+i fcmovnu ST0,ST
-D9 FA fsqrt | D9/2 fst Md | DD/2 fst Mq | D9/3 fstp Md | DD/3 fstp Mq
+9B wait | D9 FA fsqrt | D9/2 fst Md | DD/2 fst Mq | D9/3 fstp Md | DD/3 fstp Mq
 """
 
 # VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`
@@ -251,7 +251,7 @@ class OpSpec:
 
     @property
     def x87(self) -> bool:
-        return self.map == 0 and 0xD8 <= self.opcode <= 0xDF
+        return self.map == 0 and (0xD8 <= self.opcode <= 0xDF or self.opcode == 0x9B)      # 9B: fwait
 
     @property
     def has_modrm(self) -> bool:

@@ -440,3 +440,9 @@ def _fcmov(c: Ctx) -> None:
         c(A.csel("csel", 64, sig, sig, sig0, cond), A.csel("csel", 32, se, se, se0, cond))
         _store(c, a0, sig, se)
     # the status word stays (C1 too: the CPU keeps it)
+
+
+@rule("wait")
+def _wait(c: Ctx) -> None:
+    """fwait: it raises a pending unmasked x87 exception; with the exceptions masked (the
+    translation's assumption, docs/translator.md) there is none, and it does nothing."""
