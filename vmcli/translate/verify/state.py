@@ -131,7 +131,11 @@ J = 1 << 63
 F80_EDGES = [0, 0x8000 << 64, 1, (0x8000 << 64) | (J - 1), J, (0x8000 << 64) | J | 5, (1 << 64) | J,
              (0x7FFE << 64) | M64, (0x3FFF << 64) | J, (0xBFFF << 64) | J, (0x7FFF << 64) | J, (0xFFFF << 64) | J,
              (0x7FFF << 64) | J | (1 << 62), (0xFFFF << 64) | J | (1 << 62), (0x7FFF << 64) | J | 1,
-             (0x3FFF << 64) | 0x1234, (0x7FFF << 64), (0x7FFF << 64) | (1 << 62)]
+             (0x3FFF << 64) | 0x1234, (0x7FFF << 64), (0x7FFF << 64) | (1 << 62),
+             # the integer formats' limits: 2^15, 2^31, 2^63 (negated by the random sign), and
+             # 2^15 - 1, 2^31 - 1, 2^31 - 0.5
+             (0x400E << 64) | J, (0x401E << 64) | J, (0x403E << 64) | J, (0x400D << 64) | (0xFFFE << 48),
+             (0x401D << 64) | (0xFFFFFFFE << 32), (0x401D << 64) | (0xFFFFFFFF << 32)]
 
 
 def random_f80(rng: random.Random) -> int:

@@ -157,6 +157,7 @@ D8 F0+i fdiv ST0,ST | DC F8+i fdiv ST,ST0 | DE F8+i fdivp ST,ST0 | D8/6 fdiv Md 
 D8 F8+i fdivr ST0,ST | DC F0+i fdivr ST,ST0 | DE F0+i fdivrp ST,ST0 | D8/7 fdivr Md | DC/7 fdivr Mq
 DA C0+i fcmovb ST0,ST | DA C8+i fcmove ST0,ST | DA D0+i fcmovbe ST0,ST | DA D8+i fcmovu ST0,ST
 DB C0+i fcmovnb ST0,ST | DB C8+i fcmovne ST0,ST | DB D0+i fcmovnbe ST0,ST | DB D8+i fcmovnu ST0,ST
+D9 FC frndint | DF/2 fist Mw | DB/2 fist Md | DF/3 fistp Mw | DB/3 fistp Md | DF/7 fistp Mq
 9B wait | D9 FA fsqrt | D9/2 fst Md | DD/2 fst Mq | D9/3 fstp Md | DD/3 fstp Mq
 """
 

@@ -26,7 +26,7 @@ PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "vcvtt
                         "vcvtsd2si", "psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad",
                         "fld", "fild", "fxam", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp", "fsubr", "fsubrp",
                         "fdiv", "fdivp", "fdivr", "fdivrp", "fsqrt", "fst",
-                        "fstp"))
+                        "fstp", "frndint", "fist", "fistp"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
                        "prefetchw", "jmp", "call", "ret", "syscall", "sarx", "shlx", "shrx", "rorx", "vzeroupper",

@@ -371,6 +371,10 @@ def _effect(insn: Insn) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
     if m in ("fxch", "fucomi", "fcomi", "fucomip", "fcomip", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp",
              "fsubr", "fsubrp", "fdiv", "fdivp", "fdivr", "fdivrp"):
         return (0, *regs), int(m.endswith("p")), ()
+    if m in ("fchs", "fabs", "fsqrt", "frndint", "fist"):
+        return (0,), 0, ()
+    if m == "fistp":
+        return (0,), 1, ()
     if m in ("fchs", "fabs", "fsqrt"):
         return (0,), 0, ()
     if m == "ffree":

@@ -589,3 +589,120 @@ def fst_narrow(c: Ctx, mem: Mem) -> None:
         c(A.ldst("str", "r", 2, sw, E, X87_FSW))
     _flags_restore(c, saved)
     assert not L.pending, L.pending
+
+
+def _round_integer(c: Ctx, L: Labels, m: int, se: int, sg: int, q: int, f: int, k: int, t: tuple[int, int]) -> int:
+    """The integer nearest st(0) (m, se: finite, nonzero, supported) by the control word's rounding:
+    q = its magnitude, k = the fraction bits the significand had (16446 - exponent). Branches to
+    "large" when k <= 0 (|x| >= 2^63, already an integer). Returns the register of the increment
+    (C1)."""
+    t0, t1 = t
+    c.const(t0, 16446, 32)
+    c(A.logic_imm("and", 32, k, se, 0x7FFF), A.addsub("sub", 32, k, t0, k), A.addsub_imm("subs", 32, ZR, k, 0))
+    L.branch("large", "le")
+    c(A.addsub_imm("subs", 32, ZR, k, 64))
+    L.branch("short", "lt")
+    # no integer bits: q = 0, f = m >> (k - 64), what falls out sticky (all of m when k >= 128)
+    c(A.addsub_imm("sub", 32, t0, k, 64), A.movw("movz", 64, q, 0), A.addsub_imm("subs", 32, ZR, t0, 64),
+      A.csel("csel", 32, t0, ZR, t0, "hs"), A.csel("csel", 64, f, ZR, m, "hs"), A.cset(64, t1, "hs"),
+      A.addsub("sub", 32, k, ZR, t0), A.dp2("lslv", 64, k, f, k), A.addsub_imm("subs", 32, ZR, t0, 0),
+      A.csel("csel", 64, k, ZR, k, "eq"), A.logic("orr", 64, t1, t1, k), A.dp2("lsrv", 64, f, f, t0),
+      A.addsub_imm("subs", 64, ZR, t1, 0), A.cset(64, t1, "ne"), A.logic("orr", 64, f, f, t1))
+    L.branch("fraction", "b")
+    L.place("short")
+    c(A.dp2("lsrv", 64, q, m, k), A.addsub("sub", 32, t0, ZR, k), A.dp2("lslv", 64, f, m, t0))
+    L.place("fraction")
+    # the increment: RN guard & (sticky | lsb); RD inexact & negative; RU inexact & positive; RZ 0
+    c(A.lsl_imm(64, t0, f, 1), A.addsub_imm("subs", 64, ZR, t0, 0), A.cset(64, t0, "ne"),      # sticky
+      A.logic_imm("and", 64, t1, q, 1), A.logic("orr", 64, t1, t1, t0), A.logic("and", 64, t1, t1, f, "lsr", 63),
+      A.logic("orr", 64, t0, t0, f, "lsr", 63),                                              # t0 = inexact
+      A.ldst("ldr", "r", 2, k, E, X87_FCW), A.ubfx(32, k, k, 10, 2),
+      A.lsr_imm(32, f, sg, 15), A.logic("and", 64, f, t0, f), A.addsub_imm("subs", 32, ZR, k, 1),
+      A.csel("csel", 64, t1, f, t1, "eq"),
+      A.lsr_imm(32, f, sg, 15), A.logic("bic", 64, f, t0, f), A.addsub_imm("subs", 32, ZR, k, 2),
+      A.csel("csel", 64, t1, f, t1, "eq"), A.addsub_imm("subs", 32, ZR, k, 3), A.csel("csel", 64, t1, ZR, t1, "eq"),
+      A.addsub("add", 64, q, q, t1))
+    return t1
+
+
+@rule("frndint")
+def _frndint(c: Ctx) -> None:
+    """st(0) rounded to an integer by the control word's rounding (a zero keeps the sign)."""
+    L = Labels(c)
+    saved = _flags_save(c)
+    m, se = _load_ref(c, 0)
+    sg, q, f, k, t0, t1, c1 = (c.tmp() for _ in range(7))
+    c(A.logic_imm("and", 32, sg, se, 0x8000), A.movw("movz", 32, c1, 0))
+    _to_special(c, L, m, se, 0, t0, t1, zero=False)
+    L.branch("store", "cbz", m)
+    inc = _round_integer(c, L, m, se, sg, q, f, k, (t0, t1))
+    c(A.mov(64, c1, inc), A.mov(32, se, sg), A.movw("movz", 64, m, 0))
+    L.branch("store", "cbz", q)
+    c(A.dp1("clz", 64, t0, q), A.dp2("lslv", 64, m, q, t0), A.movw("movz", 32, t1, 16446),
+      A.addsub("sub", 32, t1, t1, t0), A.logic("orr", 32, se, se, t1))
+    L.branch("store", "b")
+    L.place("large")
+    L.branch("store", "b")
+    L.place("special")
+    # unsupported: invalid; a NaN quieted; an infinity stays
+    c(A.logic_imm("ands", 32, t0, se, 0x7FFF), A.cset(64, t0, "ne"), A.logic("bic", 64, t0, t0, m, "lsr", 63))
+    L.branch("invalid", "cbnz", t0)
+    c(A.lsl_imm(64, t0, m, 1))
+    L.branch("store", "cbz", t0)
+    c(A.logic_imm("orr", 64, m, m, QUIET))
+    L.branch("store", "b")
+    L.place("invalid")
+    c(A.movw("movz", 32, se, INDEFINITE[0]), A.movw("movz", 64, m, 0xC000, 3))
+    L.place("store")
+    c.release(sg, q, f, k, t0, t1)
+    _store_result(c, m, se, c1, 0)
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
+
+
+@rule("fistp", "fist")
+def _fistp(c: Ctx) -> None:
+    """st(0) rounded to an integer by the control word's rounding, stored as 16, 32 or 64 bits; a
+    NaN, an infinity, an unsupported encoding or a value out of range store the integer
+    indefinite (the sign bit alone)."""
+    (mem,) = operands(c)
+    assert isinstance(mem, Mem)
+    bits = 8 * mem.size
+    L = Labels(c)
+    saved = _flags_save(c)
+    m, se = _load_ref(c, 0)
+    sg, q, f, k, t0, t1, c1 = (c.tmp() for _ in range(7))
+    c(A.logic_imm("and", 32, sg, se, 0x8000), A.movw("movz", 32, c1, 0))
+    _to_special(c, L, m, se, 0, t0, t1, zero=False)
+    L.branch("zero", "cbz", m)
+    inc = _round_integer(c, L, m, se, sg, q, f, k, (t0, t1))
+    c(A.mov(64, c1, inc))
+    L.branch("range", "b")
+    L.place("large")
+    # |x| >= 2^63: only -2^63 fits, in 64 bits
+    c(A.mov(64, q, m), A.addsub_imm("subs", 32, ZR, k, 0))
+    L.branch("invalid", "ne")
+    L.place("range")
+    # q <= 2^(bits-1) - 1, or 2^(bits-1) when negative
+    c(A.movw("movz", 64, t0, 1), A.lsl_imm(64, t0, t0, bits - 1), A.addsub_imm("sub", 64, t1, t0, 1),
+      A.lsr_imm(32, f, sg, 15), A.addsub("add", 64, t1, t1, f), A.addsub("subs", 64, ZR, q, t1))
+    L.branch("invalid", "hi")
+    c(A.addsub("sub", 64, t0, ZR, q), A.addsub_imm("subs", 32, ZR, sg, 0), A.csel("csel", 64, m, q, t0, "eq"))
+    L.branch("store", "b")
+    L.place("zero")
+    c(A.movw("movz", 64, m, 0))
+    L.branch("store", "b")
+    L.place("special")
+    L.place("invalid")
+    c(A.movw("movz", 32, c1, 0), A.movw("movz", 64, m, 1), A.lsl_imm(64, m, m, bits - 1))
+    L.place("store")
+    c.release(se, sg, q, f, k, t0, t1)
+    c.ldst("str", "r", mem.size, m, mem)
+    sw, top = _status(c)
+    c(A.bfi(32, sw, c1, 9, 1))
+    if c.insn.spec.mnemonic == "fistp":
+        _pop(c, sw, top, c1=False)
+    else:
+        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
