@@ -158,6 +158,7 @@ D8 F8+i fdivr ST0,ST | DC F0+i fdivr ST,ST0 | DE F0+i fdivrp ST,ST0 | D8/7 fdivr
 DA C0+i fcmovb ST0,ST | DA C8+i fcmove ST0,ST | DA D0+i fcmovbe ST0,ST | DA D8+i fcmovu ST0,ST
 DB C0+i fcmovnb ST0,ST | DB C8+i fcmovne ST0,ST | DB D0+i fcmovnbe ST0,ST | DB D8+i fcmovnu ST0,ST
 D9 FC frndint | DF/2 fist Mw | DB/2 fist Md | DF/3 fistp Mw | DB/3 fistp Md | DF/7 fistp Mq
+D9 E9 fldl2t | D9 EA fldl2e | D9 EB fldpi | D9 EC fldlg2 | D9 ED fldln2
 9B wait | D9 FA fsqrt | D9/2 fst Md | DD/2 fst Mq | D9/3 fstp Md | DD/3 fstp Mq
 """
 

@@ -31,7 +31,8 @@ FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
                        "prefetchw", "jmp", "call", "ret", "syscall", "sarx", "shlx", "shrx", "rorx", "vzeroupper",
                        "vzeroall", "fxch", "fchs", "fabs", "fldz", "fld1", "fincstp", "fdecstp",
-                       "ffree", "fnstsw", "fnstcw", "fldcw", "wait")) | frozenset(
+                       "ffree", "fnstsw", "fnstcw", "fldcw", "wait", "fldl2t", "fldl2e", "fldpi",
+                       "fldlg2", "fldln2")) | frozenset(
     s.mnemonic for s in SPECS if s.is_sse and s.mnemonic not in FLAG_WRITES and s.mnemonic not in PRESERVING)
 
 

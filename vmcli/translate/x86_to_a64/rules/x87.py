@@ -161,16 +161,33 @@ def _fld(c: Ctx) -> None:
     c.flags_restore(saved)
 
 
-_CONSTANTS = {"fldz": (0, 0), "fld1": (SIGN, 0x3FFF)}
+# (significand, sign/exponent, rounding): the constant rounded to nearest; "down": one less when
+# rounding down or toward zero (the nearest is above the exact value), "up": one more when rounding
+# up (it is below)
+_CONSTANTS = {"fldz": (0, 0, ""), "fld1": (SIGN, 0x3FFF, ""),
+              "fldl2t": (0xD49A784BCD1B8AFE, 0x4000, "up"), "fldl2e": (0xB8AA3B295C17F0BC, 0x3FFF, "down"),
+              "fldpi": (0xC90FDAA22168C235, 0x4000, "down"), "fldlg2": (0x9A209A84FBCFF799, 0x3FFD, "down"),
+              "fldln2": (0xB17217F7D1CF79AC, 0x3FFE, "down")}
 
 
-@rule("fldz", "fld1")
+@rule(*_CONSTANTS)
 def _fld_constant(c: Ctx) -> None:
-    sig_value, se_value = _CONSTANTS[c.insn.spec.mnemonic]
+    sig_value, se_value, rounding = _CONSTANTS[c.insn.spec.mnemonic]
     sw, top = _status(c)
     sig, se = c.tmp(), c.tmp()
     c.const(sig, sig_value)
     c.const(se, se_value, 32)
+    if rounding:
+        t = c.tmp()
+        c(A.ldst("ldr", "r", 2, t, E, X87_FCW))
+        if rounding == "down":                       # RC 1 (down) or 3 (toward zero): bit 10
+            c(A.ubfx(32, t, t, 10, 1), A.addsub("sub", 64, sig, sig, t))
+        else:                                         # RC 2 (up)
+            u = c.tmp()
+            c(A.ubfx(32, u, t, 10, 1), A.ubfx(32, t, t, 11, 1), A.logic("bic", 32, t, t, u),
+              A.addsub("add", 64, sig, sig, t))
+            c.release(u)
+        c.release(t)
     _store(c, _push(c, sw, top), sig, se)
 
 
@@ -362,7 +379,7 @@ def _effect(insn: Insn) -> tuple[tuple[int, ...], int, tuple[int, ...]]:
     after: negative i for empty, i + 8 for in use)."""
     m = insn.spec.mnemonic
     regs = tuple(o.num for o in insn.operands if isinstance(o, Reg) and o.kind == "st")
-    if m in ("fld", "fild", "fldz", "fld1"):
+    if m in ("fld", "fild", "fldz", "fld1", "fldl2t", "fldl2e", "fldpi", "fldlg2", "fldln2"):
         return regs, -1, ()
     if m in ("fstp", "fst"):
         return (0,), int(m == "fstp"), tuple(8 + r for r in regs)
