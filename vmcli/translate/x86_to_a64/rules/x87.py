@@ -13,7 +13,7 @@ overflow and underflow are not modelled (docs/translator.md, documented exceptio
 from __future__ import annotations
 
 from vmcli.translate.isa.a64 import encoder as A
-from vmcli.translate.isa.x86.decoder import Insn, Mem, Reg
+from vmcli.translate.isa.x86.decoder import Insn, Reg
 from vmcli.translate.x86_to_a64.builder import Ctx
 from vmcli.translate.x86_to_a64.host import AF_SRC, ENV_REG, PF_RES, X87_FCW, X87_FSW, X87_FTW, X87_REGS
 from vmcli.translate.x86_to_a64.rules.common import ALL, operands
@@ -189,30 +189,6 @@ def _fld_constant(c: Ctx) -> None:
             c.release(u)
         c.release(t)
     _store(c, _push(c, sw, top), sig, se)
-
-
-@rule("fstp", "fst")
-def _fstp(c: Ctx) -> None:
-    (dst,) = operands(c)
-    if isinstance(dst, Mem) and dst.size < 10:
-        from vmcli.translate.x86_to_a64.rules.x87_arith import fst_narrow
-        fst_narrow(c, dst)
-        return
-    sw, top = _status(c)
-    a0 = _slot(c, top, 0)
-    sig, se = _load(c, a0)
-    if isinstance(dst, Mem):
-        a = c.addr(dst)
-        c(A.ldst("str", "r", 8, sig, a, 0), A.ldst("str", "r", 2, se, a, 8))
-    else:
-        p = c.tmp()
-        c(A.addsub_imm("add", 32, p, top, dst.num), A.logic_imm("and", 32, p, p, 7))
-        _store(c, _slot(c, p, 0), sig, se)
-        _tag(c, p, True)                   # st(i) is in use now
-    if c.insn.spec.mnemonic == "fstp":
-        _pop(c, sw, top)
-    else:
-        _finish(c, sw)
 
 
 @rule("fxch")

@@ -17,7 +17,7 @@ from vmcli.translate.x86_to_a64.builder import Ctx
 from vmcli.translate.x86_to_a64.host import SCRATCH, X87_FCW, X87_FSW, X87_REGS
 from vmcli.translate.x86_to_a64.rules.common import operands
 from vmcli.translate.x86_to_a64.rules.table import RULES as rule
-from vmcli.translate.x86_to_a64.rules.x87 import ZR, E, _load, _pop, _slot, _status, _widen
+from vmcli.translate.x86_to_a64.rules.x87 import ZR, E, _finish, _load, _pop, _slot, _status, _store, _tag, _widen
 
 SIGN = 1 << 63
 QUIET = 1 << 62
@@ -706,3 +706,26 @@ def _fistp(c: Ctx) -> None:
         c(A.ldst("str", "r", 2, sw, E, X87_FSW))
     _flags_restore(c, saved)
     assert not L.pending, L.pending
+
+
+@rule("fstp", "fst")
+def _fstp(c: Ctx) -> None:
+    (dst,) = operands(c)
+    if isinstance(dst, Mem) and dst.size < 10:
+        fst_narrow(c, dst)
+        return
+    sw, top = _status(c)
+    a0 = _slot(c, top, 0)
+    sig, se = _load(c, a0)
+    if isinstance(dst, Mem):
+        a = c.addr(dst)
+        c(A.ldst("str", "r", 8, sig, a, 0), A.ldst("str", "r", 2, se, a, 8))
+    else:
+        p = c.tmp()
+        c(A.addsub_imm("add", 32, p, top, dst.num), A.logic_imm("and", 32, p, p, 7))
+        _store(c, _slot(c, p, 0), sig, se)
+        _tag(c, p, True)                   # st(i) is in use now
+    if c.insn.spec.mnemonic == "fstp":
+        _pop(c, sw, top)
+    else:
+        _finish(c, sw)
