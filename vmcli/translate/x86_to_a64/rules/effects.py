@@ -10,14 +10,15 @@ other rule counts as reading every flag and writing none for sure.
 
 from __future__ import annotations
 
-from vmcli.translate.isa.x86.flags import CF
+from vmcli.translate.isa.x86.flags import CF, ZF
 from vmcli.translate.isa.x86.opcodes import SPECS
 from vmcli.translate.x86_to_a64.rules.common import ALL
 
 FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF, "dec": ALL & ~CF, "adc": ALL,
                "sbb": ALL, "xadd": ALL, "cmpxchg": ALL,
-               **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bt", "bts", "btr", "btc",
-                                "bsf", "bsr", "tzcnt", "lzcnt"), ALL), "stc": CF, "clc": CF, "cmc": CF,
+               **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bsf", "bsr", "tzcnt", "lzcnt"),
+                               ALL), "stc": CF, "clc": CF, "cmc": CF,
+               **dict.fromkeys(("bt", "bts", "btr", "btc"), ALL & ~ZF),      # ZF is kept
                **dict.fromkeys(("comiss", "ucomiss", "comisd", "ucomisd", "ptest", "vcomiss", "vucomiss", "vcomisd",
                                 "vucomisd", "andn", "blsr", "blsmsk", "blsi", "bzhi", "fucomi", "fcomi", "fucomip",
                                 "fcomip"), ALL)}
