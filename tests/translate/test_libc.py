@@ -80,3 +80,28 @@ def test_real_blocks_match_their_source_on_random_states(arch: str) -> None:
         checked += 1
         runs += n
     assert checked > REAL_BLOCKS // 2 and runs > 2 * checked, (checked, runs)
+
+
+def test_real_x87_blocks_of_libm_match_their_source() -> None:
+    """libm's blocks with x87 instructions that translate whole, on the host CPU against their
+    translation, from random x87 states under which the block meets no stack fault: the x87 state
+    (control, status and tag words, the eight registers) is compared with everything else."""
+    from vmcli.translate.verify import native
+
+    if not native.available():
+        pytest.skip("the x86-64 source runs on the host CPU: the host is not x86-64 Linux")
+    from vmcli.translate.x86_to_a64.check import RealCode
+
+    blocks = [b for b in _blocks("x86_64", 3000, "libm")
+              if any(si.supported and si.text.startswith("f") for si in api.translate(*b, "x86_64").insns)]
+    checker = RealCode()
+    rng = random.Random(87)
+    checked = 0
+    for code, address in blocks[:120]:
+        got = checker.check(code, address, 4, rng)
+        if got is None:
+            continue
+        _n, _skipped, diffs = got
+        assert not diffs, (hex(address), [si.text for si in api.translate(code, address, "x86_64").insns], diffs)
+        checked += 1
+    assert checked > 40, checked

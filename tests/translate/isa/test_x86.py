@@ -13,7 +13,8 @@ from vmcli.translate.x86_to_a64.forms import all_forms
 
 # capstone spells some forms differently: the REX.W variants and the implicit-predicate compares
 ALIASES = {"movd": {"movq"}, "pextrd": {"pextrq"}, "pinsrd": {"pinsrq"}, "mov": {"movabs"},
-           "cbw": {"cwde", "cdqe"}, "cwd": {"cdq", "cqo"}, "endbr64": {"endbr32"}}
+           "cbw": {"cwde", "cdqe"}, "cwd": {"cdq", "cqo"}, "endbr64": {"endbr32"},
+           "fucomip": {"fucompi"}, "fcomip": {"fcompi"}}          # capstone spells them so
 _PRED = ["eq", "lt", "le", "unord", "neq", "nlt", "nle", "ord"]
 
 

@@ -16,7 +16,7 @@ from vmcli.translate.isa.x86.decoder import decode
 from vmcli.translate.isa.x86.flags import AF, CF, OF, PF, SF, STATUS, ZF
 from vmcli.translate.verify.runners import X86_CODE
 from vmcli.translate.x86_to_a64 import fast
-from vmcli.translate.x86_to_a64.check import Verifier, instance, random_state
+from vmcli.translate.x86_to_a64.check import Verifier, block_states, instance
 from vmcli.translate.x86_to_a64.forms import Form, all_forms
 from vmcli.translate.x86_to_a64.frontend import dead_flags, template_for, translate
 from vmcli.translate.x86_to_a64.rules import FLAG_FREE, FLAG_WRITES
@@ -90,7 +90,7 @@ def test_liveness_of_a_block() -> None:
 def _check_block(code: bytes, states: int, rng: random.Random) -> None:
     tr = translate(code, X86_CODE)
     assert not tr.unsupported
-    n, bad = Verifier().check(code, tr.code, {}, (random_state(rng) for _ in range(states)), lambda regs: 0, rng)
+    n, bad = Verifier().check(code, tr.code, {}, block_states(code, rng, states), lambda regs: 0, rng)
     assert n == states and not bad, [si.text for si in tr.insns] + bad[0].diffs
 
 

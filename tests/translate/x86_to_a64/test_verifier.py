@@ -14,7 +14,7 @@ from translate.helpers import STATES
 from vmcli.translate.isa.a64.encoder import addsub
 from vmcli.translate.isa.x86.flags import STATUS
 from vmcli.translate.verify.runners import X86_CODE as CODE_ADDRESS
-from vmcli.translate.x86_to_a64.check import Verifier, instance, random_state
+from vmcli.translate.x86_to_a64.check import Verifier, block_states, instance, random_state
 from vmcli.translate.x86_to_a64.forms import all_forms
 from vmcli.translate.x86_to_a64.frontend import translate
 from vmcli.translate.x86_to_a64.oracle import CORRECTED
@@ -72,8 +72,7 @@ def test_random_blocks_of_register_forms(verifier: Verifier) -> None:
         for f in chosen:
             u = f.rule.undefined
             undefined |= u if isinstance(u, int) else STATUS
-        n, bad = verifier.check(code, tr.code, {}, (random_state(rng) for _ in range(10)), lambda r, u=undefined: u,
-                                rng)
+        n, bad = verifier.check(code, tr.code, {}, block_states(code, rng, 10), lambda r, u=undefined: u, rng)
         assert not bad, ([si.text for si in tr.insns], bad[0].diffs)
 
 

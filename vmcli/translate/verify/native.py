@@ -4,8 +4,8 @@ Unicorn's x86-64 is QEMU 5's TCG (no AVX, NaN rules of its own); the host CPU is
 A forked child process maps the code at its own guest address, the data windows at theirs and a
 harness page of its own; per run the harness loads the whole register file (rax..r15, the rflags
 status bits, xmm0..xmm15 and the upper halves of ymm0..ymm15 where the CPU has AVX, the fs and gs
-bases, MXCSR), jumps to the code and stores everything back when the code reaches its end, then
-gives the host its own registers, bases and MXCSR again.
+bases, MXCSR, the x87 state through fxrstor), jumps to the code and stores everything back when the
+code reaches its end, then gives the host its own registers, bases, MXCSR and x87 state again.
 
 The block's last instruction, when it transfers control, is replaced by code with the same effect
 on the registers, flags and memory that records where it would go instead of going there (the exit
@@ -49,7 +49,11 @@ O_GPR, O_FLAGS, O_EXIT, O_FS, O_GS, O_MXCSR = 0x000, 0x080, 0x088, 0x090, 0x098,
 O_HOST_RSP, O_HOST_FS, O_HOST_GS, O_HOST_MXCSR, O_SCRATCH = 0x0B0, 0x0B8, 0x0C0, 0x0C8, 0x0D0
 O_SYSCALL = 0x0E0          # 1 when the block stopped at a syscall
 O_VEC = 0x200              # 16 x 32 bytes: xmm (low) and ymm upper halves
-STATE_SIZE = O_VEC + 16 * 32
+O_FX = 0x400               # the guest's x87 state, as fxsave stores it (512 bytes)
+STATE_SIZE = O_FX + 512
+O_HOST_FX = STATE_SIZE     # the host's (outside the state the parent sends)
+FCW_DEFAULT = 0x037F
+FPR = [f"fpr{i}" for i in range(8)]
 FLAG_STACK = HARNESS + 0x3F00   # popfq/pushfq use this stack (the guest's rsp is not ours to use)
 ENTRY_SLOT = HARNESS + 0x0FF0  # where the harness jumps to: the block
 EXIT_SLOT = HARNESS + 0x0FF8   # where the block's stubs jump to: the harness's exit
@@ -159,6 +163,8 @@ def harness_code(avx: bool, fsgsbase: bool) -> tuple[bytes, int]:
     entry += _get_base("fs", s + O_HOST_FS, fsgsbase) + _get_base("gs", s + O_HOST_GS, fsgsbase)
     entry += _load(0, s + O_FS) + _set_base("fs", fsgsbase)
     entry += _load(0, s + O_GS) + _set_base("gs", fsgsbase)
+    entry += b"\x0f\xae\x04\x25" + struct.pack("<i", s + O_HOST_FX)         # fxsave (host)
+    entry += b"\x0f\xae\x0c\x25" + struct.pack("<i", s + O_FX)              # fxrstor (guest)
     for i in range(16):
         entry += _vec(True, i, s + O_VEC + 32 * i, avx)
     entry += b"\x0f\xae\x14\x25" + struct.pack("<i", s + O_MXCSR)             # ldmxcsr
@@ -179,6 +185,8 @@ def harness_code(avx: bool, fsgsbase: bool) -> tuple[bytes, int]:
     for i in range(16):
         out += _vec(False, i, s + O_VEC + 32 * i, avx)
     out += b"\x0f\xae\x1c\x25" + struct.pack("<i", s + O_MXCSR)               # stmxcsr (guest)
+    out += b"\x0f\xae\x04\x25" + struct.pack("<i", s + O_FX)                  # fxsave (guest)
+    out += b"\x0f\xae\x0c\x25" + struct.pack("<i", s + O_HOST_FX)             # fxrstor (host)
     out += b"\x0f\xae\x14\x25" + struct.pack("<i", s + O_HOST_MXCSR)          # ldmxcsr (host)
     out += _get_base("fs", s + O_FS, fsgsbase) + _get_base("gs", s + O_GS, fsgsbase)
     out += _load(0, s + O_HOST_FS) + _set_base("fs", fsgsbase)
@@ -299,8 +307,8 @@ def _operand_load(insn: capstone.CsInsn) -> bytes:
 
 @dataclass
 class Run:
-    """One state to run: registers (GPRS, rflags, xmm0..15, ymmh0..15, fs_base, gs_base) and
-    memory windows (address -> bytes)."""
+    """One state to run: registers (GPRS, rflags, xmm0..15, ymmh0..15, fs_base, gs_base, and the x87
+    state: fcw, fsw, ftw, the physical registers fpr0..7) and memory windows (address -> bytes)."""
 
     regs: dict[str, int]
     memory: dict[int, bytes] = field(default_factory=dict)
@@ -320,6 +328,14 @@ def _pack(regs: dict[str, int]) -> bytes:
         lo = regs.get(f"xmm{i}", 0)
         hi = regs.get(f"ymmh{i}", 0)
         area[O_VEC + 32 * i:O_VEC + 32 * i + 32] = (lo | hi << 128).to_bytes(32, "little")
+    # x87: fxsave's layout (st(i) from offset 32, 16 bytes apart; the registers given are physical)
+    fsw = regs.get("fsw", 0)
+    top = (fsw >> 11) & 7
+    struct.pack_into("<HHBxxxxxxxxxxxxxxxxxxxI", area, O_FX, regs.get("fcw", FCW_DEFAULT), fsw, regs.get("ftw", 0),
+                     MXCSR_DEFAULT)
+    for i in range(8):
+        value = regs.get(FPR[(top + i) & 7], 0)
+        area[O_FX + 32 + 16 * i:O_FX + 42 + 16 * i] = value.to_bytes(10, "little")
     return bytes(area)
 
 
@@ -335,6 +351,10 @@ def _unpack(area: bytes, avx: bool) -> dict[str, int]:
         regs[f"xmm{i}"] = v & (1 << 128) - 1
         if avx:
             regs[f"ymmh{i}"] = v >> 128
+    regs["fcw"], regs["fsw"], regs["ftw"] = struct.unpack_from("<HHB", area, O_FX)
+    top = (regs["fsw"] >> 11) & 7
+    for i in range(8):
+        regs[FPR[(top + i) & 7]] = int.from_bytes(area[O_FX + 32 + 16 * i:O_FX + 42 + 16 * i], "little")
     return regs
 
 

@@ -124,6 +124,73 @@ def x86_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestS
     return GuestState(regs, memory)
 
 
+# 80-bit values as sign/exponent << 64 | significand: zeros, denormals, pseudo-denormals, the
+# smallest and largest normals, 1.0, infinities, quiet and signalling NaNs, the indefinite, and the
+# encodings the x87 does not support (unnormal, pseudo-infinity, pseudo-NaN)
+J = 1 << 63
+F80_EDGES = [0, 0x8000 << 64, 1, (0x8000 << 64) | (J - 1), J, (0x8000 << 64) | J | 5, (1 << 64) | J,
+             (0x7FFE << 64) | M64, (0x3FFF << 64) | J, (0xBFFF << 64) | J, (0x7FFF << 64) | J, (0xFFFF << 64) | J,
+             (0x7FFF << 64) | J | (1 << 62), (0xFFFF << 64) | J | (1 << 62), (0x7FFF << 64) | J | 1,
+             (0x3FFF << 64) | 0x1234, (0x7FFF << 64), (0x7FFF << 64) | (1 << 62),
+             # the integer formats' limits: 2^15, 2^31, 2^63 (negated by the random sign), and
+             # 2^15 - 1, 2^31 - 1, 2^31 - 0.5
+             (0x400E << 64) | J, (0x401E << 64) | J, (0x403E << 64) | J, (0x400D << 64) | (0xFFFE << 48),
+             (0x401D << 64) | (0xFFFFFFFE << 32), (0x401D << 64) | (0xFFFFFFFF << 32)]
+
+
+def random_f80(rng: random.Random) -> int:
+    r = rng.random()
+    sign = rng.getrandbits(1) << 79
+    if r < 0.3:
+        return rng.choice(F80_EDGES) ^ sign
+    if r < 0.4:
+        return sign | (0x7FFF << 64) | J | rng.getrandbits(63)                 # NaNs, payloads
+    if r < 0.5:
+        return sign | rng.getrandbits(63 if r < 0.45 else 64)                  # (pseudo-)denormals
+    if r < 0.7:
+        return sign | (rng.randrange(0x3FC0, 0x4040) << 64) | J | rng.getrandbits(63)
+    if r < 0.8:
+        # near float32's and float64's smallest and largest exponents (the stores that narrow)
+        exp = rng.choice([0x3F81, 0x3F6A, 0x407E, 0x3C01, 0x3BCD, 0x43FE]) + rng.randrange(-3, 4)
+        return sign | exp << 64 | J | (rng.getrandbits(63) >> rng.choice([0, 0, 20, 40, 60]))
+    if r < 0.92:
+        # few significant bits (exact products, ties) near 1, the range's ends and below it
+        exp = rng.choice([rng.randrange(0x3FF0, 0x4010), rng.randrange(0, 80), rng.randrange(0x7FB0, 0x7FFF)])
+        sig = (J | rng.getrandbits(12) << 51) >> (rng.randrange(64) if exp == 0 else 0)
+        return sign | exp << 64 | sig
+    return rng.getrandbits(80)
+
+
+def random_float(rng: random.Random, size: int) -> int:
+    """A value for an x87 memory operand of `size` bytes, with edge values: float32, float64,
+    80-bit, or a 16-bit integer."""
+    if size == 10:
+        return random_f80(rng)
+    if size in (4, 8) and rng.random() < 0.7:
+        return _f32(rng) if size == 4 else _f64(rng)
+    return rng.choice([0, 1, (1 << (8 * size)) - 1, 1 << (8 * size - 1)]) if rng.random() < 0.3 \
+        else rng.getrandbits(8 * size)
+
+
+def x87_state(rng: random.Random, used: set[int], empty: set[int]) -> dict[str, int]:
+    """The x87 state: a random TOP, the registers st(i) for i in `used` in use and those in `empty`
+    empty (the others either), random values (some repeated, for compares), C0..C3 random; the
+    control word masks every exception, with random rounding and precision control."""
+    top = rng.randrange(8)
+    values = [random_f80(rng) for _ in range(8)]
+    for i in range(8):
+        if rng.random() < 0.15:
+            values[i] = values[rng.randrange(8)] ^ (rng.getrandbits(1) << 79 if rng.random() < 0.3 else 0)
+    tags = rng.getrandbits(8)
+    for i in used:
+        tags |= 1 << ((top + i) & 7)
+    for i in empty:
+        tags &= ~(1 << ((top + i) & 7))
+    fsw = top << 11 | (rng.getrandbits(16) & 0x4700)
+    fcw = 0x007F | rng.getrandbits(2) << 10 | rng.choice([0, 2, 3]) << 8
+    return {"fcw": fcw, "fsw": fsw, "ftw": tags, **{f"fpr{i}": v for i, v in enumerate(values)}}
+
+
 def a64_state(rng: random.Random, fixed: dict[str, int] | None = None) -> GuestState:
     """x0..x30, sp, nzcv, v0..v31, tpidr_el0 (FPCR and FPSR 0: the translations assume FPCR's
     defaults) and the data window."""

@@ -133,7 +133,9 @@ def _classes(insn: Insn, facts: Rule[Any]) -> tuple[list[object], list[int]]:
 
     shape: list[object] = [insn.spec.id, insn.opsize]
     for op in insn.operands:
-        if isinstance(op, Reg):
+        if isinstance(op, Reg) and (op.kind == "st" or op.high):
+            shape.append((op.kind, op.num, op.high))    # x87 stack and high-byte registers: part of the shape
+        elif isinstance(op, Reg):
             shape.append((op.kind, cls(op.kind, op.num), op.size))
         elif isinstance(op, Mem):
             base = op.base if op.base in (-1, RIP) else cls("gpr", op.base) + 100
@@ -184,7 +186,9 @@ def renamed(insn: Insn, variant: str, facts: Rule[Any], params: list[int] | None
             table[(kind, num)] = CANON[(kind, variant)] + i % MAX_PARAMS
     ops: list[Operand] = []
     for op in insn.operands:
-        if isinstance(op, Reg):
+        if isinstance(op, Reg) and op.high:
+            ops.append(op)
+        elif isinstance(op, Reg):
             ops.append(Reg(op.kind, table.get((op.kind, op.num), op.num), op.size))
         elif isinstance(op, Mem):
             base = table.get(("gpr", op.base), op.base)
@@ -490,19 +494,23 @@ class Ctx:
             return self.imm(op, 8 * size if size >= 4 else 32)
         if isinstance(op, Mem):
             return self.load(op, size, signed=signed)
-        if size == 8 or (size == 4 and not signed):
+        if (size == 8 or (size == 4 and not signed)) and not op.high:
             if size == 4:
                 t = self.tmp()
                 self(A.mov(32, t, op.num))
                 return t
             return op.num
         t = self.tmp()
-        self((A.sbfx if signed else A.ubfx)(64, t, op.num, 0, 8 * size))
+        self((A.sbfx if signed else A.ubfx)(64, t, op.num, 8 * op.high, 8 * size))
         return t
 
     def src(self, op: Operand, size: int) -> int:
         """A register whose low `size` bytes hold the operand, the bits above them anything: for
         operations of that width (a register operand is used as it is)."""
+        if isinstance(op, Reg) and op.high:
+            t = self.tmp()
+            self(A.ubfx(64, t, op.num, 8, 8))
+            return t
         if isinstance(op, Reg):
             return op.num
         return self.read(op, size)
@@ -513,7 +521,9 @@ class Ctx:
             self.store(op, size, rs)
             return
         assert isinstance(op, Reg)
-        if size == 8:
+        if op.high:
+            self(A.bfi(64, op.num, rs, 8, 8))
+        elif size == 8:
             if rs != op.num:
                 self(A.mov(64, op.num, rs))
         elif size == 4:

@@ -21,7 +21,19 @@ from unicorn import arm64_const as a64c
 from unicorn.arm64_const import UC_CPU_ARM64_MAX
 
 from vmcli.translate.core.blocks import Translation
-from vmcli.translate.isa.x86.decoder import FS, GS, RIP, Imm, Insn, Mem, Operand, Reg, decode, operand_size
+from vmcli.translate.isa.x86.decoder import (
+    FS,
+    GS,
+    HIGH_BYTE_FORMS,
+    RIP,
+    Imm,
+    Insn,
+    Mem,
+    Operand,
+    Reg,
+    decode,
+    operand_size,
+)
 from vmcli.translate.isa.x86.encoder import encode
 from vmcli.translate.isa.x86.flags import AF, STATUS
 from vmcli.translate.isa.x86.registers import GPR64, XMM
@@ -35,19 +47,104 @@ from vmcli.translate.verify.state import (
     WINDOW,
     WINDOW_SIZE,
     GuestState,
+    random_float,
     real_memory,
     real_register,
     x86_state,
+    x87_state,
 )
 from vmcli.translate.x86_to_a64 import oracle
 from vmcli.translate.x86_to_a64.forms import Form
 from vmcli.translate.x86_to_a64.frontend import translate
-from vmcli.translate.x86_to_a64.host import AF_SRC, HOST, PF_RES, YMMH, pack_flags, unpack_flags
+from vmcli.translate.x86_to_a64.host import (
+    AF_SRC,
+    FPR,
+    HOST,
+    PF_RES,
+    X87,
+    X87_STATE,
+    YMMH,
+    pack_flags,
+    unpack_flags,
+    x87_offset,
+)
 from vmcli.translate.x86_to_a64.rules import FLAG_WRITES, RULES
 from vmcli.translate.x86_to_a64.rules.base import AF_SET
+from vmcli.translate.x86_to_a64.rules.x87 import stack_needs
 
 random_state = x86_state
 ENV = 0x300000             # where the translation's env block (ENV_REG) is mapped
+FCW_DEFAULT = 0x037F
+FSW_KEPT = 0xFF00          # the status word's exception flags (bits 7:0) are not kept (rules/x87.py)
+
+
+def x87_env(regs: dict[str, int]) -> bytes:
+    """The x87 part of the env block (host.py), from the state's fcw, fsw, ftw and fpr0..fpr7."""
+    area = bytearray(0x90)
+    for name in X87_STATE:
+        value = regs.get(name, FCW_DEFAULT if name == "fcw" else 0)
+        size = 10 if name in FPR else 1 if name == "ftw" else 2
+        at = x87_offset(name) - X87
+        area[at:at + size] = value.to_bytes(size, "little")
+    return bytes(area)
+
+
+def x87_regs(area: bytes) -> dict[str, int]:
+    out = {}
+    for name in X87_STATE:
+        size = 10 if name in FPR else 1 if name == "ftw" else 2
+        at = x87_offset(name) - X87
+        out[name] = int.from_bytes(area[at:at + size], "little")
+    return out
+
+
+def with_x87(st: GuestState, insns: list[Insn], rng: random.Random) -> GuestState | None:
+    """The state with an x87 state for the block's x87 instructions (none when it has none), or
+    None when no x87 state avoids a stack fault."""
+    if not any(i.spec.x87 for i in insns):
+        return st
+    needs = stack_needs(insns)
+    if needs is None:
+        return None
+    regs = {**st.regs, **x87_state(rng, *needs)}
+    memory = bytearray(st.memory)
+    for insn in insns:
+        for op in insn.operands:
+            if isinstance(op, Mem) and insn.spec.x87 and rng.random() < 0.7:
+                # an edge value of the operand's format where it points
+                ea = effective_address(insn, op, regs) - DATA
+                if 0 <= ea <= DATA_SIZE - op.size:
+                    memory[ea:ea + op.size] = random_float(rng, op.size).to_bytes(op.size, "little")
+    return GuestState(regs, bytes(memory))
+
+
+def block_insns(code: bytes, address: int) -> list[Insn]:
+    """The decoded instructions of a block the translator took whole."""
+    insns = []
+    pos = 0
+    while pos < len(code):
+        insn = decode(code[pos:pos + 15], address + pos)
+        assert insn is not None
+        insns.append(insn)
+        pos += insn.length
+    return insns
+
+
+def block_states(code: bytes, rng: random.Random, count: int) -> list[GuestState]:
+    """`count` random states for a block at X86_CODE, with an x87 state its x87 instructions run
+    from without a stack fault; none when no x87 state does."""
+    insns = block_insns(code, X86_CODE)
+    drawn = [with_x87(random_state(rng), insns, rng) for _ in range(count)]
+    return [st for st in drawn if st is not None]
+
+
+def effective_address(insn: Insn, mem: Mem, regs: dict[str, int]) -> int:
+    if mem.base == RIP:
+        return insn.next_ip + mem.disp
+    ea = mem.disp + (regs[GPR64[mem.base]] if mem.base >= 0 else 0)
+    ea += regs[GPR64[mem.index]] * mem.scale if mem.index >= 0 else 0
+    ea += regs["fs_base" if mem.seg == FS else "gs_base"] if mem.seg else 0
+    return ea & M64
 
 
 class A64Target:
@@ -106,7 +203,7 @@ class A64Target:
             values += list(pack_flags(regs["rflags"]))
         self.mapped.write(values)
         uc.mem_write(DATA, memory)
-        uc.mem_write(ENV, b"".join(regs.get(h, 0).to_bytes(16, "little") for h in YMMH))
+        uc.mem_write(ENV, b"".join(regs.get(h, 0).to_bytes(16, "little") for h in YMMH) + x87_env(regs))
         uc.reg_write(a64c.UC_ARM64_REG_X28, ENV)
         try:
             uc.emu_start(A64_CODE, A64_CODE + len(code), count=0)
@@ -121,6 +218,7 @@ class A64Target:
             out["rflags"] = unpack_flags(*values[-3:])
         env = bytes(uc.mem_read(ENV, 16 * len(YMMH)))
         out.update({h: int.from_bytes(env[16 * i:16 * i + 16], "little") for i, h in enumerate(YMMH)})
+        out.update(x87_regs(bytes(uc.mem_read(ENV + X87, 0x90))))
         return out, bytes(uc.mem_read(DATA, DATA_SIZE))
 
     def read(self, host: str) -> int:
@@ -148,10 +246,17 @@ def instance(form: Form, rng: random.Random, address: int) -> tuple[bytes, dict[
             operands.append(Imm(1, 0))
         elif code == "X0":
             operands.append(Reg("xmm", 0, 16))
+        elif code in ("ST", "ST0", "AX"):
+            pool = form.rule.rm_regs or range(8)
+            operands.append(Reg("gpr", 0, 2) if code == "AX"
+                            else Reg("st", rng.choice(pool) if code == "ST" else 0, 10))
         elif k in "GZB" or (k == "E" and form.kind == "r"):
             low = 1 if spec.mnemonic == "xchg" and k == "Z" else 0      # 90 is nop, not xchg eax, eax
             pool = form.rule.rm_regs if k == "E" and form.rule.rm_regs else range(low, 16)
-            operands.append(Reg("gpr", rng.choice(pool), size))
+            if k == "E" and spec.syntax() in HIGH_BYTE_FORMS and rng.random() < 0.4:
+                operands.append(Reg("gpr", rng.randrange(4), 1, high=True))      # ah, ch, dh, bh
+            else:
+                operands.append(Reg("gpr", rng.choice(pool), size))
         elif k in "VUHL" or (k == "W" and form.kind == "r"):
             operands.append(Reg("xmm", rng.randrange(16), 32 if size == 32 else 16))
         elif k in "EWM":
@@ -297,6 +402,15 @@ def oracle_hooks(insn: Insn, rng: random.Random) -> tuple[Fix, Oracle | None]:
     return fix, run_unaliased
 
 
+def x87_diffs(source: dict[str, int], want: dict[str, int], got: dict[str, int]) -> list[str]:
+    """The x87 state's differences, where the source state had one (the status word's exception
+    flags are not compared)."""
+    if "fcw" not in source:
+        return []
+    diffs = [f"fsw: want {want['fsw']:#06x} got {got['fsw']:#06x}"] if (want["fsw"] ^ got["fsw"]) & FSW_KEPT else []
+    return diffs + register_diffs(["fcw", "ftw", *FPR], want, got)
+
+
 def undefined_flags(insn: Insn) -> Callable[[dict[str, int]], int]:
     """The flags the rule leaves undefined, given the source state: the SDM's, but for AF after a
     shift (AF_SET) where the oracle is an AMD CPU, whose AF the translation follows."""
@@ -373,7 +487,7 @@ class Verifier:
             gregs, gmem = got
             mask = STATUS & ~undefined(st.regs)
             diffs = register_diffs(GPR64 + XMM + ["fs_base", "gs_base"] + [h for h in YMMH if h in wregs], wregs,
-                                   gregs)
+                                   gregs) + x87_diffs(st.regs, wregs, gregs)
             if (wregs["rflags"] ^ gregs["rflags"]) & mask:
                 diffs.append(f"rflags: want {wregs['rflags'] & mask:#x} got {gregs['rflags'] & mask:#x}"
                              f" (mask {mask:#x})")
@@ -396,7 +510,8 @@ class Verifier:
         insn = decode(code, X86_CODE)
         assert insn is not None and insn.raw == code, form.name
         fix, run_instead = oracle_hooks(insn, rng)
-        return self.check(code, tr.code, {}, (random_state(rng, fixed) for _ in range(states)),
+        drawn = [with_x87(random_state(rng, fixed), [insn], rng) for _ in range(states)]
+        return self.check(code, tr.code, {}, [st for st in drawn if st is not None],
                           undefined_flags(insn), rng, exit_reg=tr.exit_reg, count=1 if tr.exit_reg else 0,
                           fix=fix, oracle=run_instead)
 
@@ -417,7 +532,10 @@ class Verifier:
             if fixed is None:
                 return 0, [], "RIP-relative operand outside the verifier's data window"
             fix, run_instead = oracle_hooks(insn, rng)
-            n, bad = self.check(raw, single.code, {}, [random_state(rng, fixed)], undefined_flags(insn), rng,
+            st = with_x87(random_state(rng, fixed), [insn], rng)
+            if st is None:
+                return 0, [], "no x87 stack state runs it without a stack fault"
+            n, bad = self.check(raw, single.code, {}, [st], undefined_flags(insn), rng,
                                 exit_reg=single.exit_reg, count=1 if single.exit_reg else 0,
                                 fix=fix, oracle=run_instead)
             runs += n
@@ -492,18 +610,24 @@ class RealCode:
         tr = translate(code, address)
         if tr.unsupported:
             return None
-        insns = []
-        pos = 0
-        while pos < len(code):
-            insn = decode(code[pos:pos + 15], address + pos)
-            assert insn is not None
-            insns.append(insn)
-            pos += insn.length
+        insns = block_insns(code, address)
         pages = rip_pages(insns)
         if pages is None:
             return None
         mask = STATUS & ~block_undefined(insns)
         drawn = [real_state(rng, pages) for _ in range(states)]
+        flags_in_ax = False
+        if any(i.spec.x87 for i in insns):
+            needs = stack_needs(insns)
+            if needs is None:
+                return None
+            # the status word's exception flags (not kept) seen through fnstsw: in al they are not
+            # compared; a block that stores them to memory is not run
+            stored = [k for k, i in enumerate(insns) if i.spec.mnemonic == "fnstsw"]
+            if any(isinstance(insns[k].operands[0], Mem) for k in stored):
+                return None
+            flags_in_ax = bool(stored)
+            drawn = [({**regs, **x87_state(rng, *needs)}, memory) for regs, memory in drawn]
         wants = self.native.run(code, address, [native.Run(regs, mem) for regs, mem in drawn])
         full_map = {name: HOST[name] for name in GPR64 + XMM + ["rflags", "fs_base", "gs_base"]}
         runs = skipped = 0
@@ -519,7 +643,11 @@ class RealCode:
             gregs = got[0]
             gregs["rip"] = self.a64.read("x18") if tr.exit_reg else address + len(code)
             names = GPR64 + XMM + ["fs_base", "gs_base"] + [h for h in YMMH if h in want[0]]
-            diffs = register_diffs(names, want[0], gregs) + exit_diffs(want[0]["rip"], gregs["rip"])
+            if flags_in_ax:                  # the x87 exception flags fnstsw put in al are not kept
+                want[0]["rax"] &= ~0xFF
+                gregs["rax"] &= ~0xFF
+            diffs = (register_diffs(names, want[0], gregs) + exit_diffs(want[0]["rip"], gregs["rip"])
+                     + x87_diffs(regs, want[0], gregs))
             if (want[0]["rflags"] ^ gregs["rflags"]) & mask:
                 diffs.append(f"rflags: want {want[0]['rflags'] & mask:#x} got {gregs['rflags'] & mask:#x}")
             after = self.a64.read_windows(memory)

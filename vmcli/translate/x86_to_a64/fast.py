@@ -10,10 +10,10 @@ Stage C (numba, kernels.emit_all): copy each instruction's template program and 
 Like frontend.translate, a block is translated up to its first instruction outside the subset, or
 up to and including a branch before its end; the instructions after it are counted (our decoder,
 else capstone, delimits them, as frontend.translate lists them: frontend.listed_after). A block
-that stops at an instruction only the Python path translates (the VEX forms) takes the Python
-rules without the listing (frontend.code_and_counts); both paths give the same bytes and counts
-(tests/translate/x86_to_a64/test_fast.py). Importing this module imports numba (only the bulk path
-does); the kernels compile with cache=True.
+that stops at an instruction only the Python path translates (the VEX and x87 forms, the high-byte
+registers) takes the Python rules without the listing (frontend.code_and_counts); both paths give
+the same bytes and counts (tests/translate/x86_to_a64/test_fast.py). Importing this module imports
+numba (only the bulk path does); the kernels compile with cache=True.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def _tables() -> dict[str, np.ndarray]:
       for each operand-size case."""
     by_slot: dict[int, list[Any]] = {}
     for s in SPECS:
-        if s.vex:
-            continue          # VEX blocks take the Python path (frontend.translate)
+        if s.vex or s.x87:
+            continue          # VEX and x87 blocks take the Python path (frontend.translate)
         for r in range(8) if s.plus_r else range(1):
             by_slot.setdefault((s.map * 4 + _PREFIX[s.prefix]) * 256 + s.opcode + r, []).append(s)
     dense = {slot: i for i, slot in enumerate(sorted(by_slot))}
@@ -92,11 +92,11 @@ def _tables() -> dict[str, np.ndarray]:
                     break
     stab = np.zeros((len(SPECS), fk.S_NF), np.int64)
     for f in all_forms():
-        if not f.spec.vex:
+        if not (f.spec.vex or f.spec.x87):
             stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
     for s in SPECS:
-        if s.vex:
-            continue          # the kernel never reaches VEX specs (no slot leads to them)
+        if s.vex or s.x87:
+            continue          # the kernel never reaches VEX or x87 specs (no slot leads to them)
         row = stab[s.id]
         ends = s.ends_block
         has_rm = any(o[0] in "EWUM" for o in s.operands)
@@ -217,7 +217,7 @@ class FastTranslator:
             after_exit = bool(at & fk.STOP_AFTER_EXIT)
             at &= fk.STOP_AFTER_EXIT - 1
             if not after_exit and _python_translates(code, at, address):
-                self.fallbacks += 1          # a form only the Python path has (VEX)
+                self.fallbacks += 1          # a form only the Python path has (VEX, x87, ah..bh)
                 result[b] = code_and_counts(code, address)
             else:
                 rest = listed_after(code, at, address, after_exit)

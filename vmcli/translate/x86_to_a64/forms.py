@@ -32,6 +32,8 @@ class Form:
 
     @property
     def extension(self) -> str:
+        if self.spec.x87:
+            return "x87"
         if self.spec.vex:
             return "AVX/AVX2" if self.spec.is_sse or self.spec.mnemonic.startswith("vzero") else "BMI1/BMI2"
         return sse_level(self.spec) if self.spec.is_sse else "base"
@@ -49,6 +51,8 @@ def _describe(code: str, opsize: int, kind: str) -> str:
         return {2: "ax", 4: "eax", 8: "rax"}[opsize]
     if code == "X0":
         return "<xmm0>"
+    if code in ("AX", "ST", "ST0"):
+        return {"AX": "ax", "ST": "st(i)", "ST0": "st(0)"}[code]
     k = code[0]
     if k in "GZB":
         return f"r{8 * size}"
@@ -160,14 +164,14 @@ def supported_form(insn: Insn) -> str:
         return "this immediate is outside the verified range"
     if r.rm_regs is not None and any(isinstance(o, Reg) and o.num not in r.rm_regs
                                      for o, code in zip(insn.operands, insn.spec.operands, strict=True)
-                                     if code[0] in "EWUM"):
+                                     if code[0] in "EWUM" or code == "ST"):
         return "this encoding is outside the verified ones"
     if form_key(insn) not in _form_keys():
         return "this operand size/kind of the instruction is not supported"
     return ""
 
 
-_EXTENSIONS = ("base", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4.1", "AVX/AVX2", "BMI1/BMI2")
+_EXTENSIONS = ("base", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4.1", "AVX/AVX2", "BMI1/BMI2", "x87")
 
 
 def forms_markdown() -> str:

@@ -24,7 +24,17 @@ from vmcli.translate.x86_to_a64.builder import (
     slot_values,
 )
 from vmcli.translate.x86_to_a64.forms import supported_form
-from vmcli.translate.x86_to_a64.host import ENV_REG, EXIT_REG, HOST, RFLAGS_STATE, YMMH, guest_order, ymmh_offset
+from vmcli.translate.x86_to_a64.host import (
+    ENV_REG,
+    EXIT_REG,
+    HOST,
+    RFLAGS_STATE,
+    X87_STATE,
+    YMMH,
+    guest_order,
+    x87_offset,
+    ymmh_offset,
+)
 from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 
@@ -183,19 +193,23 @@ def listed_after(code: bytes, pos: int, address: int, after_exit: bool) -> int:
 
 def state_of(code: bytes, address: int, insns: list[Insn]) -> dict[str, dict[str, Any]]:
     """Guest registers the block reads or writes -> where the code keeps them (the upper ymm
-    halves the AVX forms touch: at their offset in the env block)."""
+    halves the AVX forms touch and the x87 state: at their offset in the env block)."""
     names = disasm.x86_regs_accessed(code, address)
     for insn in insns:
         if insn.spec.mnemonic in ("vzeroupper", "vzeroall"):
             names |= set(YMMH)
         elif insn.spec.vex:
             names |= {f"ymmh{op.num}" for op in insn.operands if isinstance(op, Reg) and op.kind == "xmm"}
+        elif insn.spec.x87:
+            names |= set(X87_STATE)
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(names, key=guest_order):
         if name == "rflags":
             out[name] = dict(RFLAGS_STATE)
         elif name.startswith("ymmh"):
             out[name] = {"env": ymmh_offset(name)}
+        elif name in X87_STATE:
+            out[name] = {"env": x87_offset(name)}
         else:
             out[name] = {"reg": HOST[name]}
     return out

@@ -8,6 +8,10 @@ guest memory identity-mapped).
   them and the result when something reads it). Other rflags bits are not kept (DF is 0).
   The upper halves of ymm0..ymm15 (ymmh0..ymmh15) live in an env block at x28 (ENV_REG), 16 bytes
   each: AVX code loads and stores them where it needs them.
+  The x87 state lives in the env block too, from X87 (x87_offset): the control word, the status
+  word (TOP in bits 13:11), the abridged tag word (bit i: physical register i is in use, as fxsave
+  stores it), then the physical registers R0..R7 (fpr0..fpr7; st(i) is R[(TOP + i) & 7]), 16
+  bytes each: the 64-bit significand, then sign and exponent.
   Scratch: x16, x17, x19, x22..x25, x29, x30 and v16..v31.
 
 A block that ends in a branch leaves the guest address to continue at in x18 (EXIT_REG).
@@ -46,6 +50,17 @@ def unpack_flags(nzcv: int, pf_res: int, af_src: int) -> int:
     return flags | (PF if bin(pf_res & 0xFF).count("1") % 2 == 0 else 0)
 _ORDER = ("rflags", "fs_base", "gs_base")
 YMMH = [f"ymmh{i}" for i in range(16)]
+X87 = 0x100                          # the x87 state's offset in the env block
+X87_FCW, X87_FSW, X87_FTW, X87_REGS = X87, X87 + 2, X87 + 4, X87 + 0x10
+FPR = [f"fpr{i}" for i in range(8)]
+X87_STATE = ["fcw", "fsw", "ftw", *FPR]
+
+
+def x87_offset(name: str) -> int:
+    """Where an x87 state item sits in the env block (fprN: N's 16-byte slot)."""
+    if name.startswith("fpr"):
+        return X87_REGS + 16 * int(name[3:])
+    return {"fcw": X87_FCW, "fsw": X87_FSW, "ftw": X87_FTW}[name]
 
 
 def ymmh_offset(name: str) -> int:
@@ -55,11 +70,13 @@ def ymmh_offset(name: str) -> int:
 
 def guest_order(name: str) -> tuple[int, int]:
     """The order guest registers are listed in: general registers, xmm, the upper ymm halves,
-    rflags, fs and gs bases."""
+    rflags, fs and gs bases, the x87 state."""
     if name in GPR64:
         return (0, GPR64.index(name))
     if name.startswith("xmm"):
         return (1, int(name[3:]))
     if name.startswith("ymmh"):
         return (2, int(name[4:]))
+    if name in X87_STATE:
+        return (4, X87_STATE.index(name))
     return (3, _ORDER.index(name))

@@ -5,8 +5,8 @@ else (the translator then reports the instruction as unsupported, with capstone'
 and gs segment overrides add their base to a memory operand (Mem.seg); the cs, ds, es and ss
 overrides have no effect in 64-bit mode and are accepted anywhere (as branch hints, `notrack`, nop
 padding). LOCK is accepted on the read-modify-write forms of a memory destination (Insn.lock). REP
-on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte registers (ah/ch/dh/bh)
-are outside the subset.
+on non-SSE opcodes, address-size overrides, VEX/EVEX and legacy high-byte registers (ah/ch/dh/bh;
+but in HIGH_BYTE_FORMS) are outside the subset.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from vmcli.translate.isa.x86.opcodes import SPECS, OpSpec
 
 RIP = 16  # Mem.base value meaning RIP-relative
+# the forms that take a legacy high-byte register (ah, ch, dh, bh) in ModRM.rm: what code around the
+# x87's status and control words does with them (fnstsw ax; test ah, 0x45 / fnstcw; or ah, 0xc)
+HIGH_BYTE_FORMS = frozenset(("and Eb,Ib", "or Eb,Ib", "xor Eb,Ib", "test Eb,Ib"))
 FS, GS = 1, 2  # Mem.seg: the segment whose base the operand adds
 SEGMENT_PREFIX = {0x64: FS, 0x65: GS}
 IGNORED_PREFIXES = (0x26, 0x2E, 0x36, 0x3E)   # es cs ss ds: no effect in 64-bit mode
@@ -23,9 +26,10 @@ IGNORED_PREFIXES = (0x26, 0x2E, 0x36, 0x3E)   # es cs ss ds: no effect in 64-bit
 
 @dataclass(frozen=True)
 class Reg:
-    kind: str   # "gpr" or "xmm"
-    num: int    # 0..15
-    size: int   # bytes: 1, 2, 4, 8 (gpr) or 16 (xmm)
+    kind: str   # "gpr", "xmm" or "st" (x87: st(num), relative to the stack's top)
+    num: int    # 0..15 (st: 0..7)
+    size: int   # bytes: 1, 2, 4, 8 (gpr), 16 (xmm) or 10 (st)
+    high: bool = False   # ah, ch, dh, bh: bits 15:8 of gpr num (0..3)
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,12 @@ for _s in SPECS:
     else:
         _TABLE.setdefault((_s.map, _s.prefix, _s.opcode), []).append(_s)
 
-_SIZES = {"b": 1, "w": 2, "d": 4, "q": 8, "x": 16}
+_SIZES = {"b": 1, "w": 2, "d": 4, "q": 8, "x": 16, "t": 10}
 
 
 def operand_size(code: str, opsize: int, rex_w: bool) -> int:
     """Bytes of an operand code's size letter(s)."""
-    fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize}
+    fixed = {"AL": 1, "CL": 1, "1": 1, "X0": 16, "rAX": opsize, "AX": 2, "ST": 10, "ST0": 10}
     if code in fixed:
         return fixed[code]
     letters = code.lstrip("EGWVUMZIJHBL")
@@ -238,6 +242,10 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
     for cand in candidates:
         if cand.digit >= 0 and cand.digit != reg:
             continue
+        if cand.x87 and (mod == 3) != (cand.rm >= 0 or "ST" in cand.operands):
+            continue                 # x87: a register form (mod 3) or a memory form
+        if cand.rm >= 0 and rm != cand.rm:
+            continue
         if cand.mnemonic == "nop" and mapno == 0 and rex_b:
             continue                 # 41 90 is xchg r8d, eax
         if mod == 3 and any(o[0] == "M" for o in cand.operands):
@@ -258,6 +266,8 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
         return None
     if spec.stack64:
         opsize = 8
+    if spec.x87 and (opsize == 2 or (mod == 3 and rex)):
+        return None                  # 66, or a REX prefix on a stack-register form: outside the subset
     operands: list[Operand] = []
     for code_ in spec.operands:
         kind = code_[0]
@@ -270,6 +280,10 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
             operands.append(Imm(1, 0))
         elif code_ == "X0":
             operands.append(Reg("xmm", 0, 16))
+        elif code_ == "AX":
+            operands.append(Reg("gpr", 0, 2))
+        elif code_ in ("ST", "ST0"):
+            operands.append(Reg("st", rm if code_ == "ST" else 0, 10))
         elif kind == "G":
             if size == 1 and not rex and reg >= 4:
                 return None  # ah/ch/dh/bh
@@ -296,7 +310,10 @@ def _operands(code: bytes, pos: int, address: int, candidates: list[OpSpec], map
             if mod == 3:
                 if kind == "E":
                     if size == 1 and not rex and rm >= 4:
-                        return None
+                        if spec.syntax() not in HIGH_BYTE_FORMS:
+                            return None
+                        operands.append(Reg("gpr", rm - 4, 1, high=True))
+                        continue
                     operands.append(Reg("gpr", rm | (rex_b << 3), size))
                 else:
                     operands.append(Reg("xmm", rm | (rex_b << 3), size if vex and size > 16 else 16))

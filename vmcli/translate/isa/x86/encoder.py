@@ -17,7 +17,7 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...], lock: bool 
     For a VEX spec, opsize is the vector length (16 or 32)."""
     if spec.vex:
         return _encode_vex(spec, opsize, operands)
-    rex_w = opsize == 8 and not spec.is_sse and not spec.stack64 or _needs_w(spec, operands)
+    rex_w = opsize == 8 and not spec.is_sse and not spec.stack64 and not spec.x87 or _needs_w(spec, operands)
     rex_r = rex_x = rex_b = 0
     force_rex = False
     reg_field = spec.digit if spec.digit >= 0 else 0
@@ -27,7 +27,11 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...], lock: bool 
     opcode = spec.opcode
     for code, op in zip(spec.operands, operands, strict=True):
         kind = code[0]
-        if code in ("AL", "rAX", "CL", "1", "X0"):
+        if code in ("AL", "rAX", "CL", "1", "X0", "AX", "ST0"):
+            continue
+        if code == "ST":
+            assert isinstance(op, Reg)
+            rm_reg = op
             continue
         if kind in "GV":
             assert isinstance(op, Reg)
@@ -53,9 +57,11 @@ def encode(spec: OpSpec, opsize: int, operands: tuple[Operand, ...], lock: bool 
             nbytes = {"b": 1, "bs": 1, "w": 2, "z": 2 if opsize == 2 else 4, "v": opsize}[letters]
             imms.append((op.value, nbytes))
     modrm_sib_disp = b""
-    if spec.has_modrm:
+    if spec.rm >= 0:
+        modrm_sib_disp = bytes([0xC0 | (reg_field << 3) | spec.rm])
+    elif spec.has_modrm:
         if rm_reg is not None:
-            modrm_sib_disp = bytes([0xC0 | (reg_field << 3) | (rm_reg.num & 7)])
+            modrm_sib_disp = bytes([0xC0 | (reg_field << 3) | (rm_reg.num + 4 * rm_reg.high & 7)])
         else:
             assert mem is not None
             modrm_sib_disp, x, bb = _memory(reg_field, mem)

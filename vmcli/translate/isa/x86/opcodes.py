@@ -138,6 +138,30 @@ F2 0F E6 cvtpd2dq V,W | 66 0F E7 movntdq M,V | F2 0F F0 lddqu V,M
 66 0F 3A 21 insertps V,Wd,Ib | 66 0F 3A 22 pinsrd V,Ey,Ib
 """
 
+# x87 (the one-byte opcodes D8..DF): `D9/0 fld Md` takes memory; `D9 C0+i fld ST` a stack register
+# (mod 3, ModRM.rm = i of st(i)); `D9 E0 fchs` one ModRM byte exactly. ST is st(i), ST0 st(0), AX
+# the ax register; the size letter t is 80 bits (10 bytes). REX.W does not change an x87 operand.
+_X87 = """
+D9/0 fld Md | DD/0 fld Mq | DB/5 fld Mt | D9 C0+i fld ST
+DB/7 fstp Mt | DD D8+i fstp ST | DD D0+i fst ST
+DF/0 fild Mw | DB/0 fild Md | DF/5 fild Mq
+D9 C8+i fxch ST | D9 E0 fchs | D9 E1 fabs | D9 E5 fxam | D9 E8 fld1 | D9 EE fldz
+DB E8+i fucomi ST0,ST | DB F0+i fcomi ST0,ST | DF E8+i fucomip ST0,ST | DF F0+i fcomip ST0,ST
+DF E0 fnstsw AX | DD/7 fnstsw Mw | D9/7 fnstcw Mw | D9/5 fldcw Mw
+D9 F6 fdecstp | D9 F7 fincstp | DD C0+i ffree ST
+D8 C8+i fmul ST0,ST | DC C8+i fmul ST,ST0 | DE C8+i fmulp ST,ST0 | D8/1 fmul Md | DC/1 fmul Mq
+D8 C0+i fadd ST0,ST | DC C0+i fadd ST,ST0 | DE C0+i faddp ST,ST0 | D8/0 fadd Md | DC/0 fadd Mq
+D8 E0+i fsub ST0,ST | DC E8+i fsub ST,ST0 | DE E8+i fsubp ST,ST0 | D8/4 fsub Md | DC/4 fsub Mq
+D8 E8+i fsubr ST0,ST | DC E0+i fsubr ST,ST0 | DE E0+i fsubrp ST,ST0 | D8/5 fsubr Md | DC/5 fsubr Mq
+D8 F0+i fdiv ST0,ST | DC F8+i fdiv ST,ST0 | DE F8+i fdivp ST,ST0 | D8/6 fdiv Md | DC/6 fdiv Mq
+D8 F8+i fdivr ST0,ST | DC F0+i fdivr ST,ST0 | DE F0+i fdivrp ST,ST0 | D8/7 fdivr Md | DC/7 fdivr Mq
+DA C0+i fcmovb ST0,ST | DA C8+i fcmove ST0,ST | DA D0+i fcmovbe ST0,ST | DA D8+i fcmovu ST0,ST
+DB C0+i fcmovnb ST0,ST | DB C8+i fcmovne ST0,ST | DB D0+i fcmovnbe ST0,ST | DB D8+i fcmovnu ST0,ST
+D9 FC frndint | DF/2 fist Mw | DB/2 fist Md | DF/3 fistp Mw | DB/3 fistp Md | DF/7 fistp Mq
+D9 E9 fldl2t | D9 EA fldl2e | D9 EB fldpi | D9 EC fldlg2 | D9 ED fldln2
+9B wait | D9 FA fsqrt | D9/2 fst Md | DD/2 fst Mq | D9/3 fstp Md | DD/3 fstp Mq
+"""
+
 # VEX (AVX, AVX2, BMI1/2): `VEX[.L0|.L1].[66|F2|F3.]0F|0F38|0F3A[.W0|.W1] opcode mnemonic operands`
 # (the SDM's notation; no .L means either vector length, no .W either W). Operand codes as above,
 # and H (a vector register in VEX.vvvv), B (a general register in VEX.vvvv), L (a vector register
@@ -225,6 +249,11 @@ class OpSpec:
     vex: bool = False   # VEX-encoded (prefix and map in the VEX prefix)
     vex_l: int = -1     # VEX.L it takes: 0, 1, or -1 for either
     vex_w: int = -1     # VEX.W it takes: 0, 1, or -1 for either
+    rm: int = -1        # x87: the ModRM.rm a register form without operands takes (mod 3), -1 any
+
+    @property
+    def x87(self) -> bool:
+        return self.map == 0 and (0xD8 <= self.opcode <= 0xDF or self.opcode == 0x9B)      # 9B: fwait
 
     @property
     def has_modrm(self) -> bool:
@@ -286,6 +315,12 @@ def _parse(line: str, ident: int) -> OpSpec:
         mapno = 1
         if len(code) > 1:
             mapno = 2 if code.pop(0) == "38" else 3
+    if len(code) == 2 and 0xD8 <= int(code[0], 16) <= 0xDF:     # x87 with its ModRM byte
+        second = code[1].removesuffix("+i")
+        modrm = int(second, 16)
+        operands = tuple(rest[1].split(",")) if len(rest) > 1 else ()
+        return OpSpec(ident, rest[0], operands, 0, 0, int(code[0], 16), (modrm >> 3) & 7, False,
+                      rm=-1 if code[1].endswith("+i") else modrm & 7)
     op = code[0]
     digit, plus_r = -1, False
     if "/" in op:
@@ -319,7 +354,7 @@ def _parse_vex(tokens: list[str], ident: int) -> OpSpec:
 
 def _build() -> list[OpSpec]:
     lines = _integer()
-    for table in (_SSE, _VEX):
+    for table in (_SSE, _VEX, _X87):
         for row in table.strip().splitlines():
             lines += [part.strip() for part in row.split("|") if part.strip()]
     return [_parse(line, i) for i, line in enumerate(lines)]

@@ -10,24 +10,30 @@ other rule counts as reading every flag and writing none for sure.
 
 from __future__ import annotations
 
-from vmcli.translate.isa.x86.flags import CF
+from vmcli.translate.isa.x86.flags import CF, ZF
 from vmcli.translate.isa.x86.opcodes import SPECS
 from vmcli.translate.x86_to_a64.rules.common import ALL
 
 FLAG_WRITES = {"add": ALL, "sub": ALL, "cmp": ALL, "neg": ALL, "inc": ALL & ~CF, "dec": ALL & ~CF, "adc": ALL,
                "sbb": ALL, "xadd": ALL, "cmpxchg": ALL,
-               **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bt", "bts", "btr", "btc",
-                                "bsf", "bsr", "tzcnt", "lzcnt"), ALL), "stc": CF, "clc": CF, "cmc": CF,
+               **dict.fromkeys(("and", "or", "xor", "test", "mul", "imul", "popcnt", "bsf", "bsr", "tzcnt", "lzcnt"),
+                               ALL), "stc": CF, "clc": CF, "cmc": CF,
+               **dict.fromkeys(("bt", "bts", "btr", "btc"), ALL & ~ZF),      # ZF is kept
                **dict.fromkeys(("comiss", "ucomiss", "comisd", "ucomisd", "ptest", "vcomiss", "vucomiss", "vcomisd",
-                                "vucomisd", "andn", "blsr", "blsmsk", "blsi", "bzhi"), ALL)}
+                                "vucomisd", "andn", "blsr", "blsmsk", "blsi", "bzhi", "fucomi", "fcomi", "fucomip",
+                                "fcomip"), ALL)}
 FLAG_READS = {"adc": CF, "sbb": CF, "cmc": CF}
 PRESERVING = frozenset(("cvttss2si", "cvtss2si", "cvttsd2si", "cvtsd2si", "vcvttss2si", "vcvtss2si", "vcvttsd2si",
-                        "vcvtsd2si", "psllw", "pslld", "psllq", "psrlw",
-                        "psrld", "psrlq", "psraw", "psrad"))
+                        "vcvtsd2si", "psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad",
+                        "fld", "fild", "fxam", "fmul", "fmulp", "fadd", "faddp", "fsub", "fsubp", "fsubr", "fsubrp",
+                        "fdiv", "fdivp", "fdivr", "fdivrp", "fsqrt", "fst",
+                        "fstp", "frndint", "fist", "fistp"))
 FLAG_FREE = frozenset(("mov", "movzx", "movsx", "movsxd", "lea", "not", "bswap", "xchg", "nop", "cbw", "cwd",
                        "push", "pop", "endbr64", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
                        "prefetchw", "jmp", "call", "ret", "syscall", "sarx", "shlx", "shrx", "rorx", "vzeroupper",
-                       "vzeroall")) | frozenset(
+                       "vzeroall", "fxch", "fchs", "fabs", "fldz", "fld1", "fincstp", "fdecstp",
+                       "ffree", "fnstsw", "fnstcw", "fldcw", "wait", "fldl2t", "fldl2e", "fldpi",
+                       "fldlg2", "fldln2")) | frozenset(
     s.mnemonic for s in SPECS if s.is_sse and s.mnemonic not in FLAG_WRITES and s.mnemonic not in PRESERVING)
 
 
