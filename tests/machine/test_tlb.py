@@ -1,7 +1,7 @@
 """The virtual TLB (vmcli.machine.engine.VirtualTlb): the compiled filler answers each page's
 permissions from the table (checked by calling it directly), flushes after `limit` fills, and a guest
 runs on it with the same memory and faults as with the CPU's own MMU; fault hooks re-ranged as the
-mappings change (FaultHooks); arm64 engines with 4 KiB pages."""
+mappings change (FaultHooks)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pytest
 import unicorn
 from unicorn import arm64_const as a64
 
-from vmcli.machine.cpu import Cpu
 from vmcli.machine.engine import FIRST_LIMIT, MEM_HOOK, FaultHooks, TlbFill, _tlb_filler, virtual_tlb
 
 x86_64_host = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
@@ -149,11 +148,6 @@ def test_fault_hooks_follow_their_ranges_in_order() -> None:
             uc.emu_start(CODE, CODE + len(code))
         assert fault.value.errno == unicorn.UC_ERR_WRITE_UNMAPPED
         assert order == reached
-
-
-def test_arm64_engines_have_4k_pages() -> None:
-    """Unicorn's Arm default is 1 KiB: four TLB fills for each page a guest touches."""
-    assert Cpu("arm64").uc.ctl_get_page_size() == 4096  # type: ignore[attr-defined]
 
 
 def test_fault_hooks_hold_exactly_the_ranges_through_many_changes() -> None:

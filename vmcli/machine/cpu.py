@@ -97,10 +97,6 @@ class Cpu:
     def __init__(self, arch: str) -> None:
         self.spec = ARCHES[arch]
         self.uc = unicorn.Uc(self.spec.uc_arch, self.spec.uc_mode)
-        if self.spec.uc_arch == unicorn.UC_ARCH_ARM64:
-            # Unicorn's Arm engines default to 1 KiB pages (ARMv5's smallest), so every 4 KiB page the
-            # guest touches costs four TLB fills.
-            self.uc.ctl_set_page_size(4096)
 
     @property
     def pc(self) -> int:
