@@ -291,6 +291,24 @@ def _store_result(c: Ctx, m: int, se: int, c1: int, dest: int) -> None:
         c(A.ldst("str", "r", 2, sw, E, X87_FSW))
 
 
+def _binary_end(c: Ctx, L: Labels, kind: str, operands: tuple[int, int, int, int, int], c1: int,
+                spare: tuple[int, int], done: tuple[int, ...], dest: int, saved: int | None) -> None:
+    """The end of fadd, fmul and fdiv once the finite result is in (ma, ea) and its C1 in `c1`: the
+    special operands' path (C1 = 0), then the result stored to st(dest) and the flags back.
+    `operands`: ma, ea, mb, eb and the sign register; `done`: the registers released at the store
+    (in this order: the next ones handed out come from its front)."""
+    ma, ea, mb, eb, sg = operands
+    L.branch("store", "b")
+    L.place("special")
+    c(A.movw("movz", 32, c1, 0))                                                   # C1 = 0
+    _special(c, L, ma, ea, mb, eb, sg, kind, spare)
+    L.place("store")
+    c.release(*done)
+    _store_result(c, ma, ea, c1, dest)
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
+
+
 def _to_special(c: Ctx, L: Labels, m: int, e: int, k: int, t0: int, t1: int, zero: bool) -> None:
     """Branch to "special" when the operand is not finite or not supported (or zero, when `zero`)."""
     if zero:
@@ -324,15 +342,7 @@ def _fmul(c: Ctx) -> None:
       A.addsub("add", 32, ea, ea, t0))
     c1 = _round_pack(c, L, t1, ma, ea, sg, (t0, mb, eb, t2))
     c(A.mov(64, t0, c1), A.mov(64, ma, t1))
-    L.branch("store", "b")
-    L.place("special")
-    c(A.movw("movz", 32, t0, 0))                                                   # C1 = 0
-    _special(c, L, ma, ea, mb, eb, sg, "mul", (t1, t2))
-    L.place("store")
-    c.release(mb, eb, sg, t1, t2)
-    _store_result(c, ma, ea, t0, dest)
-    _flags_restore(c, saved)
-    assert not L.pending, L.pending
+    _binary_end(c, L, "mul", (ma, ea, mb, eb, sg), t0, (t1, t2), (mb, eb, sg, t1, t2), dest, saved)
 
 
 @rule("fadd", "faddp", "fsub", "fsubp", "fsubr", "fsubrp")
@@ -414,15 +424,8 @@ def _fadd(c: Ctx) -> None:
     L.branch("store", "b")
     L.place("zero")
     c(A.movw("movz", 64, ma, 0), A.movw("movz", 32, t1, 0))
-    L.branch("store", "b")
-    L.place("special")
-    c(A.movw("movz", 32, t1, 0))                                                   # C1 = 0
-    _special(c, L, ma, ea, mb, eb, t0, "sub" if sub else "add", (t3, t4))
-    L.place("store")
-    c.release(mb, eb, t0, t2, t3, t4)
-    _store_result(c, ma, ea, t1, dest)
-    _flags_restore(c, saved)
-    assert not L.pending, L.pending
+    _binary_end(c, L, "sub" if sub else "add", (ma, ea, mb, eb, t0), t1, (t3, t4), (mb, eb, t0, t2, t3, t4),
+                dest, saved)
 
 
 @rule("fdiv", "fdivp", "fdivr", "fdivrp")
@@ -462,15 +465,7 @@ def _fdiv(c: Ctx) -> None:
     c(A.addsub_imm("subs", 64, ZR, ma, 0), A.cset(64, ma, "ne"), A.logic("orr", 64, ma, ma, t0, "lsl", 63))
     c1 = _round_pack(c, L, t1, ma, ea, sg, (t0, mb, eb, t2))
     c(A.mov(64, t0, c1), A.mov(64, ma, t1))
-    L.branch("store", "b")
-    L.place("special")
-    c(A.movw("movz", 32, t0, 0))                                                   # C1 = 0
-    _special(c, L, ma, ea, mb, eb, sg, "div", (t1, t2))
-    L.place("store")
-    c.release(mb, eb, sg, t1, t2)
-    _store_result(c, ma, ea, t0, dest)
-    _flags_restore(c, saved)
-    assert not L.pending, L.pending
+    _binary_end(c, L, "div", (ma, ea, mb, eb, sg), t0, (t1, t2), (mb, eb, sg, t1, t2), dest, saved)
 
 
 @rule("fsqrt")
