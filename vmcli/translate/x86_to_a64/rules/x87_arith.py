@@ -136,6 +136,33 @@ def _round_pack(c: Ctx, L: Labels, sig: int, rest: int, e: int, sg: int, t: tupl
     return rest
 
 
+def _invalid_infinity_or_zero(c: Ctx, L: Labels, invalid: int, infinite: int, t0: int,
+                              result: tuple[int, int, int]) -> None:
+    """The end of a product's or quotient's special operands: to "invalid" when `invalid` is set, else
+    (after the instruction word `infinite`, which sets t0 when the result is infinite) an infinity or
+    a zero of the sign in sg. `result`: ma, ea, sg."""
+    ma, ea, sg = result
+    L.branch("invalid", "cbnz", invalid)
+    c(infinite)
+    L.branch("zero", "cbz", t0)
+    c(A.movw("movz", 32, ea, 0x7FFF), A.movw("movz", 64, ma, 0x8000, 3), A.logic("orr", 32, ea, ea, sg))
+    L.branch("special_done", "b")
+    L.place("zero")
+    c(A.mov(32, ea, sg), A.movw("movz", 64, ma, 0))
+    L.branch("special_done", "b")
+
+
+def _indefinite_or_quiet(c: Ctx, L: Labels, ma: int, ea: int, end: str) -> None:
+    """The labels "invalid" (the result is the real indefinite) and "quiet" (the NaN in ma made
+    quiet), both going on at `end`, which is placed here."""
+    L.place("invalid")
+    c(A.movw("movz", 32, ea, INDEFINITE[0]), A.movw("movz", 64, ma, 0xC000, 3))
+    L.branch(end, "b")
+    L.place("quiet")
+    c(A.logic_imm("orr", 64, ma, ma, QUIET))
+    L.place(end)
+
+
 def _special(c: Ctx, L: Labels, ma: int, ea: int, mb: int, eb: int, sg: int, kind: str, t: tuple[int, int]) -> None:
     """The result when an operand is not finite and nonzero (or not supported), into ma and ea (sign
     and exponent; ea and eb hold the operands' signs and exponents): the invalid operation's
@@ -177,27 +204,13 @@ def _special(c: Ctx, L: Labels, ma: int, ea: int, mb: int, eb: int, sg: int, kin
         c(A.addsub_imm("subs", 64, ZR, mb, 0), A.cset(64, ea, "eq"), A.logic("and", 64, ea, ea, t1),
           A.addsub_imm("subs", 64, ZR, ma, 0), A.cset(64, eb, "eq"), A.logic("and", 64, eb, eb, t0),
           A.logic("orr", 64, ea, ea, eb))
-        L.branch("invalid", "cbnz", ea)
-        c(A.logic("orr", 64, t0, t0, t1))
-        L.branch("zero", "cbz", t0)
-        c(A.movw("movz", 32, ea, 0x7FFF), A.movw("movz", 64, ma, 0x8000, 3), A.logic("orr", 32, ea, ea, sg))
-        L.branch("special_done", "b")
-        L.place("zero")
-        c(A.mov(32, ea, sg), A.movw("movz", 64, ma, 0))
-        L.branch("special_done", "b")
+        _invalid_infinity_or_zero(c, L, ea, A.logic("orr", 64, t0, t0, t1), t0, (ma, ea, sg))
     elif kind == "div":
         # inf / inf and 0 / 0: invalid; inf / y and x / 0: infinity; else zero
         c(A.addsub_imm("subs", 64, ZR, mb, 0), A.cset(64, eb, "eq"), A.addsub_imm("subs", 64, ZR, ma, 0),
           A.cset(64, ea, "eq"), A.logic("and", 64, ma, ea, eb), A.logic("and", 64, mb, t1, t0),
           A.logic("orr", 64, ma, ma, mb))
-        L.branch("invalid", "cbnz", ma)
-        c(A.logic("orr", 64, t0, t1, eb))
-        L.branch("zero", "cbz", t0)
-        c(A.movw("movz", 32, ea, 0x7FFF), A.movw("movz", 64, ma, 0x8000, 3), A.logic("orr", 32, ea, ea, sg))
-        L.branch("special_done", "b")
-        L.place("zero")
-        c(A.mov(32, ea, sg), A.movw("movz", 64, ma, 0))
-        L.branch("special_done", "b")
+        _invalid_infinity_or_zero(c, L, ma, A.logic("orr", 64, t0, t1, eb), t0, (ma, ea, sg))
     else:
         # inf + inf of opposite signs: invalid; else the infinity (y's sign flipped by a subtraction)
         if kind == "sub":
@@ -211,12 +224,7 @@ def _special(c: Ctx, L: Labels, ma: int, ea: int, mb: int, eb: int, sg: int, kin
         L.branch("special_done", "cbnz", t1)
         c(A.mov(64, ma, mb), A.mov(32, ea, eb))
         L.branch("special_done", "b")
-    L.place("invalid")
-    c(A.movw("movz", 32, ea, INDEFINITE[0]), A.movw("movz", 64, ma, 0xC000, 3))
-    L.branch("special_done", "b")
-    L.place("quiet")
-    c(A.logic_imm("orr", 64, ma, ma, QUIET))
-    L.place("special_done")
+    _indefinite_or_quiet(c, L, ma, ea, "special_done")
 
 
 def _flags_save(c: Ctx) -> int | None:
@@ -320,20 +328,28 @@ def _to_special(c: Ctx, L: Labels, m: int, e: int, k: int, t0: int, t1: int, zer
     L.place(f"supported{k}")
 
 
-@rule("fmul", "fmulp")
-def _fmul(c: Ctx) -> None:
-    L = Labels(c)
+def _product_start(c: Ctx, L: Labels, reverse: bool) -> tuple[int | None, int, tuple[int, ...]]:
+    """The start of fmul and fdiv: the flags saved, the operands loaded (swapped for the reverse
+    forms), the result's sign in sg; unless both are finite, nonzero and supported (the integer bit
+    set, or a denormal), to the special path; else both normalised, exponents without their sign.
+    Returns the saved flags, st(dest) and (ma, ea, mb, eb, sg, t0, t1, t2)."""
     saved = _flags_save(c)
-    x, y, dest = _operands(c, False)
+    x, y, dest = _operands(c, reverse)
     ma, ea, mb, eb = _load_both(c, x, y)
     sg, t0, t1, t2 = c.tmp(), c.tmp(), c.tmp(), c.tmp()
     c(A.logic("eor", 32, sg, ea, eb), A.logic_imm("and", 32, sg, sg, 0x8000))
-    # finite, nonzero and supported (the integer bit set, or a denormal), both: the main path
     for k, (m, e) in enumerate(((ma, ea), (mb, eb))):
         _to_special(c, L, m, e, k, t0, t1, zero=True)
     c(A.logic_imm("and", 32, ea, ea, 0x7FFF), A.logic_imm("and", 32, eb, eb, 0x7FFF))
     _normalise(c, ma, ea, t0)
     _normalise(c, mb, eb, t0)
+    return saved, dest, (ma, ea, mb, eb, sg, t0, t1, t2)
+
+
+@rule("fmul", "fmulp")
+def _fmul(c: Ctx) -> None:
+    L = Labels(c)
+    saved, dest, (ma, ea, mb, eb, sg, t0, t1, t2) = _product_start(c, L, False)
     c(A.mull("umulh", t1, ma, mb), A.madd(64, ma, ma, mb, ZR))                    # t1:ma = ma * mb
     c.const(t0, 16383, 32)
     c(A.addsub("add", 32, ea, ea, eb), A.addsub("sub", 32, ea, ea, t0),
@@ -433,16 +449,7 @@ def _fdiv(c: Ctx) -> None:
     """x / y: the quotient of the normalised significands by restoring division, one bit a step
     (64 bits, then the guard bit; the remainder is sticky), normalised to [1, 2) first."""
     L = Labels(c)
-    saved = _flags_save(c)
-    x, y, dest = _operands(c, c.insn.spec.mnemonic.startswith("fdivr"))
-    ma, ea, mb, eb = _load_both(c, x, y)
-    sg, t0, t1, t2 = c.tmp(), c.tmp(), c.tmp(), c.tmp()
-    c(A.logic("eor", 32, sg, ea, eb), A.logic_imm("and", 32, sg, sg, 0x8000))
-    for k, (m, e) in enumerate(((ma, ea), (mb, eb))):
-        _to_special(c, L, m, e, k, t0, t1, zero=True)
-    c(A.logic_imm("and", 32, ea, ea, 0x7FFF), A.logic_imm("and", 32, eb, eb, 0x7FFF))
-    _normalise(c, ma, ea, t0)
-    _normalise(c, mb, eb, t0)
+    saved, dest, (ma, ea, mb, eb, sg, t0, t1, t2) = _product_start(c, L, c.insn.spec.mnemonic.startswith("fdivr"))
     c.const(t0, 16383, 32)
     c(A.addsub("sub", 32, ea, ea, eb), A.addsub("add", 32, ea, ea, t0))
     # x < y: 2x / y (exponent - 1), the remainder's bit 64 in t2
@@ -520,12 +527,7 @@ def _fsqrt(c: Ctx) -> None:
     L.branch("quiet", "ne")
     L.branch("store", "cbz", ma)                                                   # +-0
     L.branch("store", "tbz", ea, 15)                                               # +inf
-    L.place("invalid")
-    c(A.movw("movz", 32, ea, INDEFINITE[0]), A.movw("movz", 64, ma, 0xC000, 3))
-    L.branch("store", "b")
-    L.place("quiet")
-    c(A.logic_imm("orr", 64, ma, ma, QUIET))
-    L.place("store")
+    _indefinite_or_quiet(c, L, ma, ea, "store")
     c.release(q, rhi, rlo, nhi, nlo, tlo)
     _store_result(c, ma, ea, thi, 0)
     _flags_restore(c, saved)
@@ -535,6 +537,20 @@ def _fsqrt(c: Ctx) -> None:
 # m32 and m64: (low bits dropped from the 64-bit significand, exponent bias, exponent all-ones,
 # fraction bits)
 _NARROW = {4: (40, 127, 0xFF, 23), 8: (11, 1023, 0x7FF, 52)}
+
+
+def _store_to_memory(c: Ctx, L: Labels, m: int, mem: Mem, c1: int, popping: str, saved: int | None) -> None:
+    """The end of a store to memory (fst/fstp m32/m64, fist/fistp): m written, C1 from `c1` into the
+    status word, st(0) popped by the `popping` mnemonic, the flags back."""
+    c.ldst("str", "r", mem.size, m, mem)
+    sw, top = _status(c)
+    c(A.bfi(32, sw, c1, 9, 1))
+    if c.insn.spec.mnemonic == popping:
+        _pop(c, sw, top, c1=False)
+    else:
+        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
+    _flags_restore(c, saved)
+    assert not L.pending, L.pending
 
 
 def fst_narrow(c: Ctx, mem: Mem) -> None:
@@ -575,15 +591,7 @@ def fst_narrow(c: Ctx, mem: Mem) -> None:
     c.const(m, 0xFFC00000 if bits == 32 else 0xFFF8000000000000)
     L.place("store")
     c.release(se, sg, t0, t1, t3)
-    c.ldst("str", "r", mem.size, m, mem)
-    sw, top = _status(c)
-    c(A.bfi(32, sw, t2, 9, 1))
-    if c.insn.spec.mnemonic == "fstp":
-        _pop(c, sw, top, c1=False)
-    else:
-        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
-    _flags_restore(c, saved)
-    assert not L.pending, L.pending
+    _store_to_memory(c, L, m, mem, t2, "fstp", saved)
 
 
 def _round_integer(c: Ctx, L: Labels, m: int, se: int, sg: int, q: int, f: int, k: int, t: tuple[int, int]) -> int:
@@ -620,15 +628,22 @@ def _round_integer(c: Ctx, L: Labels, m: int, se: int, sg: int, q: int, f: int, 
     return t1
 
 
-@rule("frndint")
-def _frndint(c: Ctx) -> None:
-    """st(0) rounded to an integer by the control word's rounding (a zero keeps the sign)."""
-    L = Labels(c)
+def _integer_start(c: Ctx, L: Labels) -> tuple[int | None, int, int, tuple[int, ...]]:
+    """The start of frndint and fist/fistp: the flags saved, st(0) loaded (m, se), seven scratch
+    registers (sg, q, f, k, t0, t1, c1) with the sign in sg and C1 = 0; a special st(0) to its path."""
     saved = _flags_save(c)
     m, se = _load_ref(c, 0)
     sg, q, f, k, t0, t1, c1 = (c.tmp() for _ in range(7))
     c(A.logic_imm("and", 32, sg, se, 0x8000), A.movw("movz", 32, c1, 0))
     _to_special(c, L, m, se, 0, t0, t1, zero=False)
+    return saved, m, se, (sg, q, f, k, t0, t1, c1)
+
+
+@rule("frndint")
+def _frndint(c: Ctx) -> None:
+    """st(0) rounded to an integer by the control word's rounding (a zero keeps the sign)."""
+    L = Labels(c)
+    saved, m, se, (sg, q, f, k, t0, t1, c1) = _integer_start(c, L)
     L.branch("store", "cbz", m)
     inc = _round_integer(c, L, m, se, sg, q, f, k, (t0, t1))
     c(A.mov(64, c1, inc), A.mov(32, se, sg), A.movw("movz", 64, m, 0))
@@ -664,11 +679,7 @@ def _fistp(c: Ctx) -> None:
     assert isinstance(mem, Mem)
     bits = 8 * mem.size
     L = Labels(c)
-    saved = _flags_save(c)
-    m, se = _load_ref(c, 0)
-    sg, q, f, k, t0, t1, c1 = (c.tmp() for _ in range(7))
-    c(A.logic_imm("and", 32, sg, se, 0x8000), A.movw("movz", 32, c1, 0))
-    _to_special(c, L, m, se, 0, t0, t1, zero=False)
+    saved, m, se, (sg, q, f, k, t0, t1, c1) = _integer_start(c, L)
     L.branch("zero", "cbz", m)
     inc = _round_integer(c, L, m, se, sg, q, f, k, (t0, t1))
     c(A.mov(64, c1, inc))
@@ -692,15 +703,7 @@ def _fistp(c: Ctx) -> None:
     c(A.movw("movz", 32, c1, 0), A.movw("movz", 64, m, 1), A.lsl_imm(64, m, m, bits - 1))
     L.place("store")
     c.release(se, sg, q, f, k, t0, t1)
-    c.ldst("str", "r", mem.size, m, mem)
-    sw, top = _status(c)
-    c(A.bfi(32, sw, c1, 9, 1))
-    if c.insn.spec.mnemonic == "fistp":
-        _pop(c, sw, top, c1=False)
-    else:
-        c(A.ldst("str", "r", 2, sw, E, X87_FSW))
-    _flags_restore(c, saved)
-    assert not L.pending, L.pending
+    _store_to_memory(c, L, m, mem, c1, "fistp", saved)
 
 
 @rule("fstp", "fst")
