@@ -105,10 +105,15 @@ class AddressSpace:
         _libc.munmap(self.perms, SPACE // PAGE)
 
     def _set_perms(self, start: int, end: int, prot: int) -> None:
-        """Record [start, end)'s protection for the TLB filler and drop the CPU's stale entries."""
+        """Record [start, end)'s protection for the TLB filler."""
         if self.virtual_tlb is not None:
             ctypes.memset(self.perms + start // PAGE, _uc_prot(prot), (end - start) // PAGE)
+
+    def _changed(self) -> None:
+        """After a map, unmap or protect: the CPU's TLB entries dropped, the fault hooks moved."""
+        if self.virtual_tlb is not None:
             self.virtual_tlb.flush()
+        self.fault_hooks.cover(self.fault_ranges())
 
     # -- lookups -------------------------------------------------------------------------------------
     def find(self, addr: int) -> Vma | None:
@@ -179,14 +184,14 @@ class AddressSpace:
         self._insert(vma)
         self.uc.mem_map_ptr(start, size, _uc_prot(prot), self.base + start)
         self._set_perms(start, end, prot)
-        self.fault_hooks.cover(self.fault_ranges())
+        self._changed()
 
     def unmap(self, start: int, size: int) -> None:
         end = start + page_up(size)
         self._forget(start, end)
         _libc.mmap(self.base + start, end - start, 0,
                    mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
-        self.fault_hooks.cover(self.fault_ranges())
+        self._changed()
 
     def protect(self, start: int, size: int, prot: int) -> None:
         end = start + page_up(size)
@@ -201,7 +206,7 @@ class AddressSpace:
             self._split(vma, lo, hi, prot)
         self.uc.mem_protect(start, end - start, _uc_prot(prot))
         self._set_perms(start, end, prot)
-        self.fault_hooks.cover(self.fault_ranges())
+        self._changed()
         if prot & PROT_EXEC:
             self.uc.ctl_remove_cache(start, end)     # code written through the host mapping
 

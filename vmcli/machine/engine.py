@@ -334,8 +334,6 @@ def fault_ranges(ram_base: int, ram_size: int) -> list[tuple[int, int]]:
 # hook lists by a dead hook per change until emu_start returns (it frees them only then), and a program
 # that maps and unmaps in a loop inside one run would slow down without bound.
 _PROBE_RANGE = (0x5EED_0000_1234_5678, 0x5EED_0000_8765_4321)
-
-
 _hook_layout: dict[str, int | None] = {}     # libunicorn's, found once per process
 
 
@@ -517,8 +515,6 @@ def virtual_tlb(uc: unicorn.Uc, table: int, pages: int) -> VirtualTlb | None:
     """None where no compiled filler exists for this host: the CPU's own MMU keeps filling the TLB."""
     filler = _tlb_filler(pages)
     return VirtualTlb(uc, table, filler) if filler is not None else None
-
-
 
 
 def flush_tlb(uc: unicorn.Uc) -> None:
