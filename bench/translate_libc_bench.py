@@ -5,9 +5,10 @@ translator, and writes them as `@ADDRESS HEX` lines):
   - coverage and expansion, from `vm translate --input-file F --output O --stats`: the share of
     source instructions translated and the host instructions per translated instruction;
   - speed, as whole processes over the same file, medians of --repeat: `vm translate --input-file F
-    --output O` from an empty template cache (cold) and with the templates on disk (warm), against a
-    process that only decodes the same bytes with capstone in detail mode (bench/decode_only.py),
-    the three run in turn; ratio = translate time / decode-only time (below 1: faster than decoding);
+    --output O` from an empty template cache (cold; its default --jobs 0, and with -j 1: one
+    process) and with the templates on disk (warm), against a process that only decodes the same
+    bytes with capstone in detail mode (bench/decode_only.py), all run in turn; ratio = translate
+    time / decode-only time (below 1: faster than decoding);
   - with --table N: the N source mnemonics that cost the most host instructions (the Python path,
     which gives each source instruction its own target instructions), and the first unsupported
     instruction of the blocks that have one, by the instructions they leave untranslated.
@@ -48,15 +49,17 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def _median_times(decode: list[str], vm: list[str], env: dict[str, str], warm_env: dict[str, str], repeat: int,
-                  fresh_cache: Path) -> tuple[float, float, float]:
-    """Medians of the decode-only, cold and warm processes, run in turn (decode, cold, warm, decode
-    ...) so that a change in the machine's load falls on all three alike."""
-    times: tuple[list[float], list[float], list[float]] = ([], [], [])
+                  fresh_cache: Path) -> tuple[float, float, float, float]:
+    """Medians of the decode-only, cold, cold with -j 1 and warm processes, run in turn (decode,
+    cold, cold -j 1, warm, decode ...) so that a change in the machine's load falls on all alike."""
+    times: tuple[list[float], ...] = ([], [], [], [])
     for i in range(repeat):
         times[0].append(_timed(decode, env))
         times[1].append(_timed(vm, dict(env, VM_CACHE_DIR=str(fresh_cache / f"run{i}"))))  # an empty cache
-        times[2].append(_timed(vm, warm_env))
-    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(times[2])
+        times[2].append(_timed(vm + ["-j", "1"], dict(env, VM_CACHE_DIR=str(fresh_cache / f"serial{i}"))))
+        times[3].append(_timed(vm, warm_env))
+    return (statistics.median(times[0]), statistics.median(times[1]), statistics.median(times[2]),
+            statistics.median(times[3]))
 
 
 def _stats(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -125,23 +128,25 @@ def main() -> None:
                            check=True, env=env, stdout=subprocess.DEVNULL)   # numba's compiled kernels ready
             warm_env = dict(env, VM_CACHE_DIR=str(tmpdir / f"warm-{arch}-{name}"))
             subprocess.run(vm, check=True, env=warm_env, stdout=subprocess.DEVNULL)    # templates to disk
-            decode, cold, warm = _median_times([sys.executable, "-c", decode_only.script(arch), str(src)], vm, env,
-                                               warm_env, args.repeat, tmpdir / f"cold-{arch}-{name}")
+            decoder = [sys.executable, "-c", decode_only.script(arch), str(src)]
+            decode, cold, serial, warm = _median_times(decoder, vm, env, warm_env, args.repeat,
+                                                       tmpdir / f"cold-{arch}-{name}")
             stats = _stats(vm, dict(env, VM_CACHE_DIR=str(tmpdir / f"stats-{arch}-{name}")))
             row: dict[str, Any] = {"blocks": len(blocks), **stats, "decode_s": decode, "cold_s": cold,
-                                   "warm_s": warm, "cold_ratio": cold / decode, "warm_ratio": warm / decode}
+                                   "serial_s": serial, "warm_s": warm, "cold_ratio": cold / decode,
+                                   "serial_ratio": serial / decode, "warm_ratio": warm / decode}
             if args.table:
                 row.update(_tables(arch, blocks))
             figures[f"{arch} {name}"] = row
 
     print(f"every unique basic block, `vm translate --input-file F --output O`; medians of {args.repeat}\n")
     print("| library | blocks | instructions | translated | host insns per translated insn "
-          "| decode-only process | translate, cold | ratio | translate, warm | ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| decode-only process | translate, cold | ratio | cold, -j 1 | ratio | translate, warm | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for lib, r in figures.items():
         print(f"| {lib} | {r['blocks']:,} | {r['instructions']:,} | {100 * r['coverage']:.2f}% | {r['per_insn']:.2f} "
-              f"| {r['decode_s']:.2f} s | {r['cold_s']:.2f} s | {r['cold_ratio']:.2f}x | {r['warm_s']:.2f} s "
-              f"| {r['warm_ratio']:.2f}x |")
+              f"| {r['decode_s']:.2f} s | {r['cold_s']:.2f} s | {r['cold_ratio']:.2f}x | {r['serial_s']:.2f} s "
+              f"| {r['serial_ratio']:.2f}x | {r['warm_s']:.2f} s | {r['warm_ratio']:.2f}x |")
     for lib, r in figures.items():
         if "cost" not in r:
             continue

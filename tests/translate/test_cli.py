@@ -132,7 +132,7 @@ def test_list_supported() -> None:
     (["--hex", "90", "--address", "-1"], "--address"),
     (["--hex", "90", "--address", str(2**64)], "--address"),
     (["--hex", "90", "--address", "0x1_0000_0000_0000_0000"], "--address"),
-    (["--hex", "90", "-j", "0"], "--jobs"),
+    (["--hex", "90", "-j", "-1"], "--jobs"),
     (["--list-supported", "--jobs", "-2"], "--jobs"),                 # refused before anything runs
     (["--image", "/dev/zero"], "--image: not a regular file"),        # would read forever
     (["--input-file", "/dev/urandom", "--output", "/dev/null"], "--input-file: not a regular file"),

@@ -56,8 +56,8 @@ def _int(value: str | None, what: str) -> int | None:
 @click.option("--states", type=click.IntRange(min=1), default=200, show_default=True,
               help="Random states per instruction (--verify).")
 @click.option("--list-supported", is_flag=True, help="List the supported (verified) forms.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for --input-file.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes for --input-file (0: one per CPU where that pays).")
 def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | None, start: str | None,
               count: int | None, symbol: str | None, input_file: str | None, address: str,
               as_json: bool, output: str | None, stats: bool, verify: bool, states: int,

@@ -1,8 +1,9 @@
 """vm's binary translator, x86-64 <-> AArch64: the public API.
 
     translate(code, address, source_arch)        one block -> Translation (core/blocks.py)
-    translate_blocks(blocks, source_arch, jobs)  many, in `jobs` forked processes
-    translate_bulk(blocks, source_arch, jobs)    many, code only, through the numba fast path
+    translate_blocks(blocks, source_arch, jobs)  many, in `jobs` processes (0: one per CPU for many)
+    translate_bulk(blocks, source_arch, jobs)    many, code only, through the numba fast path (jobs 0:
+                                                 as many as pay off in that direction)
     split_blocks(code, address, source_arch)     an image cut into blocks after each branch
     supported_forms(source_arch)                 the verified forms
     verify_translation(tr, states)               each instruction checked against the source
@@ -22,7 +23,7 @@ from vmcli.translate.core import cache
 from vmcli.translate.core.blocks import SourceInsn, Stop, Translation
 from vmcli.translate.core.direction import SOURCES, Form, Result, direction, source_arch
 from vmcli.translate.core.disk import no_cyclic_gc
-from vmcli.translate.core.jobs import fork_map, split
+from vmcli.translate.core.jobs import cpus, fork_map, split
 from vmcli.translate.isa import disasm
 from vmcli.translate.verify.harness import InsnCheck, verify_translation
 
@@ -50,8 +51,16 @@ def _translate_part(args: tuple[Sequence[tuple[bytes, int]], str]) -> list[Trans
     return [translate(code, address, source) for code, address in blocks]
 
 
+# --jobs 0 forks for the Python path from this many blocks on (a fork and sending the results back
+# cost about as much as translating a few hundred blocks)
+AUTO_BLOCKS = 512
+
+
 def translate_blocks(blocks: list[tuple[bytes, int]], source: str = "x86_64", jobs: int = 1) -> list[Translation]:
-    """Translate many blocks, in `jobs` worker processes when there are enough of them."""
+    """Translate many blocks, in `jobs` processes when there are enough of them (0: one per CPU
+    from AUTO_BLOCKS blocks on)."""
+    if jobs == 0:
+        jobs = cpus() if len(blocks) >= AUTO_BLOCKS else 1
     if jobs <= 1 or len(blocks) < 2 * jobs:
         return [translate(code, address, source) for code, address in blocks]
     parts = fork_map(_translate_part, [(part, source) for part in split(blocks, jobs)], jobs)

@@ -41,3 +41,17 @@ def test_save_replaces_whole_files(tmp_path: Path) -> None:
     assert target.read_bytes() == b"two" and sorted(p.name for p in target.parent.iterdir()) == ["cache.pickle"]
     (tmp_path / "file").write_text("")
     assert not disk.save(tmp_path / "file" / "x.pickle", lambda tmp: tmp.write_bytes(b""))   # no directory
+
+
+def test_one_process_translating_both_ways_saves_each_directions_own(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    """Cache level 2 holds both directions' code: each saves only its own."""
+    import vmcli.translate as api
+    from vmcli.translate.core import cache
+
+    monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("VM_TRANSLATE_NO_DISK_CACHE", raising=False)
+    cache.clear()
+    api.translate_blocks([(bytes.fromhex("1f2003d5"), 0)], "arm64")      # nop, through the Python path
+    assert api.translate_bulk([(bytes.fromhex("4801c8"), 0)], "x86_64")[0][0][1] == 1   # add rax, rcx
+    assert (tmp_path / "translate" / f"templates-{disk.source_digest()}.pickle").exists()

@@ -51,7 +51,7 @@ from vmcli.translate.a64_to_x86.shapes import (
 from vmcli.translate.core import cache, disk
 from vmcli.translate.core.direction import Result
 from vmcli.translate.core.hashtable import HashTable
-from vmcli.translate.core.jobs import fork_map, split
+from vmcli.translate.core.jobs import cpus, fork_map
 from vmcli.translate.isa.a64.decoder import Insn, decode
 from vmcli.translate.isa.a64.encodings import pc_relative_mask, pc_target
 
@@ -417,20 +417,19 @@ def _translate_fast(blocks: list[tuple[bytes, int]], translator: FastA64, build:
     level = cache.BLOCKS
     get = level.data.get
     keys = [("fast-a64", code, address) for code, address in blocks]
-    out: list[Result | None] = [get(key) for key in keys]
-    todo: dict[tuple[str, bytes, int], list[int]] = {}
-    for i in [i for i, o in enumerate(out) if o is None]:
-        todo.setdefault(keys[i], []).append(i)     # a repeat inside this batch is a level-3 hit
+    out: list[Result | None] = list(map(get, keys))
+    todo = dict.fromkeys(key for key, hit in zip(keys, out, strict=True) if hit is None)
     level.count(len(blocks) - len(todo), len(todo))
-    if todo:
+    if len(todo) == len(blocks):                  # all new and none twice: no merging
+        results = translator.translate(blocks, build)
+        level.put_many(zip(keys, results, strict=True))
+        return results
+    if todo:                                      # a repeat inside this batch is a level-3 hit
         uniq = list(todo)
-        results = translator.translate([(code, address) for _, code, address in uniq], build)
-        level.data.update(zip(uniq, results, strict=True))
-        while len(level.data) > level.capacity:
-            level.data.popitem(last=False)
-        for key, result in zip(uniq, results, strict=True):
-            for i in todo[key]:
-                out[i] = result
+        made = dict(zip(uniq, translator.translate([(code, address) for _, code, address in uniq], build),
+                        strict=True))
+        level.put_many(made.items())
+        out = [made[key] if hit is None else hit for key, hit in zip(keys, out, strict=True)]
     return out  # type: ignore[return-value]   # every None was filled
 
 
@@ -470,17 +469,29 @@ def save_templates() -> None:
 
 # ---- parallel translation (core/jobs.py) -------------------------------------------------------------
 # The numba kernels already copy on every core; what a single process does one at a time is running
-# the rules for new words. With -j N, worker processes build those templates (Python only: they never
-# enter numba) and the parent does the rest.
+# the rules for new words. With -j N, this process and N - 1 forked children build those templates
+# (the children only run Python and the single-threaded classes_of: numba's thread pool does not
+# survive a fork), and this process does the rest.
+
+PER_JOB = 400     # new keys a process must have to be worth a fork (about 15 ms of rules)
+
 
 def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
-    """translate_fast with the templates of new words built by `jobs` worker processes."""
+    """translate_fast with the templates of new words built by `jobs` processes (0: one per CPU);
+    a batch with few new words builds them here."""
+    if jobs == 0:
+        jobs = cpus()
     if jobs <= 1:
         return translate_fast(blocks)
 
     def build(todo: list[Todo]) -> list[list[Record]]:
-        if len(todo) < 64 * jobs:
+        n = min(jobs, len(todo) // PER_JOB)
+        if n <= 1:
             return _build_groups(todo)
-        return [group for part in fork_map(_build_groups, split(todo, jobs), jobs) for group in part]
+        # dealt round-robin: the first new keys of a batch have more words, and cost more
+        out: list[list[Record]] = [[] for _ in todo]
+        for i, part in enumerate(fork_map(_build_groups, [todo[i::n] for i in range(n)], n)):
+            out[i::n] = part
+        return out
 
     return translate_fast(blocks, build)

@@ -60,7 +60,9 @@ class Direction(Protocol):
         """The fast path's level 2 from disk; how many templates came."""
 
     def translate_bulk(self, blocks: list[tuple[bytes, int]], jobs: int) -> list[Result]:
-        """Many blocks through the numba fast path: the same bytes as translate()."""
+        """Many blocks through the numba fast path: the same bytes as translate(); `jobs`
+        processes, 0 for as many as pay off (AArch64: one per CPU building new templates; x86-64:
+        one, as a worker of its would repeat numba's start-up and the template lookups)."""
 
     def save_templates(self) -> None:
         """The fast path's level 2 to disk, when it grew."""

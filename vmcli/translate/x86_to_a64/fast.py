@@ -333,7 +333,8 @@ def _save_templates() -> None:
     # plain tuples in a list: pickling the dataclasses takes five times as long, both ways,
     # and a dict would hash every (long) key once more
     flat = [(key, t.words, [(p.word, p.slot, p.offset, p.kind) for p in t.patches] if t.patches else [],
-             t.exit, t.regs) for key, t in cache.TEMPLATES.data.items()]
+             t.exit, t.regs) for key, t in cache.TEMPLATES.data.items()
+            if isinstance(t, Template)]          # level 2 also holds the other direction's code
     if not disk.save(path, lambda tmp: tmp.write_bytes(pickle.dumps(flat, protocol=pickle.HIGHEST_PROTOCOL))):
         return
     fast_path = disk.path("fast", ".npz")
