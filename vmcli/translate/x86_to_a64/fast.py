@@ -64,10 +64,13 @@ def _legacy_pick(specs: list[Any], mod3: bool, reg: int, rm: int) -> int:
             continue          # x87: a register form (mod 3) or a memory form
         if s.rm >= 0 and rm != s.rm:
             continue
-        if any(o[0] == ("M" if mod3 else "U") for o in s.operands):
-            continue
+        if _NOT_WITH[s.id][mod3]:
+            continue          # memory only (M) with mod 3, a register only (U) without
         return int(s.id)
     return -1
+
+
+_NOT_WITH = [(any(o[0] == "U" for o in s.operands), any(o[0] == "M" for o in s.operands)) for s in SPECS]
 
 
 def _tables() -> dict[str, np.ndarray]:
@@ -107,25 +110,20 @@ def _tables() -> dict[str, np.ndarray]:
     vtab = np.full(4 * 4 * 256, -1, np.int64)
     pick = np.full(len(dense) * 128, -1, np.int64)
     for slot, lst in by_slot.items():
-        base = dense[slot] * 128
+        # a slot's 128 specs in kernels.pick_index order
         if slot >= 4096:
             # decoder.decode: the specs that take this VEX.L and VEX.W, the first of them deciding
             # whether a ModRM byte follows (the same for all of a slot's)
             modrm = {s.has_modrm for s in lst}
             assert len(modrm) == 1, lst
             vtab[slot - 4096] = dense[slot] << 3 | 4 * int(modrm.pop())
-            for vl in (0, 1):
-                for w in (0, 1):
-                    fitting = [s for s in lst if s.vex_l in (-1, vl) and s.vex_w in (-1, w)]
-                    for mod3 in (0, 1):
-                        for reg in range(8):
-                            pick[base + fk.pick_index(True, vl, w, mod3, reg, 0)] = _legacy_pick(
-                                fitting, bool(mod3), reg, 0)
-            continue
-        for mod3 in (0, 1):
-            for reg in range(8):
-                for rm in range(8):
-                    pick[base + fk.pick_index(False, 0, 0, mod3, reg, rm)] = _legacy_pick(lst, bool(mod3), reg, rm)
+            row = [_legacy_pick([s for s in lst if s.vex_l in (-1, vl) and s.vex_w in (-1, w)], bool(mod3), reg, 0)
+                   for vl in (0, 1) for w in (0, 1) for mod3 in (0, 1) for reg in range(8)]
+        elif any(s.x87 for s in lst):          # only x87 slots tell ModRM.rm values apart
+            row = [_legacy_pick(lst, bool(mod3), reg, rm) for mod3 in (0, 1) for reg in range(8) for rm in range(8)]
+        else:
+            row = [spec for mod3 in (0, 1) for reg in range(8) for spec in [_legacy_pick(lst, bool(mod3), reg, 0)] * 8]
+        pick[dense[slot] * 128:dense[slot] * 128 + len(row)] = row
     stab = np.zeros((len(SPECS), fk.S_NF), np.int64)
     for f in all_forms():
         stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * fk.size_code(f.opsize) + {"-": 0, "r": 1, "m": 2}[f.kind])
