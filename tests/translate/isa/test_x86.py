@@ -44,7 +44,8 @@ def test_decoder_and_x86_encoder_agree_with_capstone() -> None:
 
 def test_undecodable_and_unsupported_bytes_are_refused() -> None:
     for code in ("0fa2", "f7f1", "f04801c8", "f0480308", "62f1fd4858c1", "c4e27940c1", "66c5f958c1", "8ae0",
-                 "646548010425000000"):
+                 "646548010425000000", "c4e179", "c5f9"):
         # cpuid, div, lock add to a register, lock add from memory, vaddpd zmm (EVEX), vpmulld (VEX,
-        # not in the table), vaddpd after a 66 prefix, mov ah-form, two segment overrides
+        # not in the table), vaddpd after a 66 prefix, mov ah-form, two segment overrides, VEX prefixes
+        # the bytes end in
         assert decode(bytes.fromhex(code)) is None, code

@@ -8,11 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from toolcheck import IN_CI
 
+from translate import libc
 from vmcli.cli import vm
 from vmcli.translate.core import cache
+from vmcli.translate.isa.x86.decoder import HIGH_BYTE_FORMS
+from vmcli.translate.isa.x86.opcodes import SPECS
 from vmcli.translate.x86_to_a64 import fast
 from vmcli.translate.x86_to_a64.check import instance
 from vmcli.translate.x86_to_a64.forms import all_forms
@@ -41,6 +46,75 @@ def test_fast_path_equals_python_path() -> None:
         tr = translate(code, address)
         assert words == tr.code, [si.text for si in tr.insns]
         assert n == len(tr.insns) and unsupported == len(tr.unsupported)
+
+
+def _same_as_python(blocks: list[tuple[bytes, int]]) -> fast.FastTranslator:
+    """A fresh translator over the blocks, block by block against the Python path."""
+    translator = fast.FastTranslator()
+    for (code, address), (words, n, unsupported) in zip(blocks, translator.translate(blocks), strict=True):
+        tr = translate(code, address)
+        assert words == tr.code, [si.text for si in tr.insns]
+        assert n == len(tr.insns) and unsupported == len(tr.unsupported)
+    return translator
+
+
+# the forms the kernel decodes besides the legacy ones: VEX (AVX, AVX2, FMA3, BMI1/2), x87, and the
+# ones that take ah..bh (check.instance picks a high-byte register for those 40% of the time)
+_WIDER = [f for f in all_forms() if f.spec.vex or f.spec.x87 or f.spec.syntax() in HIGH_BYTE_FORMS]
+
+
+# encodings at the edges of what the decoder takes (it takes some, refuses the others): REX, 66, F3 and
+# LOCK on x87 forms; ah..bh where only and/or/xor/test Eb,Ib take them, spl with REX; VEX after 66,
+# F3 or LOCK, with a VEX.vvvv that names nothing, a map that does not exist, the other VEX.L or VEX.W,
+# an imm8 outside the verified range, after segment and ignored prefixes; and VEX cut by the block's end
+_EDGE_HEX = (
+    "41d9c9 66d9c9 48dd00 66dd00 48dd40f8 9b 669b f0d9c9 f3d9c9 d9c7 d9c6 dfe0 48dfe0 66dfe0 d9e8 dbe9 ddd9"
+    " f6c445 80e4fe 80cc0c 80f401 4080e4fe 80c401 88e0 8ae0 f6c745 f6c345 41f6c445 f6442445"
+    " c5f9efc0 c5f1efc0 c57dd4c8 c5f877 c5fc77 c5f077 66c5f9efc0 f3c5f9efc0 f0c5f9efc0 c4e179efc0 c4e1f9efc0"
+    " c4e079efc0 c4e479efc0 c4e1f96ec0 c4e1796ec0 c4e17d6ec0 c5f8c2c108 c5f8c2c107 c4e3714ac230 c4e3f14ac230"
+    " c4e36d4bcb40 c4e270f2c2 c4e2f0f2c2 c4e37bf0c105 c4e272f7c2 c4e270f3ca c5f658c2 64c5f81000 2ec5f9efc0"
+    " c4e2f9a9c1 c4e279a9c1 c4627db8c1 c5fd6f00 c5fd7f4010 c5f9d7c1 c5fdd7c1")
+_EDGES = [bytes.fromhex(h) for h in _EDGE_HEX.split()]
+
+
+def test_vex_x87_and_high_byte_forms_take_the_kernel() -> None:
+    """Random blocks of those forms (among others) and of the edge encodings: the same bytes as the
+    Python path, and not one block handed to it."""
+    rng = random.Random(7)
+    forms = all_forms()
+    blocks = []
+    for _ in range(1500):
+        code = b"".join(instance(rng.choice(_WIDER if rng.random() < 0.7 else forms), rng, 0x110000)[0]
+                        for _ in range(rng.randint(1, 8)))
+        if rng.random() < 0.3:
+            code += rng.choice(_EDGES)
+        blocks.append((code, rng.choice([0, 0x110000, 0x7FFF0000])))
+    blocks += [(edge + b"\x90", 0) for edge in _EDGES] + [(edge[:cut], 0) for edge in _EDGES
+                                                          for cut in range(1, len(edge))]
+    assert _same_as_python(blocks).fallbacks == 0
+
+
+def test_libc_and_libm_take_the_kernel_whole() -> None:
+    """Every block of Debian's x86-64 libc and libm through the kernel without one handed to the
+    Python path; the blocks with VEX, x87 or Eb,Ib forms among them (a sample) give its bytes."""
+    wider = np.zeros(len(SPECS), np.bool_)
+    wider[[s.id for s in SPECS if s.vex or s.x87 or s.syntax() in HIGH_BYTE_FORMS]] = True
+    for name in libc.LIBS:
+        try:
+            blocks = libc.blocks("x86_64", name)
+        except libc.Unavailable as exc:
+            (pytest.fail if IN_CI else pytest.skip)(f"Debian's x86-64 {name}: {exc}")
+        translator = fast.FastTranslator()
+        translator.translate(blocks)
+        assert translator.fallbacks == 0
+        # the blocks whose translated instructions include one of those forms, as the kernel decoded them
+        data = np.frombuffer(b"".join(c for c, _ in blocks) + b"\0" * 32, np.uint8)
+        starts = np.concatenate([[0], np.cumsum([len(c) for c, _ in blocks])]).astype(np.int64)
+        rows, _, _, _, _, counts = translator._decode(data, starts, np.array([a for _, a in blocks], np.int64))
+        block_of = np.repeat(np.arange(len(blocks)), counts)
+        chosen = np.unique(block_of[wider[rows[:, fast.R_SPEC]]]).tolist()
+        assert len(chosen) > 200
+        _same_as_python([blocks[b] for b in random.Random(11).sample(chosen, min(600, len(chosen)))])
 
 
 def test_decoder_resumes_and_cuts_at_block_ends() -> None:

@@ -9,10 +9,11 @@ Stage C (numba, kernels.emit_all): copy each instruction's template program and 
   registers and data values in.
 Like frontend.translate, a block is translated up to its first instruction outside the subset, or
 up to and including a branch before its end; the instructions after it are counted (our decoder,
-else capstone, delimits them, as frontend.translate lists them: frontend.listed_after). A block
-that stops at an instruction only the Python path translates (the VEX and x87 forms, the high-byte
-registers) takes the Python rules without the listing (frontend.code_and_counts); both paths give
-the same bytes and counts (tests/translate/x86_to_a64/test_fast.py). Importing this module imports
+else capstone, delimits them, as frontend.translate lists them: frontend.listed_after). The kernel
+decodes every form the Python path translates (the VEX and x87 forms and the high-byte registers
+too); were it to stop at one all the same, the block would take the Python rules without the listing
+(frontend.code_and_counts), counted in FastTranslator.fallbacks (none on Debian's libc and libm).
+Both paths give the same bytes and counts (tests/translate/x86_to_a64/test_fast.py). Importing this module imports
 numba (only the bulk path does); the kernels compile with cache=True.
 """
 
@@ -27,7 +28,7 @@ from vmcli.translate.core import cache, disk
 from vmcli.translate.core.direction import Result
 from vmcli.translate.core.hashtable import HashTable
 from vmcli.translate.core.jobs import fork_map, split
-from vmcli.translate.isa.x86.decoder import decode, operand_size
+from vmcli.translate.isa.x86.decoder import HIGH_BYTE_FORMS, decode, operand_size
 from vmcli.translate.isa.x86.opcodes import SPECS
 from vmcli.translate.x86_to_a64 import kernels as fk
 from vmcli.translate.x86_to_a64.builder import SMALL, Patch, Template
@@ -36,12 +37,16 @@ from vmcli.translate.x86_to_a64.frontend import code_and_counts, decode_cached, 
 from vmcli.translate.x86_to_a64.rules import RULES, flag_effect, liveness_shaped
 
 # operand kind codes
-K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
-_KIND = {"AL": K_AL, "rAX": K_RAX, "CL": K_CL, "1": K_ONE, "X0": K_X0}
-_LETTER = {"G": K_G, "V": K_V, "Z": K_Z, "E": K_E, "W": K_W, "U": K_U, "M": K_M, "I": K_I, "J": K_J}
-# the operand-size cases the kernel tells apart: 66 (2), none (4), 64-bit without / with REX.W
-_SIZE_CASES = ((2, False), (4, False), (8, False), (8, True))
+(K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J, K_AX, K_ST, K_ST0, K_H, K_B,
+ K_L) = range(1, 21)
+_KIND = {"AL": K_AL, "rAX": K_RAX, "CL": K_CL, "1": K_ONE, "X0": K_X0, "AX": K_AX, "ST": K_ST, "ST0": K_ST0}
+_LETTER = {"G": K_G, "V": K_V, "Z": K_Z, "E": K_E, "W": K_W, "U": K_U, "M": K_M, "I": K_I, "J": K_J, "H": K_H,
+           "B": K_B, "L": K_L}
+# the operand-size cases the kernel tells apart (kernels.size_case): 66 (2), none (4), 64-bit without /
+# with REX.W, and VEX's vector lengths with VEX.W 0 / 1
+_SIZE_CASES = ((2, False), (4, False), (8, False), (8, True), (16, False), (16, True), (32, False), (32, True))
 _PREFIX = {0: 0, 0x66: 1, 0xF2: 2, 0xF3: 3}
+_VEX_PP = {0: 0, 0x66: 1, 0xF3: 2, 0xF2: 3}      # VEX.pp: the prefix it implies
 
 # decoded instruction columns (rows)
 R_SPEC, R_LEN = 0, 1
@@ -49,19 +54,42 @@ SLOT_IMM, SLOT_DISP, SLOT_RIP = 0, 1, 2
 L1_SIZE = 1 << 10
 
 
+def _legacy_pick(specs: list[Any], mod3: bool, reg: int, rm: int) -> int:
+    """The spec decoder._operands picks from a slot's candidates (the nop that REX.B makes xchg
+    aside: the kernel's own case), -1 when none fits."""
+    for s in specs:
+        if s.digit >= 0 and s.digit != reg:
+            continue
+        if s.x87 and mod3 != (s.rm >= 0 or "ST" in s.operands):
+            continue          # x87: a register form (mod 3) or a memory form
+        if s.rm >= 0 and rm != s.rm:
+            continue
+        if _NOT_WITH[s.id][mod3]:
+            continue          # memory only (M) with mod 3, a register only (U) without
+        return int(s.id)
+    return -1
+
+
+_NOT_WITH = [(any(o[0] == "U" for o in s.operands), any(o[0] == "M" for o in s.operands)) for s in SPECS]
+
+
 def _tables() -> dict[str, np.ndarray]:
     """The decoder's opcode table and forms.py's verified forms, flattened for the kernel:
     ptab[(map * 256 + opcode) * 6 + rep * 2 + has66]: -1 when nothing, else slot << 3 | 4 when
       it has a ModRM byte | the prefix that selected it (F2/F3 before 66 before none);
-    pick[slot * 16 + (mod == 3) * 8 + ModRM.reg]: the spec, -1 when none fits;
+    vtab[(map * 4 + VEX.pp) * 256 + opcode]: the same for VEX (slot << 3 | 4 when ModRM);
+    pick[slot * 128 + kernels.pick_index(...)]: the spec (by VEX.L and VEX.W, mod == 3, ModRM.reg and,
+      for x87, ModRM.rm), -1 when none fits;
     stab[spec, kernels.S_*]: flags, the rule's implicit registers, its imm8 limit, the one
       size a single-size form is listed under, whether imm8 is data, the verified (size, kind)
       forms as bits, and per operand: kind, bytes and immediate bytes (| 16 when sign-extended)
       for each operand-size case."""
+    assert len(SPECS) < 1 << 10          # the spec's bits in a template key (kernels.KEY_*)
     by_slot: dict[int, list[Any]] = {}
     for s in SPECS:
-        if s.vex or s.x87:
-            continue          # VEX and x87 blocks take the Python path (frontend.translate)
+        if s.vex:
+            by_slot.setdefault(4096 + (s.map * 4 + _VEX_PP[s.prefix]) * 256 + s.opcode, []).append(s)
+            continue
         for r in range(8) if s.plus_r else range(1):
             by_slot.setdefault((s.map * 4 + _PREFIX[s.prefix]) * 256 + s.opcode + r, []).append(s)
     dense = {slot: i for i, slot in enumerate(sorted(by_slot))}
@@ -79,30 +107,35 @@ def _tables() -> dict[str, np.ndarray]:
                             ptab[(mapno * 256 + op) * 6 + rep * 2 + has66] = (
                                 dense[(mapno * 4 + prefix) * 256 + op] << 3 | 4 * int(lst[0].has_modrm) | prefix)
                             break
-    pick = np.full(len(dense) * 16, -1, np.int64)
+    vtab = np.full(4 * 4 * 256, -1, np.int64)
+    pick = np.full(len(dense) * 128, -1, np.int64)
     for slot, lst in by_slot.items():
-        for reg_form in (0, 1):
-            for reg in range(8):
-                for s in lst:
-                    if s.digit >= 0 and s.digit != reg:
-                        continue
-                    if any(o[0] == ("M" if reg_form else "U") for o in s.operands):
-                        continue
-                    pick[dense[slot] * 16 + reg_form * 8 + reg] = s.id
-                    break
+        # a slot's 128 specs in kernels.pick_index order
+        if slot >= 4096:
+            # decoder.decode: the specs that take this VEX.L and VEX.W, the first of them deciding
+            # whether a ModRM byte follows (the same for all of a slot's)
+            modrm = {s.has_modrm for s in lst}
+            assert len(modrm) == 1, lst
+            vtab[slot - 4096] = dense[slot] << 3 | 4 * int(modrm.pop())
+            row = [_legacy_pick([s for s in lst if s.vex_l in (-1, vl) and s.vex_w in (-1, w)], bool(mod3), reg, 0)
+                   for vl in (0, 1) for w in (0, 1) for mod3 in (0, 1) for reg in range(8)]
+        elif any(s.x87 for s in lst):          # only x87 slots tell ModRM.rm values apart
+            row = [_legacy_pick(lst, bool(mod3), reg, rm) for mod3 in (0, 1) for reg in range(8) for rm in range(8)]
+        else:
+            row = [spec for mod3 in (0, 1) for reg in range(8) for spec in [_legacy_pick(lst, bool(mod3), reg, 0)] * 8]
+        pick[dense[slot] * 128:dense[slot] * 128 + len(row)] = row
     stab = np.zeros((len(SPECS), fk.S_NF), np.int64)
     for f in all_forms():
-        if not (f.spec.vex or f.spec.x87):
-            stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * f.opsize + {"-": 0, "r": 1, "m": 2}[f.kind])
+        stab[f.spec.id, fk.S_FORMS] |= 1 << (3 * fk.size_code(f.opsize) + {"-": 0, "r": 1, "m": 2}[f.kind])
     for s in SPECS:
-        if s.vex or s.x87:
-            continue          # the kernel never reaches VEX or x87 specs (no slot leads to them)
         row = stab[s.id]
         ends = s.ends_block
         has_rm = any(o[0] in "EWUM" for o in s.operands)
         row[fk.S_FLAGS] = (fk.SF_SSE * int(s.is_sse) | fk.SF_STACK64 * int(s.stack64) | fk.SF_ENDS * int(ends)
                            | fk.SF_HAS_RM * int(has_rm) | fk.SF_NEXT_IP * int(s.needs_next_ip)
-                           | fk.SF_LOCKABLE * int(s.lockable))
+                           | fk.SF_LOCKABLE * int(s.lockable) | fk.SF_X87 * int(s.x87)
+                           | fk.SF_VVVV * int(s.uses_vvvv) | fk.SF_VLEN * int(any(o.endswith("l") for o in s.operands))
+                           | fk.SF_HIGH * int(s.syntax() in HIGH_BYTE_FORMS))
         row[fk.S_FREAD], row[fk.S_FWRITE] = flag_effect(s.mnemonic)
         row[fk.S_SHAPED] = int(liveness_shaped(s.mnemonic))
         rule = RULES.get(s.mnemonic)
@@ -114,6 +147,7 @@ def _tables() -> dict[str, np.ndarray]:
                 row[fk.S_FIXED] |= (1 << num) if kind == "gpr" else 1 << 16
         sizes = _sizes(s)
         row[fk.S_SIZE_OF] = 0 if len(sizes) > 1 else sizes[0]
+        assert len(s.operands) <= 4
         for j, code in enumerate(s.operands):
             row[fk.S_OPK + j] = _KIND[code] if code in _KIND else _LETTER[code[0]]
             for c, (opsize, rex_w) in enumerate(_SIZE_CASES):
@@ -121,17 +155,17 @@ def _tables() -> dict[str, np.ndarray]:
                     letters = code[1:]
                     nbytes = {"b": 1, "bs": 1, "w": 2, "z": 2 if opsize == 2 else 4, "v": opsize}[letters]
                     signed = letters in ("bs", "z") or code[0] == "J"
-                    row[fk.S_IMMB + 4 * j + c] = nbytes | 16 * int(signed)
+                    row[fk.S_IMMB + 8 * j + c] = nbytes | 16 * int(signed)
                 elif code != "1":
-                    row[fk.S_OSZ + 4 * j + c] = operand_size(code, opsize, rex_w)
-    return {"ptab": ptab, "pick": pick, "stab": stab}
+                    row[fk.S_OSZ + 8 * j + c] = operand_size(code, opsize, rex_w)
+    return {"ptab": ptab, "vtab": vtab, "pick": pick, "stab": stab}
 
 
 class FastTranslator:
     """Translates many blocks through the numba kernels; keeps its tables between calls."""
 
     def __init__(self, saved: dict[str, np.ndarray] | None = None) -> None:
-        self.t = {name: saved[name] for name in ("ptab", "pick", "stab")} if saved else _tables()
+        self.t = {name: saved[name] for name in ("ptab", "vtab", "pick", "stab")} if saved else _tables()
         # every template as one stretch of `prog` (kernels.emit_all): a header, its words, its
         # data patches and its register patches, so copying one touches one place in memory
         self.prog = np.zeros(0, np.int64)
@@ -166,7 +200,7 @@ class FastTranslator:
         self._nprog += len(chunk)
         return offset
 
-    fallbacks = 0      # blocks handed to frontend.translate
+    fallbacks = 0      # blocks handed to frontend.translate (a form the kernel failed to take)
 
     def translate(self, blocks: list[tuple[bytes, int]]) -> list[Result]:
         """(code, instructions, unsupported) of each block; code is the same bytes as
@@ -217,7 +251,7 @@ class FastTranslator:
             after_exit = bool(at & fk.STOP_AFTER_EXIT)
             at &= fk.STOP_AFTER_EXIT - 1
             if not after_exit and _python_translates(code, at, address):
-                self.fallbacks += 1          # a form only the Python path has (VEX, x87, ah..bh)
+                self.fallbacks += 1
                 result[b] = code_and_counts(code, address)
             else:
                 rest = listed_after(code, at, address, after_exit)
@@ -240,8 +274,8 @@ class FastTranslator:
         l1_count = np.zeros(2, np.int64)
         b = n = 0
         while True:
-            b, n = fk.decode_all(data, starts, addrs, t["ptab"], t["pick"], t["stab"], self.l1, SMALL, b, n, rows, keys,
-                          slots, params, stop, counts, l1_count)
+            b, n = fk.decode_all(data, starts, addrs, t["ptab"], t["vtab"], t["pick"], t["stab"], self.l1, SMALL, b, n,
+                                 rows, keys, slots, params, stop, counts, l1_count)
             if b == nblocks:
                 break
             cap = max(2 * cap, n + int(starts[b + 1] - starts[b]))
@@ -264,7 +298,7 @@ class FastTranslator:
 
 
 def _python_translates(code: bytes, pos: int, address: int) -> bool:
-    """Whether frontend.translate translates the instruction at `pos` (one the kernel does not)."""
+    """Whether frontend.translate translates the instruction at `pos` (where the kernel stopped)."""
     insn = decode_cached(code, pos, address + pos)
     return insn is not None and not supported_form(insn)
 

@@ -19,20 +19,43 @@ from vmcli.translate.isa.x86.opcodes import SPECS
 
 XCHG_90 = next(sp.id for sp in SPECS if sp.mnemonic == "xchg" and sp.plus_r)
 
-T_NONE, T_GPR, T_XMM, T_MEM, T_IMM = 0, 1, 2, 3, 4
-K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J = range(1, 15)
+(K_AL, K_RAX, K_CL, K_ONE, K_X0, K_G, K_V, K_Z, K_E, K_W, K_U, K_M, K_I, K_J, K_AX, K_ST, K_ST0, K_H, K_B,
+ K_L) = range(1, 21)
 RIP = 16
-# spec table columns (fast._tables)
-S_FLAGS, S_FIXED, S_IMM_LIMIT, S_SIZE_OF, S_DATA_IMM, S_FORMS, S_OPK, S_OSZ, S_IMMB = 0, 1, 2, 3, 4, 5, 6, 9, 21
-S_FREAD, S_FWRITE = 33, 34      # rules.flag_effect
-S_RM_REGS = 35                  # the registers ModRM.rm may name, as bits (Rule.rm_regs; all when -1)
-S_SHAPED = 36                   # its code depends on the flags live after it (effects.liveness_shaped)
-S_NF = 37
-KEY_DEAD = 40                   # dead flags sit in the template key's first word from this bit
-KEY_RIP, KEY_NEXT = 52, 56      # then the chunk masks of the address slots (builder.address_slots)
+# spec table columns (fast._tables); four operands, eight operand-size cases (size_case)
+S_FLAGS, S_FIXED, S_IMM_LIMIT, S_SIZE_OF, S_DATA_IMM, S_FORMS, S_OPK, S_OSZ, S_IMMB = 0, 1, 2, 3, 4, 5, 6, 10, 42
+S_FREAD, S_FWRITE = 74, 75      # rules.flag_effect
+S_RM_REGS = 76                  # the registers ModRM.rm may name, as bits (Rule.rm_regs; all when -1)
+S_SHAPED = 77                   # its code depends on the flags live after it (effects.liveness_shaped)
+S_NF = 78
+# a template key: word 0 holds the spec (bits 0..9), the operand size's code (10..12) and the first
+# operand's shape (13..33), word 1 the other three operands' shapes (21 bits each); then in word 0:
+KEY_DEAD = 40                   # the dead flags
+KEY_RIP, KEY_NEXT = 52, 56      # the chunk masks of the address slots (builder.address_slots)
 KEY_LOCK = 60                   # and the LOCK prefix
 SF_SSE, SF_STACK64, SF_ENDS, SF_HAS_RM, SF_NEXT_IP, SF_LOCKABLE = 1, 2, 4, 8, 16, 32
+SF_X87, SF_VVVV, SF_VLEN, SF_HIGH = 64, 128, 256, 512    # x87; VEX.vvvv names an operand; VEX.L sizes
+#                                                         operands; ModRM.rm may name ah..bh
 STOP_AFTER_EXIT = 1 << 40       # decode_all's stop[b]: the rest follows an exit
+
+
+def size_code(size: int) -> int:
+    """A size in bytes (an operand's, the operand size) as 3 bits."""
+    if size == 10:
+        return 7
+    return 0 if size == 0 else 1 if size == 1 else 2 if size == 2 else 3 if size == 4 else 4 if size == 8 \
+        else 5 if size == 16 else 6
+
+
+def pick_index(vex: bool, vl: int, w: int, mod3: int, reg: int, rm: int) -> int:
+    """Where a slot's spec for these ModRM fields (and VEX.L, VEX.W) sits among its 128 (fast._tables)."""
+    if vex:
+        return ((vl * 2 + w) * 2 + mod3) * 8 + reg
+    return (mod3 * 8 + reg) * 8 + rm
+
+
+_size_code = numba.njit(cache=True, inline="always")(size_code)
+_pick_index = numba.njit(cache=True, inline="always")(pick_index)
 
 
 # L1 entry columns: the 15-byte window (2 words), then everything decoding gives
@@ -115,7 +138,7 @@ def _chunk_mask(value: Any) -> Any:
 
 
 @_plain
-def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
+def _decode(data, pos, end, ptab, vtab, pick, stab, small, seen, out):  # noqa: C901
     """Decode the instruction at pos, check its form and build its template key (decoder.decode,
     forms.supported_form and builder.template_key in one pass). Fills out[L_META..] and returns
     the length, or -1 outside the verified subset. Reads past `end` (the data is padded) and lets
@@ -143,35 +166,65 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             break
         p += 1
     rex = 0
-    c = _byte(data, p)
-    if 0x40 <= c <= 0x4F:
-        rex = c     # 0x40 too: it selects spl/bpl/sil/dil over ah/ch/dh/bh
-        p += 1
-    op = _byte(data, p)
+    vex = 0
+    vvvv = 0
+    vl = 0
     mapno = 0
-    if op == 0x0F:
-        op = _byte(data, p + 1)
-        if op == 0x38 or op == 0x3A:
-            mapno = 2 if op == 0x38 else 3
-            op = _byte(data, p + 2)
-            p += 3
-        else:
+    c = _byte(data, p)
+    if c == 0xC4 or c == 0xC5:
+        if osp or rep or lock:
+            return -1           # a legacy prefix before VEX is #UD
+        b1 = _byte(data, p + 1)
+        if c == 0xC5:
+            rex = 0x40 | (0 if b1 & 0x80 else 4)
             mapno = 1
+            b2 = b1
             p += 2
-    else:
+        else:
+            b2 = _byte(data, p + 2)
+            mapno = b1 & 0x1F
+            if mapno < 1 or mapno > 3:
+                return -1
+            rex = (0x40 | (0 if b1 & 0x80 else 4) | (0 if b1 & 0x40 else 2) | (0 if b1 & 0x20 else 1)
+                   | ((b2 & 0x80) >> 4))
+            p += 3
+        vex = 1
+        vvvv = (~b2 >> 3) & 15
+        vl = (b2 >> 2) & 1
+        op = _byte(data, p)
         p += 1
-    # the mandatory prefix (F2/F3 before 66 before none) is one table look-up
-    res = ptab[(mapno * 256 + op) * 6 + rep * 2 + osp]
-    if res < 0:
-        return -1
+        res = vtab[(mapno * 4 + (b2 & 3)) * 256 + op]
+        if res < 0:
+            return -1
+        opsize = 32 if vl else 16
+    else:
+        if 0x40 <= c <= 0x4F:
+            rex = c     # 0x40 too: it selects spl/bpl/sil/dil over ah/ch/dh/bh
+            p += 1
+        op = _byte(data, p)
+        if op == 0x0F:
+            op = _byte(data, p + 1)
+            if op == 0x38 or op == 0x3A:
+                mapno = 2 if op == 0x38 else 3
+                op = _byte(data, p + 2)
+                p += 3
+            else:
+                mapno = 1
+                p += 2
+        else:
+            p += 1
+        # the mandatory prefix (F2/F3 before 66 before none) is one table look-up
+        res = ptab[(mapno * 256 + op) * 6 + rep * 2 + osp]
+        if res < 0:
+            return -1
+        if (res & 3) == 1:
+            osp = 0
+        opsize = 8 if rex & 8 else (2 if osp else 4)
     slot = res >> 3
-    if (res & 3) == 1:
-        osp = 0
     rex_w = (rex >> 3) & 1
     rex_r = (rex >> 2) & 1
     rex_x = (rex >> 1) & 1
     rex_b = rex & 1
-    opsize = 8 if rex_w else (2 if osp else 4)
     mod = 0
     reg = 0
     rm = 0
@@ -208,19 +261,34 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             elif mod == 2:
                 disp = _read(data, p, 4, True)
                 p += 4
-    spec = pick[slot * 16 + (8 if mod == 3 else 0) + reg]
+    mod3 = 1 if mod == 3 else 0
+    spec = pick[slot * 128 + _pick_index(vex == 1, vl, rex_w, mod3, reg, rm)]
     if spec < 0:
         return -1
-    if mapno == 0 and op == 0x90 and rex_b:
+    if mapno == 0 and op == 0x90 and rex_b and not vex:
         spec = XCHG_90  # 41 90 is xchg r8d, eax, not nop
     sf = stab[spec, S_FLAGS]
     if lock and not ((sf & SF_LOCKABLE) and mod != 3):
         return -1  # LOCK on anything else is #UD (decoder.decode)
+    if vex and vvvv and not (sf & SF_VVVV):
+        return -1  # VEX.vvvv must be 1111 when it names nothing
+    if vex and not (sf & SF_VLEN):
+        opsize = 8 if rex_w else 4     # no vectors of VEX.L's length: W sizes the operands
     if (sf & (SF_SSE | SF_STACK64)) and opsize == 2:
         return -1  # SSE or push/pop/call/ret with a 66 prefix
     if sf & SF_STACK64:
         opsize = 8
-    sc = 0 if opsize == 2 else 1 if opsize == 4 else 2 + rex_w
+    if (sf & SF_X87) and (opsize == 2 or (mod == 3 and rex)):
+        return -1  # x87 with 66, or a REX prefix on a stack-register form
+    # the operand-size case of the spec table's columns (fast._SIZE_CASES)
+    if opsize == 2:
+        sc = 0
+    elif opsize == 4:
+        sc = 1
+    elif opsize == 8:
+        sc = 2 + rex_w
+    else:
+        sc = (4 if opsize == 16 else 6) + rex_w
     fx = stab[spec, S_FIXED]
     di = stab[spec, S_DATA_IMM]
     for f in range(8):
@@ -228,23 +296,30 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
     sh0 = np.int64(0)
     sh1 = np.int64(0)
     sh2 = np.int64(0)
+    sh3 = np.int64(0)
     imm = np.int64(0)
     flags = 0
-    for j in range(3):
+    for j in range(4):
         kind = stab[spec, S_OPK + j]
         if kind == 0:
             break
-        size = stab[spec, S_OSZ + 4 * j + sc]
+        size = stab[spec, S_OSZ + 8 * j + sc]
         v = np.int64(0)
-        t = 0            # 1 gpr, 2 xmm (register number in num), 3 memory, 4 immediate
+        t = 0            # 1 gpr, 2 xmm (register number in num), 3 memory, 4 immediate, 5 st(num), 6 ah..bh
         num = 0
-        if kind in (K_AL, K_RAX):
+        if kind in (K_AL, K_RAX, K_AX):
             t = 1
         elif kind == K_CL:
             t = 1
             num = 1
         elif kind == K_X0:
             t = 2
+        elif kind in (K_ST, K_ST0):
+            t = 5
+            if kind == K_ST:
+                num = rm
+                if not (stab[spec, S_RM_REGS] >> num) & 1:
+                    return -1
         elif kind == K_G:
             if size == 1 and rex == 0 and reg >= 4:
                 return -1  # ah/ch/dh/bh
@@ -252,8 +327,16 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             num = reg | (rex_r << 3)
         elif kind == K_V:
             t = 2
-            size = 16
+            if not vex:
+                size = 16
             num = reg | (rex_r << 3)
+        elif kind in (K_H, K_B):
+            t = 2 if kind == K_H else 1
+            num = vvvv
+        elif kind == K_L:
+            t = 2
+            num = _byte(data, p) >> 4      # bits 7:4 of an immediate byte (/is4)
+            p += 1
         elif kind == K_Z:
             num = (op & 7) | (rex_b << 3)
             if size == 1 and rex == 0 and num >= 4:
@@ -264,7 +347,7 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             size = 0
             v = np.int64(1)
         elif kind in (K_I, K_J):
-            nbs = stab[spec, S_IMMB + 4 * j + sc]      # bytes | 16 when sign-extended
+            nbs = stab[spec, S_IMMB + 8 * j + sc]      # bytes | 16 when sign-extended
             nb = nbs & 15
             v = _read(data, p, nb, nbs >= 16)
             p += nb
@@ -276,47 +359,57 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
                 return -1
         elif mod == 3:   # E W U M with a register
             num = rm | (rex_b << 3)
-            if not (stab[spec, S_RM_REGS] >> num) & 1:
-                return -1
             if kind == K_E:
-                if size == 1 and rex == 0 and rm >= 4:
-                    return -1
                 t = 1
+                if size == 1 and rex == 0 and rm >= 4:
+                    if not sf & SF_HIGH:
+                        return -1
+                    t = 6       # ah, ch, dh, bh: bits 15:8 of register rm - 4
+                    num = rm - 4
             else:
                 t = 2
-                size = 16
+                if not (vex and size > 16):
+                    size = 16
+            if not (stab[spec, S_RM_REGS] >> num) & 1:
+                return -1
         else:
             t = 3
         if t <= 2:
             cl = _cls(t - 1, num, seen, fx)
-            sh = np.int64(1 | ((t - 1) << 3) | (cl << 4) | (size << 9))
+            sh = np.int64(1 | ((t - 1) << 3) | (cl << 4) | (_size_code(size) << 8))
+        elif t == 6:     # not renamed: the register is part of the shape
+            sh = np.int64(1 | ((12 + num) << 4) | (_size_code(1) << 8))
+        elif t == 5:
+            sh = np.int64(4 | (num << 3))
         elif t == 3:
             bc = 0 if base < 0 else 1 if base == RIP else 2 + _cls(0, base, seen, fx)
             xc = 0 if index < 0 else 2 + _cls(0, index, seen, fx)
-            sh = np.int64(2 | (bc << 3) | (xc << 8) | (scale << 13) | (size << 15) | (seg << 23))
+            sh = np.int64(2 | (bc << 3) | (xc << 7) | (scale << 11) | (_size_code(size) << 13) | (seg << 19))
             if base != RIP:
-                sh |= np.int64(1 + _disp_class(disp, size, small)) << 20
+                sh |= np.int64(1 + _disp_class(disp, size, small)) << 16
             if base == RIP:
                 flags |= F_RIP
         else:
             imm = v
             sh = np.int64(3 | (size << 3))
             if size == 0 or (size == 1 and not di):
-                sh |= (np.int64(1) << 7) | (np.int64(v + small) << 9)
+                sh |= (np.int64(1) << 7) | (np.int64(v + 256) << 9)
             elif -small < v < small:        # its sign class (builder._sign): zero, positive, negative
                 sh |= (np.int64(2 + (1 if v < 0 else 0)) << 7) | (np.int64(1 if v == 0 else 0) << 9)
         if j == 0:
             sh0 = sh
         elif j == 1:
             sh1 = sh
-        else:
+        elif j == 2:
             sh2 = sh
+        else:
+            sh3 = sh
     if sf & SF_NEXT_IP:
         flags |= F_NEXT
     # the verified forms only (forms.supported_form); single-size forms are listed under their size
     kind_f = 0 if (sf & SF_HAS_RM) == 0 else 1 if mod == 3 else 2
     norm = opsize if stab[spec, S_SIZE_OF] == 0 else stab[spec, S_SIZE_OF]
-    if not (stab[spec, S_FORMS] >> (3 * norm + kind_f)) & 1:
+    if not (stab[spec, S_FORMS] >> (3 * _size_code(norm) + kind_f)) & 1:
         return -1
     params = np.int64(0)
     for f in range(8):
@@ -324,8 +417,8 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
             params |= np.int64(seen[f]) << (4 * f)
     length = p - pos
     out[L_META] = spec | (length << 16) | (flags << 24)
-    out[L_KEY0] = spec | (opsize << 10) | (sh0 << 14) | (np.int64(lock) << KEY_LOCK)
-    out[L_KEY1] = sh1 | (sh2 << 34)
+    out[L_KEY0] = spec | (_size_code(opsize) << 10) | (sh0 << 13) | (np.int64(lock) << KEY_LOCK)
+    out[L_KEY1] = sh1 | (sh2 << 21) | (sh3 << 42)
     out[L_PARAMS] = params
     out[L_IMM] = imm
     out[L_DISP] = disp
@@ -333,7 +426,7 @@ def _decode(data, pos, end, ptab, pick, stab, small, seen, out):  # noqa: C901
 
 
 @numba.njit(cache=True)
-def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, keys, slots, params, stop, counts,
+def decode_all(data, starts, addrs, ptab, vtab, pick, stab, l1, small, b0, n0, rows, keys, slots, params, stop, counts,
                l1_count):
     """Blocks b0.. into rows n0..: per instruction (spec, length), template key, data slots (imm,
     disp, rip target) and packed register parameters, up to the block's first instruction outside
@@ -381,7 +474,7 @@ def decode_all(data, starts, addrs, ptab, pick, stab, l1, small, b0, n0, rows, k
                     entry[f] = l1[e, f]
             else:
                 misses += 1
-                length = _decode(data, pos, end, ptab, pick, stab, small, seen, entry)
+                length = _decode(data, pos, end, ptab, vtab, pick, stab, small, seen, entry)
                 if length < 0 or length > end - pos:
                     stopped = pos - starts[b]
                     break

@@ -143,6 +143,8 @@ def decode(code: bytes, address: int = 0) -> Insn | None:
                 return None
             rex = 0x40 | (0 if b1 & 0x80 else 4) | (0 if b1 & 0x40 else 2) | (0 if b1 & 0x20 else 1) | (b2 & 0x80) >> 4
             pos += 3
+            if pos >= n:
+                return None                       # cut before its opcode
         vex = ((~b2 >> 3) & 15, (b2 >> 2) & 1)
         implied = (0, 0x66, 0xF3, 0xF2)[b2 & 3]
         opcode = code[pos]
