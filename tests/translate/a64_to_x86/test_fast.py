@@ -200,3 +200,24 @@ def test_kernels_name_the_pc_relative_fields_as_the_isa_does() -> None:
         if pc_relative_mask(w):
             pc = rng.choice(_ADDRESSES) + 4 * rng.randrange(1 << 10)
             assert kernels._target(np.int64(w), np.int64(pc)) == pc_target(w, pc)
+
+
+def test_the_kernels_match_the_decoders_pattern() -> None:
+    """kernels.keys_and_patterns finds each word's first matching pattern as decoder.match does, so
+    decoding a new word from it (decoder.decode_as) is decoding it."""
+    import numpy as np
+
+    from vmcli.translate.a64_to_x86 import kernels
+    from vmcli.translate.isa.a64.decoder import decode, decode_as, match
+
+    rng = random.Random(11)
+    forms = a64_forms()
+    words = [instance(rng.choice(forms), rng)[0] for _ in range(4000)] + [rng.getrandbits(32) for _ in range(4000)]
+    keys, patterns = kernels.keys_and_patterns(np.array(words, np.int64))
+    assert keys.tolist() == kernels.keys_of(np.array(words, np.int64)).tolist()
+    found = [kernels.PATTERN_LIST[p] if p >= 0 else None for p in patterns.tolist()]
+    assert found == [match(w) for w in words]
+    assert sum(p is None for p in found) > 100                       # random words outside the table
+    for w, p in zip(words, found, strict=True):
+        if p is not None:
+            assert decode_as(p, w, 0x1000) == decode(w, 0x1000)

@@ -52,15 +52,16 @@ from vmcli.translate.core import cache, disk
 from vmcli.translate.core.direction import Result
 from vmcli.translate.core.hashtable import HashTable
 from vmcli.translate.core.jobs import cpus, fork_map
-from vmcli.translate.isa.a64.decoder import Insn, decode
+from vmcli.translate.isa.a64.decoder import Insn, decode, decode_as
 from vmcli.translate.isa.a64.encodings import pc_relative_mask, pc_target
 
 # one template: word, flag context, x86 code, flags, the address it was built at, its patches
 # (Code.addrs, then shapes.py's field values or word)
 Patch = tuple[int, int, int, int]
 Record = tuple[int, int, bytes, int, int, tuple[Patch, ...]]
-# a new key's first word, its pc and flag context, and the other words of its shape in the batch
-Todo = tuple[int, int, int, tuple[int, ...]]
+# a new key's first word, its pc and flag context, the other words of its shape in the batch, and
+# the word's first matching decoder pattern (kernels.keys_and_patterns; -1: none)
+Todo = tuple[int, int, int, tuple[int, ...], int]
 Builder = Callable[[list[Todo]], list[list[Record]]]    # each key's templates, the chain's head first
 
 F_EXIT, F_UNSUPPORTED = k.F_EXIT, k.F_UNSUPPORTED
@@ -74,12 +75,20 @@ def _record(word: int, pc: int, context: int, code: Code, patches: tuple[Patch, 
     return word, context, raw, (F_EXIT if code.exit else 0) | code.nzcv, pc, code.addrs + patches
 
 
-def _build(word: int, pc: int, context: int = 0) -> Record:
-    """Decode `word` and build its code at `pc` in flag context `context` with its rule (for a
-    word keyed by shape: a template that serves this word only). Each word comes here once (the
-    table is the cache), so it bypasses the Python path's caches: counted as their misses (by
-    _build_groups)."""
-    insn = decode(word, pc)
+def _decode(word: int, pc: int, pattern: int | None) -> Insn | None:
+    """The decoder's answer for `word`, from its first matching pattern when the kernels found it."""
+    if pattern is None:
+        return decode(word, pc)
+    return None if pattern < 0 else decode_as(k.PATTERN_LIST[pattern], word, pc)
+
+
+def _build(word: int, pc: int, context: int = 0, pattern: int | None = None, insn: Insn | None = None) -> Record:
+    """Decode `word` (unless given as `insn`) and build its code at `pc` in flag context `context`
+    with its rule (for a word keyed by shape: a template that serves this word only). Each word
+    comes here once (the table is the cache), so it bypasses the Python path's caches: counted as
+    their misses (by _build_groups)."""
+    if insn is None:
+        insn = _decode(word, pc, pattern)
     if insn is None:
         return word, context, b"", F_UNSUPPORTED, pc, ()
     exact = ((0, REL_WORD, word, 0),) if insn.enc.name in SHAPES else ()
@@ -100,12 +109,14 @@ def _partner(word: int, others: list[int], descs: list[int]) -> int:
     return best
 
 
-def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...]) -> list[Record]:
+def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...],
+                 pattern: int | None = None) -> list[Record]:
     """The templates of the words of one shape (shapes.py): per class of their derived values, one
     made from two of its words whose values are patched in, or the word's own when it is alone."""
-    insn = decode(word, pc)
+    insn = _decode(word, pc, pattern)
     if insn is None or not others or insn.enc.name not in SHAPES:
-        return [_build(word, pc, context)]        # an undecodable word's shape is (Enc.valid reads no immediate)
+        return [_build(word, pc, context, insn=insn) if insn is not None else  # undecodable: its shape is
+                (word, context, b"", F_UNSUPPORTED, pc, ())]                   # (Enc.valid reads no immediate)
     descs = _descriptors(insn)
     words = (word, *others)
     by_class: dict[int, list[int]] = {}
@@ -115,7 +126,7 @@ def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...]) -> l
     for signature, ws in by_class.items():
         classes = [(signature >> (3 * j)) & 7 for j in range(len(descs))]
         if len(ws) == 1:
-            out.append(_build(ws[0], pc, context))
+            out.append(_build(ws[0], pc, context, insn=insn if ws[0] == word else None))
             continue
         w0, w1 = ws[0], _partner(ws[0], ws[1:], descs)
         c0, c1 = rule_code(insn if w0 == word else _decoded(w0, pc), context), rule_code(_decoded(w1, pc), context)
@@ -167,7 +178,7 @@ def _build_groups(todo: list[Todo]) -> list[list[Record]]:
     """The templates of each new key, counted as misses of cache levels 1 and 2."""
     cache.DECODED.count(0, len(todo))
     cache.TEMPLATES.count(0, len(todo))
-    return [_build_shape(*t) if t[3] else [_build(*t[:3])] for t in todo]
+    return [_build_shape(*t) if t[3] else [_build(t[0], t[1], t[2], t[4])] for t in todo]
 
 
 def _fits(record: Record, pc: int, word: int) -> bool:
@@ -253,8 +264,9 @@ class FastA64:
             t = self.tpl_next[t]
         self.tpl_next[t] = self._store(record)
 
-    def _plan(self, wstart: np.ndarray, addrs: np.ndarray, words: np.ndarray, pre_ok: np.ndarray,
-              tpl_of: np.ndarray, pc_of: Callable[[int], int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _plan(self, wstart: np.ndarray, addrs: np.ndarray, words: np.ndarray, patterns: np.ndarray,
+              pre_ok: np.ndarray, tpl_of: np.ndarray,
+              pc_of: Callable[[int], int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """kernels.plan, after adding the templates its chains lack (PC-relative words at addresses
         their templates cannot serve, words of a shape in a class it has no template for yet)."""
         tpl_next, _start, tpl_len, tpl_flags, tpl_base, _bytes, patches, pstart, plen = self._tables()
@@ -269,7 +281,8 @@ class FastA64:
             head, word, pc = int(tpl_of[i]), int(words[i]), pc_of(i)
             if not self._serves(head, pc, word):
                 others = () if pc_relative_mask(word) else tuple(alike[head] - {word})
-                for record in _build_groups([(word, pc, self.records[head][1], others)])[0]:
+                todo = (word, pc, self.records[head][1], others, int(patterns[i]))
+                for record in _build_groups([todo])[0]:
                     self._chain(head, record)
         tpl_next, _start, tpl_len, tpl_flags, tpl_base, _bytes, patches, pstart, plen = self._tables()
         use, size, done, missing = k.plan(wstart, addrs, words, pre_ok, tpl_of, tpl_next, tpl_len, tpl_flags,
@@ -310,14 +323,14 @@ class FastA64:
         return self._arrays
 
     def _templates(self, keys: np.ndarray, pc_of: Callable[[int], int], build: Builder | None,
-                   words: np.ndarray) -> np.ndarray:
+                   words: np.ndarray, patterns: np.ndarray) -> np.ndarray:
         """The first template id of each (word, context) key, building the new ones from the word
         at their first position (at its pc, pc_of) and, for a key by shape, its other words."""
         tpl_of, first_new = self._lookup(keys)
         self._new += len(first_new)
         if len(first_new):
             others = _shape_words(keys, tpl_of, words, first_new)
-            todo = [(int(words[i]), pc_of(int(i)), int(keys[i, 1]), others.get(j, ()))
+            todo = [(int(words[i]), pc_of(int(i)), int(keys[i, 1]), others.get(j, ()), int(patterns[i]))
                     for j, i in enumerate(first_new.tolist())]
             groups = build(todo) if build is not None else _build_groups(todo)
             new_ids = np.array([self._store(g[0]) for g in groups], np.int64)
@@ -355,20 +368,21 @@ class FastA64:
             return int(pcs[i])
 
         self._new = 0
+        word_keys, patterns = k.keys_and_patterns(words)
         keys = np.zeros((len(words), 2), np.int64)
-        keys[:, 0] = k.keys_of(words)
-        tpl_of = self._templates(keys, pc_of, build, words)
-        use, size, done = self._plan(wstart, addrs, words, pre_ok, tpl_of, pc_of)
+        keys[:, 0] = word_keys
+        tpl_of = self._templates(keys, pc_of, build, words, patterns)
+        use, size, done = self._plan(wstart, addrs, words, patterns, pre_ok, tpl_of, pc_of)
         # the flag contexts, from what the context-0 templates picked do with NZCV (the templates of
         # a shape's classes may differ there); their own templates
         ctx = k.contexts(wstart, done, use, self._tables()[3])
         at = np.flatnonzero(ctx)
         if len(at):
             keys = np.empty((len(at), 2), np.int64)
-            keys[:, 0] = k.keys_of(words[at])
+            keys[:, 0] = word_keys[at]
             keys[:, 1] = ctx[at]
-            tpl_of[at] = self._templates(keys, lambda j: pc_of(int(at[j])), build, words[at])
-            use, size, done = self._plan(wstart, addrs, words, pre_ok, tpl_of, pc_of)
+            tpl_of[at] = self._templates(keys, lambda j: pc_of(int(at[j])), build, words[at], patterns[at])
+            use, size, done = self._plan(wstart, addrs, words, patterns, pre_ok, tpl_of, pc_of)
         cache.TEMPLATES.count(len(words) - self._new, 0)    # the misses count in _build_groups
         _next, tpl_start, tpl_len, _flags, tpl_base, tbytes, patches, pstart, plen = self._tables()
         out = k.emit(wstart, addrs, words, use, size, done, tpl_start, tpl_len, tpl_base, tbytes, patches, pstart,

@@ -60,6 +60,7 @@ def _pattern_tables() -> tuple[np.ndarray, ...]:
 
 
 PATTERNS = _pattern_tables()
+PATTERN_LIST = [p for patterns in BY_TOP for p in patterns]     # the tables' rows, in order
 # an env register's name in a key: the first of its class (x4..x15, x16..x30) to appear, the next
 ENV_NAMES = (4, 22)
 
@@ -68,24 +69,30 @@ def keys_of(words: np.ndarray) -> np.ndarray:
     """The template keys' first words: a PC-relative word without its offset field; a word of an
     encoding keyed by shape without its immediate field, its env registers renamed (shapes.py),
     and SHAPED; any other word itself."""
-    return _keys_of(words, *PATTERNS)
+    return _keys_of(words, *PATTERNS)[0]
+
+
+def keys_and_patterns(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """keys_of, and each word's first matching pattern (the decoder's match: an index into
+    PATTERN_LIST, -1 for none), so that a new word is decoded without matching it again."""
+    keys, patterns = _keys_of(words, *PATTERNS)
+    return keys, patterns
 
 
 @numba.njit(cache=True)
 def _keys_of(words, start, masks, values, shaped, clear, regs, env):
     out = np.empty(len(words), np.int64)
+    pattern = np.full(len(words), -1, np.int64)
     seen = np.empty((2, 4), np.int64)
     for i in range(len(words)):
         w = np.int64(words[i])
         pm = pc_relative_mask(w)
-        if pm:
-            out[i] = w & ~pm
-            continue
-        out[i] = w
+        out[i] = w & ~pm
         top = w >> 24
         for p in range(start[top], start[top + 1]):        # the decoder's first match
             if w & masks[p] == values[p]:
-                if shaped[p]:
+                pattern[i] = p
+                if shaped[p] and not pm:
                     key = w & ~clear[p]
                     nseen = np.zeros(2, np.int64)
                     for q in range(4):
@@ -104,7 +111,7 @@ def _keys_of(words, start, masks, values, shaped, clear, regs, env):
                             key = (key & ~(np.int64(31) << lsb)) | (np.int64(ENV_NAMES[c] + j) << lsb)
                     out[i] = key | SHAPED
                 break
-    return out
+    return out, pattern
 
 
 @numba.njit(cache=True)

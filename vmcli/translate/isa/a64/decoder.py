@@ -90,6 +90,12 @@ def decode(word: int, address: int = 0) -> Insn | None:
     p = match(word)
     if p is None:
         return None
+    return decode_as(p, word, address)
+
+
+def decode_as(p: Pattern, word: int, address: int = 0) -> Insn | None:
+    """The instruction `word` at `address` whose first matching pattern is `p` (the numba path
+    finds it: a64_to_x86/kernels.keys_and_patterns), or None for a reserved corner of it."""
     f = tuple([(n, (word >> lsb) & m) for n, lsb, m in p.fields])
     if p.enc.valid is not None and not p.enc.valid(dict(f)):
         return None
