@@ -113,12 +113,15 @@ def test_bulk_cli_writes_the_same_code(tmp_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == want
     assert "instructions/s" in result.stderr and "cache instruction templates" in result.stderr
-    assert list((tmp_path / "cache").glob("translate/a64-templates-*.pickle"))
-    # a fresh process state loads the templates instead of running the rules
+    assert list((tmp_path / "cache").glob("translate/a64-templates-*.npz"))
+    # a fresh process state loads the templates instead of running the rules, and they are the same
+    saved = fast_a64._TRANSLATOR.records if fast_a64._TRANSLATOR else []
     cache.clear()
     fast_a64.reset()
-    assert fast_a64.load_templates() > 0
-    # -j 2 from nothing: worker processes build the new words' templates
+    assert fast_a64.load_templates() == len(saved) > 0
+    assert set(fast_a64._translator().records) == set(saved)    # in another order: heads first
+    # -j 2 from nothing: a forked worker builds half of the new words' templates
+    monkeypatch.setattr(fast_a64, "PER_JOB", 16)
     monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path / "cache2"))
     cache.clear()
     fast_a64.reset()
@@ -221,3 +224,25 @@ def test_the_kernels_match_the_decoders_pattern() -> None:
     for w, p in zip(words, found, strict=True):
         if p is not None:
             assert decode_as(p, w, 0x1000) == decode(w, 0x1000)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04" + bytes(64)])
+def test_an_unreadable_template_file_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     content: bytes) -> None:
+    """A damaged table on disk is passed by (the rules make the templates again) and replaced."""
+    from vmcli.translate.core import disk
+
+    monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("VM_TRANSLATE_NO_DISK_CACHE", raising=False)
+    path = disk.path("a64-templates", ".npz")
+    assert path is not None
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    cache.clear()
+    fast_a64.reset()
+    assert fast_a64.load_templates() == 0
+    code = bytes.fromhex("2000028b")                    # add x0, x1, x2
+    assert bytes(fast_a64.translate_fast([(code, 0)])[0][0]) == translate_a64(code, 0).code
+    fast_a64.save_templates()
+    fast_a64.reset()
+    assert fast_a64.load_templates() >= 1

@@ -214,3 +214,26 @@ def test_jobs_after_an_in_process_translation_do_not_hang(tmp_path: Path) -> Non
         assert proc.returncode == 0, proc.stderr
         results.append(proc.stdout)
     assert results[0].startswith("True ") and results[0] == results[1]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04" + bytes(64)])
+def test_an_unreadable_kernel_table_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    content: bytes) -> None:
+    """A damaged fast-*.npz next to good templates is passed by: the tables are made again."""
+    from vmcli.translate.core import disk
+
+    monkeypatch.setenv("VM_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("VM_TRANSLATE_NO_DISK_CACHE", raising=False)
+    blocks = _blocks(5, 50)
+    cache.clear()
+    monkeypatch.setattr(fast, "_TRANSLATOR", None)
+    monkeypatch.setattr(fast, "_LOADED", 0)
+    want = [bytes(code) for code, _, _ in fast.translate_fast(blocks)]
+    fast.save_templates()
+    tables = disk.path("fast", ".npz")
+    assert tables is not None and tables.exists()
+    tables.write_bytes(content)
+    cache.clear()
+    monkeypatch.setattr(fast, "_TRANSLATOR", None)
+    assert fast.load_templates() > 0
+    assert [bytes(code) for code, _, _ in fast.translate_fast(blocks)] == want

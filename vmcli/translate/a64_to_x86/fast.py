@@ -27,8 +27,9 @@ numba (only the bulk path does); the kernels compile with cache=True.
 
 from __future__ import annotations
 
-import pickle
+import zipfile
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -456,13 +457,14 @@ _LOADED = 0       # templates the table held when it was last loaded or saved
 def load_templates() -> int:
     """Fill the template table (cache level 2) from disk; returns how many templates were loaded."""
     global _LOADED
-    path = disk.path("a64-templates")
+    path = disk.path("a64-templates", ".npz")
     if path is None or not path.exists():
         return 0
     try:
-        records = pickle.loads(path.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
-        return 0
+        with np.load(path) as f:
+            records = _records(*(f[name] for name in _SAVED))
+    except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile):
+        return 0     # unreadable: the templates are made again
     translator = _translator()
     translator.insert(records)
     _LOADED = len(translator.records)
@@ -473,12 +475,35 @@ def save_templates() -> None:
     """Write the template table to disk when it grew (atomically; a failure only costs the next
     run time)."""
     global _LOADED
-    path = disk.path("a64-templates")
+    path = disk.path("a64-templates", ".npz")
     if path is None or _TRANSLATOR is None or len(_TRANSLATOR.records) <= _LOADED:
         return
-    records = _TRANSLATOR.records
-    if disk.save(path, lambda tmp: tmp.write_bytes(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))):
-        _LOADED = len(records)
+    t = _TRANSLATOR
+    _next, start, length, flags, base, tbytes, patches, pstart, plen = t._tables()
+    n = len(t.records)
+    word = np.fromiter((r[0] for r in t.records), np.int64, n)
+    context = np.fromiter((r[1] for r in t.records), np.int64, n)
+    arrays: dict[str, Any] = dict(zip(_SAVED, (word, context, start, length, flags, base, tbytes, patches, pstart,
+                                               plen), strict=True))
+    if disk.save(path, lambda tmp: np.savez(tmp, **arrays)):
+        _LOADED = n
+
+
+# the saved table: the templates' arrays as _tables() makes them, with their words and flag contexts
+# (a pickle of the records takes 0.05 s to write for glibc's and 0.04 s to read; these 0.01 s)
+_SAVED = ("word", "context", "start", "length", "flags", "base", "bytes", "patches", "pstart", "plen")
+
+
+def _records(word: np.ndarray, context: np.ndarray, start: np.ndarray, length: np.ndarray, flags: np.ndarray,
+             base: np.ndarray, tbytes: np.ndarray, patches: np.ndarray, pstart: np.ndarray,
+             plen: np.ndarray) -> list[Record]:
+    """The records of a saved table."""
+    raw = tbytes.tobytes()
+    rows = list(map(tuple, patches.reshape(-1, 4).tolist()))
+    return [(w, c, raw[s:s + ln], f, pc, tuple(rows[p:p + np_]))
+            for w, c, s, ln, f, pc, p, np_ in zip(word.tolist(), context.tolist(), start.tolist(), length.tolist(),
+                                                  flags.tolist(), base.tolist(), pstart.tolist(), plen.tolist(),
+                                                  strict=True)]
 
 
 # ---- parallel translation (core/jobs.py) -------------------------------------------------------------

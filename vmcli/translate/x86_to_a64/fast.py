@@ -20,6 +20,7 @@ numba (only the bulk path does); the kernels compile with cache=True.
 from __future__ import annotations
 
 import pickle
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -348,8 +349,8 @@ def _load_fast_state() -> None:
         with np.load(path) as f:
             saved = {name: f[name] for name in f.files}
         _TRANSLATOR = FastTranslator(saved)
-    except (OSError, ValueError, KeyError):
-        pass
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass         # unreadable: the tables are made again
 
 
 def save_templates() -> None:
