@@ -76,8 +76,8 @@ def translate(source: str, hex_bytes: str | None, asm: str | None, image: str | 
     if input_file is not None and output is not None and not (as_json or verify):
         with api.bulk_run():
             with _naming_options():
-                blocks = inputs.read_input_file(input_file)
-            _bulk(blocks, output, jobs, stats, arch)
+                pairs = inputs.read_input_pairs(input_file)
+            _bulk(pairs, output, jobs, stats, arch)
         return
     with _naming_options():
         if hex_bytes is not None:
@@ -118,9 +118,9 @@ def _write(output: str, code: bytes) -> None:
         raise BadInput(f"--output: {exc.strerror}: {output}") from exc
 
 
-def _bulk(blocks: list[inputs.Block], output: str, jobs: int, stats: bool, arch: str) -> None:
+def _bulk(blocks: list[tuple[bytes, int]], output: str, jobs: int, stats: bool, arch: str) -> None:
     """--input-file ... --output: code only, through the numba fast path."""
-    results, elapsed = api.translate_bulk([(b.code, b.address) for b in blocks], arch, jobs)
+    results, elapsed = api.translate_bulk(blocks, arch, jobs)
     code = b"".join(code for code, _, _ in results)
     _write(output, code)
     if stats:

@@ -62,16 +62,35 @@ def assemble(text: str, arch: str, address: int) -> bytes:
 def read_input_file(path: str) -> list[Block]:
     """One block per line of hex, at address 0 or at the address an `@ADDRESS` first word gives
     (`@0x401000 4801c8`); `#` starts a comment."""
+    lines = _lines(path)
+    plain = _plain_lines(lines)
+    if plain is not None:
+        return [Block(code, address, f"{path}:{number}") for number, (code, address) in enumerate(plain, 1)]
+    return [Block(code, address, f"{path}:{number}") for code, address, number in _parsed_lines(path, lines)]
+
+
+def read_input_pairs(path: str) -> list[tuple[bytes, int]]:
+    """read_input_file's blocks as (code, address) pairs: what the bulk path takes, without an
+    object per line."""
+    lines = _lines(path)
+    plain = _plain_lines(lines)
+    if plain is not None:
+        return plain
+    return [(code, address) for code, address, _ in _parsed_lines(path, lines)]
+
+
+def _lines(path: str) -> list[str]:
     try:
-        lines = read_regular_file(path, MAX_INPUT).decode("utf-8").splitlines()
+        return read_regular_file(path, MAX_INPUT).decode("utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"{exc.strerror}: {path}", "input_file") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not text (byte {exc.start} is not UTF-8): give one hex block per line",
                          "input_file") from exc
-    blocks = _plain_lines(path, lines)
-    if blocks is not None:
-        return blocks
+
+
+def _parsed_lines(path: str, lines: list[str]) -> list[tuple[bytes, int, int]]:
+    """(code, address, line number) of each block, line by line."""
     blocks = []
     for number, line in enumerate(lines, 1):
         if "#" in line:
@@ -92,7 +111,7 @@ def read_input_file(path: str) -> list[Block]:
                 code = parse_hex(line, "input_file")
         except InputError as exc:
             raise InputError(f"{path}:{number}: {exc}", "input_file") from exc
-        blocks.append(Block(code, address, f"{path}:{number}"))
+        blocks.append((code, address, number))
     if not blocks:
         raise InputError(f"{path} holds no hex blocks", "input_file")
     return blocks
@@ -101,17 +120,17 @@ def read_input_file(path: str) -> list[Block]:
 _PLAIN_LINE = re.compile(r"(?:@(0x[0-9a-fA-F]{1,16}) )?([0-9a-fA-F]+)")
 
 
-def _plain_lines(path: str, lines: list[str]) -> list[Block] | None:
+def _plain_lines(lines: list[str]) -> list[tuple[bytes, int]] | None:
     """The blocks of a file whose every line is `[@0xADDRESS ]HEX` (as the bench and the tests
     write them), or None to parse it line by line."""
     match = _PLAIN_LINE.fullmatch
     blocks = []
-    for number, line in enumerate(lines, 1):
+    for line in lines:
         m = match(line)
         if m is None or len(m[2]) % 2:
             return None
         address, code = m.groups()
-        blocks.append(Block(bytes.fromhex(code), int(address, 16) if address else 0, f"{path}:{number}"))
+        blocks.append((bytes.fromhex(code), int(address, 16) if address else 0))
     return blocks or None
 
 
