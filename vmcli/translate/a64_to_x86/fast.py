@@ -83,13 +83,11 @@ def _decode(word: int, pc: int, pattern: int | None) -> Insn | None:
     return None if pattern < 0 else decode_as(k.PATTERN_LIST[pattern], word, pc)
 
 
-def _build(word: int, pc: int, context: int = 0, pattern: int | None = None, insn: Insn | None = None) -> Record:
-    """Decode `word` (unless given as `insn`) and build its code at `pc` in flag context `context`
-    with its rule (for a word keyed by shape: a template that serves this word only). Each word
-    comes here once (the table is the cache), so it bypasses the Python path's caches: counted as
-    their misses (by _build_groups)."""
-    if insn is None:
-        insn = _decode(word, pc, pattern)
+def _build(word: int, pc: int, context: int, insn: Insn | None) -> Record:
+    """The code of `word` (decoded: `insn`, None when it does not decode) at `pc` in flag context
+    `context` from its rule (for a word keyed by shape: a template that serves this word only).
+    Each word comes here once (the table is the cache), so it bypasses the Python path's caches:
+    counted as their misses (by _build_groups)."""
     if insn is None:
         return word, context, b"", F_UNSUPPORTED, pc, ()
     exact = ((0, REL_WORD, word, 0),) if insn.enc.name in SHAPES else ()
@@ -116,8 +114,7 @@ def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...],
     made from two of its words whose values are patched in, or the word's own when it is alone."""
     insn = _decode(word, pc, pattern)
     if insn is None or not others or insn.enc.name not in SHAPES:
-        return [_build(word, pc, context, insn=insn) if insn is not None else  # undecodable: its shape is
-                (word, context, b"", F_UNSUPPORTED, pc, ())]                   # (Enc.valid reads no immediate)
+        return [_build(word, pc, context, insn)]        # an undecodable word's shape is (Enc.valid reads no immediate)
     descs = _descriptors(insn)
     words = (word, *others)
     by_class: dict[int, list[int]] = {}
@@ -127,7 +124,7 @@ def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...],
     for signature, ws in by_class.items():
         classes = [(signature >> (3 * j)) & 7 for j in range(len(descs))]
         if len(ws) == 1:
-            out.append(_build(ws[0], pc, context, insn=insn if ws[0] == word else None))
+            out.append(_build(ws[0], pc, context, insn if ws[0] == word else decode(ws[0], pc)))
             continue
         w0, w1 = ws[0], _partner(ws[0], ws[1:], descs)
         c0, c1 = rule_code(insn if w0 == word else _decoded(w0, pc), context), rule_code(_decoded(w1, pc), context)
@@ -179,7 +176,7 @@ def _build_groups(todo: list[Todo]) -> list[list[Record]]:
     """The templates of each new key, counted as misses of cache levels 1 and 2."""
     cache.DECODED.count(0, len(todo))
     cache.TEMPLATES.count(0, len(todo))
-    return [_build_shape(*t) if t[3] else [_build(t[0], t[1], t[2], t[4])] for t in todo]
+    return [_build_shape(*t) if t[3] else [_build(t[0], t[1], t[2], _decode(t[0], t[1], t[4]))] for t in todo]
 
 
 def _fits(record: Record, pc: int, word: int) -> bool:
