@@ -120,31 +120,43 @@ def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...],
     by_class: dict[int, list[int]] = {}
     for w, c in zip(words, k.classes_of(np.array(words, np.int64), np.array(descs, np.int64)).tolist(), strict=True):
         by_class.setdefault(c, []).append(w)
-    out = []
-    for signature, ws in by_class.items():
+    out: list[Record] = []
+    for signature, group in by_class.items():
         classes = [(signature >> (3 * j)) & 7 for j in range(len(descs))]
-        if len(ws) == 1:
-            out.append(_build(ws[0], pc, context, insn if ws[0] == word else decode(ws[0], pc)))
-            continue
-        w0, w1 = ws[0], _partner(ws[0], ws[1:], descs)
-        c0, c1 = rule_code(insn if w0 == word else _decoded(w0, pc), context), rule_code(_decoded(w1, pc), context)
-        windows = None
-        if (c0.exit, c0.nzcv, c0.addrs, c1.addrs) == (c1.exit, c1.nzcv, (), ()):
-            windows = derive_patches(c0.bytes, c1.bytes, [field_value(w0, d) for d in descs],
-                                     [field_value(w1, d) for d in descs])
-        if windows is None:                    # no common code: each its own
-            out += [_record(w, pc, context, c, ((0, REL_WORD, w, 0),)) for w, c in ((w0, c0), (w1, c1))]
-            continue
-        patched = {j for _, j, _ in windows}
-        patches = tuple((o, REL_FIELD, descs[j], FIELD_KIND | nbytes << 3 | classes[j]) for o, j, nbytes in windows)
-        guards: list[Patch] = []               # the values not in the code: their classes, or one value
-        for j, (desc, c) in enumerate(zip(descs, classes, strict=True)):
-            d0 = field_value(w0, desc)
-            if j not in patched:
-                guards.append((d0, REL_EQUAL, desc, 0) if d0 == field_value(w1, desc) else
-                              (0, REL_FIELD, desc, FIELD_KIND | c))
-        out.append(_record(w0, pc, context, c0, patches + tuple(guards)))
+        pending = group
+        while pending:                         # until every word of the class has its template
+            made = _class_templates(pending, insn if pending[0] == word else decode(pending[0], pc), pc, context,
+                                    descs, classes)
+            out += made
+            pending = [w for w in pending[1:] if not any(_fits(r, pc, w) for r in made)]
     return out
+
+
+def _class_templates(ws: list[int], insn: Insn | None, pc: int, context: int, descs: list[int],
+                     classes: list[int]) -> list[Record]:
+    """A template for words of one shape and class, made from the first (decoded: `insn`) and
+    another (values the two share, it serves only: a later call makes one for the words it does
+    not serve), or the first word's own when it is alone or the two have no common code."""
+    w0 = ws[0]
+    if len(ws) == 1 or insn is None:
+        return [_build(w0, pc, context, insn)]
+    w1 = _partner(w0, ws[1:], descs)
+    c0, c1 = rule_code(insn, context), rule_code(_decoded(w1, pc), context)
+    windows = None
+    if (c0.exit, c0.nzcv, c0.addrs, c1.addrs) == (c1.exit, c1.nzcv, (), ()):
+        windows = derive_patches(c0.bytes, c1.bytes, [field_value(w0, d) for d in descs],
+                                 [field_value(w1, d) for d in descs])
+    if windows is None:                        # no common code: each its own
+        return [_record(w, pc, context, c, ((0, REL_WORD, w, 0),)) for w, c in ((w0, c0), (w1, c1))]
+    patched = {j for _, j, _ in windows}
+    patches = tuple((o, REL_FIELD, descs[j], FIELD_KIND | nbytes << 3 | classes[j]) for o, j, nbytes in windows)
+    guards: list[Patch] = []                   # the values not in the code: their classes, or one value
+    for j, (desc, c) in enumerate(zip(descs, classes, strict=True)):
+        d0 = field_value(w0, desc)
+        if j not in patched:
+            guards.append((d0, REL_EQUAL, desc, 0) if d0 == field_value(w1, desc) else
+                          (0, REL_FIELD, desc, FIELD_KIND | c))
+    return [_record(w0, pc, context, c0, patches + tuple(guards))]
 
 
 def _descriptors(insn: Insn) -> list[int]:
