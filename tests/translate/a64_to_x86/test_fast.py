@@ -158,7 +158,7 @@ def _key(word: int) -> int:
     """The template key's first word: without the PC-relative offset, or without the immediate
     field of an encoding keyed by shape (the decoder's first match) and tagged."""
     from vmcli.translate.a64_to_x86 import kernels
-    from vmcli.translate.a64_to_x86.shapes import ENV_REGS, SHAPES
+    from vmcli.translate.a64_to_x86.shapes import ENV_REGS, HOST_CLASS, SHAPES
     from vmcli.translate.isa.a64.decoder import match
     from vmcli.translate.isa.a64.encodings import pc_relative_mask
 
@@ -171,13 +171,18 @@ def _key(word: int) -> int:
     if shape.field is not None:
         lsb, width = p.enc.fields[shape.field]
         word &= ~(((1 << width) - 1) << lsb)
-    names: dict[int, int] = {}                   # env register -> its name in the key
+    def cls(r: int) -> int | None:
+        if r in ENV_REGS:
+            return int(r >= 16)
+        return 2 + HOST_CLASS[r] if r in HOST_CLASS else None
+
+    names: dict[int, int] = {}                   # renamed register -> its name in the key
     for field in shape.regs:
         lsb = p.enc.fields[field][0]
         r = (word >> lsb) & 31
-        if r in ENV_REGS:
-            cls = r >= 16
-            names.setdefault(r, kernels.ENV_NAMES[cls] + sum(1 for q in names if (q >= 16) == cls))
+        c = cls(r)
+        if c is not None:
+            names.setdefault(r, kernels.CLASS_NAMES[c] + sum(1 for q in names if cls(q) == c))
             word = word & ~(31 << lsb) | names[r] << lsb
     return word | int(kernels.SHAPED)
 

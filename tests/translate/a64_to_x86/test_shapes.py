@@ -20,8 +20,11 @@ from vmcli.translate.a64_to_x86.frontend import translate as translate_a64
 from vmcli.translate.a64_to_x86.shapes import (
     ENV_REGS,
     FIELD_KIND,
+    HOST_CLASS,
+    HOST_LOW,
     REL_EQUAL,
     REL_FIELD,
+    REL_REG,
     REL_WORD,
     SHAPES,
     derive_patches,
@@ -51,7 +54,9 @@ def _patched(record: fast.Record, word: int) -> bytes:
     """record's code with `word`'s values written in (kernels._copy_block, in Python)."""
     out = bytearray(record[2])
     for offset, rel, value, kind in record[5]:
-        assert rel in (REL_FIELD, REL_WORD, REL_EQUAL), rel
+        assert rel in (REL_FIELD, REL_WORD, REL_EQUAL, REL_REG), rel
+        if rel == REL_REG:
+            out[offset] = out[offset] & ~(7 << kind) | HOST_LOW[(word >> value) & 31] << kind
         if rel == REL_FIELD:
             nbytes = (kind >> 3) & 15
             out[offset:offset + nbytes] = (field_value(word, value) & ((1 << 64) - 1)).to_bytes(8, "little")[:nbytes]
@@ -60,20 +65,33 @@ def _patched(record: fast.Record, word: int) -> bytes:
 
 def _shape_words(name: str, rng: random.Random) -> list[int]:
     """Words of one random key of encoding `name`: a random word with other immediates (every
-    value it decodes with) and its env registers renamed at random (within their class, keeping
-    which fields name the same register)."""
+    value it decodes with) and its env registers and renamable host registers renamed at random
+    (within their class, keeping which fields name the same register)."""
     word = instance(rng.choice(_FORMS[name]), rng)[0]
     insn = decode(word)
     assert insn is not None
     shape, fields = SHAPES[name], insn.enc.fields
     values = _values(fields[shape.field][1], rng) if shape.field else [0] * 30
-    env = {cls: [r for r in ENV_REGS if (r >= 16) == cls] for cls in (False, True)}
+
+    def cls(r: int) -> int | None:
+        if r in ENV_REGS:
+            return int(r >= 16)
+        return 2 + HOST_CLASS[r] if r in HOST_CLASS else None
+
+    members = {c: [r for r in range(32) if cls(r) == c] for c in range(4)}
+    if rng.random() < 0.5:           # words naming the host registers too, at random
+        picks = [rng.choice([r for r in range(31) if cls(r) is not None]) for _ in shape.regs]
+        for f, r in zip(shape.regs, picks, strict=True):
+            if (word >> fields[f][0]) & 31 != 31 and rng.random() < 0.7:
+                word = _with(word, fields[f][0], 5, r)
+        if decode(word) is None:
+            word = instance(rng.choice(_FORMS[name]), rng)[0]
     words = []
     for v in values:
         w = _with(word, *fields[shape.field], v) if shape.field else word
-        regs = {(word >> fields[f][0]) & 31 for f in shape.regs} & ENV_REGS
-        names = {cls: rng.sample(env[cls], len(env[cls])) for cls in env}
-        rename = {r: names[r >= 16].pop() for r in regs}
+        regs = {(word >> fields[f][0]) & 31 for f in shape.regs}
+        names = {c: rng.sample(members[c], len(members[c])) for c in members}
+        rename = {r: names[c].pop() for r in regs if (c := cls(r)) is not None}
         for f in shape.regs:
             r = (word >> fields[f][0]) & 31
             w = _with(w, fields[f][0], 5, rename.get(r, r))
@@ -150,4 +168,18 @@ def test_fast_path_keys_by_shape_and_equals_python_path() -> None:
     assert translator is not None
     shaped = sum(1 for r in translator.records if any(p[1] == REL_FIELD for p in r[5]))
     assert shaped > len(SHAPES)
+    assert sum(1 for r in translator.records if any(p[1] == REL_REG for p in r[5])) > len(SHAPES) // 4
     assert len(translator.records) < len({code for code, _ in blocks})     # fewer templates than words
+
+
+def test_host_registers_of_a_class_share_a_template() -> None:
+    """add x0, x1, x19 and add x1, x0, x20 (rsi, rdi, r10 and rdi, rsi, r11): one key, one
+    template whose register bits are patched; sp and x21 (rbx, rbp) stay in the key."""
+    words = [0x8B130020, 0x8B140001]
+    assert len(set(kernels.keys_of(np.array(words, np.int64)).tolist())) == 1
+    records = fast._build_shape(words[0], 0x40_0000, 0, (words[1],))
+    assert len(records) == 1 and any(p[1] == REL_REG for p in records[0][5])
+    for word in words:
+        assert _patched(records[0], word) == rule_code(decode(word), 0).bytes     # type: ignore[arg-type]
+    x21 = 0x8B150020                                   # add x0, x1, x21
+    assert kernels.keys_of(np.array([x21], np.int64))[0] != kernels.keys_of(np.array(words[:1], np.int64))[0]

@@ -40,8 +40,12 @@ from vmcli.translate.a64_to_x86.shapes import (
     ENV_REGS,
     ENV_SLOT,
     FIELD_KIND,
+    HOST_CLASS,
+    HOST_FLIP,
+    HOST_LOW,
     REL_EQUAL,
     REL_FIELD,
+    REL_REG,
     REL_WORD,
     SHAPES,
     derive_patches,
@@ -135,19 +139,23 @@ def _build_shape(word: int, pc: int, context: int, others: tuple[int, ...],
 def _class_templates(ws: list[int], insn: Insn | None, pc: int, context: int, descs: list[int],
                      classes: list[int]) -> list[Record]:
     """A template for words of one shape and class, made from the first (decoded: `insn`) and
-    another (values the two share, it serves only: a later call makes one for the words it does
-    not serve), or the first word's own when it is alone or the two have no common code."""
+    another with the first's host registers (values the two share, it serves only: a later call
+    makes one for the words it does not serve) and, where the words name other host registers of
+    the same classes, a third with the first's flipped (where the codes differ, a register's
+    number is); or the first word's own when it is alone or the codes have nothing in common."""
     w0 = ws[0]
     if len(ws) == 1 or insn is None:
         return [_build(w0, pc, context, insn)]
-    w1 = _partner(w0, ws[1:], descs)
-    c0, c1 = rule_code(insn, context), rule_code(_decoded(w1, pc), context)
+    hosts = _host_fields(insn)
+    w1 = _with_hosts(_partner(w0, ws[1:], descs), hosts)
+    c0 = rule_code(insn, context)
+    c1 = c0 if w1 == w0 else rule_code(_decoded(w1, pc), context)
     windows = None
     if (c0.exit, c0.nzcv, c0.addrs, c1.addrs) == (c1.exit, c1.nzcv, (), ()):
         windows = derive_patches(c0.bytes, c1.bytes, [field_value(w0, d) for d in descs],
                                  [field_value(w1, d) for d in descs])
-    if windows is None:                        # no common code: each its own
-        return [_record(w, pc, context, c, ((0, REL_WORD, w, 0),)) for w, c in ((w0, c0), (w1, c1))]
+    if windows is None:                        # no common code: its own
+        return [_record(w0, pc, context, c0, ((0, REL_WORD, w0, 0),))]
     patched = {j for _, j, _ in windows}
     patches = tuple((o, REL_FIELD, descs[j], FIELD_KIND | nbytes << 3 | classes[j]) for o, j, nbytes in windows)
     guards: list[Patch] = []                   # the values not in the code: their classes, or one value
@@ -156,7 +164,58 @@ def _class_templates(ws: list[int], insn: Insn | None, pc: int, context: int, de
         if j not in patched:
             guards.append((d0, REL_EQUAL, desc, 0) if d0 == field_value(w1, desc) else
                           (0, REL_FIELD, desc, FIELD_KIND | c))
-    return [_record(w0, pc, context, c0, patches + tuple(guards))]
+    regs: list[Patch] | None = None
+    if hosts and any(_with_hosts(w, hosts) != w for w in ws[1:]):
+        flipped = _decoded(_with_hosts(w0, [(lsb, HOST_FLIP[r]) for lsb, r in hosts]), pc)
+        regs = _register_patches(c0.bytes, rule_code(flipped, context).bytes, hosts, windows)
+    if regs is None:                           # the host registers it was made with, only
+        regs = [(r, REL_EQUAL, descriptor(lsb, 5, False, (0, 0, 0)), 0) for lsb, r in hosts]
+    return [_record(w0, pc, context, c0, patches + tuple(guards) + tuple(regs))]
+
+
+def _host_fields(insn: Insn) -> list[tuple[int, int]]:
+    """(lsb, register) of the register fields of a word keyed by shape that name a host register
+    of shapes.HOST_CLASS (the key holds their class, not the register)."""
+    fields = insn.enc.fields
+    return [(fields[name][0], r) for name in SHAPES[insn.enc.name].regs
+            if (r := (insn.word >> fields[name][0]) & 31) in HOST_CLASS]
+
+
+def _with_hosts(word: int, hosts: list[tuple[int, int]]) -> int:
+    """`word` naming `hosts`' registers in their fields (a word of the same key: they are the
+    same fields, of the same classes, equal where the key's are)."""
+    for lsb, r in hosts:
+        word = word & ~(31 << lsb) | r << lsb
+    return word
+
+
+def _register_patches(b0: bytes, b1: bytes, hosts: list[tuple[int, int]],
+                      windows: list[tuple[int, int, int]]) -> list[Patch] | None:
+    """Where code b0 holds the x86 numbers of `hosts`' registers, from code b1 of the same word with
+    each of them flipped (HOST_FLIP: the lowest bit of its number): every bit where the two differ
+    must be the lowest of a 3-bit field that holds one of the registers' low bits in b0 and the
+    flipped one in b1, outside the value windows; None when one is not."""
+    low_field: dict[int, int] = {}             # low three bits -> a field naming that register
+    for lsb, r in hosts:
+        low_field.setdefault(HOST_LOW[r], lsb)
+    if len(b0) != len(b1):
+        return None
+    taken = {o + k for o, _, width in windows for k in range(width)}
+    out: list[Patch] = []
+    for o, (a, b) in enumerate(zip(b0, b1, strict=True)):
+        x = a ^ b
+        if not x:
+            continue
+        if o in taken:
+            return None
+        for shift in range(8):
+            if not (x >> shift) & 1:
+                continue
+            low = (a >> shift) & 7
+            if shift > 5 or (x >> (shift + 1)) & 3 or low not in low_field or (b >> shift) & 7 != low ^ 1:
+                return None
+            out.append((o, REL_REG, low_field[low], shift))
+    return out
 
 
 def _descriptors(insn: Insn) -> list[int]:
@@ -205,6 +264,8 @@ def _fits(record: Record, pc: int, word: int) -> bool:
         elif rel == REL_FIELD:
             if value_class(field_value(word, value)) != kind & 7:
                 return False
+        elif rel == REL_REG:
+            continue                                  # the key holds the register's class
         elif not addr_fits(pc_target(word, pc) if rel == REL_TARGET else value + (pc - base), kind):
             return False
     return True

@@ -25,7 +25,16 @@ from vmcli.translate.a64_to_x86.builder import (
     NO_STORE,
     REL_TARGET,
 )
-from vmcli.translate.a64_to_x86.shapes import ENV_REGS, REL_EQUAL, REL_FIELD, REL_WORD, SHAPES
+from vmcli.translate.a64_to_x86.shapes import (
+    ENV_REGS,
+    HOST_CLASS,
+    HOST_LOW,
+    REL_EQUAL,
+    REL_FIELD,
+    REL_REG,
+    REL_WORD,
+    SHAPES,
+)
 from vmcli.translate.isa.a64.decoder import BY_TOP
 
 F_EXIT, F_UNSUPPORTED = 1, 2          # template flags, besides the builder's N_* (what it does with NZCV)
@@ -54,15 +63,19 @@ def _pattern_tables() -> tuple[np.ndarray, ...]:
                 lsbs[i] = p.enc.fields[name][0]
             regs.append(lsbs)
         start[top + 1] = len(masks)
-    env = np.array([n in ENV_REGS for n in range(32)], np.bool_)
+    # each register's renaming class: the env block's two (x4..x15, x16..x30), then HOST_CLASS's
+    cls = np.array([(0 if n < 16 else 1) if n in ENV_REGS else 2 + HOST_CLASS[n] if n in HOST_CLASS else -1
+                    for n in range(32)], np.int64)
     return (start, np.array(masks, np.int64), np.array(values, np.int64), np.array(shaped, np.bool_),
-            np.array(clear, np.int64), np.array(regs, np.int64).reshape(-1, 4), env)
+            np.array(clear, np.int64), np.array(regs, np.int64).reshape(-1, 4), cls)
 
 
 PATTERNS = _pattern_tables()
 PATTERN_LIST = [p for patterns in BY_TOP for p in patterns]     # the tables' rows, in order
-# an env register's name in a key: the first of its class (x4..x15, x16..x30) to appear, the next
-ENV_NAMES = (4, 22)
+# a renamed register's name in a key: the first of its class to appear, the next ... (env x4..x15,
+# env x16..x30, host x0/x1, host x2/x3/x19/x20; never a name another class's registers keep)
+CLASS_NAMES = (4, 22, 0, 16)
+HOST_LOW_TABLE = np.array(HOST_LOW, np.int64)
 
 
 def keys_of(words: np.ndarray) -> np.ndarray:
@@ -80,10 +93,10 @@ def keys_and_patterns(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def _keys_of(words, start, masks, values, shaped, clear, regs, env):
+def _keys_of(words, start, masks, values, shaped, clear, regs, cls):
     out = np.empty(len(words), np.int64)
     pattern = np.full(len(words), -1, np.int64)
-    seen = np.empty((2, 4), np.int64)
+    seen = np.empty((4, 4), np.int64)
     for i in range(len(words)):
         w = np.int64(words[i])
         pm = pc_relative_mask(w)
@@ -94,21 +107,21 @@ def _keys_of(words, start, masks, values, shaped, clear, regs, env):
                 pattern[i] = p
                 if shaped[p] and not pm:
                     key = w & ~clear[p]
-                    nseen = np.zeros(2, np.int64)
+                    nseen = np.zeros(4, np.int64)
                     for q in range(4):
                         lsb = regs[p, q]
                         if lsb < 0:
                             break
                         r = (w >> lsb) & 31
-                        if env[r]:
-                            c = 0 if r < 16 else 1
+                        c = cls[r]
+                        if c >= 0:
                             j = 0
                             while j < nseen[c] and seen[c, j] != r:
                                 j += 1
                             if j == nseen[c]:
                                 seen[c, j] = r
                                 nseen[c] += 1
-                            key = (key & ~(np.int64(31) << lsb)) | (np.int64(ENV_NAMES[c] + j) << lsb)
+                            key = (key & ~(np.int64(31) << lsb)) | (np.int64(CLASS_NAMES[c] + j) << lsb)
                     out[i] = key | SHAPED
                 break
     return out, pattern
@@ -244,6 +257,8 @@ def _fits(t, pc, word, tpl_base, patches, pstart, plen):
     """Template t's code is the instruction's (`word` at `pc`): every address keeps its encoding."""
     for p in range(pstart[t], pstart[t] + plen[t]):
         rel = patches[p, 1]
+        if rel == REL_REG:
+            continue                               # the key holds the register's class
         if rel == REL_WORD:
             if np.int64(word) != patches[p, 2]:
                 return False
@@ -310,6 +325,11 @@ def _copy_block(b, out, wstart, addrs, words, use, size, done, tpl_start, tpl_le
             pc = addrs[b] + 4 * (i - wstart[b])
             for p in range(pstart[t], pstart[t] + plen[t]):
                 rel, kind = patches[p, 1], patches[p, 3]
+                q = o + patches[p, 0]
+                if rel == REL_REG:                 # three bits of a byte: the host register's number
+                    low = HOST_LOW_TABLE[(np.int64(words[i]) >> patches[p, 2]) & 31]
+                    out[q] = (out[q] & ~(7 << kind)) | (low << kind)
+                    continue
                 if rel >= REL_WORD:                # REL_WORD, REL_EQUAL: guards, nothing to write
                     continue
                 if rel == REL_FIELD:
@@ -318,7 +338,6 @@ def _copy_block(b, out, wstart, addrs, words, use, size, done, tpl_start, tpl_le
                 else:
                     v = _patched(patches[p, 2], rel, pc, tpl_base[t], words[i])
                     nbytes = 8 if patches[p, 3] == ADDR_64 or patches[p, 3] == ADDR_M64 else 4
-                q = o + patches[p, 0]
                 for k in range(nbytes):
                     out[q + k] = (v >> (8 * k)) & 0xFF
         o += ln

@@ -31,6 +31,10 @@ from vmcli.translate.isa.a64.encodings import Fields
 # word; the template serves that word only), or a derived value the template serves one value of
 # (value: its descriptor; offset: that value)
 REL_FIELD, REL_WORD, REL_EQUAL = 2, 3, 4
+# a host register field's patch: (byte offset, REL_REG, the field's lsb in the word, the x86
+# register number's bit position in that byte): the low three bits of the x86 number of the
+# host register the word's field names go there (HOST_LOW)
+REL_REG = 5
 # a field patch's kind: FIELD_KIND | bytes written << 3 | the value's class
 FIELD_KIND = 128
 
@@ -38,6 +42,15 @@ Derived = tuple[int, int, int]         # (shift, negate, add): d = (-1 if negate
 # the guest registers that live in the env block (31 is sp or xzr, never renamed)
 ENV_REGS = frozenset(n for n in range(31) if f"x{n}" not in HOST_REGS)
 ENV_SLOT: Derived = (3, 0, 0)          # host.x_off: 8 n
+# the guest registers in host registers that a template may rename, by class: within a class the
+# x86 encodings differ only in the register number's low three bits (ModRM.reg/rm, SIB, opcode +r),
+# never in REX or in length (rsi/rdi need REX for their low bytes alike; r8..r11 always need it;
+# none is rsp/r12 or rbp/r13, which ModRM encodes apart); sp (rbx) and x21 (rbp) stay exact
+HOST_CLASS = {0: 0, 1: 0, 2: 1, 3: 1, 19: 1, 20: 1}          # x0, x1 (rsi, rdi); x2, x3, x19, x20 (r8..r11)
+HOST_LOW = tuple(HOST_REGS[f"x{n}"] & 7 if n in HOST_CLASS else 0 for n in range(32))
+# a word whose host registers all differ from the model's in the lowest bit of their x86 number
+# (rsi <-> rdi, r8 <-> r9, r10 <-> r11): where its code differs, a register field is
+HOST_FLIP = {0: 1, 1: 0, 2: 3, 3: 2, 19: 20, 20: 19}
 
 
 class Shape(NamedTuple):
