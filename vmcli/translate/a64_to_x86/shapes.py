@@ -13,7 +13,9 @@ class (kernels.keys_of: the rule sees which fields name the same register), and 
 per key and class from two words of it: where their codes differ sit the derived values' bytes
 (derive_patches), and kernels.emit writes each word's values there. A word alone in its key and
 class gets a template of its own (REL_WORD: it serves that word only); a value the two words share
-(REL_EQUAL) is one the template serves only.
+(REL_EQUAL) is one the template serves only. The host registers of HOST_CLASS are renamed in the
+key by class as well, and a third word, the first with each of them flipped (HOST_FLIP), shows
+where their numbers' low bits sit in the code (fast._register_patches; REL_REG patches).
 tests/translate/a64_to_x86/test_shapes.py checks, for every encoding here, that the patched
 templates are the rule's own code over many random words of each shape.
 """
