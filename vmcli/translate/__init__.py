@@ -63,7 +63,7 @@ def translate_blocks(blocks: list[tuple[bytes, int]], source: str = "x86_64", jo
         jobs = cpus() if len(blocks) >= AUTO_BLOCKS else 1
     if jobs <= 1 or len(blocks) < 2 * jobs:
         return [translate(code, address, source) for code, address in blocks]
-    parts = fork_map(_translate_part, [(part, source) for part in split(blocks, jobs)], jobs)
+    parts = fork_map(_translate_part, [(part, source) for part in split(blocks, jobs)])
     return [tr for part in parts for tr in part]
 
 

@@ -26,7 +26,7 @@ def test_split_keeps_order_in_at_most_jobs_parts() -> None:
 def test_workers_counts_add_to_the_parent_once() -> None:
     cache.clear()
     cache.DECODED.get(("test-jobs", -1))        # counted before the fork: inherited, not counted again
-    parts = fork_map(_look_up, split(list(range(30)), 2), 2)
+    parts = fork_map(_look_up, split(list(range(30)), 2))
     assert sum(parts, []) == [2 * k for k in range(30)]
     assert (cache.DECODED.hits, cache.DECODED.misses) == (0, 31)
 
@@ -42,7 +42,7 @@ def _fail_on_seven(part: list[int]) -> list[int]:
 
 
 def test_this_process_does_the_first_part_and_children_the_rest() -> None:
-    parts = fork_map(_pid, split(list(range(9)), 3), 3)
+    parts = fork_map(_pid, split(list(range(9)), 3))
     assert [len(p) for p in parts] == [3, 3, 3]
     assert parts[0][0] == os.getpid() and os.getpid() not in parts[1] + parts[2]
     assert parts[1][0] != parts[2][0]
@@ -50,14 +50,14 @@ def test_this_process_does_the_first_part_and_children_the_rest() -> None:
 
 def test_a_failing_child_is_reported_and_none_is_left() -> None:
     with pytest.raises(RuntimeError, match="ValueError: seven"):
-        fork_map(_fail_on_seven, split(list(range(12)), 3), 3)
+        fork_map(_fail_on_seven, split(list(range(12)), 3))
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)            # every child was waited for
 
 
 def test_a_failing_first_part_leaves_no_child() -> None:
     with pytest.raises(ValueError, match="seven"):
-        fork_map(_fail_on_seven, [[7], [1], [2]], 3)
+        fork_map(_fail_on_seven, [[7], [1], [2]])
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
 

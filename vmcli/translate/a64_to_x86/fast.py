@@ -599,7 +599,7 @@ def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Resu
             return _build_groups(todo)
         # dealt round-robin: the first new keys of a batch have more words, and cost more
         out: list[list[Record]] = [[] for _ in todo]
-        for i, part in enumerate(fork_map(_build_groups, [todo[i::n] for i in range(n)], n)):
+        for i, part in enumerate(fork_map(_build_groups, [todo[i::n] for i in range(n)])):
             out[i::n] = part
         return out
 

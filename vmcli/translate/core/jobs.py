@@ -55,10 +55,9 @@ def _child(work: Callable[[T], R], part: T, out: int) -> None:
         os._exit(0)
 
 
-def fork_map(work: Callable[[T], R], parts: Sequence[T], jobs: int) -> list[R]:
+def fork_map(work: Callable[[T], R], parts: Sequence[T]) -> list[R]:
     """[work(part) for part in parts] over this process (the first part) and a forked child for
-    each other part: `parts` holds at most `jobs` of them (split() makes them)."""
-    assert len(parts) <= jobs
+    each other part (split() makes one part per job)."""
     children: list[tuple[int, int]] = []
     try:
         for part in parts[1:]:

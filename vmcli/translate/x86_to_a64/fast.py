@@ -419,7 +419,7 @@ def translate_fast_jobs(blocks: list[tuple[bytes, int]], jobs: int) -> list[Resu
     if jobs <= 1 or len(blocks) < 64 * jobs:
         return translate_fast(blocks)
     out: list[Result] = []
-    for results, new in fork_map(_part, split(blocks, jobs), jobs):
+    for results, new in fork_map(_part, split(blocks, jobs)):
         out += results
         for key, tpl in new.items():             # the workers' templates, for the disk cache
             cache.TEMPLATES.data.setdefault(key, tpl)
